@@ -1,0 +1,92 @@
+"""Model directories: safetensors weights + config.json (+ normalisation stats), written atomically,
+loaded without unpickling anything.
+
+Layout of a model directory (DESIGN §5):
+    config.json          {"format_version": 1, "pvae": {...}, "ropar": {...}, "text_encoder": ..., ...}
+    <name>.safetensors   one file per network (pvae, ropar, evaluator, ...)
+    stats.safetensors    normalisation: "mean" and "std" (263,)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ropar_core.atomic import atomic_path, write_text
+from ropar_core.errors import ModelError
+
+FORMAT_VERSION = 1
+
+
+def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata=None) -> None:
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"missing weights file {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"corrupt weights file {path}: {exc}") from None
+
+
+def save_config(model_dir: str | os.PathLike, config: dict) -> None:
+    config = {"format_version": FORMAT_VERSION, **config}
+    write_text(Path(model_dir) / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def load_config(model_dir: str | os.PathLike) -> dict:
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(f"model directory {model_dir} does not exist")
+    path = model_dir / "config.json"
+    if not path.is_file():
+        raise ModelError(f"{model_dir} is not a model directory (no config.json)")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"corrupt {path}: {exc}") from None
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{path} has format_version {version!r}; this ropar reads version {FORMAT_VERSION}"
+        )
+    return config
+
+
+def save_stats(model_dir: str | os.PathLike, mean: np.ndarray, std: np.ndarray) -> None:
+    save_weights(
+        Path(model_dir) / "stats.safetensors",
+        {"mean": torch.as_tensor(np.asarray(mean, np.float32)), "std": torch.as_tensor(np.asarray(std, np.float32))},
+    )
+
+
+def load_stats(model_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    stats = load_weights(Path(model_dir) / "stats.safetensors")
+    if "mean" not in stats or "std" not in stats:
+        raise ModelError(f"{model_dir}/stats.safetensors lacks 'mean'/'std'")
+    mean, std = stats["mean"].numpy(), stats["std"].numpy()
+    if mean.shape != (263,) or std.shape != (263,) or not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        raise ModelError(f"{model_dir}/stats.safetensors: mean/std must be finite (263,) vectors")
+    return mean, std
+
+
+def load_module_weights(module: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Load weights into `module`, turning shape/key mismatches into one clear ModelError."""
+    state = load_weights(path)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise ModelError(f"{path} does not match the model's config: {detail}") from None

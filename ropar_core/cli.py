@@ -1,0 +1,46 @@
+"""The `ropar` command line. Each sub-command lives in `ropar_core.commands.<name>` and exposes
+`add_parser(subparsers)` and `run(args) -> int`; this module only wires them together and turns every
+`RoparError` (and other expected failures) into one clear line on stderr with a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ropar_core.errors import RoparError
+
+# Sub-commands in help order; each is imported lazily so `ropar convert` never loads torch.
+COMMANDS = ("generate", "convert", "reconstruct", "credibility", "serve", "info")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ropar", description="RoPAR text-to-motion: generate, convert, inspect and serve motions."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"ropar_core.commands.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RoparError as exc:
+        print(f"ropar {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ropar {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as exc:
+        print(f"ropar {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
