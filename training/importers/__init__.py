@@ -1,0 +1,74 @@
+"""Dataset importers: each turns one kind of source (Bandai BVH, a BVH folder, HumanML3D, AMASS, WHAM
+output) into `Clip` records that `training.prepare` writes into a cache.
+
+Shared here: the `Clip` record and `assign_split`, which decides train/val/test by a hash of the clip's
+`split_key` (a subject or take), never by frame, so one performer's takes never straddle two splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ropar_core.skeleton import FEATURE_DIM, NUM_PARTS
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Clip:
+    """One training clip.
+
+    features: (T, 263) float32, un-normalised HumanML3D vectors at 20 fps.
+    frame_mask: (T, 5) bool per-frame part credibility (PART_NAMES order); all True for clean mocap.
+    split_key: what the split is decided by (subject or take), see `assign_split`.
+    """
+
+    id: str
+    features: np.ndarray
+    texts: list[str]
+    frame_mask: np.ndarray | None = None
+    source: str = ""
+    subject: str = ""
+    split_key: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.features = np.asarray(self.features, dtype=np.float32)
+        if self.features.ndim != 2 or self.features.shape[1] != FEATURE_DIM:
+            shape = self.features.shape
+            raise ValueError(f"clip {self.id}: features must be (T, {FEATURE_DIM}), got {shape}")
+        T = self.features.shape[0]
+        if self.frame_mask is None:
+            self.frame_mask = np.ones((T, NUM_PARTS), dtype=bool)
+        self.frame_mask = np.asarray(self.frame_mask, dtype=bool)
+        if self.frame_mask.shape != (T, NUM_PARTS):
+            shape = self.frame_mask.shape
+            raise ValueError(f"clip {self.id}: frame_mask must be ({T}, {NUM_PARTS}), got {shape}")
+        self.texts = [str(t) for t in self.texts]
+        if not self.split_key:
+            self.split_key = self.subject or self.id
+
+    @property
+    def length(self) -> int:
+        return int(self.features.shape[0])
+
+
+def assign_split(split_key: str, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0) -> str:
+    """Deterministic 'train' / 'val' / 'test' from a hash of (seed, split_key).
+
+    Stable across runs, machines and Python versions (sha256, not hash()); the same key always lands in
+    the same split, so clips sharing a subject/take never leak between splits."""
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
+        raise ValueError(f"split ratios must be three non-negative numbers, got {ratios}")
+    digest = hashlib.sha256(f"{seed}:{split_key}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2.0**64  # uniform in [0, 1)
+    total = float(sum(ratios))
+    edge = 0.0
+    for name, r in zip(SPLITS, ratios):
+        edge += r / total
+        if u < edge:
+            return name
+    return SPLITS[-1] if ratios[2] > 0 else ("val" if ratios[1] > 0 else "train")
