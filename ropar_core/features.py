@@ -330,7 +330,7 @@ def world_bone_rotations(rotations) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # Normalising arbitrary joint data to the HumanML3D convention.
-_UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+UNIT_SCALE = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 _TYPICAL_PROXY_M = 1.55  # head-to-pelvis + pelvis-to-ankle bone path of an adult, metres
 
 
@@ -341,19 +341,19 @@ def _size_proxy(joints: np.ndarray) -> float:
     return float(np.median(lengths[:, path].sum(-1)))
 
 
-def _guess_unit(joints: np.ndarray) -> str:
+def guess_unit(joints: np.ndarray) -> str:
     proxy = _size_proxy(joints)
     if proxy <= 0:
         raise MotionFileError("all joints coincide: cannot guess the motion's scale")
-    unit = min(_UNITS, key=lambda u: abs(np.log(proxy * _UNITS[u] / _TYPICAL_PROXY_M)))
-    ratio = proxy * _UNITS[unit] / _TYPICAL_PROXY_M
+    unit = min(UNIT_SCALE, key=lambda u: abs(np.log(proxy * UNIT_SCALE[u] / _TYPICAL_PROXY_M)))
+    ratio = proxy * UNIT_SCALE[unit] / _TYPICAL_PROXY_M
     if not 0.25 < ratio < 4.0:
         raise MotionFileError(f"cannot guess the unit: the skeleton's head-to-ankle bone path is {proxy:.4g} "
                               "(expected about 1.55 m, 155 cm or 1550 mm)")
     return unit
 
 
-def _up_rotation(joints: np.ndarray) -> tuple[np.ndarray, str]:
+def up_axis_rotation(joints: np.ndarray) -> tuple[np.ndarray, str]:
     """Proper rotation matrix taking the detected up axis (head above the feet) onto +Y, and its name."""
     feet = joints[:, [7, 8, 10, 11]].mean(axis=1)
     up = np.median(joints[:, 15] - feet, axis=0)
@@ -384,12 +384,12 @@ def normalise_joints(joints, fps: float | None = None) -> tuple[np.ndarray, dict
     {"unit", "scale", "up_axis", "mirrored", "yaw_deg", "floor_shift_m", "fps_in", "fps_out"}."""
     arr = _check_joints(joints)
     report: dict = {}
-    unit = _guess_unit(arr)
-    arr = arr * _UNITS[unit]
+    unit = guess_unit(arr)
+    arr = arr * UNIT_SCALE[unit]
     report["unit"] = unit
-    report["scale"] = _UNITS[unit]
+    report["scale"] = UNIT_SCALE[unit]
 
-    rot, up_name = _up_rotation(arr)
+    rot, up_name = up_axis_rotation(arr)
     arr = arr @ rot.T
     report["up_axis"] = up_name
 
