@@ -138,3 +138,17 @@ def test_mpjpe_root_alignment_and_units():
         metrics.mpjpe(joints, joints[:-1])
     with pytest.raises(MetricError):
         metrics.mpjpe(joints, joints, align="procrustes")
+
+
+def test_recall_at_k_perfect_random_and_keys():
+    rng = np.random.default_rng(11)
+    emb = rng.normal(size=(200, 16))
+    assert metrics.recall_at_k(emb, emb) == {1: 1.0, 5: 1.0, 10: 1.0}
+    rand = metrics.recall_at_k(rng.normal(size=(2000, 16)), rng.normal(size=(2000, 16)))
+    assert rand[10] == pytest.approx(10 / 2000, abs=0.006)
+    # Swap items 0 and 1 in the gallery: wrong by position, right by key.
+    gallery = emb.copy()
+    gallery[[0, 1]] = gallery[[1, 0]]
+    keys = ["a", "a"] + [f"k{i}" for i in range(2, 200)]
+    assert metrics.recall_at_k(emb, gallery, ks=(1,))[1] == pytest.approx(198 / 200)
+    assert metrics.recall_at_k(emb, gallery, ks=(1,), keys=keys)[1] == 1.0

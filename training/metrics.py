@@ -173,6 +173,26 @@ def r_precision(
     return hits / used, mm_total / used
 
 
+def recall_at_k(query: np.ndarray, gallery: np.ndarray, ks: Sequence[int] = (1, 5, 10), keys=None) -> dict:
+    """Retrieval over the whole set (TMR protocol (a)): {k: share of queries i whose own gallery item i is
+    among the k nearest}. With `keys`, a gallery item whose key equals the query's key counts too."""
+    query = _check_embeddings("query embeddings", query)
+    gallery = _check_embeddings("gallery embeddings", gallery)
+    if query.shape != gallery.shape:
+        raise MetricError(f"recall@k: query {query.shape} and gallery {gallery.shape} shapes differ")
+    n = query.shape[0]
+    if keys is None:
+        match = np.eye(n, dtype=bool)
+    else:
+        if len(keys) != n:
+            raise MetricError(f"recall@k: {len(keys)} keys for {n} pairs")
+        arr = np.asarray(list(keys), dtype=object)
+        match = arr[:, None] == arr[None, :]
+    kmax = min(max(ks), n)
+    hits = _batch_hits(distance_matrix(query, gallery), match, kmax)  # (N, kmax)
+    return {int(k): float(hits[:, min(k, n) - 1].mean()) for k in ks}
+
+
 def mm_dist(text_emb: np.ndarray, motion_emb: np.ndarray) -> float:
     """Mean distance between each text embedding and its own motion's embedding (all pairs)."""
     text_emb = _check_embeddings("text embeddings", text_emb)
