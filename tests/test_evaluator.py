@@ -21,8 +21,8 @@ def caches(tmp_path_factory):
 def trained(caches, tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("ev") / "evaluator"
-    report = te.train_evaluator(caches["clean"], out, preset="tiny", steps=250, text_encoder=HashTextEncoder(),
-                                log=lambda m: None)
+    report = te.train_evaluator(caches["clean"], out, preset="tiny", steps=250,
+                                text_encoder=HashTextEncoder(), log=lambda m: None)
     return out, report
 
 
