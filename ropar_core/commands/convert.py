@@ -1,0 +1,92 @@
+"""`ropar convert IN OUT`: motion files between BVH, HumanML3D-263 features and SMPL-22 joints.
+
+Formats come from the suffixes unless --from/--to name them: .bvh = bvh, .npy = h3d263 (an input .npy of
+shape T x 22 x 3 is read as joints), .npz and .json = joints with rotations. Going to h3d263 runs
+normalise_joints (unit, up axis, facing, floor, 20 fps) and joints_to_features; coming from h3d263 runs
+features_to_joints and features_to_rotations.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ropar_core import features as F
+from ropar_core import io
+from ropar_core import skeleton as sk
+from ropar_core.errors import RoparError
+
+CLI_FORMATS = ("bvh", "h3d263", "joints", "npz", "json")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "convert", help="convert motion files (BVH, HumanML3D-263, SMPL-22 joints)",
+        description="Convert a motion between BVH (any skeleton with a known bone map: Bandai, CMU, Mixamo, "
+                    "SMPL), HumanML3D-263 features (.npy, 20 fps) and SMPL-22 joints (.npy/.npz/.json).")
+    p.add_argument("input", metavar="IN", help="input motion file")
+    p.add_argument("output", metavar="OUT", help="output motion file (written atomically)")
+    p.add_argument("--from", dest="src", choices=CLI_FORMATS, default=None,
+                   help="input format (default: from the suffix; .npy by its shape)")
+    p.add_argument("--to", dest="dst", choices=CLI_FORMATS, default=None,
+                   help="output format (default: from the suffix; .npy = h3d263)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="output frame rate of bvh/joints outputs (default: the input's; h3d263 is always 20)")
+    p.add_argument("--in-fps", type=float, default=None,
+                   help="frame rate of an input .npy of joints, which does not store one (default 20)")
+    p.add_argument("--bone-map", choices=tuple(io.BONE_MAPS), default=None,
+                   help="BVH joint naming (default: detected from the joint names)")
+    p.set_defaults(func=run)
+
+
+def _in_format(path: Path, src: str | None) -> str:
+    if src is not None:
+        return src
+    return {".bvh": "bvh", ".npz": "npz", ".json": "json"}.get(path.suffix.lower(), "npy")
+
+
+def _out_format(path: Path, dst: str | None) -> str:
+    if dst is not None:
+        return dst
+    fmt = {".bvh": "bvh", ".npy": "h3d263", ".npz": "npz", ".json": "json"}.get(path.suffix.lower())
+    if fmt is None:
+        raise RoparError(f"cannot tell the output format from {path.name!r}; "
+                         "use .bvh, .npy, .npz, .json or --to")
+    return fmt
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for flag, value in (("--fps", args.fps), ("--in-fps", args.in_fps)):
+        if value is not None and not value > 0:
+            raise RoparError(f"{flag} must be positive, got {value}")
+    if Path(args.input).resolve() == Path(args.output).resolve():
+        raise RoparError("IN and OUT are the same file")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_args(args)
+    src_path, dst_path = Path(args.input), Path(args.output)
+    src = _in_format(src_path, args.src)
+    dst = _out_format(dst_path, args.dst)
+    motion = io.load_motion(src_path, None if src == "npy" else src, fps=None, bone_map=args.bone_map)
+    if src in ("npy", "joints") and args.in_fps is not None and motion.rotations is None:
+        motion = io.Motion(motion.joints, None, args.in_fps, motion.text, motion.seed)
+    if src == "npy":  # name what the array turned out to be
+        src = "joints" if motion.rotations is None else "h3d263"
+    frames_in, fps_in = motion.frames, motion.fps
+    note = ""
+    if dst == "h3d263":
+        if args.fps is not None and args.fps != sk.FPS:
+            raise RoparError(f"h3d263 features are always {sk.FPS} fps; drop --fps {args.fps:g}")
+        joints, report = F.normalise_joints(motion.joints, fps=motion.fps)
+        io.save_motion(dst_path, io.Motion(joints, None, float(sk.FPS)), fmt="h3d263")
+        frames_out, fps_out = len(joints) - 1, float(sk.FPS)  # features have one row fewer than frames
+        note = f"; normalised: {F.describe_report(report)}"
+    else:
+        if args.fps is not None:
+            motion = io.resample_motion(motion, args.fps)
+        io.save_motion(dst_path, motion, fmt=dst)
+        frames_out, fps_out = motion.frames, motion.fps
+    print(f"converted {src_path.name} ({src}, {frames_in} frames @ {fps_in:g} fps) -> {dst_path.name} "
+          f"({dst}, {frames_out} frames @ {fps_out:g} fps){note}")
+    return 0
