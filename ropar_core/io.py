@@ -393,8 +393,9 @@ def bvh_to_smpl22(bvh: BvhData, bone_map: dict | str | None = None) -> tuple[np.
     missing = [n for n in _map_names(bone_map) if _norm_name(n) not in index]
     if missing or set(bone_map) != set(sk.JOINT_NAMES):
         lacking = sorted(set(sk.JOINT_NAMES) - set(bone_map))
-        raise MotionFileError(f"{Path(bvh.path).name}: bone map does not fit: BVH lacks {missing}, "
-                              f"map lacks SMPL joints {lacking}")
+        why = [f"the BVH has no joint {', '.join(missing)}"] if missing else []
+        why += [f"the map has no entry for {', '.join(lacking)}"] if lacking else []
+        raise MotionFileError(f"{Path(bvh.path).name}: bone map does not fit: {'; '.join(why)}")
     joints = np.zeros((bvh.frames, sk.NUM_JOINTS, 3))
     for j, smpl_name in enumerate(sk.JOINT_NAMES):
         spec = bone_map[smpl_name]

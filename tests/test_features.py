@@ -175,3 +175,20 @@ def test_unguessable_scale_raises(sample):
 def test_qbetween_handles_opposite_vectors():
     q = F.qbetween(np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, -1.0]))
     np.testing.assert_allclose(F.qrot(q, np.array([0.0, 0.0, 1.0])), [0, 0, -1], atol=1e-12)
+
+
+def test_yaw_sign_flip_quirk_is_kept(sample):
+    """HumanML3D's r_rot keeps w >= 0, so a turn through +-180 deg from frame 0's facing stores one frame's
+    half-angle step with the wrong sign (ANCHOR-FACTS §1.5, issue #156): exactly one frame for 432 deg."""
+    joints, _ = sample
+    pose = joints[0].astype(np.float64) - joints[0, 0] * np.array([1.0, 0.0, 1.0])
+    yaw = np.radians(np.linspace(0.0, 432.0, 241))
+    q = np.stack([np.cos(yaw / 2), 0 * yaw, np.sin(yaw / 2), 0 * yaw], axis=-1)
+    turning = F.qrot(q[:, None], np.broadcast_to(pose, (241, 22, 3)))
+    feats = F.joints_to_features(turning)
+    half_step = np.radians(432.0 / 240) / 2
+    wrong = np.flatnonzero(feats[1:, 0] > 0) + 1  # turning left stores negative steps
+    assert len(wrong) == 1
+    np.testing.assert_allclose(feats[wrong[0], 0], half_step, rtol=1e-4)
+    heading = np.degrees(2 * np.cumsum(feats[:, 0]))[wrong[0]]
+    assert 175 < abs(heading) < 180

@@ -443,3 +443,20 @@ def test_bad_motion_files(tmp_path, case, match):
 def test_unknown_format_name(tmp_path):
     with pytest.raises(MotionFileError, match="unknown motion format"):
         io.load_motion(BANDAI, fmt="fbx")
+
+
+def test_namespaced_names_and_explicit_map(cmu_file):
+    path, expected = cmu_file
+    text = path.read_text()
+    for name, *_ in CMU_SKELETON:
+        text = text.replace(f"JOINT {name}\n", f"JOINT mixamorig:{name}\n").replace(f"ROOT {name}\n",
+                                                                                  f"ROOT mixamorig:{name}\n")
+    path.write_text(text)
+    bvh = io.read_bvh(path)
+    assert bvh.names[0] == "mixamorig:Hips"
+    joints, _ = io.bvh_to_smpl22(bvh, "cmu")
+    np.testing.assert_allclose(joints[:, 0], expected[:, 0] / 100, atol=1e-6)
+    with pytest.raises(MotionFileError, match="unknown bone map"):
+        io.bvh_to_smpl22(bvh, "fbx")
+    with pytest.raises(MotionFileError, match="does not fit: the BVH has no joint Spine2"):
+        io.bvh_to_smpl22(bvh, "mixamo")  # needs Spine2
