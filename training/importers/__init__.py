@@ -7,8 +7,11 @@ Shared here: the `Clip` record and `assign_split`, which decides train/val/test 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -72,3 +75,66 @@ def assign_split(split_key: str, ratios: tuple[float, float, float] = (0.8, 0.1,
         if u < edge:
             return name
     return SPLITS[-1] if ratios[2] > 0 else ("val" if ratios[1] > 0 else "train")
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers shared by the importers.
+
+
+def features_from_joints(joints: np.ndarray, fps: float) -> tuple[np.ndarray, dict]:
+    """(T, 22, 3) joints of any unit / up axis / facing at `fps` -> ((T20 - 1, 263) float32 features at
+    20 fps, normalise_joints report). Row i of the features uses joints i and i+1 at 20 fps."""
+    from ropar_core import features  # lazy: keeps `import training.importers` light
+
+    joints20, report = features.normalise_joints(joints, fps=fps)  # (T20, 22, 3)
+    report["frames_20fps"] = int(len(joints20))
+    return features.joints_to_features(joints20), report
+
+
+def read_captions(path: str | Path) -> dict[str, list[str]]:
+    """Captions per motion file: CSV rows "file,caption" (a header row is allowed; repeated files give
+    several captions) or JSON {file: caption | [captions]}. Keys are kept as written; look them up with
+    `captions_for`."""
+    from ropar_core.errors import RoparError
+
+    path = Path(path)
+    if not path.exists():
+        raise RoparError(f"{path}: caption file not found")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    out: dict[str, list[str]] = {}
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RoparError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        if not isinstance(data, dict):
+            raise RoparError(f"{path}: expected a JSON object {{file: [captions]}}")
+        for key, value in data.items():
+            caps = [value] if isinstance(value, str) else value
+            if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
+                raise RoparError(f"{path}: captions of {key!r} must be a string or a list of strings")
+            out[str(key)] = [c.strip() for c in caps if c.strip()]
+        return out
+    rows = list(csv.reader(text.splitlines()))
+    for n, row in enumerate(rows, 1):
+        if not row or not "".join(row).strip():
+            continue
+        if n == 1 and [c.strip().lower() for c in row[:2]] in (["file", "caption"], ["file", "text"]):
+            continue
+        if len(row) < 2:
+            raise RoparError(f"{path}:{n}: expected 'file,caption'")
+        caption = ",".join(row[1:]).strip()  # an unquoted comma inside the caption
+        if caption:
+            out.setdefault(row[0].strip(), []).append(caption)
+    if not out:
+        raise RoparError(f"{path}: no captions")
+    return out
+
+
+def captions_for(captions: dict[str, list[str]], rel_path: str | Path) -> list[str]:
+    """Captions keyed by the file's relative path, name or stem (with or without a suffix)."""
+    rel = Path(rel_path)
+    for key in (rel.as_posix(), str(rel.with_suffix("").as_posix()), rel.name, rel.stem):
+        if key in captions:
+            return captions[key]
+    return []
