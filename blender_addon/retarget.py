@@ -1,0 +1,387 @@
+"""Retarget generated SMPL-22 motion onto any armature (numpy only: no bpy, so it is testable anywhere).
+
+Inputs are plain arrays: the generated joints (T, 22, 3) in metres, Y up, and the target's rest pose
+(`RigRest`: bone names, parents and `bone.matrix_local` in armature space, Z up) plus a bone map from
+`presets`. Output: per keyed bone the pose-bone `rotation_quaternion` Blender expects, and the location
+of the bone(s) that carry the root translation.
+
+Method (all in armature space, generated joints turned Z up: (x, y, z) -> (x, -z, y), DESIGN §2):
+1. Placement: scale s = rig leg length / generated leg length (thigh + shin), feet on the rig's floor.
+2. World-space delta D_b per bone (posed orientation = D_b · rest orientation), in parent-first order:
+   - a mapped bone aims at the next mapped joint down its SMPL chain (pelvis -> spine1, hip -> knee, ...):
+     D_b = swing(D_parent · rest_aim -> generated_aim) · D_parent, i.e. the smallest turn away from the
+     parent, so the bone keeps its rest roll relative to its parent ("rest roll" twist);
+   - the pelvis and the top spine bone also match a side axis (hip line, collar/shoulder line), so the
+     hips and chest turn and tilt like the generated body;
+   - leaf joints (head, wrists, toes) and unmapped bones follow their parent rigidly.
+   Why not the generated rotations' twist: HumanML3D's local rotations are swing-only (ANCHOR-FACTS §1.2
+   step 6), so they hold no twist beyond what the joint positions already give.
+3. Pose basis (what `pose_bone.rotation_quaternion` holds): Blender poses a bone as
+       M_b = M_parent · (Rest_parent⁻¹ · Rest_b) · Basis_b,
+   so Basis_b = Rest_b⁻¹ · Rest_parent · M_parent⁻¹ · M_b; with M = [D·R_rest | head] the rotation part
+   is R_b⁻¹ · D_parent⁻¹ · D_b · R_b. Bones with no mapped ancestor (normally only the pelvis) also get
+   a location so that their head follows the generated joint.
+4. Optional foot lock: where a foot is in contact (slow and low in the generated motion) its ankle is
+   held in place and the thigh and shin are re-aimed with an analytic two-bone IK that keeps the knee
+   on its side, which removes the sliding that different leg proportions cause.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import RigError
+from .rotations import Y_UP_TO_Z_UP, continuous_quats, frame, matrix_to_quat, normalize, swing
+from .smpl22 import AIM_CHILD, BONE_LENGTHS, LEG_JOINTS, NUM_JOINTS, SPINE_JOINTS
+
+CONTACT_SPEED = 0.35  # m/s: a foot slower than this (ankle and toe) may be planted
+CONTACT_HEIGHT = 0.07  # m above the motion's floor
+CONTACT_MIN_FRAMES = 3
+LOCK_BLEND_FRAMES = 3  # ease in/out of a locked stretch over this many frames
+
+
+@dataclass
+class RigRest:
+    """A target armature's rest pose, read from Blender by `rig.read_rest` (or built by hand in tests).
+
+    names    (B,) bone names
+    parents  (B,) index of each bone's parent, -1 for none
+    matrices (B, 4, 4) `bone.matrix_local`: columns 0-2 are the bone's X, Y (head -> tail), Z axes in
+             armature space, column 3 is the head
+    """
+
+    names: list[str]
+    parents: np.ndarray
+    matrices: np.ndarray
+    order: np.ndarray = field(init=False)  # parents before children
+
+    def __post_init__(self):
+        self.parents = np.asarray(self.parents, dtype=np.int64)
+        self.matrices = np.asarray(self.matrices, dtype=np.float64)
+        n = len(self.names)
+        if self.parents.shape != (n,) or self.matrices.shape != (n, 4, 4):
+            raise RigError(f"rest pose arrays disagree: {n} names, parents {self.parents.shape}, "
+                           f"matrices {self.matrices.shape}")
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.order = _topological_order(self.parents)
+
+    @property
+    def heads(self) -> np.ndarray:  # (B, 3)
+        return self.matrices[:, :3, 3]
+
+    @property
+    def rotations(self) -> np.ndarray:  # (B, 3, 3)
+        return self.matrices[:, :3, :3]
+
+
+@dataclass
+class Placement:
+    """Generated metres (Y up) -> armature space: p_rig = scale · C · p + offset."""
+
+    scale: float
+    offset: np.ndarray  # (3,)
+
+    def to_rig(self, points: np.ndarray) -> np.ndarray:
+        return self.scale * (points @ Y_UP_TO_Z_UP.T) + self.offset
+
+    def to_motion(self, points: np.ndarray) -> np.ndarray:
+        return ((points - self.offset) / self.scale) @ Y_UP_TO_Z_UP
+
+
+@dataclass
+class RetargetResult:
+    bone_names: list[str]  # keyed bones (the mapped ones), rig order
+    quaternions: np.ndarray  # (T, K, 4) wxyz pose-bone rotation_quaternion, continuous in time
+    located: dict[str, np.ndarray]  # bone -> (T, 3) pose-bone location (bones with no mapped ancestor)
+    heads: np.ndarray  # (T, B, 3) predicted armature-space heads of every bone (checks, foot lock)
+    placement: Placement
+    contacts: np.ndarray  # (T, 2) bool: left / right foot planted (foot lock)
+    joint_bones: dict[int, str]  # the bone map used
+
+
+def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps: float = 20.0,
+             foot_lock: bool = False) -> RetargetResult:
+    """Pose `rig` to follow `joints` (T, 22, 3) (metres, Y up, SMPL-22 order) through `bone_map`."""
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) < 1:
+        raise RigError(f"generated joints must be (frames, 22, 3), got {joints.shape}")
+    if not np.all(np.isfinite(joints)):
+        raise RigError("generated joints contain NaN or inf")
+    missing = [name for name in bone_map.values() if name not in rig.index]
+    if missing:
+        raise RigError(f"bone map names bones the armature does not have: {', '.join(missing)}")
+    bone_of = {j: rig.index[name] for j, name in bone_map.items()}
+
+    placement = _placement(joints, rig, bone_of)
+    targets = placement.to_rig(joints)  # (T, 22, 3) armature space
+    aims = _aim_joints(rig, bone_of)
+    sides = _side_pairs(bone_of)
+    deltas = _deltas(rig, bone_of, aims, sides, targets, overrides={})
+    anchored = _anchored_bones(rig, bone_of)
+    heads = _posed_heads(rig, deltas, anchored, targets)
+    contacts = foot_contacts(joints, fps)
+    if foot_lock:
+        overrides = _foot_lock(rig, bone_of, aims, targets, heads, contacts)
+        if overrides:
+            deltas = _deltas(rig, bone_of, aims, sides, targets, overrides)
+            heads = _posed_heads(rig, deltas, anchored, targets)
+
+    keyed = sorted(bone_of.values())
+    quats = _pose_basis_rotations(rig, deltas, keyed)
+    located = {rig.names[b]: _pose_basis_location(rig, deltas, heads, b) for b in anchored}
+    return RetargetResult(
+        bone_names=[rig.names[b] for b in keyed],
+        quaternions=continuous_quats(quats, axis=0),
+        located=located,
+        heads=heads,
+        placement=placement,
+        contacts=contacts,
+        joint_bones=dict(bone_map),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Placement
+
+
+def _leg_lengths(points: np.ndarray, hip: int, knee: int, ankle: int) -> np.ndarray:
+    return (np.linalg.norm(points[..., knee, :] - points[..., hip, :], axis=-1)
+            + np.linalg.norm(points[..., ankle, :] - points[..., knee, :], axis=-1))
+
+
+def _placement(joints: np.ndarray, rig: RigRest, bone_of: dict[int, int]) -> Placement:
+    heads = rig.heads
+    legs = [leg[:3] for leg in LEG_JOINTS.values()]  # (hip, knee, ankle) per side
+    rig_leg = np.mean([_leg_lengths(heads, *(bone_of[j] for j in leg)) for leg in legs])
+    gen_leg = float(np.median(np.mean([_leg_lengths(joints, *leg) for leg in legs], axis=0)))
+    if rig_leg <= 1e-9 or gen_leg <= 1e-9:
+        raise RigError("degenerate legs: the hip, knee and ankle bones' heads coincide in the rest pose")
+    scale = float(rig_leg / gen_leg)
+    # Floor: the lowest generated foot joint meets the rig's rest foot bones (toes if mapped, else ankles).
+    ground = (10, 11) if 10 in bone_of and 11 in bone_of else (7, 8)
+    rig_floor = float(np.mean([heads[bone_of[j], 2] for j in ground]))
+    gen_floor = float(joints[:, ground, 1].min())
+    start = joints[0, 0] @ Y_UP_TO_Z_UP.T
+    pelvis = heads[bone_of[0]]
+    offset = np.array([pelvis[0] - scale * start[0], pelvis[1] - scale * start[1],
+                       rig_floor - scale * gen_floor])
+    return Placement(scale, offset)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Orientations
+
+
+def _aim_joints(rig: RigRest, bone_of: dict[int, int]) -> dict[int, int | None]:
+    """For each mapped joint, the mapped joint its bone aims at: the next one down its SMPL chain whose
+    rig head is not on top of this one (CMU's LowerBack starts where Hips does)."""
+    heads = rig.heads
+    tol = 1e-4 * max(float(np.ptp(heads[:, 2])), 1e-6)
+    aims: dict[int, int | None] = {}
+    for j, b in bone_of.items():
+        a = AIM_CHILD.get(j)
+        while a is not None and not (a in bone_of and np.linalg.norm(heads[bone_of[a]] - heads[b]) > tol):
+            a = AIM_CHILD.get(a)
+        aims[j] = a
+    return aims
+
+
+def _side_pairs(bone_of: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """Joints whose twist comes from a left-right line: the pelvis (hips) and the top spine joint."""
+    pairs = {0: (1, 2)}
+    top = next((j for j in reversed(SPINE_JOINTS) if j in bone_of), None)
+    if top is not None:
+        pairs[top] = (13, 14) if 13 in bone_of and 14 in bone_of else (16, 17)
+    return pairs
+
+
+def _deltas(rig: RigRest, bone_of: dict[int, int], aims: dict[int, int | None],
+            sides: dict[int, tuple[int, int]], targets: np.ndarray,
+            overrides: dict[int, np.ndarray]) -> np.ndarray:
+    """(T, B, 3, 3) world-space deltas D_b (posed orientation = D_b · rest orientation)."""
+    T = targets.shape[0]
+    heads = rig.heads
+    joint_of = {b: j for j, b in bone_of.items()}
+    eye = np.broadcast_to(np.eye(3), (T, 3, 3))
+    deltas = np.empty((T, len(rig.names), 3, 3))
+    for b in rig.order:
+        p = rig.parents[b]
+        parent = deltas[:, p] if p >= 0 else eye
+        j = joint_of.get(b)
+        a = aims.get(j) if j is not None else None
+        if a is None:  # unmapped bone or leaf joint: rigid with the parent
+            deltas[:, b] = parent
+            continue
+        rest_aim = heads[bone_of[a]] - heads[b]  # (3,)
+        aim = overrides.get(j)
+        aim = targets[:, a] - targets[:, j] if aim is None else aim  # (T, 3)
+        d = swing(parent @ rest_aim, aim) @ parent
+        if j in sides:
+            left, right = sides[j]
+            rest_frame, rest_ok = frame(rest_aim, heads[bone_of[left]] - heads[bone_of[right]])
+            gen_frame, ok = frame(aim, targets[:, left] - targets[:, right])
+            if rest_ok:
+                d = np.where(ok[:, None, None], gen_frame @ rest_frame.T, d)
+        deltas[:, b] = d
+    return deltas
+
+
+def _anchored_bones(rig: RigRest, bone_of: dict[int, int]) -> dict[int, int]:
+    """Mapped bones without a mapped ancestor -> their joint: these bones get location keys so that
+    their heads follow the generated joint (normally just the pelvis)."""
+    mapped = {b: j for j, b in bone_of.items()}
+    out = {}
+    for b in sorted(mapped):
+        p = rig.parents[b]
+        while p >= 0 and p not in mapped:
+            p = rig.parents[p]
+        if p < 0:
+            out[b] = mapped[b]
+    return out
+
+
+def _posed_heads(rig: RigRest, deltas: np.ndarray, anchored: dict[int, int],
+                 targets: np.ndarray) -> np.ndarray:
+    """(T, B, 3) forward kinematics of the rig: each head hangs off its parent's posed orientation;
+    anchored bones sit on their generated joint; bones outside the posed tree stay at rest."""
+    heads = rig.heads
+    out = np.empty((deltas.shape[0], len(rig.names), 3))
+    for b in rig.order:
+        p = rig.parents[b]
+        if b in anchored:
+            out[:, b] = targets[:, anchored[b]]
+        elif p < 0:
+            out[:, b] = heads[b]
+        else:
+            out[:, b] = out[:, p] + deltas[:, p] @ (heads[b] - heads[p])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pose basis
+
+
+def _pose_basis_rotations(rig: RigRest, deltas: np.ndarray, keyed: list[int]) -> np.ndarray:
+    """(T, K, 4): rotation part of Basis_b = R_b⁻¹ · D_parent⁻¹ · D_b · R_b for each keyed bone."""
+    rest = rig.rotations
+    out = np.empty((deltas.shape[0], len(keyed), 4))
+    for k, b in enumerate(keyed):
+        p = rig.parents[b]
+        local = deltas[:, b] if p < 0 else np.swapaxes(deltas[:, p], -1, -2) @ deltas[:, b]
+        out[:, k] = matrix_to_quat(rest[b].T @ local @ rest[b])
+    return out
+
+
+def _pose_basis_location(rig: RigRest, deltas: np.ndarray, heads: np.ndarray, b: int) -> np.ndarray:
+    """(T, 3) translation of Basis_b = Rest_b⁻¹ · Rest_p · M_p⁻¹ · M_b for a bone that carries the root."""
+    p = rig.parents[b]
+    rest_b = rig.matrices[b]
+    if p < 0:
+        # Basis = Rest_b⁻¹ · M_b; its translation is R_b⁻¹ (head_posed - head_rest).
+        return (heads[:, b] - rest_b[:3, 3]) @ rest_b[:3, :3]
+    rest_p = rig.matrices[p]
+    # M_p⁻¹ · head_b(t) in the parent's posed frame, then into Rest_b's frame via Rest_p.
+    local_in_parent = np.einsum("tji,tj->ti", deltas[:, p] @ rest_p[:3, :3], heads[:, b] - heads[:, p])
+    in_arm_rest = local_in_parent @ rest_p[:3, :3].T + rest_p[:3, 3]
+    return (in_arm_rest - rest_b[:3, 3]) @ rest_b[:3, :3]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Foot contacts and foot lock
+
+
+def foot_contacts(joints: np.ndarray, fps: float) -> np.ndarray:
+    """(T, 2) bool: left / right foot planted = ankle and toe both slow and close to the floor."""
+    T = joints.shape[0]
+    out = np.zeros((T, 2), dtype=bool)
+    if T < 2:
+        return out
+    floor = joints[:, (7, 8, 10, 11), 1].min()
+    speed = np.linalg.norm(np.gradient(joints, axis=0), axis=-1) * fps  # (T, 22) m/s
+    for side, (_, _, ankle, toe) in enumerate(LEG_JOINTS.values()):
+        low = joints[:, (ankle, toe), 1].min(axis=1) < floor + CONTACT_HEIGHT
+        slow = (speed[:, ankle] < CONTACT_SPEED) & (speed[:, toe] < CONTACT_SPEED)
+        out[:, side] = _drop_short_runs(low & slow, CONTACT_MIN_FRAMES)
+    return out
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def _drop_short_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
+    out = np.zeros_like(mask)
+    for a, b in _runs(mask):
+        if b - a >= min_len:
+            out[a:b] = True
+    return out
+
+
+def _lock_targets(ankle: np.ndarray, contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: the held ankle position of the nearest planted stretch and its weight (0 = free)."""
+    T = ankle.shape[0]
+    weight = np.zeros(T)
+    held = ankle.copy()
+    frames = np.arange(T)
+    for a, b in _runs(contact):
+        w = np.clip(1 - np.maximum(a - frames, frames - (b - 1)) / (LOCK_BLEND_FRAMES + 1), 0, 1)
+        w = np.where((frames >= a) & (frames < b), 1.0, w)
+        take = w > weight
+        held[take] = ankle[a]  # planted where it landed
+        weight[take] = w[take]
+    return held, weight
+
+
+def _foot_lock(rig: RigRest, bone_of: dict[int, int], aims: dict[int, int | None], targets: np.ndarray,
+               heads: np.ndarray, contacts: np.ndarray) -> dict[int, np.ndarray]:
+    """Aim overrides for hip and knee joints that keep planted ankles still (two-bone IK in rig space)."""
+    rest = rig.heads
+    overrides: dict[int, np.ndarray] = {}
+    for side, (hip, knee, ankle, _) in enumerate(LEG_JOINTS.values()):
+        if aims.get(hip) != knee or aims.get(knee) != ankle or not contacts[:, side].any():
+            continue
+        bh, bk, ba = bone_of[hip], bone_of[knee], bone_of[ankle]
+        l1 = np.linalg.norm(rest[bk] - rest[bh])
+        l2 = np.linalg.norm(rest[ba] - rest[bk])
+        H, K, A = heads[:, bh], heads[:, bk], heads[:, ba]
+        held, weight = _lock_targets(A, contacts[:, side])
+        goal = A + weight[:, None] * (held - A)
+        to_goal = goal - H
+        dist = np.clip(np.linalg.norm(to_goal, axis=-1), abs(l1 - l2) + 1e-6, (l1 + l2) * (1 - 1e-6))
+        direction = normalize(to_goal)
+        goal = H + direction * dist[:, None]
+        cos_hip = np.clip((l1 * l1 + dist * dist - l2 * l2) / (2 * l1 * dist), -1, 1)
+        # Bend towards where the knee already points, so the knee never flips.
+        bend = (K - H) - np.sum((K - H) * direction, -1, keepdims=True) * direction
+        fallback = np.cross(direction, np.array([1.0, 0.0, 0.0]))
+        bend = np.where(np.linalg.norm(bend, axis=-1, keepdims=True) > 1e-9, bend, fallback)
+        sin_hip = np.sqrt(1 - cos_hip**2)
+        new_knee = H + l1 * (cos_hip[:, None] * direction + sin_hip[:, None] * normalize(bend))
+        free = weight <= 0
+        overrides[hip] = np.where(free[:, None], targets[:, knee] - targets[:, hip], new_knee - H)
+        overrides[knee] = np.where(free[:, None], targets[:, ankle] - targets[:, knee], goal - new_knee)
+    return overrides
+
+
+def _topological_order(parents: np.ndarray) -> np.ndarray:
+    depth = np.zeros(len(parents), dtype=np.int64)
+    for i in range(len(parents)):
+        p, d, seen = parents[i], 0, 0
+        while p >= 0:
+            d += 1
+            p = parents[p]
+            seen += 1
+            if seen > len(parents):
+                raise RigError("the armature's bone parents form a cycle")
+        depth[i] = d
+    return np.argsort(depth, kind="stable")
+
+
+def smpl_leg_length() -> float:
+    """Thigh + shin of the SMPL-22 target skeleton (m): the default scale reference."""
+    return float(0.5 * (BONE_LENGTHS[4] + BONE_LENGTHS[7] + BONE_LENGTHS[5] + BONE_LENGTHS[8]))
+
+
