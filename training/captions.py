@@ -1,0 +1,137 @@
+"""Natural captions for Bandai content x style labels.
+
+Bandai clips carry only two labels: what is done (content, e.g. `wave-left-hand`) and how (style, e.g.
+`elderly`). A text-to-motion model trained on one fixed sentence per label pair learns a lookup table,
+not language; users type "an old man slowly walks ahead" as often as "a person walks forward in an
+elderly way". So each clip gets several captions drawn from a grammar of who / what / how phrases, with
+the wording chosen per clip by a seeded hash (deterministic, varied across clips of the same pair).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+CONTENTS = (
+    "walk", "walk-turn-left", "walk-turn-right", "run", "wave-both-hands", "wave-left-hand",
+    "wave-right-hand", "raise-up-both-hands", "raise-up-left-hand", "raise-up-right-hand",
+)
+STYLES = ("active", "elderly", "exhausted", "feminine", "masculine", "normal", "youthful")
+
+# What is done: present-tense verb phrases for a third-person subject. Several per content, so that
+# synonyms ("strolls", "jogs", "lifts") appear in training text.
+ACTIONS = {
+    "walk": ("walks forward", "walks ahead", "walks straight forward", "walks in a straight line",
+             "strolls forward", "takes a few steps forward"),
+    "walk-turn-left": ("walks forward and turns left", "walks and then turns to the left",
+                       "walks ahead and makes a left turn", "turns left while walking",
+                       "walks forward, then veers to the left"),
+    "walk-turn-right": ("walks forward and turns right", "walks and then turns to the right",
+                        "walks ahead and makes a right turn", "turns right while walking",
+                        "walks forward, then veers to the right"),
+    "run": ("runs forward", "runs straight ahead", "jogs forward", "runs in a straight line",
+            "sprints forward"),
+    "wave-both-hands": ("waves both hands", "waves with both hands", "waves both arms in the air",
+                        "raises both hands and waves", "waves hello with both hands"),
+    "wave-left-hand": ("waves with the left hand", "waves the left hand", "raises the left hand and waves",
+                       "waves hello with the left hand", "waves the left arm"),
+    "wave-right-hand": ("waves with the right hand", "waves the right hand",
+                        "raises the right hand and waves", "waves hello with the right hand",
+                        "waves the right arm"),
+    "raise-up-both-hands": ("raises both hands", "lifts both arms up", "puts both hands up",
+                            "raises both arms above the head", "lifts both hands into the air"),
+    "raise-up-left-hand": ("raises the left hand", "lifts the left arm up", "puts the left hand up",
+                           "raises the left arm above the head", "lifts the left hand into the air"),
+    "raise-up-right-hand": ("raises the right hand", "lifts the right arm up", "puts the right hand up",
+                            "raises the right arm above the head", "lifts the right hand into the air"),
+}
+
+# How it is done. Each style has three kinds of wording: who does it (a subject noun phrase that
+# carries the style), an adverb placed after the action, and a trailing "in a ... way" phrase.
+GENERIC_SUBJECTS = ("a person", "someone", "the person", "a character", "a human")
+STYLE_SUBJECTS = {
+    "active": ("an energetic person", "a lively person", "an athletic man"),
+    "elderly": ("an old man", "an elderly person", "an old person", "a senior"),
+    "exhausted": ("a tired person", "an exhausted man", "a worn-out person", "a weary person"),
+    "feminine": ("a graceful person", "a woman", "an elegant person"),
+    "masculine": ("a confident man", "a broad-shouldered man", "a strong man"),
+    "normal": ("a person", "someone", "a man", "an ordinary person"),
+    "youthful": ("a young person", "a cheerful kid", "a youthful person", "a child"),
+}
+STYLE_ADVERBS = {
+    "active": ("energetically", "briskly", "vigorously", "with a lot of energy"),
+    "elderly": ("slowly", "stiffly and slowly", "carefully, like an old man", "with a slight stoop"),
+    "exhausted": ("wearily", "sluggishly", "tiredly", "with drooping shoulders", "listlessly"),
+    "feminine": ("gracefully", "elegantly", "with a light, graceful manner", "daintily"),
+    "masculine": ("confidently", "with a broad, firm posture", "boldly", "with a strong, steady manner"),
+    "normal": ("normally", "casually", "in a relaxed way", "at a normal pace"),
+    "youthful": ("cheerfully", "playfully", "with a bounce", "happily"),
+}
+# Extra manner phrases that only make sense when the person moves over the ground.
+LOCOMOTION = ("walk", "walk-turn-left", "walk-turn-right", "run")
+GAIT_ADVERBS = {
+    "active": ("with long, quick strides",),
+    "elderly": ("with small, shuffling steps",),
+    "exhausted": ("with heavy, dragging steps",),
+    "feminine": ("with light, swaying steps",),
+    "masculine": ("with heavy, wide steps",),
+    "normal": ("at an even pace",),
+    "youthful": ("with springy steps",),
+}
+STYLE_WAYS = {
+    "active": ("in an active way", "in an energetic way", "in a lively manner"),
+    "elderly": ("in an elderly way", "like an old man", "in the manner of an elderly person"),
+    "exhausted": ("in an exhausted way", "as if exhausted", "as if very tired"),
+    "feminine": ("in a feminine way", "in a feminine manner", "in a graceful, feminine way"),
+    "masculine": ("in a masculine way", "in a masculine manner", "in a manly way"),
+    "normal": ("in a normal way", "in an ordinary way", "in a neutral manner"),
+    "youthful": ("in a youthful way", "like a kid", "in a youthful, bouncy manner"),
+}
+
+
+def _check(content: str, style: str) -> None:
+    if content not in ACTIONS:
+        raise ValueError(f"unknown Bandai content {content!r}; known: {', '.join(CONTENTS)}")
+    if style not in STYLE_ADVERBS:
+        raise ValueError(f"unknown Bandai style {style!r}; known: {', '.join(STYLES)}")
+
+
+def caption_pool(content: str, style: str) -> list[str]:
+    """Every caption the grammar can produce for one (content, style) pair, in a fixed order."""
+    _check(content, style)
+    adverbs = STYLE_ADVERBS[style] + (GAIT_ADVERBS[style] if content in LOCOMOTION else ())
+    pool: list[str] = []
+    for action in ACTIONS[content]:
+        for who in STYLE_SUBJECTS[style]:  # the style lives in the subject ("an old man walks ahead")
+            pool.append(f"{who} {action}")
+        for who in GENERIC_SUBJECTS:  # ... or in an adverb / a manner phrase
+            pool.extend(f"{who} {action} {how}" for how in adverbs)
+            pool.extend(f"{who} {action} {way}" for way in STYLE_WAYS[style])
+        for who in STYLE_SUBJECTS[style]:  # ... or both ("an old man slowly walks ahead")
+            for how in adverbs:
+                # one-word adverbs read well before the verb; skip "a weary person wearily ..."
+                if " " not in how and how[:4] not in who:
+                    pool.append(f"{who} {how} {action}")
+    return list(dict.fromkeys(pool))  # de-duplicate, order kept
+
+
+def _rng(key: str, seed: int) -> np.random.Generator:
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+def make_captions(content: str, style: str, key: str, n: int = 4, seed: int = 0) -> list[str]:
+    """`n` (>= 1) distinct captions for one clip, chosen deterministically from (seed, key).
+
+    The first caption always names the style explicitly ("... in an elderly way" or an adverb), so a
+    clip never ends up with only the vaguest wordings; the rest are drawn from the whole pool."""
+    if n < 1:
+        raise ValueError(f"need at least one caption, got n={n}")
+    pool = caption_pool(content, style)
+    rng = _rng(key, seed)
+    explicit = [c for c in pool if any(c.endswith(w) for w in STYLE_WAYS[style])]
+    first = explicit[int(rng.integers(len(explicit)))]
+    rest = [c for c in pool if c != first]
+    picks = rng.choice(len(rest), size=min(n - 1, len(rest)), replace=False)
+    return [first] + [rest[int(i)] for i in picks]
