@@ -217,7 +217,8 @@ def _raw_to_npy(raw: Path, target: Path, dtype, shape: tuple[int, int]) -> None:
 def is_complete(path: str | Path) -> bool:
     """True when `path` holds a finished cache (its meta.json, written last, exists and parses)."""
     try:
-        return json.loads((Path(path) / "meta.json").read_text(encoding="utf-8")).get("version") == CACHE_VERSION
+        meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
+        return meta.get("version") == CACHE_VERSION
     except (OSError, ValueError):
         return False
 
@@ -229,7 +230,7 @@ class Cache:
         self.path = Path(path)
         meta_path = self.path / "meta.json"
         if not meta_path.exists():
-            raise RoparError(f"{self.path}: not a dataset cache (no meta.json; run python -m training.prepare)")
+            raise RoparError(f"{self.path}: not a dataset cache (no meta.json); run training.prepare first")
         try:
             self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except ValueError as exc:

@@ -46,7 +46,8 @@ class MotionDataset(Dataset):
         self.random_crop = (split == "train") if random_crop is None else bool(random_crop)
         self.mean = (self.cache.mean if mean is None else np.asarray(mean, np.float32)).reshape(FEATURE_DIM)
         self.std = (self.cache.std if std is None else np.asarray(std, np.float32)).reshape(FEATURE_DIM)
-        self.index = [i for i in self.cache.indices(split) if self.cache.clips[i]["length"] >= self.min_frames]
+        clips = self.cache.clips
+        self.index = [i for i in self.cache.indices(split) if clips[i]["length"] >= self.min_frames]
         if not self.index:
             raise RoparError(f"{self.cache.path}: no {split} clip has at least {self.min_frames} frames")
 
