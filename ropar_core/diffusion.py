@@ -124,15 +124,19 @@ class DiffusionHead(nn.Module):
     @torch.no_grad()
     def sample(self, z_cond: torch.Tensor, z_uncond: torch.Tensor | None = None, cfg_scale: float = 1.0,
                steps: int | None = None, temperature: float = 1.0, generator: torch.Generator | None = None,
-               eta: float = 0.0) -> torch.Tensor:
+               eta: float = 0.0, noise: torch.Tensor | None = None) -> torch.Tensor:
         """DDIM: z_cond (M, D) [, z_uncond (M, D)] -> tokens (M, C).
-        CFG: eps = eps_u + cfg_scale * (eps_c - eps_u), both halves with the same x_t."""
+        CFG: eps = eps_u + cfg_scale * (eps_c - eps_u), both halves with the same x_t.
+        noise (M, C): the starting noise when the caller draws it (e.g. per sample, each with its own
+        generator); None draws it from `generator`."""
         steps = steps or self.sample_steps
         M = z_cond.shape[0]
         guided = z_uncond is not None and cfg_scale != 1.0
         cond = torch.cat([z_cond, z_uncond]) if guided else z_cond
         token_dim = self.net.out.out_features
-        x = temperature * _randn((M, token_dim), generator, z_cond.device)
+        if noise is None:
+            noise = _randn((M, token_dim), generator, z_cond.device)
+        x = temperature * noise.to(z_cond.device)
         ts = torch.linspace(self.train_steps - 1, 0, steps).round().long().tolist()
         for i, t in enumerate(ts):
             t_prev = ts[i + 1] if i + 1 < len(ts) else -1
@@ -176,7 +180,7 @@ class RegressionHead(nn.Module):
 
     @torch.no_grad()
     def sample(self, z_cond, z_uncond=None, cfg_scale=1.0, steps=None, temperature=1.0, generator=None,
-               eta=0.0):
+               eta=0.0, noise=None):
         pred = self.net(z_cond)
         if z_uncond is not None and cfg_scale != 1.0:
             pred_u = self.net(z_uncond)

@@ -203,12 +203,14 @@ class RoPAR(nn.Module):
     # -- generation --------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, text_emb: torch.Tensor, num_tokens: int, cfg_scale: float = 3.0, steps: int = 10,
-               temperature: float = 1.0, generator: torch.Generator | None = None,
+               temperature: float = 1.0, generator: torch.Generator | list[torch.Generator] | None = None,
                known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None,
                diffusion_steps: int | None = None) -> torch.Tensor:
         """text_emb (B, D) -> z (B, N, P, C) raw latents, N = num_tokens.
         Iterative unmasking over all N*P tokens in a random order (cosine schedule); tokens where
-        known_mask (B, N, P) is True are taken from `known` (B, N, P, C) and never resampled."""
+        known_mask (B, N, P) is True are taken from `known` (B, N, P, C) and never resampled.
+        generator: one for the batch, or a list of B (row b draws only from generator[b], so a row's
+        result does not depend on its batch mates: what the Generator's per-prompt seeds rely on)."""
         B, P, C = text_emb.shape[0], self.cfg.num_parts, self.cfg.latent_dim
         N, L, dev = num_tokens, num_tokens * self.cfg.num_parts, self.device
         if not 1 <= N <= self.cfg.max_time_tokens:
@@ -224,8 +226,15 @@ class RoPAR(nn.Module):
             masked = ~known_mask
 
         # A random order per sample over the tokens still to generate; step i reveals the next ones.
-        gen_device = generator.device if generator is not None else dev
-        order = torch.rand(B, L, generator=generator, device=gen_device).to(dev)
+        rows = list(generator) if isinstance(generator, (list, tuple)) else None
+        if rows is not None and len(rows) != B:
+            raise ValueError(f"{len(rows)} generators for a batch of {B}")
+        if rows is not None:
+            order = torch.stack([torch.rand(L, generator=g, device=g.device) for g in rows]).to(dev)
+            generator = None  # every draw below comes from the rows' own generators
+        else:
+            gen_device = generator.device if generator is not None else dev
+            order = torch.rand(B, L, generator=generator, device=gen_device).to(dev)
         order = order.masked_fill(~masked.flatten(1), 2.0).argsort(1).argsort(1).view(B, N, P)  # rank
         todo = masked.flatten(1).sum(1).tolist()
         plans = [unmask_schedule(n, steps) for n in todo]
@@ -238,14 +247,20 @@ class RoPAR(nn.Module):
             reveal = masked & (order < left.view(B, 1, 1))  # (B, N, P)
             if not reveal.any():
                 continue
+            noise = None
+            if rows is not None:  # the head's starting noise, row by row (reveal is row-major)
+                counts = reveal.flatten(1).sum(1).tolist()
+                noise = torch.cat([torch.randn(n, C, generator=g, device=g.device).to(dev)
+                                   for g, n in zip(rows, counts)])
             if guided:  # one batch of 2B: with text, then with the null text
                 z_hat = self(tokens.repeat(2, 1, 1, 1), masked.repeat(2, 1, 1), torch.cat([c, c_null]))
                 z_hat_c, z_hat_u = z_hat.chunk(2)
                 new = self.head.sample(z_hat_c[reveal], z_hat_u[reveal], cfg_scale, diffusion_steps,
-                                       temperature, generator)
+                                       temperature, generator, noise=noise)
             else:
                 z_hat = self(tokens, masked, c)
-                new = self.head.sample(z_hat[reveal], None, 1.0, diffusion_steps, temperature, generator)
+                new = self.head.sample(z_hat[reveal], None, 1.0, diffusion_steps, temperature, generator,
+                                       noise=noise)
             tokens[reveal] = new.to(tokens.dtype)
             masked = masked & ~reveal
         z = self.denormalise(tokens)
