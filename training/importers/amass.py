@@ -14,6 +14,7 @@ Subjects: `<dataset>/<subject>/<take>.npz` -> subject "<dataset>/<subject>"; the
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def read_amass_npz(path: str | Path, fps: float | None = None) -> dict:
         npz = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise MotionFileError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise MotionFileError(f"{path.name}: not a readable .npz file ({exc})") from None
     with npz:
         try:
@@ -119,7 +120,7 @@ def is_motion_file(path: Path) -> bool:
     try:
         with np.load(path, allow_pickle=False) as npz:
             return "poses" in npz.files
-    except (ValueError, OSError, EOFError):
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
         return True  # let the loader report the problem
 
 

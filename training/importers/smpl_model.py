@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def find_model_file(model: str | Path, model_type: str, gender: str) -> Path:
 def _read_npz(path: Path) -> dict:
     try:
         npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelError(f"{path}: not a readable .npz body model ({exc})") from None
     data = {}
     with npz:

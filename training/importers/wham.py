@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ _TRANS_KEYS = ("trans_world", "trans", "transl")
 def _read_npz(path: Path) -> dict:
     try:
         npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise MotionFileError(f"{path.name}: not a readable .npz file ({exc})") from None
     out = {}
     with npz:
