@@ -199,14 +199,12 @@ def token_mask_from_frame_mask(
     fm = np.asarray(frame_mask, dtype=bool)
     T = fm.shape[0]
     n = T // TOKEN_FRAMES if drop_partial else -(-T // TOKEN_FRAMES)
-    out = np.zeros((n,) + fm.shape[1:], dtype=bool)
-    for k in range(n):
-        block = fm[k * TOKEN_FRAMES:(k + 1) * TOKEN_FRAMES]  # (<=4, P)
-        if rule == "all":
-            out[k] = block.all(axis=0)
-        else:
-            out[k] = block.sum(axis=0) * 2 > block.shape[0]
-    return out
+    padded = np.zeros((n * TOKEN_FRAMES,) + fm.shape[1:], dtype=bool)
+    padded[:min(T, n * TOKEN_FRAMES)] = fm[:n * TOKEN_FRAMES]
+    counts = padded.reshape((n, TOKEN_FRAMES) + fm.shape[1:]).sum(axis=1)  # (n, P) credible frames
+    frames = np.minimum(TOKEN_FRAMES, T - TOKEN_FRAMES * np.arange(n))  # (n,) frames in each token
+    frames = frames.reshape((n,) + (1,) * (fm.ndim - 1))
+    return counts == frames if rule == "all" else 2 * counts > frames
 
 
 def features_frame_mask(joint_frame_mask: np.ndarray) -> np.ndarray:

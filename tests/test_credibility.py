@@ -456,3 +456,17 @@ def test_cli_errors(tmp_path, capsys, only_credibility_cli):
     rc = only_credibility_cli(["credibility", str(tmp_path / "c.npy"), "--format", "array", "--tau", "1.5",
                                "--out", str(out)])
     assert rc == 2 and "--tau" in capsys.readouterr().err
+
+
+def test_token_mask_matches_a_frame_by_frame_reference():
+    rng = np.random.default_rng(3)
+    for T in (1, 4, 7, 33):
+        fm = rng.random((T, 5)) > 0.3
+        for rule in ("all", "majority"):
+            ref = []
+            for k in range(0, T, 4):
+                block = fm[k:k + 4]
+                ref.append(block.all(0) if rule == "all" else block.sum(0) * 2 > len(block))
+            np.testing.assert_array_equal(token_mask_from_frame_mask(fm, rule), np.array(ref))
+    short = credibility_from_confidences(np.full((2, 17), 0.9), "coco17")
+    assert short.token_mask.shape == (1, 5) and short.frame_mask.all()
