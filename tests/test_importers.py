@@ -122,6 +122,7 @@ def test_bvh_folder_import(bvh_folder):
     assert [c.id for c in clips] == ["alice/walk_01", "alice/walk_02", "bob/walk_01"]
     assert [c.subject for c in clips] == ["alice", "alice", "bob"]
     assert clips[0].split_key == clips[1].split_key != clips[2].split_key
+    assert [c.meta["split"] for c in clips] == [assign_split(c.split_key) for c in clips]
     expected, _ = features_from_joints(J, 30.0)  # 60 frames at 30 fps -> 40 at 20 fps -> 39 features
     assert clips[0].features.shape == (39, 263) and clips[1].features.shape == (29, 263)
     np.testing.assert_allclose(clips[0].features, expected, atol=1e-4)
@@ -219,6 +220,11 @@ def test_humanml3d_import(h3d_folder):
     assert {c.meta["motion_id"] for c in test_only} == {"000002"}
     long_enough = import_humanml3d(root, min_frames=35)
     assert [c.id for c in long_enough] == ["000001", "000002", "000002#1-3", "M000001"]
+    for f in ("train.txt", "test.txt"):
+        (root / f).unlink()
+    no_lists = {c.id: c for c in import_humanml3d(root)}
+    assert no_lists["000002#1-3"].meta["split"] == assign_split("humanml3d/000002")
+    assert no_lists["M000001"].meta["split"] == no_lists["000001"].meta["split"]
 
 
 def test_humanml3d_bad_input(h3d_folder, tmp_path):

@@ -77,6 +77,14 @@ def assign_split(split_key: str, ratios: tuple[float, float, float] = (0.8, 0.1,
     return SPLITS[-1] if ratios[2] > 0 else ("val" if ratios[1] > 0 else "train")
 
 
+def set_split(clip: Clip, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0) -> Clip:
+    """Fill `clip.meta["split"]` (what the cache writer reads) from its split key, unless the source
+    already fixed it (official split files)."""
+    if clip.meta.get("split") not in SPLITS:
+        clip.meta["split"] = assign_split(clip.split_key, ratios, seed)
+    return clip
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers shared by the importers.
 

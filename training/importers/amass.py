@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ropar_core.errors import MotionFileError, RoparError
-from training.importers import Clip, captions_for, features_from_joints, read_captions
+from training.importers import Clip, captions_for, features_from_joints, read_captions, set_split
 from training.importers.smpl_model import POSE_DIMS, BodyModel, body_joints, load_body_model
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def is_motion_file(path: Path) -> bool:
 def import_amass(
     root: str | Path, model_dir: str | Path, captions: str | Path | dict | None = None,
     model_type: str | None = None, trust_pickle: bool = False, fps: float | None = None,
-    skip_bad: bool = False, limit: int | None = None,
+    skip_bad: bool = False, limit: int | None = None, split_seed: int = 0,
 ) -> list[Clip]:
     """All AMASS motion .npz files under `root` -> Clips.
 
@@ -154,7 +154,7 @@ def import_amass(
             log.info("%s: no caption, skipped", rel)
             continue
         try:
-            clips.append(load_amass_clip(path, root, models, texts, fps))
+            clips.append(set_split(load_amass_clip(path, root, models, texts, fps), seed=split_seed))
         except MotionFileError as exc:
             if not skip_bad:
                 raise

@@ -18,7 +18,7 @@ from pathlib import Path
 from ropar_core import io
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import JOINT_NAMES
-from training.importers import Clip, captions_for, features_from_joints, read_captions
+from training.importers import Clip, captions_for, features_from_joints, read_captions, set_split
 
 log = logging.getLogger(__name__)
 SOURCE = "bvh_folder"
@@ -75,13 +75,15 @@ def load_bvh_clip(path: str | Path, root: str | Path, texts: list[str], bone_map
 def import_bvh_folder(
     folder: str | Path, captions: str | Path | dict, bone_map: str | Path | dict | None = None,
     source: str = SOURCE, allow_uncaptioned: bool = False, skip_bad: bool = False, limit: int | None = None,
+    split_seed: int = 0,
 ) -> list[Clip]:
     """All `*.bvh` under `folder` (recursively, sorted) -> Clips.
 
     captions: a caption file (see `read_captions`) or a ready {file: [captions]} dict.
     bone_map: a bone-map JSON path, a dict, a known map name (smpl, bandai, mixamo, cmu), or None to
     detect. A BVH without captions is an error unless `allow_uncaptioned` (then it is skipped); a file
-    that cannot be read is an error unless `skip_bad` (then it is logged and skipped)."""
+    that cannot be read is an error unless `skip_bad` (then it is logged and skipped).
+    `meta["split"]` comes from `assign_split(split_key, seed=split_seed)`."""
     folder = Path(folder)
     if not folder.is_dir():
         raise RoparError(f"{folder}: not a folder")
@@ -104,7 +106,7 @@ def import_bvh_folder(
             log.warning("%s: no caption, skipped", rel)
             continue
         try:
-            clips.append(load_bvh_clip(path, folder, texts, bone_map, source))
+            clips.append(set_split(load_bvh_clip(path, folder, texts, bone_map, source), seed=split_seed))
         except MotionFileError as exc:
             if not skip_bad:
                 raise exc if path.name in str(exc) else MotionFileError(f"{rel}: {exc}") from None

@@ -17,7 +17,7 @@ import numpy as np
 
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import FEATURE_DIM, FPS
-from training.importers import SPLITS, Clip
+from training.importers import SPLITS, Clip, set_split
 
 log = logging.getLogger(__name__)
 SOURCE = "humanml3d"
@@ -78,7 +78,7 @@ def base_id(motion_id: str) -> str:
 
 
 def clips_for_motion(motion_id: str, feats: np.ndarray, captions: dict[tuple[float, float], list[str]],
-                     split: str | None, min_frames: int = 1) -> list[Clip]:
+                     split: str | None, min_frames: int = 1, split_seed: int = 0) -> list[Clip]:
     """One motion's features and captions -> one clip per distinct caption segment."""
     clips = []
     for (start, end), texts in sorted(captions.items()):
@@ -92,14 +92,14 @@ def clips_for_motion(motion_id: str, feats: np.ndarray, captions: dict[tuple[flo
         meta = {"motion_id": motion_id, "start_s": start, "end_s": end}
         if split:
             meta["split"] = split
-        clips.append(Clip(id=cid, features=segment, texts=texts, source=SOURCE, subject="",
-                          split_key=f"{SOURCE}/{base_id(motion_id)}", meta=meta))
+        clips.append(set_split(Clip(id=cid, features=segment, texts=texts, source=SOURCE, subject="",
+                                    split_key=f"{SOURCE}/{base_id(motion_id)}", meta=meta), seed=split_seed))
     return clips
 
 
 def import_humanml3d(
     root: str | Path, split: str | None = None, min_frames: int = 1, limit: int | None = None,
-    skip_bad: bool = False,
+    skip_bad: bool = False, split_seed: int = 0,
 ) -> list[Clip]:
     """Read a HumanML3D folder. With `split`, only the ids listed in `<split>.txt`; ids come from the
     split files when present (`meta["split"]`), otherwise `assign_split` of the split key decides.
@@ -129,7 +129,8 @@ def import_humanml3d(
         try:
             captions = parse_text_file(txt_path)
             feats = load_vecs(vec_path)  # (T, 263)
-            clips += clips_for_motion(motion_id, feats, captions, splits.get(motion_id), min_frames)
+            clips += clips_for_motion(motion_id, feats, captions, splits.get(motion_id), min_frames,
+                                      split_seed)
         except MotionFileError as exc:
             if not skip_bad:
                 raise

@@ -29,7 +29,7 @@ import numpy as np
 from ropar_core import credibility as cred
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import FPS, NUM_JOINTS
-from training.importers import Clip, features_from_joints
+from training.importers import Clip, features_from_joints, set_split
 from training.importers.smpl_model import body_joints, load_body_model
 
 SOURCE = "wham"
@@ -202,6 +202,7 @@ def import_wham(
     track: str | int | None = None, keypoints_track: str | None = None, trust_pickle: bool = False,
     tau: float = cred.DEFAULT_TAU, min_gap: int = cred.DEFAULT_MIN_GAP,
     min_island: int = cred.DEFAULT_MIN_ISLAND, clip_id: str | None = None, subject: str = "",
+    split_seed: int = 0,
 ) -> Clip:
     """One WHAM track + its video's 2D keypoints -> Clip (features at 20 fps, frame_mask from
     credibility). `model_dir` (an SMPL model) is needed only when the output has parameters, not joints."""
@@ -221,10 +222,11 @@ def import_wham(
     mask20 = cred.resample_frame_mask(mask, rate, FPS, num_frames=report["frames_20fps"])  # (T20, 5)
     frame_mask = cred.features_frame_mask(mask20)  # (T20 - 1, 5)
     cid = clip_id or (output.stem if data["track"] is None else f"{output.stem}/track{data['track']}")
-    return Clip(id=cid, features=feats, texts=list(texts or []), frame_mask=frame_mask, source=SOURCE,
+    clip = Clip(id=cid, features=feats, texts=list(texts or []), frame_mask=frame_mask, source=SOURCE,
                 subject=subject or output.stem, split_key=f"{SOURCE}/{subject or output.stem}",
                 meta={"file": output.name, "keypoints": keypoints.name, "fps_in": rate,
                       "track": data["track"],
                       "credibility": video.per_part, "person": video.person, "tau": video.tau,
                       "credible_frame_ratio": float(frame_mask.mean()) if frame_mask.size else 0.0,
                       "normalise": report})
+    return set_split(clip, seed=split_seed)
