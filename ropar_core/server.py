@@ -1,0 +1,402 @@
+"""`ropar serve`: a small JSON-over-HTTP server around one Generator (docs/architecture.md, HTTP API).
+
+One model, one worker thread. HTTP handler threads (ThreadingHTTPServer) only parse and validate; the
+work goes through a queue to the worker, which batches concurrent /generate requests that share
+length, cfg, steps and temperature into one `Generator.generate` call. Per-prompt seeding inside the
+Generator makes a batched result identical to the request served alone, so batching never mixes
+results. Bodies are bounded, every failure is a JSON error `{"error": {"code", "message"}}`, and a
+request that waits longer than the timeout gets a 504 and is dropped from the queue.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import socket
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from functools import partial
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+from ropar_core import __version__
+from ropar_core.errors import RoparError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1-minute motion for /edit is about 1 MB of JSON
+MAX_PROMPTS_PER_REQUEST = 64
+DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_MAX_BATCH = 32
+SOCKET_TIMEOUT_S = 30  # a client that stops sending its body does not hold a thread for ever
+JSON_DECIMALS = 5  # 0.01 mm: far below any visible difference, keeps responses small
+
+GENERATE_FIELDS = {"prompt", "prompts", "seconds", "frames", "seed", "cfg", "steps", "temperature"}
+EDIT_FIELDS = GENERATE_FIELDS - {"prompts"} | {"motion", "keep_parts", "keep_frames"}
+
+
+class HttpError(RoparError):
+    """A request error with an HTTP status and one of the API's error codes."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def _bad(message: str) -> HttpError:
+    return HttpError(HTTPStatus.BAD_REQUEST, "bad_request", message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Request parsing (handler threads): JSON object -> keyword arguments for the Generator.
+def _number(body: dict, key: str, kind, default=None):
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad(f"{key!r} must be a number, got {json.dumps(value)[:40]}")
+    if kind is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise _bad(f"{key!r} must be a whole number, got {value}")
+        return int(value)
+    return float(value)
+
+
+def _check_fields(body, allowed: set[str]) -> dict:
+    if not isinstance(body, dict):
+        raise _bad("the request body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise _bad(f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}")
+    return body
+
+
+def _common(body: dict) -> dict:
+    if "seconds" in body and "frames" in body:
+        raise _bad("give 'seconds' or 'frames', not both")
+    return {
+        "seconds": _number(body, "seconds", float),
+        "frames": _number(body, "frames", int),
+        "seed": _number(body, "seed", int, 0),
+        "cfg": _number(body, "cfg", float),
+        "steps": _number(body, "steps", int),
+        "temperature": _number(body, "temperature", float, 1.0),
+    }
+
+
+def parse_generate(body) -> dict:
+    body = _check_fields(body, GENERATE_FIELDS)
+    if ("prompt" in body) == ("prompts" in body):
+        raise _bad("give exactly one of 'prompt' (a string) or 'prompts' (a list of strings)")
+    prompts = [body["prompt"]] if "prompt" in body else body["prompts"]
+    if not isinstance(prompts, list) or not prompts:
+        raise _bad("'prompts' must be a non-empty list of strings")
+    if len(prompts) > MAX_PROMPTS_PER_REQUEST:
+        raise _bad(f"at most {MAX_PROMPTS_PER_REQUEST} prompts per request, got {len(prompts)}")
+    if not all(isinstance(p, str) for p in prompts):
+        raise _bad("every prompt must be a string")
+    return {"prompts": prompts, **_common(body)}
+
+
+def parse_edit(body) -> dict:
+    body = _check_fields(body, EDIT_FIELDS)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str):
+        raise _bad("'prompt' (a string) is required")
+    motion = body.get("motion")
+    if not isinstance(motion, dict) or "joints" not in motion:
+        raise _bad("'motion' must be an object with 'joints' (frames x 22 x 3) and optionally 'fps'")
+    try:
+        joints = np.asarray(motion["joints"], dtype=np.float32)
+    except (ValueError, TypeError):
+        raise _bad("'motion.joints' must be a frames x 22 x 3 array of numbers") from None
+    fps = _number(motion, "fps", float, 20.0)
+    keep_parts = body.get("keep_parts")
+    if keep_parts is not None and not (isinstance(keep_parts, list)
+                                       and all(isinstance(p, str) for p in keep_parts)):
+        raise _bad("'keep_parts' must be a list of part names")
+    keep_frames = body.get("keep_frames")
+    if keep_frames is not None:
+        ok = (isinstance(keep_frames, list) and len(keep_frames) == 2
+              and all(isinstance(v, int) and not isinstance(v, bool) for v in keep_frames))
+        if not ok:
+            raise _bad("'keep_frames' must be [first, end] (two whole numbers, end exclusive)")
+        keep_frames = tuple(keep_frames)
+    return {"prompt": prompt, "joints": joints, "fps": fps, "keep_parts": keep_parts,
+            "keep_frames": keep_frames, **_common(body)}
+
+
+def motion_json(m) -> dict:
+    """GeneratedMotion -> the API's motion object."""
+    return {
+        "prompt": m.prompt, "fps": m.fps, "frames": int(m.joints.shape[0]), "seed": m.seed,
+        "joints": np.round(m.joints.astype(np.float64), JSON_DECIMALS).tolist(),
+        "rotations": np.round(m.rotations.astype(np.float64), JSON_DECIMALS + 1).tolist(),
+        "root": np.round(m.root.astype(np.float64), JSON_DECIMALS).tolist(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker: one thread owns the model; concurrent /generate jobs with one key share a batch.
+@dataclass
+class Job:
+    kind: str  # "generate" | "edit"
+    args: dict
+    future: Future = field(default_factory=Future)
+
+    def batch_key(self):
+        a = self.args
+        if self.kind != "generate":
+            return None
+        return (a["frames"], a["cfg"], a["steps"], a["temperature"])
+
+
+class GenerationService:
+    """Owns the Generator; submit() returns a Future completed by the single worker thread."""
+
+    def __init__(self, generator, max_batch: int = DEFAULT_MAX_BATCH, log=None):
+        self.generator = generator
+        self.max_batch = max(1, int(max_batch))
+        self.log = log or (lambda msg: None)
+        self._jobs: collections.deque[Job] = collections.deque()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self.batches_run = 0  # for tests and the log: how many Generator calls served the requests
+        self._thread = threading.Thread(target=self._loop, name="ropar-worker", daemon=True)
+        self._thread.start()
+
+    def submit(self, kind: str, args: dict) -> Future:
+        job = Job(kind, args)
+        with self._cond:
+            if self._stopped:
+                raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "internal", "the server is shutting down")
+            self._jobs.append(job)
+            self._cond.notify()
+        return job.future
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout=10)
+
+    def _next_batch(self) -> list[Job] | None:
+        with self._cond:
+            while not self._jobs and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                for job in self._jobs:
+                    job.future.cancel()
+                self._jobs.clear()
+                return None
+            first = self._jobs.popleft()
+            batch, key = [first], first.batch_key()
+            if key is not None:
+                count = len(first.args["prompts"])
+                for job in list(self._jobs):
+                    n = len(job.args["prompts"]) if job.kind == "generate" else 0
+                    if job.batch_key() == key and count + n <= self.max_batch:
+                        self._jobs.remove(job)
+                        batch.append(job)
+                        count += n
+            return batch
+
+    def _loop(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            live = [job for job in batch if job.future.set_running_or_notify_cancel()]  # skips timed-out ones
+            if not live:
+                continue
+            try:
+                if live[0].kind == "generate":
+                    self._run_generate(live)
+                else:
+                    self._finish(live[0], partial(self._edit, live[0].args))
+            except Exception as exc:  # never let the worker die; report to every waiting request
+                self.log("worker error: " + "".join(traceback.format_exception_only(type(exc), exc)).strip())
+                for job in live:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+
+    def _finish(self, job: Job, work) -> None:
+        try:
+            job.future.set_result(work())
+        except Exception as exc:
+            if not isinstance(exc, RoparError):
+                self.log(traceback.format_exc().rstrip())
+            job.future.set_exception(exc)
+
+    def _generate(self, args: dict, prompts, seeds):
+        return self.generator.generate(
+            prompts, frames=args["frames"], seed=seeds, cfg=args["cfg"], steps=args["steps"],
+            temperature=args["temperature"], batch_size=self.max_batch)
+
+    def _run_generate(self, jobs: list[Job]) -> None:
+        prompts, seeds = [], []
+        for job in jobs:
+            prompts += job.args["prompts"]
+            seeds += [job.args["seed"] + i for i in range(len(job.args["prompts"]))]
+        try:
+            motions = self._generate(jobs[0].args, prompts, seeds)
+        except RoparError:
+            # A request the validator let through failed inside the batch: serve each alone so that
+            # only the culprit gets the error.
+            for job in jobs:
+                a = job.args
+                seeds = [a["seed"] + i for i in range(len(a["prompts"]))]
+                self._finish(job, partial(self._generate, a, a["prompts"], seeds))
+            return
+        self.batches_run += 1
+        start = 0
+        for job in jobs:
+            n = len(job.args["prompts"])
+            job.future.set_result(motions[start:start + n])
+            start += n
+
+    def _edit(self, a: dict):
+        self.batches_run += 1
+        motion = self.generator.edit(
+            a["prompt"], a["joints"], fps=a["fps"], keep_parts=a["keep_parts"], keep_frames=a["keep_frames"],
+            seed=a["seed"], cfg=a["cfg"], steps=a["steps"], temperature=a["temperature"],
+            frames=a["frames"], seconds=a["seconds"])
+        return [motion]
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP.
+class RoparHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the listen backlog: bursts of concurrent clients are not refused
+
+    def __init__(self, address, service: GenerationService, timeout_s: float, max_body: int, verbose: bool):
+        self.service, self.timeout_s, self.max_body, self.verbose = service, timeout_s, max_body, verbose
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, RequestHandler)
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    server_version = f"ropar/{__version__}"
+    timeout = SOCKET_TIMEOUT_S
+    server: RoparHTTPServer
+
+    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
+        if self.server.verbose:
+            sys.stderr.write(f"ropar serve: {self.address_string()} {format % args}\n")
+
+    def _send(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, code: str, message: str) -> None:
+        self.close_connection = True
+        self._send(status, {"error": {"code": code, "message": message}})
+
+    def _read_json(self):
+        length = self.headers.get("Content-Length")
+        if length is None:
+            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "bad_request", "a Content-Length header is required")
+        try:
+            n = int(length)
+        except ValueError:
+            raise _bad(f"bad Content-Length {length!r}") from None
+        if n < 0:
+            raise _bad(f"bad Content-Length {length!r}")
+        if n > self.server.max_body:
+            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large",
+                            f"request body of {n} bytes exceeds the limit of {self.server.max_body} bytes")
+        raw = self.rfile.read(n)
+        if len(raw) < n:
+            raise _bad(f"request body ended after {len(raw)} of {n} bytes")
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _bad(f"invalid JSON: {exc}") from None
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        if self.path.split("?")[0] != "/health":
+            return self._error(HTTPStatus.NOT_FOUND, "bad_request", f"unknown path {self.path}; try /health")
+        g = self.server.service.generator
+        self._send(HTTPStatus.OK, {"status": "ok", "model": g.name, "device": str(g.device),
+                                   "version": __version__})
+
+    def do_POST(self):  # noqa: N802
+        route = {"/generate": ("generate", parse_generate), "/edit": ("edit", parse_edit)}.get(self.path)
+        try:
+            if route is None:
+                raise HttpError(HTTPStatus.NOT_FOUND, "bad_request",
+                                f"unknown path {self.path}; use POST /generate or POST /edit")
+            kind, parse = route
+            args = parse(self._read_json())
+            self._precheck(kind, args)
+            start = time.perf_counter()
+            future = self.server.service.submit(kind, args)
+            try:
+                motions = future.result(timeout=self.server.timeout_s)
+            except FutureTimeout:
+                future.cancel()  # still queued: the worker will skip it
+                raise HttpError(HTTPStatus.GATEWAY_TIMEOUT, "timeout",
+                                f"no result within {self.server.timeout_s:g} s (server busy)") from None
+            self._send(HTTPStatus.OK, {"motions": [motion_json(m) for m in motions],
+                                       "elapsed_s": round(time.perf_counter() - start, 4)})
+        except HttpError as exc:
+            self._error(exc.status, exc.code, str(exc))
+        except RoparError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, "bad_request", str(exc))
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # the client went away; nothing to answer
+        except Exception as exc:
+            self.server.service.log(traceback.format_exc().rstrip())
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal", f"{type(exc).__name__}: {exc}")
+
+    def _precheck(self, kind: str, args: dict) -> None:
+        """Validate in the handler thread, so a bad request never reaches (or spoils) a batch; the frame
+        count is resolved here so that 'seconds' and 'frames' requests of one length share a batch."""
+        g = self.server.service.generator
+        if kind == "generate":
+            checked = g.check_request(args["prompts"], frames=args["frames"], seconds=args["seconds"],
+                                      seed=args["seed"], cfg=args["cfg"], steps=args["steps"],
+                                      temperature=args["temperature"])
+            args.update(prompts=list(checked.prompts), frames=checked.frames[0], seconds=None,
+                        cfg=checked.cfg, steps=checked.steps, temperature=checked.temperature)
+        else:
+            checked = g.check_request([args["prompt"]], frames=args["frames"], seconds=args["seconds"],
+                                      seed=args["seed"], cfg=args["cfg"], steps=args["steps"],
+                                      temperature=args["temperature"], default_frames=0)
+            args.update(cfg=checked.cfg, steps=checked.steps, temperature=checked.temperature)
+
+
+def check_host(host: str, allow_remote: bool, warn=None) -> None:
+    if host in LOOPBACK_HOSTS:
+        return
+    if not allow_remote:
+        raise RoparError(f"refusing to listen on {host}: the server has no authentication; use 127.0.0.1, "
+                         "or pass --allow-remote if you really mean to expose it")
+    (warn or (lambda m: print(m, file=sys.stderr)))(
+        f"ropar serve: WARNING: listening on {host}; anyone who can reach this port can use the model")
+
+
+def make_server(generator, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allow_remote: bool = False,
+                timeout_s: float = DEFAULT_TIMEOUT_S, max_body: int = MAX_BODY_BYTES,
+                max_batch: int = DEFAULT_MAX_BATCH, verbose: bool = False, log=None) -> RoparHTTPServer:
+    """Build (and bind) the server; call .serve_forever(), then .shutdown() and .service.stop()."""
+    check_host(host, allow_remote)
+    log = log or (lambda msg: print(f"ropar serve: {msg}", file=sys.stderr))
+    service = GenerationService(generator, max_batch=max_batch, log=log)
+    try:
+        return RoparHTTPServer((host, port), service, timeout_s, max_body, verbose)
+    except OSError as exc:
+        service.stop()
+        raise RoparError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
