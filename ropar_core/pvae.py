@@ -34,8 +34,10 @@ class PVAEConfig:
     part_embed: bool = True  # learned part embedding (shared parameters only)
     part_decomposition: bool = True  # False: one full-body token per 4 frames (P=1)
     shared_parameters: bool = True  # False: one encoder/decoder per part
+    root_weight: float = 5.0  # extra weight of the root channels in the reconstruction (their errors integrate)
     kl_weight: float = 1e-4
-    position_weight: float = 2.0  # joint-position term, per metre of mean joint error
+    position_weight: float = 2.0  # joint positions in each frame's facing frame, per metre of error
+    global_weight: float = 1.0  # joint positions along the integrated root path, per metre
     recon: str = "smooth_l1"  # or "mse"
 
     @property
@@ -205,6 +207,9 @@ class PVAE(nn.Module):
         self.register_buffer("part_index", index, persistent=False)  # (P, D)
         self.register_buffer("part_index_valid", index_valid, persistent=False)  # (P, D)
         self.register_buffer("part_joints", part_joints, persistent=False)  # (P, 22)
+        root = torch.zeros(sk.FEATURE_DIM + 1)
+        root[sk.ROOT_SLICE] = cfg.root_weight - 1.0
+        self.register_buffer("recon_weight", 1.0 + root[index], persistent=False)  # (P, D)
         count = torch.zeros(sk.FEATURE_DIM + 1).index_add_(0, index.flatten(), torch.ones(index.numel()))
         self.register_buffer("merge_count", count[: sk.FEATURE_DIM].clamp_min(1), persistent=False)  # (263,)
         channel_parts, joint_parts = _membership()
@@ -313,41 +318,50 @@ class PVAE(nn.Module):
         z = mu + torch.exp(0.5 * logvar) * eps
         pred = self.decode_parts(z)  # (B, T, P, D)
 
-        chan_w, joint_w, token_w = self._loss_weights(frame_mask)
-        recon = self._recon_term(pred, self.split(x_norm), chan_w)
-        pos = self._position_term(pred, x_norm, joint_w)
+        cells, chan_w, joint_w, token_w = self._loss_weights(frame_mask)
+        recon = self._recon_term(pred, self.split(x_norm), chan_w * self.recon_weight)
+        local, glob = self._position_terms(pred, x_norm, cells, joint_w)
         kl = _weighted_mean(0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1), token_w)
-        loss = recon + self.cfg.position_weight * pos + self.cfg.kl_weight * kl
-        logs = {"recon": recon.detach(), "pos_mm": 1000 * pos.detach(), "kl": kl.detach(),
-                "credible": frame_mask.float().mean().detach()}
+        cfg = self.cfg
+        loss = recon + cfg.position_weight * local + cfg.global_weight * glob + cfg.kl_weight * kl
+        logs = {"recon": recon.detach(), "pos_mm": 1000 * local.detach(), "global_mm": 1000 * glob.detach(),
+                "kl": kl.detach(), "credible": frame_mask.float().mean().detach()}
         return loss, logs
 
     def _loss_weights(self, frame_mask: torch.Tensor):
-        """(B, T, 5) credible cells -> weights of the decoded channels (B, T, P, D), of the joints
-        (B, T, P, 22) and of the tokens (B, N, P). Without parts, a channel/joint of a frame counts when
-        any credible part carries it."""
+        """(B, T, 5) credible -> the cells (B, T, P) and weights of the decoded channels (B, T, P, D), of
+        the joints (B, T, P, 22) and of the tokens (B, N, P). Without parts, a channel/joint of a frame
+        counts when any credible part carries it; the frame's cell counts when any part is credible."""
         m = frame_mask.float()
         if self.cfg.part_decomposition:
+            cells = m
             chan_w = m.unsqueeze(-1) * self.part_index_valid
             joint_w = m.unsqueeze(-1) * self.part_joints
             token_w = m.unflatten(1, (-1, sk.TOKEN_FRAMES)).mean(2)
         else:
+            cells = frame_mask.any(-1, keepdim=True).float()
             chan_w = ((m @ self.channel_parts.float()) > 0).float().unsqueeze(-2)
             joint_w = ((m @ self.joint_parts.float()) > 0).float().unsqueeze(-2)
             token_w = frame_mask.any(-1, keepdim=True).float().unflatten(1, (-1, sk.TOKEN_FRAMES)).mean(2)
-        return chan_w, joint_w, token_w
+        return cells, chan_w, joint_w, token_w
 
     def _recon_term(self, pred, target, chan_w):
         fn = F.smooth_l1_loss if self.cfg.recon == "smooth_l1" else F.mse_loss
         return _weighted_mean(fn(pred, target, reduction="none"), chan_w)
 
-    def _position_term(self, pred, x_norm, joint_w):
-        """Mean joint distance (metres) of each part's own decoded joints, in the frame's facing frame."""
+    def _position_terms(self, pred, x_norm, cells, joint_w):
+        """Mean joint distances (metres) of each part's decoded joints: in the frame's own facing frame
+        (local) and in the world after integrating the root path over the window (global). For the
+        global path a part's noisy cells take the target's values, so they add no gradient and no error."""
         mean, std = self.feat_mean, self.feat_std
         views = self.merge_view(pred)  # (B, T, P, 263) each part's own channels, normalised
-        joints_pred = local_joints(views * std + mean)  # (B, T, P, 22, 3)
-        joints_true = local_joints(x_norm * std + mean).unsqueeze(2)  # (B, T, 1, 22, 3)
-        return _weighted_mean((joints_pred - joints_true).norm(dim=-1), joint_w)
+        target = x_norm.unsqueeze(2)  # (B, T, 1, 263)
+        local = local_joints(views * std + mean) - local_joints(target * std + mean)  # (B, T, P, 22, 3)
+        local = _weighted_mean(local.norm(dim=-1), joint_w)
+        filled = torch.where(cells.unsqueeze(-1) > 0, views, target).transpose(1, 2)  # (B, P, T, 263)
+        world = recover_from_ric(filled * std + mean) - recover_from_ric(target.transpose(1, 2) * std + mean)
+        glob = _weighted_mean(world.norm(dim=-1).transpose(1, 2), joint_w)  # (B, T, P, 22)
+        return local, glob
 
     def merge_view(self, pred: torch.Tensor) -> torch.Tensor:
         """(B, T, P, D) -> (B, T, P, 263): each part's vector scattered into its own channels."""
