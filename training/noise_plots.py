@@ -107,16 +107,18 @@ def plot_examples(clean_cache, choice: np.ndarray, out_dir: Path, seed: int, tau
     mean_local = mean_pose_local(clean_cache.mean)
     seen: set[str] = set()
     paths: list[Path] = []
-    for i in range(len(clean_cache)):
+    # A seeded walk over the clips that looks for different framings and different contents.
+    for i in np.random.default_rng([seed, 3]).permutation(len(clean_cache)):
         if len(paths) >= num:
             break
         meta = clean_cache.clips[i]
         feats = clean_cache.clip_features(i)
         key = clip_key(seed, meta["id"])
         sim = simulate_clip(feats, key, int(choice[i]), tau, mean_local, keep_view=True)
-        if sim.framing in seen or sim.frame_mask.all() or len(feats) < 40:
+        base = sim.framing.split("+")[0]
+        if base in seen or meta.get("content") in seen or sim.frame_mask.all() or len(feats) < 40:
             continue
-        seen.add(sim.framing)
+        seen.update({base, meta.get("content", "")})
         ratio = float(sim.frame_mask.mean())
         title = (f"{meta['id']} | framing: {sim.framing} | credible frames {ratio:.0%} | "
                  f"corruption: {sim.modes} | \"{meta['texts'][0]}\"")

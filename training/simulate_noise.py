@@ -375,7 +375,8 @@ def _map(fn, items, workers: int, init_args: tuple, desc: str, progress: bool):
 
 def simulate_cache(in_dir: str | Path, out_dir: str | Path, credible_ratio: float = 0.5, seed: int = 0,
                    tau: float = DEFAULT_TAU, workers: int = 1, plots: str | Path | None = None,
-                   num_candidates: int = NUM_CANDIDATES, num_plots: int = 4, progress: bool = True) -> dict:
+                   num_candidates: int = NUM_CANDIDATES, num_plots: int = 4, progress: bool = True,
+                   extra_meta: dict | None = None) -> dict:
     """Write a noisy cache from a clean one; returns its meta (with the measured ratio)."""
     if not 0.0 < credible_ratio <= 1.0:
         raise RoparError(f"--credible-ratio must be in (0, 1], got {credible_ratio}")
@@ -400,7 +401,7 @@ def simulate_cache(in_dir: str | Path, out_dir: str | Path, credible_ratio: floa
     mode_counts: Counter = Counter()
     good = total = 0
     extra = {"seed": seed, "tau": tau, "source_cache": str(clean.path), "num_candidates": num_candidates,
-             "clean_name": clean.meta.get("name")}
+             "clean_name": clean.meta.get("name"), **(extra_meta or {})}
     name = f"{clean.meta.get('name', 'cache')}-noisy-r{round(100 * credible_ratio)}"
     with CacheWriter(out_dir, name, noisy=True, target_credible_ratio=credible_ratio, extra_meta=extra) as w:
         if choice is None:
