@@ -1,0 +1,45 @@
+"""RoPAR for Blender: type a prompt, pick an armature, get a keyframed Action (DESIGN §1).
+
+Install: the zip from `python -m blender_addon.build` (an extension for Blender 4.2+, an add-on for
+3.x through bl_info). Headless: `blender -b --python blender_addon/batch.py -- --help`.
+Modules: retarget / rotations / presets / fake_motion / backend are numpy-only (importable anywhere);
+rig, keyframes, pipeline, jobs, props, operators and panel need bpy and are imported in register().
+"""
+
+bl_info = {
+    "name": "RoPAR Motion",
+    "author": "RoPAR contributors",
+    "version": (0, 1, 0),
+    "blender": (3, 4, 0),
+    "location": "View3D > Sidebar > RoPAR",
+    "description": "Text-to-motion: generate a motion from a prompt and retarget it onto any armature",
+    "doc_url": "https://github.com/ropar/ropar/blob/main/docs/blender.md",
+    "category": "Animation",
+}
+
+
+def _classes():
+    from . import operators, panel, props
+
+    return props.CLASSES + operators.CLASSES + panel.CLASSES
+
+
+def register():
+    import bpy
+
+    from . import props
+
+    for cls in _classes():
+        bpy.utils.register_class(cls)
+    props.register_settings()
+
+
+def unregister():
+    import bpy
+
+    from . import jobs, props
+
+    jobs.shutdown()
+    props.unregister_settings()
+    for cls in reversed(_classes()):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,162 @@
+"""Background generation for the UI: the backend runs in a worker thread; `bpy.app.timers` polls it and
+applies the result on the main thread, so Blender never freezes. One job at a time; Cancel drops the
+job (a request already at the server finishes there, its answer is ignored). Nothing here keeps a
+`context`: the apply callback gets names, not Blender objects. Under `blender -b` timers never fire,
+so the operator and the batch script call `pipeline.generate` directly instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import bpy
+
+from . import backend as backends
+from .errors import CancelledError, RoparAddonError
+
+POLL_S = 0.1
+
+
+class Job:
+    def __init__(self, request: backends.GenerationRequest, backend, apply: Callable[[backends.Motion], str]):
+        self.request, self.backend, self.apply = request, backend, apply
+        self.cancel = threading.Event()
+        self.started = time.monotonic()
+        self.progress, self.message = 0.0, "starting"
+        self.state = "running"  # running | done | failed | cancelled
+        self.motion: backends.Motion | None = None
+        self.error: str | None = None
+        self.finished = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ropar-generate", daemon=True)
+
+    def _report(self, fraction: float, message: str) -> None:  # worker thread: plain attributes only
+        self.progress, self.message = fraction, message
+
+    def _run(self) -> None:
+        try:
+            self.motion = self.backend.generate(self.request, self._report, self.cancel)
+        except CancelledError:
+            self.error = "cancelled"
+        except RoparAddonError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # a bug must reach the status line, not die silently in a thread
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.finished.set()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+_job: Job | None = None
+_last_status = ("idle", "", 0.0)
+_backend_cache: dict = {"key": None, "backend": None}
+_backend_override = None
+
+
+def is_running() -> bool:
+    return _job is not None and _job.state == "running"
+
+
+def status() -> tuple[str, str, float]:
+    """(state, message, progress in [0, 1]) for the panel."""
+    if _job is not None and _job.state == "running":
+        return "running", f"{_job.message} ({_job.elapsed:.1f} s)", _job.progress
+    return _last_status
+
+
+def start(request: backends.GenerationRequest, backend, apply: Callable[[backends.Motion], str]) -> Job:
+    global _job
+    if is_running():
+        raise RoparAddonError("a generation is already running; cancel it first")
+    _job = Job(request, backend, apply)
+    _job.thread.start()
+    if not bpy.app.timers.is_registered(_poll):
+        bpy.app.timers.register(_poll, first_interval=POLL_S)
+    return _job
+
+
+def cancel() -> bool:
+    global _last_status
+    if not is_running():
+        return False
+    _job.cancel.set()
+    _job.state = "cancelled"
+    _last_status = ("cancelled", "generation cancelled", 0.0)
+    _redraw()
+    return True
+
+
+def _poll():
+    """Timer callback (main thread): apply a finished job; keep polling while one runs."""
+    global _last_status
+    job = _job
+    if job is None or job.state != "running":
+        _redraw()
+        return None
+    if not job.finished.is_set():
+        _redraw()
+        return POLL_S
+    if job.error is not None:
+        job.state = "failed" if job.error != "cancelled" else "cancelled"
+        _last_status = (job.state, job.error, 0.0)
+    else:
+        try:
+            message = job.apply(job.motion)
+            job.state = "done"
+            _last_status = ("done", message, 1.0)
+        except RoparAddonError as exc:
+            job.state = "failed"
+            _last_status = ("failed", str(exc), 0.0)
+    _redraw()
+    return None
+
+
+def _redraw() -> None:
+    wm = getattr(bpy.context, "window_manager", None)
+    for window in getattr(wm, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+def set_backend_override(backend) -> None:
+    """Tests and scripts: use this backend object instead of the one the preferences describe."""
+    global _backend_override
+    _backend_override = backend
+
+
+def get_backend(prefs):
+    """The backend the preferences describe, reused while they stay the same (a started server keeps
+    running between generations)."""
+    if _backend_override is not None:
+        return _backend_override
+    key = (prefs.backend, prefs.url, bpy.path.abspath(prefs.python), bpy.path.abspath(prefs.model_dir),
+           prefs.device)
+    if _backend_cache["key"] != key:
+        close_backend()
+        _backend_cache["backend"] = backends.make_backend(
+            prefs.backend, url=prefs.url, python=key[2], model_dir=key[3], device=prefs.device)
+        _backend_cache["key"] = key
+    return _backend_cache["backend"]
+
+
+def close_backend() -> None:
+    old = _backend_cache["backend"]
+    _backend_cache.update(key=None, backend=None)
+    if old is not None:
+        old.close()
+
+
+def shutdown() -> None:
+    """Unregister: stop polling, drop the job, stop a server process the add-on started."""
+    global _job, _last_status
+    if _job is not None:
+        _job.cancel.set()
+    _job, _last_status = None, ("idle", "", 0.0)
+    if bpy.app.timers.is_registered(_poll):
+        bpy.app.timers.unregister(_poll)
+    close_backend()

@@ -1,0 +1,184 @@
+"""Write a retargeted motion as one new Action, in bulk and atomically.
+
+Bulk: per F-curve `keyframe_points.add(n)`, then `foreach_set("co", [f0, v0, f1, v1, ...])` and
+`foreach_set("interpolation", ...)` (LINEAR: one key per frame already holds the motion), then
+`fcurve.update()`. Blender >= 4.4 keeps F-curves in a channelbag per action slot
+(`bpy_extras.anim_utils.action_ensure_channelbag_for_slot`; 5.0 removed `Action.fcurves`); older
+versions use `action.fcurves.new(data_path, index=, action_group=)`.
+
+Atomic: everything is built first; on any exception the new Action (and NLA track) is removed and
+the armature gets back its previous action, slot and animation data, so a failed generation leaves
+the scene as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+
+from .retarget import RetargetResult
+from .rotations import continuous_eulers, matrix_to_euler, quat_to_matrix
+
+LAYERED_ACTIONS = bpy.app.version >= (4, 4, 0)
+MAX_NAME_BYTES = 63  # Blender ID names
+LINEAR = 1  # KeyframePoint.interpolation enum value of 'LINEAR' (CONSTANT=0, LINEAR=1, BEZIER=2)
+EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
+
+
+@dataclass
+class Channel:
+    """One animated property of one bone: data path, values (T, C) and the group (bone) name."""
+
+    data_path: str
+    values: np.ndarray
+    group: str
+
+
+def action_name(prompt: str, prefix: str = "RoPAR ") -> str:
+    """'RoPAR a person walks ...' cut to Blender's 63-byte ID limit without splitting a character."""
+    name = prefix + " ".join(prompt.split())
+    while len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        name = name[:-1]
+    return name.rstrip()
+
+
+def channels_for(obj, result: RetargetResult) -> list[Channel]:
+    """Rotation channels in each pose bone's own rotation mode (quaternion, axis-angle or Euler with
+    continuity), plus location for the bones that carry the root."""
+    out = []
+    for k, name in enumerate(result.bone_names):
+        pb = obj.pose.bones[name]
+        q = result.quaternions[:, k]  # (T, 4) wxyz
+        path = f'pose.bones["{_escape(name)}"]'
+        if name in result.located:
+            out.append(Channel(path + ".location", result.located[name], name))
+        mode = pb.rotation_mode
+        if mode == "QUATERNION":
+            out.append(Channel(path + ".rotation_quaternion", q, name))
+        elif mode == "AXIS_ANGLE":
+            angle = 2 * np.arccos(np.clip(q[:, :1], -1, 1))
+            axis = q[:, 1:] / np.maximum(np.linalg.norm(q[:, 1:], axis=1, keepdims=True), 1e-12)
+            axis[np.linalg.norm(q[:, 1:], axis=1) < 1e-12] = (0.0, 1.0, 0.0)
+            out.append(Channel(path + ".rotation_axis_angle", np.concatenate([angle, axis], 1), name))
+        elif mode in EULER_ORDERS:
+            euler = continuous_eulers(matrix_to_euler(quat_to_matrix(q), mode), axis=0)
+            out.append(Channel(path + ".rotation_euler", euler, name))
+        else:
+            raise ValueError(f"bone {name!r} has an unknown rotation mode {mode!r}")
+    return out
+
+
+def _escape(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class _FCurveTarget:
+    """Creates F-curves on an action for `obj`, hiding the pre/post-4.4 API difference."""
+
+    def __init__(self, action, obj):
+        self.action = action
+        self.groups: dict[str, object] = {}
+        if LAYERED_ACTIONS:
+            from bpy_extras import anim_utils
+
+            self.slot = action.slots.new(id_type="OBJECT", name=obj.name)
+            self.bag = anim_utils.action_ensure_channelbag_for_slot(action, self.slot)
+        else:
+            self.slot, self.bag = None, None
+
+    def new(self, data_path: str, index: int, group: str):
+        if not LAYERED_ACTIONS:
+            return self.action.fcurves.new(data_path, index=index, action_group=group)
+        fc = self.bag.fcurves.new(data_path, index=index)
+        grp = self.groups.get(group)
+        if grp is None:
+            grp = self.groups[group] = self.bag.groups.new(group)
+        fc.group = grp
+        return fc
+
+
+def fill_action(action, obj, channels: list[Channel], frame_start: int):
+    """Key every channel on consecutive frames from `frame_start`; returns the action's slot (or None)."""
+    target = _FCurveTarget(action, obj)
+    for ch in channels:
+        n = ch.values.shape[0]
+        co = np.empty((n, 2), dtype=np.float32)
+        co[:, 0] = frame_start + np.arange(n)
+        interp = np.full(n, LINEAR, dtype=np.int32)
+        for i in range(ch.values.shape[1]):
+            fc = target.new(ch.data_path, i, ch.group)
+            fc.keyframe_points.add(n)
+            co[:, 1] = ch.values[:, i]
+            fc.keyframe_points.foreach_set("co", co.ravel())
+            fc.keyframe_points.foreach_set("interpolation", interp)
+            fc.update()
+    return target.slot
+
+
+@dataclass
+class _Saved:
+    had_animation_data: bool
+    action: object
+    slot_handle: int | None
+    frame_end: int
+
+
+def _save(obj, scene) -> _Saved:
+    ad = obj.animation_data
+    slot = getattr(ad, "action_slot", None) if ad is not None else None
+    return _Saved(ad is not None, ad.action if ad else None, slot.handle if slot else None, scene.frame_end)
+
+
+def _restore(obj, scene, saved: _Saved, action, track) -> None:
+    ad = obj.animation_data
+    if ad is not None:
+        if track is not None:
+            ad.nla_tracks.remove(track)
+        ad.action = saved.action
+        if LAYERED_ACTIONS and saved.action is not None and saved.slot_handle is not None:
+            for slot in saved.action.slots:
+                if slot.handle == saved.slot_handle:
+                    ad.action_slot = slot
+        if not saved.had_animation_data:
+            obj.animation_data_clear()
+    if action is not None and action.name in bpy.data.actions:
+        bpy.data.actions.remove(action)
+    scene.frame_end = saved.frame_end
+
+
+def write_action(obj, result: RetargetResult, *, name: str, frame_start: int = 1, use_nla: bool = False,
+                 fit_timeline: bool = True, metadata: dict | None = None, scene=None):
+    """Create, fill and assign a new Action on `obj`; returns it. See the module doc for atomicity.
+
+    use_nla: also push the action onto a new NLA track (strip at `frame_start`) and keep the
+    previously active action active. fit_timeline: extend the scene's end frame to the motion.
+    metadata: custom properties stored on the action (prompt, seed, generated joints, ...)."""
+    scene = scene or bpy.context.scene
+    saved = _save(obj, scene)
+    action = track = None
+    try:
+        channels = channels_for(obj, result)
+        action = bpy.data.actions.new(name)
+        slot = fill_action(action, obj, channels, frame_start)
+        for key, value in (metadata or {}).items():
+            action[key] = value
+        ad = obj.animation_data or obj.animation_data_create()
+        if use_nla:
+            track = ad.nla_tracks.new()
+            track.name = action.name
+            strip = track.strips.new(action.name, int(frame_start), action)
+            if LAYERED_ACTIONS and slot is not None:
+                strip.action_slot = slot
+            action.use_fake_user = True  # kept in the file even while no object uses it directly
+        else:
+            ad.action = action
+            if LAYERED_ACTIONS:
+                ad.action_slot = slot
+        if fit_timeline:
+            scene.frame_end = max(scene.frame_end, int(frame_start) + result.quaternions.shape[0] - 1)
+        return action
+    except BaseException:
+        _restore(obj, scene, saved, action, track)
+        raise

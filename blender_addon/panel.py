@@ -1,0 +1,67 @@
+"""View3D › Sidebar (N) › RoPAR. Drawing only reads values: validation happens in operators and in the
+property update callbacks, never in draw()."""
+
+from __future__ import annotations
+
+import bpy
+
+from . import jobs
+
+STATUS_ICONS = {"idle": "INFO", "running": "SORTTIME", "done": "CHECKMARK", "failed": "ERROR",
+                "cancelled": "CANCEL"}
+
+
+class ROPAR_PT_panel(bpy.types.Panel):
+    bl_label = "RoPAR Motion"
+    bl_idname = "ROPAR_PT_panel"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "RoPAR"
+
+    def draw(self, context):
+        s = context.scene.ropar
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+
+        layout.prop(s, "prompt", text="")
+        col = layout.column(align=True)
+        col.prop(s, "seconds")
+        col.prop(s, "seed")
+        layout.prop(s, "override_sampling")
+        col = layout.column(align=True)
+        col.active = s.override_sampling
+        col.prop(s, "cfg")
+        col.prop(s, "steps")
+
+        box = layout.box()
+        box.prop(s, "armature")
+        box.prop(s, "preset")
+        if s.preset == "AUTO" and s.detected:
+            box.label(text=f"Detected: {s.detected}", icon="ARMATURE_DATA")
+
+        box = layout.box()
+        box.label(text="Keep from current motion:")
+        box.prop(s, "keep_parts", expand=True)
+
+        col = layout.column(heading="Options")
+        col.prop(s, "foot_lock")
+        col.prop(s, "start_at_current")
+        col.prop(s, "use_nla")
+
+        state, message, progress = jobs.status()
+        row = layout.row(align=True)
+        row.scale_y = 1.4
+        if state == "running":
+            row.operator("ropar.cancel", icon="CANCEL")
+            if hasattr(layout, "progress"):  # Blender 4.0+
+                layout.progress(factor=progress, type="BAR", text=message)
+            else:
+                layout.label(text=f"{progress:.0%} {message}")
+        else:
+            row.operator("ropar.generate", icon="PLAY")
+            if message:
+                layout.label(text=message, icon=STATUS_ICONS.get(state, "INFO"))
+
+
+CLASSES = (ROPAR_PT_panel,)

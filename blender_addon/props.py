@@ -1,0 +1,142 @@
+"""Settings: the panel's PropertyGroup (`scene.ropar`, removed on unregister) and the add-on preferences
+(where motions come from)."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from . import presets, rig
+from .backend import DEFAULT_URL
+from .smpl22 import PART_NAMES
+
+
+def _preset_items() -> list[tuple[str, str, str]]:
+    items = [(presets.AUTO, "Auto-detect", "Pick the preset whose bone names (and hierarchy) fit best")]
+    try:
+        for name, p in presets.load_presets().items():
+            items.append((name, p.label, p.description))
+    except Exception as exc:  # a broken preset file must not stop the add-on from loading
+        print(f"RoPAR: cannot read rig presets: {exc}")
+    return items
+
+
+PRESET_ITEMS = _preset_items()
+PART_ITEMS = [(p, p.replace("_", " ").title(), f"Keep the {p.replace('_', ' ')} of the current motion")
+              for p in PART_NAMES]
+
+
+def _is_armature(self, obj) -> bool:
+    return obj.type == "ARMATURE"
+
+
+def _update_detected(self, context) -> None:
+    # Runs when the user picks an armature or preset (not in draw): names the preset AUTO would use.
+    self.detected = rig.detect_label(self.armature) if self.armature is not None else ""
+
+
+class RoparSettings(bpy.types.PropertyGroup):
+    prompt: StringProperty(
+        name="Prompt", default="a person walks forward",
+        description="What the motion should show, e.g. 'a person waves with the left hand, then walks "
+                    "forward'")
+    seconds: FloatProperty(
+        name="Seconds", default=4.0, min=0.2, max=120.0, soft_min=1.0, soft_max=12.0, step=50, precision=1,
+        description="Length of the generated motion")
+    seed: IntProperty(
+        name="Seed", default=0, min=0, soft_max=9999,
+        description="Random seed: the same prompt and seed give the same motion")
+    override_sampling: BoolProperty(
+        name="Custom Sampling", default=False,
+        description="Use the guidance and steps below instead of the model's defaults")
+    cfg: FloatProperty(
+        name="Guidance", default=4.0, min=0.0, max=20.0, soft_min=1.0, soft_max=8.0, step=10,
+        description="Classifier-free guidance scale: higher follows the prompt more closely, lower is "
+                    "more varied")
+    steps: IntProperty(
+        name="Steps", default=12, min=1, max=100, soft_min=4, soft_max=32,
+        description="Iterative unmasking steps: more is slower and slightly more detailed")
+    armature: PointerProperty(
+        name="Armature", type=bpy.types.Object, poll=_is_armature, update=_update_detected,
+        description="The armature that receives the motion as a new Action")
+    preset: EnumProperty(
+        name="Rig Preset", items=PRESET_ITEMS, default=presets.AUTO, update=_update_detected,
+        description="Which bone sits at which body joint; Auto-detect reads the bone names")
+    detected: StringProperty(
+        name="Detected", default="", description="The preset Auto-detect picks for this armature")
+    keep_parts: EnumProperty(
+        name="Keep Parts", items=PART_ITEMS, options={"ENUM_FLAG"}, default=set(),
+        description="Edit the armature's current motion: keep these parts, regenerate the rest from the "
+                    "prompt")
+    foot_lock: BoolProperty(
+        name="Foot Lock", default=True,
+        description="Hold feet still while they touch the ground (removes sliding caused by other leg "
+                    "proportions)")
+    start_at_current: BoolProperty(
+        name="Start at Current Frame", default=False,
+        description="Key the motion from the current frame instead of the scene's start frame")
+    use_nla: BoolProperty(
+        name="Add as NLA Strip", default=False,
+        description="Put the new action on its own NLA track and keep the current action active")
+
+
+BACKEND_ITEMS = [
+    ("URL", "Server URL", "Talk to a running `ropar serve` at the URL below"),
+    ("SERVER_PROCESS", "Start Server Process",
+     "Start `ropar serve` with the Python interpreter below (one with torch and ropar installed)"),
+    ("IN_PROCESS", "In Blender", "Import ropar_core in Blender's own Python (needs torch installed there)"),
+    ("FAKE", "Procedural Test Motion", "No model: a procedural walk, for trying the add-on and rigs"),
+]
+DEVICE_ITEMS = [("auto", "Auto", "CUDA when available, else CPU"), ("cpu", "CPU", "Always the CPU"),
+                ("cuda", "CUDA", "An NVIDIA GPU")]
+
+
+class RoparPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    backend: EnumProperty(name="Backend", items=BACKEND_ITEMS, default="URL",
+                          description="Where motions are generated")
+    url: StringProperty(name="Server URL", default=DEFAULT_URL, description="Address of `ropar serve`")
+    python: StringProperty(name="Python", subtype="FILE_PATH", default="",
+                           description="Interpreter with torch and ropar installed, used to start "
+                                       "`ropar serve`")
+    model_dir: StringProperty(name="Model Directory", subtype="DIR_PATH", default="",
+                              description="Trained model directory (empty: the shipped default model)")
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto",
+                         description="Where the model runs (server process and in-process backends)")
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.prop(self, "backend")
+        col = layout.column()
+        col.active = self.backend == "URL"
+        col.prop(self, "url")
+        col = layout.column()
+        col.active = self.backend in ("SERVER_PROCESS", "IN_PROCESS")
+        col.prop(self, "python")
+        col.prop(self, "model_dir")
+        col.prop(self, "device")
+
+
+class _DefaultPreferences:
+    """Used when the add-on is registered without being enabled as an add-on (tests, scripts)."""
+
+    backend, url, python, model_dir, device = "URL", DEFAULT_URL, "", "", "auto"
+
+
+def preferences(context=None):
+    context = context or bpy.context
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon is not None else _DefaultPreferences()
+
+
+CLASSES = (RoparSettings, RoparPreferences)
+
+
+def register_settings() -> None:
+    bpy.types.Scene.ropar = PointerProperty(type=RoparSettings)
+
+
+def unregister_settings() -> None:
+    del bpy.types.Scene.ropar
