@@ -300,7 +300,6 @@ def test_device_selection():
 # ---------------------------------------------------------------------------------------------
 # Loading.
 def test_from_pretrained_round_trip_and_errors(tmp_path, monkeypatch):
-    pytest.importorskip("ropar_core.modeldir", reason="ropar_core.modeldir (load_models) is not written yet")
     from ropar_core import generator as G
 
     model = make_tiny_model_dir(tmp_path / "tiny")

@@ -1,0 +1,132 @@
+"""`ropar info [--model DIR]`: what a model directory holds (config, sizes, training notes, licence)
+and which device generation would use. Reads config.json and the safetensors headers only, so it is
+quick and works on a broken directory far enough to say what is wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ropar_core.errors import ModelError
+
+MODEL_CARDS = ("MODEL_CARD.md", "README.md", "model_card.md", "LICENSE", "LICENSE.txt")
+NETWORKS = ("pvae", "ropar", "evaluator")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("info", help="show a model's configuration, size, licence and the device",
+                       description="Describe a model directory and the device `ropar generate` would use.")
+    p.add_argument("--model", metavar="DIR", default=None, help="model directory (default: the shipped one)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="device to report (default auto)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.set_defaults(func=run)
+
+
+def parameter_count(path: Path) -> int:
+    """Number of parameters in a safetensors file, from its header (no tensor is loaded)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            total = 0
+            for key in f.keys():
+                n = 1
+                for d in f.get_slice(key).get_shape():
+                    n *= d
+                total += n
+            return total
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"corrupt weights file {path}: {exc}") from None
+
+
+def licence_note(model_dir: Path) -> str:
+    """The first line of the model card that mentions a licence."""
+    for name in MODEL_CARDS:
+        card = model_dir / name
+        if card.is_file():
+            for line in card.read_text(encoding="utf-8", errors="replace").splitlines():
+                if "licen" in line.lower() and line.strip(" #*-"):
+                    return f"{line.strip(' #*-')} ({name})"
+            return f"see {name}"
+    return "no model card in the model directory"
+
+
+def device_note(device: str) -> str:
+    import torch
+
+    from ropar_core.generator import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    threads = torch.get_num_threads()
+    extra = "; CUDA not available" if not torch.cuda.is_available() else ""
+    return f"cpu ({threads} threads{extra})"
+
+
+def describe(model_dir: Path, device: str) -> dict:
+    from ropar_core import checkpoint
+
+    config = checkpoint.load_config(model_dir)
+    files = {}
+    for net in NETWORKS:
+        path = model_dir / f"{net}.safetensors"
+        if path.is_file():
+            size_mb = round(path.stat().st_size / 1e6, 2)
+            files[net] = {"parameters": parameter_count(path), "megabytes": size_mb}
+    for needed in ("pvae", "ropar"):
+        if needed not in files:
+            raise ModelError(f"{model_dir} has no {needed}.safetensors")
+    ropar = config.get("ropar", {})
+    window = ropar.get("max_time_tokens")
+    return {
+        "model_dir": str(model_dir.resolve()),
+        "format_version": config.get("format_version"),
+        "networks": files,
+        "pvae": config.get("pvae", {}),
+        "ropar": ropar,
+        "window_seconds": None if window is None else window * 4 / 20,
+        "text_encoder": config.get("text_encoder"),
+        "sampling": config.get("sampling", {}),
+        "train": config.get("train", {}),
+        "licence": licence_note(model_dir),
+        "device": device_note(device),
+    }
+
+
+def _short(d: dict, keys: tuple[str, ...]) -> str:
+    return ", ".join(f"{k}={d[k]}" for k in keys if k in d)
+
+
+def _scalar_keys(d: dict) -> tuple[str, ...]:
+    return tuple(k for k, v in d.items() if not isinstance(v, (dict, list)))
+
+
+def run(args) -> int:
+    from ropar_core.generator import DEFAULT_MODEL_DIR
+
+    model_dir = Path(args.model) if args.model else DEFAULT_MODEL_DIR
+    if args.model is None and not (model_dir / "config.json").is_file():
+        raise ModelError(f"the default model is missing ({model_dir}); reinstall ropar or pass --model DIR")
+    info = describe(model_dir, args.device)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    nets = ", ".join(f"{k} {v['parameters'] / 1e6:.2f} M parameters ({v['megabytes']} MB)"
+                     for k, v in info["networks"].items())
+    train = info["train"]
+    lines = [
+        f"model:         {info['model_dir']}",
+        f"networks:      {nets}",
+        f"P-VAE:         {_short(info['pvae'], ('latent_dim', 'width', 'depth', 'part_decomposition'))}",
+        f"RoPAR:         {_short(info['ropar'], ('width', 'depth', 'heads', 'diffusion_head'))}",
+        f"window:        {info['window_seconds']} s per window (longer motions are generated in windows)",
+        f"text encoder:  {info['text_encoder']}",
+        f"sampling:      {_short(info['sampling'], ('cfg', 'steps')) or 'defaults'}",
+        f"training:      {_short(train, _scalar_keys(train))[:300] or '(no notes)'}",
+        f"licence:       {info['licence']}",
+        f"device:        {info['device']}",
+    ]
+    print("\n".join(lines))
+    return 0

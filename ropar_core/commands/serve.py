@@ -1,0 +1,61 @@
+"""`ropar serve`: the HTTP JSON server the Blender add-on talks to (ropar_core.server).
+
+Loopback only unless --allow-remote. The first line on stderr says where it listens
+("ropar serve: listening on http://127.0.0.1:8765 ..."), so a parent process started with --port 0 can
+read the port it got."""
+
+from __future__ import annotations
+
+import sys
+
+from ropar_core.server import DEFAULT_HOST, DEFAULT_MAX_BATCH, DEFAULT_PORT, DEFAULT_TIMEOUT_S, MAX_BODY_BYTES
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("serve", help="serve the model over HTTP JSON on 127.0.0.1 (for Blender)",
+                       description="Serve GET /health, POST /generate and POST /edit (JSON) on loopback.")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)")
+    p.add_argument("--model", metavar="DIR", default=None, help="model directory (default: the shipped one)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a non-loopback --host (no authentication: anyone reaching it can use it)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                   help=f"seconds a request may wait for its result (default {DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
+                   help=f"most motions generated in one batch (default {DEFAULT_MAX_BATCH})")
+    p.add_argument("--max-body-mb", type=float, default=MAX_BODY_BYTES / 2**20,
+                   help=f"largest request body in MiB (default {MAX_BODY_BYTES / 2**20:g})")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA)")
+    p.add_argument("--verbose", action="store_true", help="log every request on stderr")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ropar_core.errors import RoparError
+    from ropar_core.server import check_host, make_server
+
+    if not 0 <= args.port <= 65535:
+        raise RoparError(f"--port must be in 0..65535, got {args.port}")
+    if not args.timeout > 0 or args.max_batch < 1 or not args.max_body_mb > 0:
+        raise RoparError("--timeout, --max-batch and --max-body-mb must be positive")
+    check_host(args.host, args.allow_remote)  # before the slow model load
+
+    from ropar_core.generator import Generator
+
+    gen = Generator.from_pretrained(args.model, device=args.device, compile=args.compile)
+    httpd = make_server(gen, host=args.host, port=args.port, allow_remote=args.allow_remote,
+                        timeout_s=args.timeout, max_body=int(args.max_body_mb * 2**20),
+                        max_batch=args.max_batch, verbose=args.verbose)
+    host, port = httpd.server_address[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"ropar serve: listening on http://{shown}:{port} (model {gen.name} on {gen.device}); Ctrl-C stops",
+          file=sys.stderr, flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        print("ropar serve: stopping", file=sys.stderr)
+    finally:
+        httpd.server_close()
+        httpd.service.stop()
+    return 0
