@@ -1,0 +1,188 @@
+"""Train the part-aware VAE on a dataset cache.
+
+    python -m training.train_pvae --data data/cache/noisy --out runs/pvae --preset small [--steps N]
+    torchrun --nproc-per-node 4 -m training.train_pvae ...      (DistributedDataParallel)
+
+The output directory ends up a P-VAE model directory (config.json, pvae.safetensors with the EMA
+weights, stats.safetensors) that `train_ropar --pvae` and `ropar reconstruct --model` read, next to
+checkpoints/ (for --resume), tb/ (TensorBoard), metrics.jsonl and summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ropar_core import skeleton as sk
+from ropar_core.atomic import write_text
+from ropar_core.errors import RoparError
+from ropar_core.modeldir import save_model_dir
+from ropar_core.pvae import PVAE, PVAE_PRESETS, PVAEConfig, local_joints, recover_from_ric
+from training import engine
+from training.config import apply_overrides, load_yaml, parse_sets, pvae_train_defaults
+
+
+def add_common_args(parser: argparse.ArgumentParser, presets) -> None:
+    parser.add_argument("--data", required=True, help="dataset cache directory (training.prepare output)")
+    parser.add_argument("--out", required=True, help="output directory (model + checkpoints + logs)")
+    parser.add_argument("--preset", default="small", choices=sorted(presets), help="model size")
+    parser.add_argument("--config", help="YAML file with 'train' and/or 'model' sections")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="model config override (repeatable)")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--crop-frames", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--ema-decay", type=float)
+    parser.add_argument("--warmup", type=int)
+    parser.add_argument("--eval-every", type=int)
+    parser.add_argument("--ckpt-every", type=int)
+    parser.add_argument("--log-every", type=int)
+    parser.add_argument("--num-workers", type=int)
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda")
+    parser.add_argument("--stop-after", type=int,
+                        help="stop at this step (checkpointed) without finishing; go on later with --resume")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+
+
+def train_config(args, defaults, yaml_train: dict):
+    cfg = apply_overrides(defaults, yaml_train, "train")
+    flags = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "crop_frames", "seed", "ema_decay",
+                                           "warmup", "eval_every", "ckpt_every", "log_every", "num_workers",
+                                           "threads", "device", "stop_after")}
+    return apply_overrides(cfg, {k: v for k, v in flags.items() if v is not None}, "train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.train_pvae", description=__doc__.split("\n\n")[0])
+    add_common_args(p, PVAE_PRESETS)
+    p.add_argument("--no-part-decomposition", action="store_true", help="ablation: one full-body token")
+    p.add_argument("--no-shared-parameters", action="store_true", help="ablation: one codec per part")
+    p.add_argument("--eval-clips", type=int, default=200, help="held-out clips used for MPJPE")
+    return p
+
+
+def pvae_loss(model: PVAE, batch: dict):
+    dev = model.feat_mean.device
+    return model.loss(batch["features"].to(dev), batch["frame_mask"].to(dev), batch["valid"].to(dev))
+
+
+def whole_clips(cache, split: str, limit: int | None):
+    """Held-out clips as (noisy features, credibility, clean features), floored to whole tokens."""
+    for n, i in enumerate(cache.indices(split)):
+        if limit is not None and n >= limit:
+            return
+        T = cache.clips[i]["length"] // sk.TOKEN_FRAMES * sk.TOKEN_FRAMES
+        if T >= 2 * sk.TOKEN_FRAMES:
+            yield cache.clip_features(i)[:T], cache.clip_credible(i)[:T], cache.clip_clean_features(i)[:T]
+
+
+@torch.no_grad()
+def evaluate_mpjpe(model: PVAE, cache, split: str = "val", limit: int | None = 200) -> dict:
+    """Held-out reconstruction of the CLEAN motion (mu, all parts credible): MPJPE in mm with the root
+    path integrated over the whole clip (global) and per frame around the root (local); plus the
+    error on the credible cells when the noisy version goes in with its masks."""
+    model.eval()
+    dev = model.feat_mean.device
+    mean, std = model.feat_mean, model.feat_std
+    g_sum = l_sum = n_frames = 0.0
+    c_sum = c_n = 0.0
+    for feats, cred, clean in whole_clips(cache, split, limit):
+        x = ((torch.tensor(clean).to(dev) - mean) / std)[None]  # (1, T, 263)
+        rec = model.reconstruct(x) * std + mean
+        true = x * std + mean
+        g_sum += float((recover_from_ric(rec) - recover_from_ric(true)).norm(dim=-1).mean(-1).sum())
+        l_sum += float((local_joints(rec) - local_joints(true)).norm(dim=-1).mean(-1).sum())
+        n_frames += x.shape[1]
+        # noisy input: error of the joints of credible parts, against the clean truth
+        xn = ((torch.tensor(feats).to(dev) - mean) / std)[None]
+        fm = torch.tensor(cred).to(dev)[None]
+        recn = model.reconstruct(xn, fm) * std + mean
+        err = (local_joints(recn) - local_joints(true)).norm(dim=-1)[0]  # (T, 22)
+        jmask = (fm[0].float() @ model.joint_parts.float()) > 0  # (T, 22) joints of credible parts
+        c_sum += float(err[jmask].sum())
+        c_n += float(jmask.sum())
+    if n_frames == 0:
+        return {}
+    return {"mpjpe_mm": 1000 * g_sum / n_frames, "local_mpjpe_mm": 1000 * l_sum / n_frames,
+            "credible_mpjpe_mm": 1000 * c_sum / max(c_n, 1.0), "frames": n_frames}
+
+
+def run(args) -> dict:
+    from training.cache import Cache
+    from training.dataset import MotionDataset, collate
+
+    yaml_cfg = load_yaml(args.config)
+    cfg = train_config(args, pvae_train_defaults(), yaml_cfg["train"])
+    model_over = {**yaml_cfg["model"], **parse_sets(args.set)}
+    if args.no_part_decomposition:
+        model_over["part_decomposition"] = False
+    if args.no_shared_parameters:
+        model_over["shared_parameters"] = False
+    mcfg = apply_overrides(PVAEConfig(**PVAE_PRESETS[args.preset]), model_over, "P-VAE")
+
+    dist = engine.setup_distributed(cfg.device)
+    try:
+        cache = Cache(args.data)
+        mean, std = cache.mean, cache.std
+        dataset = MotionDataset(cache, "train", crop_frames=cfg.crop_frames, seed=cfg.seed)
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        model = PVAE(mcfg)
+        model.set_stats(mean, std)
+        model.to(dist.device)
+        eval_split = "val" if cache.indices("val") else "test"
+
+        def eval_fn(ema_model, step):
+            return evaluate_mpjpe(ema_model, cache, eval_split, args.eval_clips)
+
+        summary, ema = engine.train(model, pvae_loss, dataset, collate, cfg, args.out, dist,
+                                    resume=args.resume, eval_fn=eval_fn, progress_desc="P-VAE")
+        if dist.is_main and summary["stopped"]:
+            print(f"stopped at step {summary['step']}; continue with --resume", file=sys.stderr)
+        elif dist.is_main:
+            final = ema.copy_of(model)
+            train_info = {"data": str(args.data), "preset": args.preset, "steps": summary["step"],
+                          "config": cfg.to_dict(), "eval_split": eval_split,
+                          "command": " ".join(["python -m training.train_pvae"] + sys.argv[1:])}
+            save_model_dir(args.out, final.cpu(), mean, std, train=train_info)
+            summary["eval"] = summary["eval"] or evaluate_mpjpe(final, cache, eval_split, args.eval_clips)
+            summary.update(train=train_info, parameters=sum(p.numel() for p in model.parameters()))
+            text = json.dumps(summary, indent=1, default=_jsonable) + "\n"
+            write_text(Path(args.out) / "summary.json", text)
+            ev = summary["eval"]
+            if ev:
+                print(f"held-out ({eval_split}) MPJPE {ev['mpjpe_mm']:.1f} mm (root-relative "
+                      f"{ev['local_mpjpe_mm']:.1f} mm; noisy input, credible parts "
+                      f"{ev['credible_mpjpe_mm']:.1f} mm)")
+        return summary
+    finally:
+        engine.teardown_distributed(dist)
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if torch.is_tensor(x):
+        return x.tolist()
+    return str(x)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except RoparError as exc:
+        print(f"train_pvae: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Train RoPAR on the latents of a frozen P-VAE.
+
+    python -m training.train_ropar --data data/cache/noisy --pvae runs/pvae --out runs/ropar --preset small
+    torchrun --nproc-per-node 4 -m training.train_ropar ...      (DistributedDataParallel)
+
+First every clip of the cache is encoded once with the frozen P-VAE (mu, with its credibility masks, so
+noisy cells never enter) and every caption with the frozen text encoder; both are kept in
+<out>/latents.safetensors (reused while the P-VAE and the data stay the same). Then the transformer
+trains on random windows of whole clips with the part-aware masking of Eq. 2.
+
+The output directory becomes a complete model directory (config.json with "pvae", "ropar",
+"text_encoder", "fps"; pvae.safetensors; ropar.safetensors with the EMA weights; stats.safetensors) that
+`Generator.from_pretrained(<out>)` and `ropar generate --model <out>` load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ropar_core import checkpoint as ckpt_io
+from ropar_core import skeleton as sk
+from ropar_core.atomic import write_text
+from ropar_core.credibility import token_mask_from_frame_mask
+from ropar_core.errors import RoparError
+from ropar_core.modeldir import load_pvae, save_model_dir
+from ropar_core.ropar import ROPAR_PRESETS, RoPAR, RoPARConfig
+from training import engine
+from training.config import apply_overrides, load_yaml, parse_sets, ropar_train_defaults
+from training.train_pvae import _jsonable, add_common_args, train_config
+
+LATENTS_VERSION = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.train_ropar",
+                                description=__doc__.split("\n\n")[0])
+    add_common_args(p, ROPAR_PRESETS)
+    p.add_argument("--pvae", required=True, help="P-VAE model directory (train_pvae output)")
+    p.add_argument("--text-encoder", default=None,
+                   help="local Hugging Face model directory (default: all-MiniLM-L6-v2)")
+    p.add_argument("--no-diffusion-head", action="store_true", help="ablation: direct regression head")
+    p.add_argument("--token-rule", default="all", choices=("all", "majority"),
+                   help="a token is credible when all / most of its 4 frames are")
+    p.add_argument("--cfg", type=float, default=3.0, help="default guidance scale stored with the model")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Latent and text precomputation
+
+@torch.no_grad()
+def encode_cache(pvae, cache, text, token_rule: str, batch_texts: int = 256) -> dict:
+    """Every clip -> mu tokens (T//4, P, C), token credibility (T//4, P), caption ids; every caption ->
+    its text embedding. Returns a dict of tensors + a JSON-able index."""
+    dev = pvae.feat_mean.device
+    mean, std = pvae.feat_mean, pvae.feat_std
+    zs, creds, clips, captions = [], [], [], {}
+    start = 0
+    for i, clip in enumerate(cache.clips):
+        T = clip["length"] // sk.TOKEN_FRAMES * sk.TOKEN_FRAMES
+        if T < sk.TOKEN_FRAMES:
+            continue
+        x = (torch.tensor(cache.clip_features(i)[:T]).to(dev) - mean) / std  # (T, 263)
+        fm = cache.clip_credible(i)[:T]  # (T, 5)
+        mu, _ = pvae.encode(x[None], torch.tensor(fm).to(dev)[None])  # (1, N, P, C)
+        tm = token_mask_from_frame_mask(fm, token_rule, drop_partial=True)  # (N, 5)
+        if not pvae.cfg.part_decomposition:
+            tm = tm.all(-1, keepdims=True)  # a full-body token is credible only with every part
+        zs.append(mu[0].cpu())
+        creds.append(torch.tensor(tm))
+        ids = [captions.setdefault(t, len(captions)) for t in clip["texts"]] or [captions.setdefault("", 0)]
+        clips.append({"id": clip["id"], "split": clip["split"], "start": start, "tokens": int(mu.shape[1]),
+                      "texts": ids})
+        start += int(mu.shape[1])
+    texts = list(captions)
+    emb = torch.cat([text.encode(texts[a:a + batch_texts]).cpu() for a in range(0, len(texts), batch_texts)])
+    tensors = {"z": torch.cat(zs).float(), "credible": torch.cat(creds).to(torch.uint8), "text_emb": emb}
+    return {"tensors": tensors, "index": {"clips": clips, "texts": texts}}
+
+
+def load_or_encode(out_dir: Path, pvae, cache, text, token_rule: str, dist: engine.DistInfo) -> dict:
+    """Latents for this (P-VAE, data, text encoder, rule), computed once by the main process."""
+    key = {"version": LATENTS_VERSION, "pvae": engine.param_checksum(pvae),
+           "data": str(Path(cache.path).resolve()), "frames": cache.meta.get("num_frames"),
+           "text_encoder": text.name, "token_rule": token_rule}
+    tfile, jfile = out_dir / "latents.safetensors", out_dir / "latents.json"
+
+    def fresh():
+        if not (tfile.is_file() and jfile.is_file()):
+            return False
+        try:
+            return json.loads(jfile.read_text())["key"] == key
+        except (ValueError, KeyError):
+            return False
+
+    if dist.is_main and not fresh():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        print(f"encoding {len(cache.clips)} clips with the P-VAE and their captions ...", file=sys.stderr)
+        data = encode_cache(pvae, cache, text, token_rule)
+        ckpt_io.save_weights(tfile, data["tensors"])
+        write_text(jfile, json.dumps({"key": key, **data["index"]}) + "\n")
+    engine.barrier(dist)
+    index = json.loads(jfile.read_text())
+    return {"tensors": ckpt_io.load_weights(tfile), "index": index}
+
+
+def latent_stats(latents: dict, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-(part, channel) mean/std of the credible tokens of `split`."""
+    z, cred = latents["tensors"]["z"], latents["tensors"]["credible"].bool()
+    rows = torch.zeros(len(z), dtype=torch.bool)
+    for c in latents["index"]["clips"]:
+        if c["split"] == split:
+            rows[c["start"]:c["start"] + c["tokens"]] = True
+    w = (cred & rows[:, None]).float().unsqueeze(-1)  # (M, P, 1)
+    n = w.sum(0).clamp_min(1.0)
+    mean = (z * w).sum(0) / n
+    std = (((z - mean) ** 2 * w).sum(0) / n).sqrt()
+    return mean, std
+
+
+class LatentDataset(Dataset):
+    """Random windows (up to crop_tokens) of one split's latent clips; the randomness comes from
+    (seed, epoch, index) only."""
+
+    def __init__(self, latents: dict, split: str, crop_tokens: int, seed: int = 0, min_tokens: int = 2,
+                 random_crop: bool | None = None):
+        self.z = latents["tensors"]["z"]
+        self.credible = latents["tensors"]["credible"].bool()
+        self.text_emb = latents["tensors"]["text_emb"]
+        self.clips = [c for c in latents["index"]["clips"]
+                      if c["split"] == split and c["tokens"] >= min_tokens]
+        if not self.clips:
+            raise RoparError(f"no {split} clip with at least {min_tokens} latent tokens")
+        self.crop = crop_tokens
+        self.seed = seed
+        self.epoch = 0
+        self.random_crop = split == "train" if random_crop is None else random_crop
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, idx: int) -> dict:
+        c = self.clips[idx]
+        rng = np.random.default_rng([self.seed, self.epoch if self.random_crop else 0, idx])
+        n = min(c["tokens"], self.crop)
+        a = c["start"] + int(rng.integers(0, c["tokens"] - n + 1))
+        t = c["texts"][int(rng.integers(len(c["texts"])))]
+        return {"z": self.z[a:a + n], "credible": self.credible[a:a + n], "text_emb": self.text_emb[t]}
+
+
+def collate_latents(items: list[dict]) -> dict:
+    """Pad to the longest window: z (B, N, P, C), token_mask (B, N, P), valid (B, N), text_emb (B, D)."""
+    N = max(len(it["z"]) for it in items)
+    B, (P, C) = len(items), items[0]["z"].shape[1:]
+    z = torch.zeros(B, N, P, C)
+    cred = torch.zeros(B, N, P, dtype=torch.bool)
+    valid = torch.zeros(B, N, dtype=torch.bool)
+    for b, it in enumerate(items):
+        n = len(it["z"])
+        z[b, :n], cred[b, :n], valid[b, :n] = it["z"], it["credible"], True
+    text_emb = torch.stack([it["text_emb"] for it in items])
+    return {"z": z, "token_mask": cred, "valid": valid, "text_emb": text_emb}
+
+
+def ropar_loss(model: RoPAR, batch: dict):
+    dev = model.device
+    return model.loss(batch["z"].to(dev), batch["token_mask"].to(dev), batch["valid"].to(dev),
+                      batch["text_emb"].to(dev))
+
+
+@torch.no_grad()
+def evaluate_loss(model: RoPAR, dataset: LatentDataset, batch_size: int = 32, seed: int = 0) -> dict:
+    """Held-out masked-token loss with a fixed generator (comparable between evaluations)."""
+    model.eval()
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    total = n = 0.0
+    for a in range(0, len(dataset), batch_size):
+        batch = collate_latents([dataset[i] for i in range(a, min(len(dataset), a + batch_size))])
+        dev = model.device
+        loss, logs = model.loss(batch["z"].to(dev), batch["token_mask"].to(dev), batch["valid"].to(dev),
+                                batch["text_emb"].to(dev), generator=g)
+        total += float(loss) * float(logs["loss_tokens"])
+        n += float(logs["loss_tokens"])
+    return {"val_loss": total / max(n, 1.0), "val_tokens": n}
+
+
+# ---------------------------------------------------------------------------------------------
+
+def run(args) -> dict:
+    from ropar_core.text import TextEncoder
+    from training.cache import Cache
+
+    yaml_cfg = load_yaml(args.config)
+    cfg = train_config(args, ropar_train_defaults(), yaml_cfg["train"])
+    if cfg.crop_frames % sk.TOKEN_FRAMES:
+        raise RoparError(f"--crop-frames must be a multiple of {sk.TOKEN_FRAMES}")
+    dist = engine.setup_distributed(cfg.device)
+    try:
+        pvae, mean, std = load_pvae(args.pvae, dist.device)
+        pvae.requires_grad_(False)
+        text = TextEncoder(args.text_encoder, device="cpu")
+        model_over = {**yaml_cfg["model"], **parse_sets(args.set)}
+        if args.no_diffusion_head:
+            model_over["diffusion_head"] = False
+        crop_tokens = cfg.crop_frames // sk.TOKEN_FRAMES
+        base = RoPARConfig(**ROPAR_PRESETS[args.preset], latent_dim=pvae.cfg.latent_dim, text_dim=text.dim,
+                           part_decomposition=pvae.cfg.part_decomposition, max_time_tokens=crop_tokens)
+        mcfg = apply_overrides(base, model_over, "RoPAR")
+        if mcfg.max_time_tokens < crop_tokens:
+            raise RoparError(f"max_time_tokens {mcfg.max_time_tokens} < crop of {crop_tokens} tokens")
+
+        cache = Cache(args.data)
+        out = Path(args.out)
+        latents = load_or_encode(out, pvae, cache, text, args.token_rule, dist)
+        dataset = LatentDataset(latents, "train", crop_tokens, seed=cfg.seed)
+        val_split = "val" if any(c["split"] == "val" for c in latents["index"]["clips"]) else "test"
+        val_set = LatentDataset(latents, val_split, crop_tokens, seed=cfg.seed)
+
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        model = RoPAR(mcfg)
+        model.set_latent_stats(*latent_stats(latents, "train"))
+        model.to(dist.device)
+
+        def eval_fn(ema_model, step):
+            return evaluate_loss(ema_model, val_set, seed=cfg.seed)
+
+        summary, ema = engine.train(model, ropar_loss, dataset, collate_latents, cfg, out, dist,
+                                    resume=args.resume, eval_fn=eval_fn, find_unused=True,
+                                    progress_desc="RoPAR")
+        if dist.is_main and summary["stopped"]:
+            print(f"stopped at step {summary['step']}; continue with --resume", file=sys.stderr)
+        elif dist.is_main:
+            final = ema.copy_of(model).cpu()
+            train_info = {"data": str(args.data), "pvae": str(args.pvae), "preset": args.preset,
+                          "steps": summary["step"], "config": cfg.to_dict(), "token_rule": args.token_rule,
+                          "command": " ".join(["python -m training.train_ropar"] + sys.argv[1:])}
+            save_model_dir(out, pvae.cpu(), mean, std, ropar=final, text_encoder=text.name,
+                           train=train_info, sampling={"cfg": args.cfg, "steps": 10})
+            summary.update(train=train_info, parameters=sum(p.numel() for p in model.parameters()))
+            write_text(out / "summary.json", json.dumps(summary, indent=1, default=_jsonable) + "\n")
+            if summary["eval"]:
+                print(f"held-out ({val_split}) masked-token loss {summary['eval']['val_loss']:.4f}")
+            print(f"model directory: {out}")
+        return summary
+    finally:
+        engine.teardown_distributed(dist)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except RoparError as exc:
+        print(f"train_ropar: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
