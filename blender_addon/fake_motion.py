@@ -69,7 +69,7 @@ def fake_motion(prompt: str, seconds: float = 4.0, seed: int = 0, fps: int = FPS
     local[:, 0] = _qmul(yaw, local[:, 0])
 
     # The stance foot (the left one while its hip extends, cos(phase) < 0) stays planted: the root moves by
-    # minus its slide and rides on its height (the inverted-pendulum bob of a real walk).
+    # minus its horizontal slide and rides on the lower ankle (the inverted-pendulum bob of a real walk).
     rel = forward_kinematics(local, np.zeros((frames, 3)))  # (T, 22, 3) around a fixed pelvis
     ankles = rel[:, (7, 8)]  # (T, 2, 3)
     stance = np.where(c < 0, 0, 1) if moving else np.argmin(ankles[:, :, 1], axis=1)
@@ -77,7 +77,7 @@ def fake_motion(prompt: str, seconds: float = 4.0, seed: int = 0, fps: int = FPS
     for i in range(1, frames):
         slide = ankles[i, stance[i]] - ankles[i - 1, stance[i]]
         root[i, (0, 2)] = root[i - 1, (0, 2)] - slide[[0, 2]]
-    root[:, 1] = -ankles[np.arange(frames), stance, 1]
+    root[:, 1] = -ankles[:, :, 1].min(axis=1)  # the lower ankle touches the floor (late stance: heel off)
     joints = forward_kinematics(local, root)
     floor = joints[:, (7, 8, 10, 11), 1].min()
     joints[..., 1] -= floor

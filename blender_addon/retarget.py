@@ -21,7 +21,7 @@ Method (all in armature space, generated joints turned Z up: (x, y, z) -> (x, -z
    so Basis_b = Rest_b⁻¹ · Rest_parent · M_parent⁻¹ · M_b; with M = [D·R_rest | head] the rotation part
    is R_b⁻¹ · D_parent⁻¹ · D_b · R_b. Bones with no mapped ancestor (normally only the pelvis) also get
    a location so that their head follows the generated joint.
-4. Optional foot lock: where a foot is in contact (slow and low in the generated motion) its ankle is
+4. Optional foot lock: where a foot is planted (ankle slow and low in the generated motion) the ankle is
    held in place and the thigh and shin are re-aimed with an analytic two-bone IK that keeps the knee
    on its side, which removes the sliding that different leg proportions cause.
 """
@@ -36,10 +36,12 @@ from .errors import RigError
 from .rotations import Y_UP_TO_Z_UP, continuous_quats, frame, matrix_to_quat, normalize, swing
 from .smpl22 import AIM_CHILD, BONE_LENGTHS, LEG_JOINTS, NUM_JOINTS, SPINE_JOINTS
 
-CONTACT_SPEED = 0.35  # m/s: a foot slower than this (ankle and toe) may be planted
-CONTACT_HEIGHT = 0.07  # m above the motion's floor
+CONTACT_SPEED = 0.2  # m/s (1 cm per frame at 20 fps): an ankle slower than this may be planted
+CONTACT_HEIGHT = 0.04  # m above the ankle's lowest height in the clip
+CONTACT_MAX_DRIFT = 0.04  # m: a planted stretch ends when the generated ankle moved this far
 CONTACT_MIN_FRAMES = 3
-LOCK_BLEND_FRAMES = 3  # ease in/out of a locked stretch over this many frames
+KNEE_MAX_SHIFT = 0.08  # of the thigh length: the most foot lock may move a knee
+LOCK_BLEND_FRAMES = 2  # ease in after landing / out before lift-off over this many frames
 
 
 @dataclass
@@ -293,17 +295,30 @@ def _pose_basis_location(rig: RigRest, deltas: np.ndarray, heads: np.ndarray, b:
 
 
 def foot_contacts(joints: np.ndarray, fps: float) -> np.ndarray:
-    """(T, 2) bool: left / right foot planted = ankle and toe both slow and close to the floor."""
+    """(T, 2) bool: left / right foot planted = the ankle is slow and near its lowest height in the clip.
+
+    A planted stretch whose ankle drifts more than CONTACT_MAX_DRIFT is split (a foot that shuffles or
+    rolls onto its toes is not planted in one place), so a lock never pins a foot far from the motion."""
     T = joints.shape[0]
     out = np.zeros((T, 2), dtype=bool)
     if T < 2:
         return out
-    floor = joints[:, (7, 8, 10, 11), 1].min()
     speed = np.linalg.norm(np.gradient(joints, axis=0), axis=-1) * fps  # (T, 22) m/s
-    for side, (_, _, ankle, toe) in enumerate(LEG_JOINTS.values()):
-        low = joints[:, (ankle, toe), 1].min(axis=1) < floor + CONTACT_HEIGHT
-        slow = (speed[:, ankle] < CONTACT_SPEED) & (speed[:, toe] < CONTACT_SPEED)
-        out[:, side] = _drop_short_runs(low & slow, CONTACT_MIN_FRAMES)
+    for side, (_, _, ankle, _) in enumerate(LEG_JOINTS.values()):
+        height = joints[:, ankle, 1]
+        planted = (height < height.min() + CONTACT_HEIGHT) & (speed[:, ankle] < CONTACT_SPEED)
+        out[:, side] = _drop_short_runs(_split_drifting(planted, joints[:, ankle]), CONTACT_MIN_FRAMES)
+    return out
+
+
+def _split_drifting(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    out = mask.copy()
+    for a, b in _runs(mask):
+        anchor = a
+        for t in range(a + 1, b):
+            if np.linalg.norm(points[t] - points[anchor]) > CONTACT_MAX_DRIFT:
+                out[t] = False  # a one-frame gap ends this stretch; the next one starts after it
+                anchor = t + 1
     return out
 
 
@@ -321,23 +336,41 @@ def _drop_short_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
 
 
 def _lock_targets(ankle: np.ndarray, contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame: the held ankle position of the nearest planted stretch and its weight (0 = free)."""
+    """Per frame: where the ankle is held and how strongly (0 = free). Inside each planted stretch the
+    weight eases in over LOCK_BLEND_FRAMES after landing and out before lift-off, so frames outside
+    contacts are never touched and the foot never jumps."""
     T = ankle.shape[0]
     weight = np.zeros(T)
     held = ankle.copy()
-    frames = np.arange(T)
     for a, b in _runs(contact):
-        w = np.clip(1 - np.maximum(a - frames, frames - (b - 1)) / (LOCK_BLEND_FRAMES + 1), 0, 1)
-        w = np.where((frames >= a) & (frames < b), 1.0, w)
-        take = w > weight
-        held[take] = ankle[a]  # planted where it landed
-        weight[take] = w[take]
+        k = np.arange(b - a)
+        ramp = np.minimum(k + 1, b - a - k) / (LOCK_BLEND_FRAMES + 1)
+        weight[a:b] = np.clip(ramp, 0, 1)
+        held[a:b] = ankle[a:b].mean(axis=0)  # the stretch's average: never far from the motion
     return held, weight
+
+
+def _two_bone_ik(H: np.ndarray, K: np.ndarray, goal: np.ndarray, l1: float, l2: float):
+    """Knee and reachable ankle for hip H, goal ankle, bone lengths: of all knees that reach, the one
+    closest to the current knee K (so the knee never flips side)."""
+    to_goal = goal - H
+    dist = np.clip(np.linalg.norm(to_goal, axis=-1), abs(l1 - l2) + 1e-6, (l1 + l2) * (1 - 1e-6))
+    direction = normalize(to_goal)
+    cos_hip = np.clip((l1 * l1 + dist * dist - l2 * l2) / (2 * l1 * dist), -1, 1)
+    bend = (K - H) - np.sum((K - H) * direction, -1, keepdims=True) * direction
+    fallback = np.cross(direction, np.array([1.0, 0.0, 0.0]))
+    bend = normalize(np.where(np.linalg.norm(bend, axis=-1, keepdims=True) > 1e-9, bend, fallback))
+    knee = H + l1 * (cos_hip[:, None] * direction + np.sqrt(1 - cos_hip**2)[:, None] * bend)
+    return knee, H + direction * dist[:, None]
 
 
 def _foot_lock(rig: RigRest, bone_of: dict[int, int], aims: dict[int, int | None], targets: np.ndarray,
                heads: np.ndarray, contacts: np.ndarray) -> dict[int, np.ndarray]:
-    """Aim overrides for hip and knee joints that keep planted ankles still (two-bone IK in rig space)."""
+    """Aim overrides for hip and knee joints that keep planted ankles still (two-bone IK in rig space).
+
+    Near full extension a small ankle shift swings the knee far (the knee circle's radius grows like a
+    square root), so where the knee would move more than KNEE_MAX_SHIFT of the thigh length the lock
+    is weakened for that frame: a little residual slide instead of a knee pop."""
     rest = rig.heads
     overrides: dict[int, np.ndarray] = {}
     for side, (hip, knee, ankle, _) in enumerate(LEG_JOINTS.values()):
@@ -348,18 +381,12 @@ def _foot_lock(rig: RigRest, bone_of: dict[int, int], aims: dict[int, int | None
         l2 = np.linalg.norm(rest[ba] - rest[bk])
         H, K, A = heads[:, bh], heads[:, bk], heads[:, ba]
         held, weight = _lock_targets(A, contacts[:, side])
-        goal = A + weight[:, None] * (held - A)
-        to_goal = goal - H
-        dist = np.clip(np.linalg.norm(to_goal, axis=-1), abs(l1 - l2) + 1e-6, (l1 + l2) * (1 - 1e-6))
-        direction = normalize(to_goal)
-        goal = H + direction * dist[:, None]
-        cos_hip = np.clip((l1 * l1 + dist * dist - l2 * l2) / (2 * l1 * dist), -1, 1)
-        # Bend towards where the knee already points, so the knee never flips.
-        bend = (K - H) - np.sum((K - H) * direction, -1, keepdims=True) * direction
-        fallback = np.cross(direction, np.array([1.0, 0.0, 0.0]))
-        bend = np.where(np.linalg.norm(bend, axis=-1, keepdims=True) > 1e-9, bend, fallback)
-        sin_hip = np.sqrt(1 - cos_hip**2)
-        new_knee = H + l1 * (cos_hip[:, None] * direction + sin_hip[:, None] * normalize(bend))
+        for _ in range(3):  # shrink the weight where the knee would pop; converges in a step or two
+            new_knee, goal = _two_bone_ik(H, K, A + weight[:, None] * (held - A), l1, l2)
+            shift = np.linalg.norm(new_knee - K, axis=-1)
+            limit = KNEE_MAX_SHIFT * l1
+            weight = np.where(shift > limit, weight * limit / np.maximum(shift, 1e-12), weight)
+        new_knee, goal = _two_bone_ik(H, K, A + weight[:, None] * (held - A), l1, l2)
         free = weight <= 0
         overrides[hip] = np.where(free[:, None], targets[:, knee] - targets[:, hip], new_knee - H)
         overrides[knee] = np.where(free[:, None], targets[:, ankle] - targets[:, knee], goal - new_knee)
