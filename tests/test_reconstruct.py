@@ -26,7 +26,8 @@ def model_dir(tmp_path):
 @pytest.mark.skipif(not BVH.is_file(), reason="tests/data Bandai BVH missing")
 def test_reconstruct_bvh(model_dir, tmp_path, capsys):
     out = tmp_path / "rec.npz"
-    assert main(["reconstruct", str(BVH), "--out", str(out), "--model", str(model_dir), "--device", "cpu"]) == 0
+    args = ["reconstruct", str(BVH), "--out", str(out), "--model", str(model_dir), "--device", "cpu"]
+    assert main(args) == 0
     printed = capsys.readouterr().out
     assert "MPJPE" in printed and " mm" in printed
     mpjpe = float(printed.split("MPJPE ")[1].split(" mm")[0])
