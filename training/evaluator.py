@@ -2,8 +2,9 @@
 motions for FID / R-precision / MM-Dist. It is trained on clean data only and never shares weights with
 the models it judges.
 
-- Motion encoder: normalised 263-d features -> Linear -> two learned tokens (mu, logvar) in front,
-  sinusoidal positions, a small transformer encoder with a padding mask -> mu, logvar (latent).
+- Motion encoder: normalised 263-d features (optionally `patch_frames` frames per token) -> Linear -> two
+  learned tokens (mu, logvar) in front, sinusoidal positions, a small transformer encoder with a padding
+  mask -> mu, logvar (latent).
 - Text encoder: the frozen sentence embedding of `ropar_core.text.TextEncoder` -> a small trainable MLP ->
   mu, logvar. (TMR runs a transformer over per-token DistilBERT states; our frozen encoder gives pooled
   vectors, so an MLP on top is the natural head.)
@@ -46,6 +47,9 @@ class EvaluatorConfig:
     dropout: float = 0.1
     text_hidden: int = 512
     max_frames: int = 196  # longer motions are cut to their first max_frames frames
+    # Frames per encoder token. TMR uses 1; 4 (one P-VAE token's span, like Guo's evaluator's 4x conv
+    # downsampling) makes attention 16x cheaper, which is what lets it train on a shared CPU.
+    patch_frames: int = 1
     temperature: float = 0.1
     # "label": same (content, style) label -> not a negative (falls back to "cosine" when labels are absent);
     # "cosine": sentence-embedding cosine > negative_threshold -> not a negative (TMR); identical captions are
@@ -77,7 +81,9 @@ class EvaluatorConfig:
             raise ModelError(f"evaluator width {self.width} is not divisible by heads {self.heads}")
         if self.negative_filter not in ("label", "cosine"):
             raise ModelError(f"evaluator negative_filter must be label|cosine, got {self.negative_filter!r}")
-        if min(self.latent_dim, self.width, self.layers, self.heads, self.max_frames, self.text_dim) < 1:
+        sizes = (self.latent_dim, self.width, self.layers, self.heads, self.max_frames, self.text_dim,
+                 self.patch_frames)
+        if min(sizes) < 1:
             raise ModelError("evaluator sizes must be positive")
         if self.temperature <= 0:
             raise ModelError("evaluator temperature must be > 0")
@@ -98,9 +104,11 @@ class MotionEncoder(nn.Module):
 
     def __init__(self, cfg: EvaluatorConfig):
         super().__init__()
-        self.proj = nn.Linear(cfg.feature_dim, cfg.width)
+        self.patch = cfg.patch_frames
+        self.proj = nn.Linear(cfg.feature_dim * cfg.patch_frames, cfg.width)
         self.dist_tokens = nn.Parameter(torch.randn(2, cfg.width) * 0.02)
-        self.register_buffer("pos", sinusoidal_positions(cfg.max_frames + 2, cfg.width), persistent=False)
+        max_tokens = -(-cfg.max_frames // cfg.patch_frames)
+        self.register_buffer("pos", sinusoidal_positions(max_tokens + 2, cfg.width), persistent=False)
         layer = nn.TransformerEncoderLayer(cfg.width, cfg.heads, cfg.ff_dim, cfg.dropout, activation="gelu",
                                            batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
@@ -109,10 +117,17 @@ class MotionEncoder(nn.Module):
         nn.init.constant_(self.to_logvar.bias, cfg.init_logvar)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, t, _ = x.shape
-        h = torch.cat([self.dist_tokens.expand(b, 2, -1), self.proj(x)], dim=1)  # (B, T+2, W)
-        h = h + self.pos[: t + 2]
-        pad = torch.cat([torch.zeros(b, 2, dtype=torch.bool, device=x.device), ~valid], dim=1)  # (B, T+2)
+        b, t, d = x.shape
+        extra = -t % self.patch
+        if extra:  # pad to whole patches; a patch counts as valid when any of its frames is
+            x = F.pad(x * valid[..., None], (0, 0, 0, extra))
+            valid = F.pad(valid, (0, extra))
+        n = x.shape[1] // self.patch
+        x = x.reshape(b, n, self.patch * d)  # (B, N, patch*263): consecutive frames side by side
+        valid = valid.reshape(b, n, self.patch).any(-1)  # (B, N)
+        h = torch.cat([self.dist_tokens.expand(b, 2, -1), self.proj(x)], dim=1)  # (B, N+2, W)
+        h = h + self.pos[: n + 2]
+        pad = torch.cat([torch.zeros(b, 2, dtype=torch.bool, device=x.device), ~valid], dim=1)  # (B, N+2)
         h = self.encoder(h, src_key_padding_mask=pad)
         return self.to_mu(h[:, 0]), self.to_logvar(h[:, 1])
 

@@ -40,12 +40,14 @@ from training.evaluator import (
 
 OPTIMIZER_NAME = "optimizer.safetensors"
 
-# Model sizes. "full" is TMR's (6 layers, width/latent 256); "small" fits a CPU budget of minutes;
-# "tiny" exists for tests.
+# Model sizes. "full" is TMR's (6 layers, width/latent 256, one token per frame); "small" fits a CPU budget
+# of minutes (4 frames per token); "tiny" exists for tests.
 PRESETS = {
-    "tiny": {"model": dict(latent_dim=16, width=32, layers=1, heads=2, ff_dim=64, text_hidden=64),
+    "tiny": {"model": dict(latent_dim=16, width=32, layers=1, heads=2, ff_dim=64, text_hidden=64,
+                           patch_frames=4),
              "train": dict(steps=30, batch_size=16, lr=1e-3, save_every=15)},
-    "small": {"model": dict(latent_dim=128, width=128, layers=2, heads=4, ff_dim=256, text_hidden=256),
+    "small": {"model": dict(latent_dim=128, width=128, layers=2, heads=4, ff_dim=256, text_hidden=256,
+                            patch_frames=4),
               "train": dict(steps=1500, batch_size=32, lr=3e-4, save_every=250)},
     "full": {"model": dict(latent_dim=256, width=256, layers=6, heads=4, ff_dim=1024, text_hidden=512),
              "train": dict(steps=20000, batch_size=32, lr=1e-4, save_every=1000)},
