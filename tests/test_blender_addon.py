@@ -1,0 +1,323 @@
+"""The add-on inside Blender (the bpy 5.0 module): registration, the operator on a Rigify metarig, an
+SMPL-like rig and a Bandai BVH skeleton, keyframes, fidelity of the evaluated pose, atomic failure,
+background jobs and cancel, editing with kept parts, NLA strips.
+
+Fidelity is measured on Blender's own evaluation: after `frame_set` and a depsgraph update the pose
+bones' world-space heads are mapped back (object matrix⁻¹, Z up -> Y up, placement scale) and compared
+with the joints the fake backend generated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not installed")
+
+import blender_addon  # noqa: E402
+from blender_addon import jobs, keyframes, operators, pipeline, retarget, rig  # noqa: E402
+from blender_addon.backend import FakeBackend, GenerationRequest  # noqa: E402
+from blender_addon.errors import RigError  # noqa: E402
+from blender_addon.fake_motion import fake_motion  # noqa: E402
+from blender_addon.rotations import Y_UP_TO_Z_UP, normalize  # noqa: E402
+from blender_addon.smpl22 import AIM_CHILD, PART_OWN_JOINTS  # noqa: E402
+
+pytestmark = pytest.mark.blender
+BANDAI_BVH = Path(__file__).parent / "data" / "bandai_wave-left-hand_active_011.bvh"
+PROMPT = "a person walks forward"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def addon():
+    blender_addon.register()
+    yield
+    if hasattr(bpy.types.Scene, "ropar"):
+        blender_addon.unregister()
+
+
+@pytest.fixture(autouse=True)
+def scene():
+    bpy.ops.wm.read_homefile(use_empty=True)
+    sc = bpy.context.scene
+    sc.render.fps, sc.render.fps_base = 20, 1.0
+    sc.frame_start, sc.frame_end = 1, 250
+    jobs.set_backend_override(FakeBackend())
+    yield sc
+    jobs.shutdown()
+    jobs.set_backend_override(None)
+
+
+def world_heads(obj, names):
+    """(B, 3) evaluated world-space heads of pose bones `names` at the current frame."""
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    mw = np.array(ev.matrix_world)
+    heads = np.array([ev.pose.bones[n].head for n in names])
+    return heads @ mw[:3, :3].T + mw[:3, 3]
+
+
+def evaluated_joints(obj, result, bone_map, frames):
+    """Evaluated heads of the mapped bones over `frames`, back in generated space (metres, Y up)."""
+    names = [bone_map[j] for j in sorted(bone_map)]
+    mw = np.array(obj.matrix_world)
+    out = []
+    for f in frames:
+        bpy.context.scene.frame_set(f)
+        arm = (world_heads(obj, names) - mw[:3, 3]) @ np.linalg.inv(mw[:3, :3]).T
+        out.append(result.placement.to_motion(arm))
+    return np.array(out)  # (F, J, 3)
+
+
+def generate(**kwargs):
+    args = dict(prompt=PROMPT, seconds=3.0, seed=1, foot_lock=False)
+    args.update(kwargs)
+    return bpy.ops.ropar.generate(**args)
+
+
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_register_and_unregister_remove_everything():
+    assert hasattr(bpy.types.Scene, "ropar") and hasattr(bpy.types, "ROPAR_PT_panel")
+    assert bpy.context.scene.ropar.prompt and hasattr(bpy.types, "ROPAR_OT_generate")
+    blender_addon.unregister()
+    try:
+        assert not hasattr(bpy.types.Scene, "ropar")
+        assert not hasattr(bpy.types, "ROPAR_PT_panel") and not hasattr(bpy.types, "ROPAR_OT_generate")
+        assert not hasattr(bpy.types, "ROPAR_OT_cancel")
+    finally:
+        blender_addon.register()
+    assert hasattr(bpy.types.Scene, "ropar")
+
+
+def test_smpl_rig_follows_the_generated_joints_in_world_space(scene):
+    obj = rig.build_smpl_armature("SMPL", scale=1.3)
+    obj.location = (2.0, -1.0, 0.5)  # the motion is keyed in armature space: it follows the object
+    obj.rotation_euler = (0.0, 0.0, 0.6)
+    obj.scale = (1.5, 1.5, 1.5)
+    scene.frame_set(7)
+    assert generate(armature="SMPL") == {"FINISHED"}
+    assert scene.frame_current == 7  # the user's frame is untouched
+
+    action = obj.animation_data.action
+    assert action.name == f"RoPAR {PROMPT}"
+    bag = _fcurves(obj, action)
+    assert len(bag) == 22 * 4 + 3  # quaternion per bone + pelvis location
+    assert {len(fc.keyframe_points) for fc in bag} == {60}
+    assert all(kp.interpolation == "LINEAR" for kp in bag[0].keyframe_points)
+
+    joints = fake_motion(PROMPT, 3.0, 1)[0].astype(np.float64)  # what the fake backend generated
+    prep = pipeline.prepare("SMPL")
+    result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=20)
+    path = 'pose.bones["L_Knee"].rotation_quaternion'
+    fc = next(f for f in bag if f.data_path == path and f.array_index == 1)
+    keyed = [kp.co[1] for kp in fc.keyframe_points]
+    np.testing.assert_allclose(keyed, result.quaternions[:, result.bone_names.index("L_Knee"), 1], atol=1e-6)
+
+    frames = range(0, 60, 6)
+    got = evaluated_joints(obj, result, prep.bone_map.joints, [1 + f for f in frames])
+    error_cm = 100 * np.linalg.norm(got - joints[list(frames)], axis=-1)
+    print(f"SMPL rig fidelity: max {error_cm.max():.4f} cm, mean {error_cm.mean():.4f} cm")
+    assert error_cm.max() < 0.01
+
+
+def test_rigify_metarig_bone_directions_and_root_follow(scene):
+    scene.render.fps = 30  # the 20-fps motion is resampled to the scene's rate
+    obj = rig.build_metarig("metarig")
+    assert len(obj.data.bones) > 60
+    assert bpy.context.scene.ropar is not None
+    bpy.context.scene.ropar.armature = obj  # the update callback fills the detection label
+    assert bpy.context.scene.ropar.detected == "rigify_metarig (22/22 joints)"
+    assert generate(armature="metarig") == {"FINISHED"}
+    action = obj.animation_data.action
+    assert action["ropar_preset"] == "rigify_metarig"
+    assert {len(fc.keyframe_points) for fc in _fcurves(obj, action)} == {89}  # 2.95 s at 30 fps
+
+    joints = pipeline.resample(fake_motion(PROMPT, 3.0, 1)[0].astype(np.float64), 20, 30)
+    prep = pipeline.prepare("metarig")
+    result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=30)
+    frames = list(range(0, 89, 8))
+    got = evaluated_joints(obj, result, prep.bone_map.joints, [1 + f for f in frames])  # (F, 22, 3)
+    gen = joints[frames]
+    worst = 0.0
+    for j, a in AIM_CHILD.items():
+        cos = np.sum(normalize(got[:, a] - got[:, j]) * normalize(gen[:, a] - gen[:, j]), -1)
+        worst = max(worst, float(np.degrees(np.arccos(np.clip(cos, -1, 1))).max()))
+    root_cm = 100 * np.linalg.norm(got[:, 0] - gen[:, 0], axis=-1).max()
+    joint_cm = 100 * np.linalg.norm(got - gen, axis=-1)
+    print(f"metarig fidelity: worst bone direction {worst:.4f} deg, root {root_cm:.4f} cm, joints (other "
+          f"proportions) mean {joint_cm.mean():.1f} cm")
+    assert worst < 0.05
+    assert root_cm < 0.01
+
+
+def test_euler_and_axis_angle_bones_are_keyed_in_their_own_mode(scene):
+    obj = rig.build_smpl_armature("SMPL")
+    modes = {"L_Hip": "XYZ", "R_Knee": "ZXY", "Spine2": "YZX", "L_Elbow": "AXIS_ANGLE", "Pelvis": "ZYX"}
+    for name, mode in modes.items():
+        obj.pose.bones[name].rotation_mode = mode
+    assert generate(armature="SMPL", prompt="a person runs") == {"FINISHED"}
+    paths = {fc.data_path for fc in _fcurves(obj, obj.animation_data.action)}
+    assert 'pose.bones["L_Hip"].rotation_euler' in paths
+    assert 'pose.bones["L_Elbow"].rotation_axis_angle' in paths
+    assert 'pose.bones["L_Hip"].rotation_quaternion' not in paths
+    joints = fake_motion("a person runs", 3.0, 1)[0].astype(np.float64)
+    prep = pipeline.prepare("SMPL")
+    result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=20)
+    got = evaluated_joints(obj, result, prep.bone_map.joints, range(1, 61, 5))
+    assert 100 * np.linalg.norm(got - joints[0:60:5], axis=-1).max() < 0.01
+
+
+def test_a_failed_generation_leaves_the_scene_as_it_was(scene, monkeypatch):
+    obj = rig.build_smpl_armature("SMPL")
+    assert generate(armature="SMPL") == {"FINISHED"}
+    before_action = obj.animation_data.action
+    before_slot = obj.animation_data.action_slot
+    before_actions = sorted(a.name for a in bpy.data.actions)
+    end_before = scene.frame_end
+    real_fill = keyframes.fill_action
+
+    def fill_then_fail(*args, **kwargs):
+        real_fill(*args, **kwargs)  # all keys written, then something breaks
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(keyframes, "fill_action", fill_then_fail)
+    motion = FakeBackend().generate(GenerationRequest("a person runs", seconds=20.0))
+    with pytest.raises(RuntimeError, match="disk full"):
+        pipeline.apply_motion(motion, armature="SMPL", fit_timeline=True)
+    assert sorted(a.name for a in bpy.data.actions) == before_actions
+    assert obj.animation_data.action == before_action and obj.animation_data.action_slot == before_slot
+    assert scene.frame_end == end_before
+
+    fresh = rig.build_smpl_armature("Fresh")  # no animation data before: none after
+    with pytest.raises(RuntimeError, match="disk full"):
+        pipeline.apply_motion(motion, armature="Fresh", use_nla=True)
+    assert fresh.animation_data is None
+    assert sorted(a.name for a in bpy.data.actions) == before_actions
+
+
+def test_missing_bones_are_named_and_nothing_changes(scene, capsys):
+    obj = rig.build_smpl_armature("SMPL")
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    obj.data.edit_bones.remove(obj.data.edit_bones["L_Elbow"])
+    bpy.ops.object.mode_set(mode="OBJECT")
+    with pytest.raises(RigError, match=r"rig preset 'smpl' needs: l_elbow \(L_Elbow or left_elbow\)"):
+        pipeline.prepare("SMPL", "smpl")
+    with pytest.raises(RigError, match="no rig preset fits .*missing bones for l_elbow"):
+        pipeline.prepare("SMPL")
+    with pytest.raises(RuntimeError, match="missing bones for l_elbow"):  # the operator's ERROR report
+        generate(armature="SMPL")
+    assert obj.animation_data is None and len(bpy.data.actions) == 0
+    with pytest.raises(RigError, match="no object named 'Nope'"):
+        pipeline.prepare("Nope")
+
+
+def test_background_job_applies_on_the_main_thread_and_cancel_drops_it(scene):
+    obj = rig.build_smpl_armature("SMPL")
+    settings = dict(armature="SMPL", preset="AUTO", foot_lock=True, frame_start=1, use_nla=False)
+    request = GenerationRequest(PROMPT, seconds=2.0)
+    job = jobs.start(request, FakeBackend(delay_s=0.3), operators._applier(settings))
+    assert jobs.is_running() and jobs._poll() == jobs.POLL_S  # still working: the timer keeps polling
+    assert obj.animation_data is None  # nothing touches the scene from the worker thread
+    job.finished.wait(5)
+    assert jobs._poll() is None  # applied; the timer stops
+    state, message, _ = jobs.status()
+    assert state == "done" and "RoPAR a person walks forward" in message
+    assert obj.animation_data.action.name == f"RoPAR {PROMPT}"
+
+    job = jobs.start(GenerationRequest("a person runs", seconds=2.0), FakeBackend(delay_s=0.5),
+                     operators._applier(settings))
+    assert jobs.cancel() and jobs.status()[0] == "cancelled"
+    job.finished.wait(5)
+    assert jobs._poll() is None
+    assert len(bpy.data.actions) == 1  # the cancelled motion never lands
+    assert not jobs.cancel()
+
+
+def test_invoke_under_background_runs_synchronously(scene):
+    assert bpy.app.background
+    rig.build_smpl_armature("SMPL")
+    scene.ropar.prompt = "a person waves with the right hand"
+    assert bpy.ops.ropar.generate("INVOKE_DEFAULT", armature="SMPL") == {"FINISHED"}
+    assert bpy.data.objects["SMPL"].animation_data.action["ropar_prompt"] == scene.ropar.prompt
+
+
+def test_editing_keeps_the_chosen_parts(scene):
+    obj = rig.build_smpl_armature("SMPL")
+    assert generate(armature="SMPL") == {"FINISHED"}
+    first = np.asarray(obj.animation_data.action["ropar_joints"]).reshape(-1, 22, 3)
+    scene.ropar.keep_parts = {"left_arm", "left_leg"}
+    assert generate(armature="SMPL", prompt="a person waves with the right hand") == {"FINISHED"}
+    second = np.asarray(obj.animation_data.action["ropar_joints"]).reshape(-1, 22, 3)
+    kept = list(PART_OWN_JOINTS["left_arm"] + PART_OWN_JOINTS["left_leg"])
+    np.testing.assert_allclose(second[:, kept] - second[:, :1], first[:, kept] - first[:, :1], atol=1e-5)
+    right = list(PART_OWN_JOINTS["right_arm"])
+    assert np.abs((second[:, right] - second[:, :1]) - (first[:, right] - first[:, :1])).max() > 0.3  # waves
+
+
+def test_nla_option_adds_a_strip_and_keeps_the_active_action(scene):
+    obj = rig.build_smpl_armature("SMPL")
+    assert generate(armature="SMPL") == {"FINISHED"}
+    active = obj.animation_data.action
+    scene.ropar.use_nla = True
+    assert generate(armature="SMPL", prompt="a person runs") == {"FINISHED"}
+    assert obj.animation_data.action == active
+    [track] = obj.animation_data.nla_tracks
+    [strip] = track.strips
+    assert strip.action.name == "RoPAR a person runs" and strip.frame_start == 1
+    assert strip.action.use_fake_user
+
+
+def test_bandai_bvh_skeleton_is_detected_and_driven(scene):
+    if not BANDAI_BVH.is_file():
+        pytest.skip(f"{BANDAI_BVH} is missing")
+    assert bpy.ops.import_anim.bvh(filepath=str(BANDAI_BVH)) == {"FINISHED"}
+    obj = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+    prep = pipeline.prepare(obj.name)
+    assert prep.bone_map.preset == "bandai" and 6 not in prep.bone_map.joints  # no spine2 bone
+    assert generate(armature=obj.name, prompt="a person walks and turns left") == {"FINISHED"}
+    joints = fake_motion("a person walks and turns left", 3.0, 1)[0].astype(np.float64)
+    result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=20)
+    got = evaluated_joints(obj, result, prep.bone_map.joints, range(1, 61, 10))
+    js = sorted(prep.bone_map.joints)
+    gen = joints[0:60:10][:, js]
+    col = {j: i for i, j in enumerate(js)}
+    worst = 0.0
+    for j in js:
+        a = result_aim(j, prep.bone_map.joints)
+        if a is None:
+            continue
+        d_rig, d_gen = got[:, col[a]] - got[:, col[j]], gen[:, col[a]] - gen[:, col[j]]
+        cos = np.sum(normalize(d_rig) * normalize(d_gen), -1)
+        worst = max(worst, float(np.degrees(np.arccos(np.clip(cos, -1, 1))).max()))
+    assert worst < 0.05
+
+
+def result_aim(j, bone_map):
+    a = AIM_CHILD.get(j)
+    while a is not None and a not in bone_map:
+        a = AIM_CHILD.get(a)
+    return a
+
+
+def test_action_names_fit_blender_limits():
+    name = keyframes.action_name("ä" * 80)
+    assert len(name.encode("utf-8")) <= 63 and name.startswith("RoPAR ä")
+
+
+def _fcurves(obj, action):
+    if keyframes.LAYERED_ACTIONS:
+        from bpy_extras import anim_utils
+
+        return list(anim_utils.action_get_channelbag_for_slot(action, obj.animation_data.action_slot).fcurves)
+    return list(action.fcurves)
+
+
+def test_rest_pose_layout_matches_blender(scene):
+    obj = rig.build_metarig("metarig")
+    rest = rig.read_rest(obj)
+    bone = obj.data.bones["forearm.L"]
+    np.testing.assert_allclose(rest.matrices[rest.index["forearm.L"]], np.array(bone.matrix_local), atol=1e-6)
+    assert rest.names[rest.parents[rest.index["forearm.L"]]] == "upper_arm.L"
+    np.testing.assert_allclose(Y_UP_TO_Z_UP @ [0, 0, 1], [0, -1, 0])  # +Z forward (Y up) -> -Y (Z up)
