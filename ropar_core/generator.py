@@ -200,6 +200,8 @@ class Generator:
         sampling = config.get("sampling", {}) if isinstance(config.get("sampling"), dict) else {}
         self.default_cfg = float(sampling.get("cfg", sample_defaults["cfg_scale"].default))
         self.default_steps = int(sampling.get("steps", sample_defaults["steps"].default))
+        # DDIM steps of the diffusion head per token (None: the head's own default); a speed knob
+        self.diffusion_steps = sampling.get("diffusion_steps")
         encoder_limit = int(getattr(text_encoder, "max_length", MAX_PROMPT_TOKENS))
         self.max_prompt_tokens = min(MAX_PROMPT_TOKENS, encoder_limit)
         if compile:
@@ -345,7 +347,7 @@ class Generator:
         with self._autocast():
             z = self.ropar.sample(text_emb, num_tokens, cfg_scale=req.cfg, steps=req.steps,
                                   temperature=req.temperature, generator=gens, known=known,
-                                  known_mask=known_mask)
+                                  known_mask=known_mask, diffusion_steps=self.diffusion_steps)
         return z.float()  # (B, N, P, C)
 
     def _sample_tokens(self, text_emb, num_tokens: int, req: Request, gens, known=None, known_mask=None):
