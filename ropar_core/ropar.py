@@ -66,7 +66,8 @@ class RoPARConfig:
 
 ROPAR_PRESETS = {
     "tiny": dict(width=64, depth=2, heads=2, head_width=64, head_depth=2),  # tests
-    "small": dict(width=256, depth=4, heads=4, head_width=256, head_depth=3),  # CPU default
+    "mini": dict(width=128, depth=3, heads=4, head_width=128, head_depth=2, head_batch_mul=2),  # CPU training
+    "small": dict(width=256, depth=4, heads=4, head_width=256, head_depth=3),  # CPU inference default
     "base": dict(width=512, depth=8, heads=8, head_width=768, head_depth=6),  # GPU
 }
 
