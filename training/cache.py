@@ -54,27 +54,42 @@ def credible_channels(credible: np.ndarray) -> np.ndarray:
 
 
 class StatsAccumulator:
-    """Streaming per-channel mean / std over credible frames (float64 sums)."""
+    """Streaming per-channel sums (float64) over credible frames and, as a fallback, over all frames."""
 
     def __init__(self) -> None:
-        self.count = np.zeros(FEATURE_DIM)
-        self.total = np.zeros(FEATURE_DIM)
-        self.total_sq = np.zeros(FEATURE_DIM)
+        self.sums = {k: np.zeros((3, FEATURE_DIM)) for k in ("credible", "all")}  # count, sum, sum of squares
 
     def add(self, features: np.ndarray, credible: np.ndarray) -> None:
         x = np.asarray(features, dtype=np.float64)  # (T, 263)
         w = credible_channels(credible).astype(np.float64)  # (T, 263)
-        self.count += w.sum(0)
-        self.total += (x * w).sum(0)
-        self.total_sq += (x * x * w).sum(0)
+        self.sums["credible"] += np.stack([w.sum(0), (x * w).sum(0), (x * x * w).sum(0)])
+        self.sums["all"] += np.stack([np.full(FEATURE_DIM, len(x)), x.sum(0), (x * x).sum(0)])
 
-    def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """-> mean, std (263,) float32; std group-averaged and floored."""
-        if np.any(self.count == 0):
-            raise RoparError("cannot compute normalisation stats: some channels have no credible frame")
-        mean = self.total / self.count
-        var = np.maximum(self.total_sq / self.count - mean ** 2, 0.0)
-        return mean.astype(np.float32), group_std(np.sqrt(var))
+    def merged(self, others: list[StatsAccumulator]) -> StatsAccumulator:
+        out = StatsAccumulator()
+        for acc in [self, *others]:
+            for k in out.sums:
+                out.sums[k] += acc.sums[k]
+        return out
+
+
+def finish_stats(levels: list[tuple[StatsAccumulator, str]]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mean and group-averaged std (263,) float32, each channel from the first level with data.
+
+    levels: (accumulator, "credible" | "all") in order of preference. Returns (mean, std, number of
+    channels that needed a fallback level)."""
+    mean = np.full(FEATURE_DIM, np.nan)
+    var = np.full(FEATURE_DIM, np.nan)
+    fallbacks = 0
+    for rank, (acc, kind) in enumerate(levels):
+        count, total, total_sq = acc.sums[kind]
+        take = np.isnan(mean) & (count > 0)
+        fallbacks += int(take.sum()) if rank else 0
+        mean[take] = total[take] / count[take]
+        var[take] = np.maximum(total_sq[take] / count[take] - mean[take] ** 2, 0.0)
+    if np.any(np.isnan(mean)):
+        raise RoparError("cannot compute normalisation stats: no frames")
+    return mean.astype(np.float32), group_std(np.sqrt(var)), fallbacks
 
 
 def group_std(std: np.ndarray) -> np.ndarray:
@@ -171,16 +186,13 @@ class CacheWriter:
         return self.meta
 
     def _stats(self) -> tuple[np.ndarray, np.ndarray, str]:
+        """Train split, credible frames; a channel without any (a tiny subset, a part never seen)
+        falls back to every split's credible frames, then to all train frames, then to all frames."""
         train = self.stats["train"]
-        if np.all(train.count > 0):
-            return (*train.finish(), "train")
-        # A tiny subset (prepare --limit) may have no train clip: fall back to every split, and say so.
-        merged = StatsAccumulator()
-        for acc in self.stats.values():
-            merged.count += acc.count
-            merged.total += acc.total
-            merged.total_sq += acc.total_sq
-        return (*merged.finish(), "all")
+        every = train.merged([self.stats["val"], self.stats["test"]])
+        mean, std, fallbacks = finish_stats([(train, "credible"), (every, "credible"), (train, "all"),
+                                             (every, "all")])
+        return mean, std, "train" if not fallbacks else f"train, {fallbacks} channels from fallbacks"
 
     def abort(self) -> None:
         for f in self._files.values():
