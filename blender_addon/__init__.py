@@ -13,7 +13,6 @@ bl_info = {
     "blender": (3, 4, 0),
     "location": "View3D > Sidebar > RoPAR",
     "description": "Text-to-motion: generate a motion from a prompt and retarget it onto any armature",
-    "doc_url": "https://github.com/ropar/ropar/blob/main/docs/blender.md",
     "category": "Animation",
 }
 
