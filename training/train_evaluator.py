@@ -2,7 +2,7 @@
 accuracy on the real test motions.
 
     python -m training.train_evaluator --data data/cache/clean --out runs/evaluator [--preset small]
-        [--steps N] [--batch-size 32] [--lr 3e-4] [--seed 1234] [--device cpu] [--fresh]
+        [--steps N] [--batch-size 32] [--lr 3e-4] [--seed 1234] [--device cpu] [--threads N] [--fresh]
 
 The output directory is a complete model directory after every checkpoint (config.json, written last,
 evaluator.safetensors, stats.safetensors = the cache's train-split mean/std) plus optimizer.safetensors
@@ -243,8 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--negative-filter", choices=("label", "cosine"), help="default: label")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     overrides = {"negative_filter": args.negative_filter} if args.negative_filter else None
     try:
         report = train_evaluator(args.data, args.out, args.preset, args.steps, args.batch_size, args.lr,
