@@ -28,6 +28,7 @@ Method (all in armature space, generated joints turned Z up: (x, y, z) -> (x, -z
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,10 +98,19 @@ class RetargetResult:
     bone_names: list[str]  # keyed bones (the mapped ones), rig order
     quaternions: np.ndarray  # (T, K, 4) wxyz pose-bone rotation_quaternion, continuous in time
     located: dict[str, np.ndarray]  # bone -> (T, 3) pose-bone location (bones with no mapped ancestor)
-    heads: np.ndarray  # (T, B, 3) predicted armature-space heads of every bone (checks, foot lock)
     placement: Placement
     contacts: np.ndarray  # (T, 2) bool: left / right foot planted (foot lock)
     joint_bones: dict[int, str]  # the bone map used
+    _posed: Callable[[], np.ndarray] = field(default=None, repr=False)
+    _heads: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def heads(self) -> np.ndarray:
+        """(T, B, 3) armature-space heads of every bone in the retargeted pose (what Blender will show);
+        computed on first use: keying does not need them."""
+        if self._heads is None:
+            self._heads = self._posed()
+        return self._heads
 
 
 def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps: float = 20.0,
@@ -120,27 +130,24 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
     targets = placement.to_rig(joints)  # (T, 22, 3) armature space
     aims = _aim_joints(rig, bone_of)
     sides = _side_pairs(bone_of)
-    deltas = _deltas(rig, bone_of, aims, sides, targets, overrides={})
-    anchored = _anchored_bones(rig, bone_of)
-    heads = _posed_heads(rig, deltas, anchored, targets)
+    chain = _Chain(rig, bone_of)
+    deltas = _deltas(chain, aims, sides, targets, overrides={})
     contacts = foot_contacts(joints, fps)
     if foot_lock:
-        overrides = _foot_lock(rig, bone_of, aims, targets, heads, contacts)
+        overrides = _foot_lock(rig, bone_of, aims, targets, _posed_heads(chain, deltas, targets), contacts)
         if overrides:
-            deltas = _deltas(rig, bone_of, aims, sides, targets, overrides)
-            heads = _posed_heads(rig, deltas, anchored, targets)
+            deltas = _deltas(chain, aims, sides, targets, overrides)
 
-    keyed = sorted(bone_of.values())
-    quats = _pose_basis_rotations(rig, deltas, keyed)
-    located = {rig.names[b]: _pose_basis_location(rig, deltas, heads, b) for b in anchored}
+    quats = _pose_basis_rotations(chain, deltas)
+    located = {rig.names[b]: _pose_basis_location(chain, deltas, targets, b) for b in chain.anchored}
     return RetargetResult(
-        bone_names=[rig.names[b] for b in keyed],
+        bone_names=[rig.names[b] for b in chain.keyed],
         quaternions=continuous_quats(quats, axis=0),
         located=located,
-        heads=heads,
         placement=placement,
         contacts=contacts,
         joint_bones=dict(bone_map),
+        _posed=lambda: _posed_heads(chain, deltas, targets, every_bone=True),
     )
 
 
@@ -199,22 +206,51 @@ def _side_pairs(bone_of: dict[int, int]) -> dict[int, tuple[int, int]]:
     return pairs
 
 
-def _deltas(rig: RigRest, bone_of: dict[int, int], aims: dict[int, int | None],
-            sides: dict[int, tuple[int, int]], targets: np.ndarray,
-            overrides: dict[int, np.ndarray]) -> np.ndarray:
-    """(T, B, 3, 3) world-space deltas D_b (posed orientation = D_b · rest orientation)."""
+class _Chain:
+    """Which mapped bone drives each bone. Unmapped bones turn rigidly with their nearest mapped ancestor
+    (its "owner"), so world deltas are only computed for the mapped bones: slot k holds mapped bone
+    `bones[k]` (parents first), and slot M (one past the last) is the identity for bones with no
+    mapped ancestor, which stay at rest."""
+
+    def __init__(self, rig: RigRest, bone_of: dict[int, int]):
+        self.rig = rig
+        self.joint_of = {b: j for j, b in bone_of.items()}
+        self.bone_of = bone_of
+        self.bones = [b for b in rig.order if b in self.joint_of]  # mapped, parents first
+        self.slot = {b: k for k, b in enumerate(self.bones)}
+        self.identity = len(self.bones)
+        self.owner = np.full(len(rig.names), self.identity)  # (B,) slot of nearest mapped ancestor-or-self
+        for b in rig.order:
+            p = rig.parents[b]
+            self.owner[b] = self.slot[b] if b in self.slot else (self.owner[p] if p >= 0 else self.identity)
+        self.keyed = sorted(self.bones)
+        # Mapped bones without a mapped ancestor get location keys (normally just the pelvis).
+        self.anchored = {b: self.joint_of[b] for b in self.keyed
+                         if rig.parents[b] < 0 or self.owner[rig.parents[b]] == self.identity}
+
+    def parent_slot(self, b: int) -> int:
+        p = self.rig.parents[b]
+        return self.owner[p] if p >= 0 else self.identity
+
+    def owner_bone(self, slot: int) -> int | None:
+        return None if slot == self.identity else self.bones[slot]
+
+
+def _deltas(chain: _Chain, aims: dict[int, int | None], sides: dict[int, tuple[int, int]],
+            targets: np.ndarray, overrides: dict[int, np.ndarray]) -> np.ndarray:
+    """(T, M + 1, 3, 3) world-space deltas of the mapped bones (posed orientation = D · rest
+    orientation), in `chain.bones` order, plus the identity in the last slot."""
     T = targets.shape[0]
-    heads = rig.heads
-    joint_of = {b: j for j, b in bone_of.items()}
-    eye = np.broadcast_to(np.eye(3), (T, 3, 3))
-    deltas = np.empty((T, len(rig.names), 3, 3))
-    for b in rig.order:
-        p = rig.parents[b]
-        parent = deltas[:, p] if p >= 0 else eye
-        j = joint_of.get(b)
-        a = aims.get(j) if j is not None else None
-        if a is None:  # unmapped bone or leaf joint: rigid with the parent
-            deltas[:, b] = parent
+    heads = chain.rig.heads
+    bone_of = chain.bone_of
+    deltas = np.empty((T, chain.identity + 1, 3, 3))
+    deltas[:, chain.identity] = np.eye(3)
+    for k, b in enumerate(chain.bones):
+        parent = deltas[:, chain.parent_slot(b)]
+        j = chain.joint_of[b]
+        a = aims.get(j)
+        if a is None:  # leaf joint (head, wrist, toe): rigid with the parent
+            deltas[:, k] = parent
             continue
         rest_aim = heads[bone_of[a]] - heads[b]  # (3,)
         aim = overrides.get(j)
@@ -226,38 +262,34 @@ def _deltas(rig: RigRest, bone_of: dict[int, int], aims: dict[int, int | None],
             gen_frame, ok = frame(aim, targets[:, left] - targets[:, right])
             if rest_ok:
                 d = np.where(ok[:, None, None], gen_frame @ rest_frame.T, d)
-        deltas[:, b] = d
+        deltas[:, k] = d
     return deltas
 
 
-def _anchored_bones(rig: RigRest, bone_of: dict[int, int]) -> dict[int, int]:
-    """Mapped bones without a mapped ancestor -> their joint: these bones get location keys so that
-    their heads follow the generated joint (normally just the pelvis)."""
-    mapped = {b: j for j, b in bone_of.items()}
-    out = {}
-    for b in sorted(mapped):
-        p = rig.parents[b]
-        while p >= 0 and p not in mapped:
-            p = rig.parents[p]
-        if p < 0:
-            out[b] = mapped[b]
-    return out
-
-
-def _posed_heads(rig: RigRest, deltas: np.ndarray, anchored: dict[int, int],
-                 targets: np.ndarray) -> np.ndarray:
-    """(T, B, 3) forward kinematics of the rig: each head hangs off its parent's posed orientation;
-    anchored bones sit on their generated joint; bones outside the posed tree stay at rest."""
-    heads = rig.heads
-    out = np.empty((deltas.shape[0], len(rig.names), 3))
-    for b in rig.order:
-        p = rig.parents[b]
-        if b in anchored:
-            out[:, b] = targets[:, anchored[b]]
-        elif p < 0:
-            out[:, b] = heads[b]
+def _posed_heads(chain: _Chain, deltas: np.ndarray, targets: np.ndarray,
+                 every_bone: bool = False) -> np.ndarray:
+    """(T, B, 3) forward kinematics of the rig. A head hangs off its owner (nearest mapped ancestor):
+    H_b = H_owner + D_owner · (rest_b - rest_owner); anchored bones sit on their generated joint; bones
+    with no mapped ancestor stay at rest. Unless `every_bone`, unmapped bones under a mapped one are
+    left NaN (the foot lock needs only the legs)."""
+    rest = chain.rig.heads
+    T = deltas.shape[0]
+    out = np.empty((T, len(rest), 3))
+    out[:] = np.where((chain.owner == chain.identity)[:, None], rest, np.nan)
+    for b in chain.bones:  # mapped bones, parents first
+        if b in chain.anchored:
+            out[:, b] = targets[:, chain.anchored[b]]
         else:
-            out[:, b] = out[:, p] + deltas[:, p] @ (heads[b] - heads[p])
+            k = chain.parent_slot(b)
+            ob = chain.owner_bone(k)
+            out[:, b] = out[:, ob] + deltas[:, k] @ (rest[b] - rest[ob])
+    others = np.array([b for b in range(len(rest)) if b not in chain.slot
+                       and chain.owner[b] != chain.identity], dtype=np.int64)
+    if every_bone and len(others):  # every unmapped bone under a mapped one, in one batch
+        slots = chain.owner[others]
+        owners = np.array([chain.bones[k] for k in slots])
+        offsets = rest[others] - rest[owners]  # (n, 3)
+        out[:, others] = out[:, owners] + np.einsum("tnij,nj->tni", deltas[:, slots], offsets)
     return out
 
 
@@ -265,29 +297,23 @@ def _posed_heads(rig: RigRest, deltas: np.ndarray, anchored: dict[int, int],
 # Pose basis
 
 
-def _pose_basis_rotations(rig: RigRest, deltas: np.ndarray, keyed: list[int]) -> np.ndarray:
+def _pose_basis_rotations(chain: _Chain, deltas: np.ndarray) -> np.ndarray:
     """(T, K, 4): rotation part of Basis_b = R_b⁻¹ · D_parent⁻¹ · D_b · R_b for each keyed bone."""
-    rest = rig.rotations
-    out = np.empty((deltas.shape[0], len(keyed), 4))
-    for k, b in enumerate(keyed):
-        p = rig.parents[b]
-        local = deltas[:, b] if p < 0 else np.swapaxes(deltas[:, p], -1, -2) @ deltas[:, b]
-        out[:, k] = matrix_to_quat(rest[b].T @ local @ rest[b])
-    return out
+    keyed = chain.keyed
+    rest = chain.rig.rotations[keyed]  # (K, 3, 3)
+    d_bone = deltas[:, [chain.slot[b] for b in keyed]]  # (T, K, 3, 3)
+    d_parent = deltas[:, [chain.parent_slot(b) for b in keyed]]
+    local = np.swapaxes(d_parent, -1, -2) @ d_bone
+    return matrix_to_quat(np.swapaxes(rest, -1, -2) @ local @ rest)
 
 
-def _pose_basis_location(rig: RigRest, deltas: np.ndarray, heads: np.ndarray, b: int) -> np.ndarray:
-    """(T, 3) translation of Basis_b = Rest_b⁻¹ · Rest_p · M_p⁻¹ · M_b for a bone that carries the root."""
-    p = rig.parents[b]
-    rest_b = rig.matrices[b]
-    if p < 0:
-        # Basis = Rest_b⁻¹ · M_b; its translation is R_b⁻¹ (head_posed - head_rest).
-        return (heads[:, b] - rest_b[:3, 3]) @ rest_b[:3, :3]
-    rest_p = rig.matrices[p]
-    # M_p⁻¹ · head_b(t) in the parent's posed frame, then into Rest_b's frame via Rest_p.
-    local_in_parent = np.einsum("tji,tj->ti", deltas[:, p] @ rest_p[:3, :3], heads[:, b] - heads[:, p])
-    in_arm_rest = local_in_parent @ rest_p[:3, :3].T + rest_p[:3, 3]
-    return (in_arm_rest - rest_b[:3, 3]) @ rest_b[:3, :3]
+def _pose_basis_location(chain: _Chain, deltas: np.ndarray, targets: np.ndarray, b: int) -> np.ndarray:
+    """(T, 3) translation of Basis_b = Rest_b⁻¹ · Rest_p · M_p⁻¹ · M_b for an anchored bone: its head
+    goes to its generated joint, and its parent (having no mapped ancestor) stays at rest, M_p = Rest_p,
+    so the translation is R_b⁻¹ (head_posed - head_rest) whether or not the bone has a parent."""
+    rest_b = chain.rig.matrices[b]
+    head = targets[:, chain.anchored[b]]  # (T, 3)
+    return (head - rest_b[:3, 3]) @ rest_b[:3, :3]
 
 
 # ---------------------------------------------------------------------------------------------------
