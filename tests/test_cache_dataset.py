@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,7 +13,15 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ropar_core.credibility import token_mask_from_frame_mask
 from ropar_core.errors import RoparError
 from ropar_core.skeleton import FEATURE_DIM, PART_CHANNELS, PART_NAMES
-from training.cache import STD_FLOOR, STD_GROUPS, Cache, CacheWriter, credible_channels, is_complete
+from training.cache import (
+    STD_FLOOR,
+    STD_GROUPS,
+    Cache,
+    CacheWriter,
+    credible_channels,
+    is_complete,
+    recompute_stats,
+)
 from training.dataset import MotionDataset, collate
 from training.importers import Clip
 
@@ -250,3 +259,13 @@ def test_stats_fall_back_when_a_part_is_never_credible(tmp_path):
     own = np.setdiff1d(PART_CHANNELS["left_arm"], PART_CHANNELS["torso"])
     np.testing.assert_allclose(cache.mean[own], clip.features[:, own].mean(0), atol=1e-5)  # all frames
     assert cache.meta["stats_split"] == f"train, {FEATURE_DIM} channels from fallbacks"
+
+
+def test_recompute_stats_matches_the_writer(tmp_path, cache_dir):
+    copy = tmp_path / "copy"
+    shutil.copytree(cache_dir, copy)
+    np.save(copy / "std.npy", np.ones(FEATURE_DIM, np.float32))
+    mean, std = recompute_stats(copy)
+    np.testing.assert_allclose(std, np.load(cache_dir / "std.npy"), rtol=1e-6)
+    np.testing.assert_allclose(np.load(copy / "mean.npy"), np.load(cache_dir / "mean.npy"), rtol=1e-6)
+    assert Cache(copy).meta["clips"] == Cache(cache_dir).meta["clips"]

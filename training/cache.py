@@ -32,9 +32,10 @@ CACHE_VERSION = 1
 # HumanML3D replaces each channel's std by its group's average (ANCHOR-FACTS §1.4): root yaw velocity,
 # root XZ velocity, root height, ric positions, 6D rotations, joint velocities, foot contacts.
 STD_GROUPS = ((0, 1), (1, 3), (3, 4), (4, 67), (67, 193), (193, 259), (259, 263))
-# A group with (almost) no spread, e.g. foot contacts in a set of in-place clips, would blow the
-# normalised values up; HumanML3D's smallest group std is 0.0128, so 0.01 never bites on real data.
-STD_FLOOR = 0.01
+# Only guards against a group without spread (e.g. foot contacts in a set of in-place clips), which
+# would blow the normalised values up. Real groups are far above it: HumanML3D's smallest is 0.0128,
+# Bandai's root yaw velocity 0.0075.
+STD_FLOOR = 1e-3
 CHUNK_ROWS = 1 << 16
 
 
@@ -186,13 +187,7 @@ class CacheWriter:
         return self.meta
 
     def _stats(self) -> tuple[np.ndarray, np.ndarray, str]:
-        """Train split, credible frames; a channel without any (a tiny subset, a part never seen)
-        falls back to every split's credible frames, then to all train frames, then to all frames."""
-        train = self.stats["train"]
-        every = train.merged([self.stats["val"], self.stats["test"]])
-        mean, std, fallbacks = finish_stats([(train, "credible"), (every, "credible"), (train, "all"),
-                                             (every, "all")])
-        return mean, std, "train" if not fallbacks else f"train, {fallbacks} channels from fallbacks"
+        return split_stats(self.stats)
 
     def abort(self) -> None:
         for f in self._files.values():
@@ -208,6 +203,32 @@ class CacheWriter:
                 self.close()
         else:
             self.abort()
+
+
+def split_stats(stats: dict[str, StatsAccumulator]) -> tuple[np.ndarray, np.ndarray, str]:
+    """Train split, credible frames; a channel without any (a tiny subset, a part never seen) falls
+    back to every split's credible frames, then to all train frames, then to all frames."""
+    train = stats["train"]
+    every = train.merged([stats["val"], stats["test"]])
+    mean, std, fallbacks = finish_stats([(train, "credible"), (every, "credible"), (train, "all"),
+                                         (every, "all")])
+    return mean, std, "train" if not fallbacks else f"train, {fallbacks} channels from fallbacks"
+
+
+def recompute_stats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Recompute mean.npy / std.npy of a finished cache from its arrays (e.g. after the stats rule
+    changed), streaming clip by clip; meta.json is rewritten last."""
+    cache = Cache(path)
+    stats = {s: StatsAccumulator() for s in SPLITS}
+    for i, clip in enumerate(cache.clips):
+        stats[clip["split"]].add(cache.clip_features(i), cache.clip_credible(i))
+    mean, std, how = split_stats(stats)
+    with atomic_path(cache.path / "mean.npy") as tmp:
+        np.save(tmp, mean)
+    with atomic_path(cache.path / "std.npy") as tmp:
+        np.save(tmp, std)
+    write_text(cache.path / "meta.json", json.dumps({**cache.meta, "stats_split": how}, indent=1) + "\n")
+    return mean, std
 
 
 def _raw_to_npy(raw: Path, target: Path, dtype, shape: tuple[int, int]) -> None:
