@@ -111,6 +111,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
+_TEXT_ENCODERS: dict[tuple[str, str], object] = {}  # (text model, device) -> TextEncoder, per process
+
+
 def _generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
     return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
 
@@ -220,7 +223,10 @@ class Generator:
         if model_dir is None and not (path / "config.json").is_file():
             raise ModelError(f"the default model is missing ({path}); reinstall ropar or pass --model DIR")
         pvae, ropar, config, mean, std = load_models(path, dev)
-        text = TextEncoder(config.get("text_encoder"), device=dev)
+        key = (str(config.get("text_encoder")), str(dev))
+        if key not in _TEXT_ENCODERS:  # frozen and shared: loading it again would only cost time
+            _TEXT_ENCODERS[key] = TextEncoder(config.get("text_encoder"), device=dev)
+        text = _TEXT_ENCODERS[key]
         if text.dim != ropar.cfg.text_dim:
             raise ModelError(f"{path}: text encoder {text.name!r} gives {text.dim}-d embeddings but the "
                              f"model expects {ropar.cfg.text_dim}")
@@ -377,6 +383,8 @@ class Generator:
         with self._autocast():
             x_norm = self.pvae.decode(z)
         x = x_norm.float() * self.std + self.mean
+        if not bool(torch.isfinite(x).all()):
+            raise ModelError("the model produced NaN or infinite values (a broken or mis-trained checkpoint)")
         return x.cpu().numpy().astype(np.float32)
 
     @torch.no_grad()
@@ -502,6 +510,9 @@ class Generator:
         return features, feats.features_to_joints(features).astype(np.float64)
 
     def _check_edit(self, prompt, seed, cfg, steps, temperature, frames=None, seconds=None, default_frames=0):
+        if frames is None and seconds is None and default_frames > MAX_SECONDS * sk.FPS:
+            raise RoparError(f"the motion is too long to edit ({default_frames / sk.FPS:g} s at 20 fps; "
+                             f"at most {MAX_SECONDS:g} s)")
         return self.check_request([prompt], frames, seconds, [seed], cfg, steps, temperature,
                                   default_frames=default_frames)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from ropar_core import skeleton as sk
 from ropar_core.cli import main
@@ -55,9 +56,11 @@ def test_every_output_format(model, tmp_path, capsys):
 
     base = tmp_path / "m"
     for suffix in (".bvh", ".npy", ".json"):
+        preview = ["--preview", f"{base}.gif"] if suffix == ".bvh" else []
         code, _, err = run_cli(capsys, "generate", "a person jumps", "--frames", 30, "--model", model,
-                               "--out", f"{base}{suffix}", "--preview", f"{base}{suffix}.gif")
+                               "--out", f"{base}{suffix}", *preview)
         assert code == 0, err
+    assert Image.open(f"{base}.gif").n_frames == 30
     features = np.load(f"{base}.npy")
     assert features.shape == (30, 263)  # the model's own 263-d output, one row per frame
     joints = features_to_joints(features)

@@ -213,7 +213,7 @@ def test_long_motion_windows_share_their_overlap(gen, monkeypatch):
 
     monkeypatch.setattr(gen.ropar, "sample", spy_sample)
     monkeypatch.setattr(gen.pvae, "decode", spy_decode)
-    frames = 130  # 33 tokens with a window of 12
+    frames = 98  # 25 tokens with a window of 12: three windows
     [m] = gen.generate("a person walks in a circle", frames=frames, seed=4)
     assert m.frames == frames and np.isfinite(m.joints).all()
     assert len(calls) >= 3 and all(z.shape[1] <= TINY_WINDOW_TOKENS for _, _, z in calls)
@@ -416,3 +416,14 @@ def test_inbetween_keeps_both_ends(gen):
     d_b = np.linalg.norm(b[:, :, None].astype(np.float64) - b[:, None], axis=-1)
     assert np.allclose(d_out, d_b, atol=1e-5)
     assert bone_direction_error(out.joints, out.rotations) < 1e-3
+
+
+def test_a_broken_checkpoint_gives_a_model_error_not_nan(gen, monkeypatch):
+    monkeypatch.setattr(gen, "std", gen.std * float("nan"))
+    with pytest.raises(ModelError, match="NaN or infinite"):
+        gen.generate("a person walks", frames=8)
+
+
+def test_too_long_source_motion_for_editing(gen):
+    with pytest.raises(RoparError, match="too long to edit"):
+        gen.edit("a person walks", np.repeat(walking_motion(2), 1300, axis=0), keep_parts="legs")
