@@ -28,26 +28,29 @@ class ROPAR_PT_panel(bpy.types.Panel):
         col = layout.column(align=True)
         col.prop(s, "seconds")
         col.prop(s, "seed")
-        layout.prop(s, "override_sampling")
+        row = layout.row()
+        row.use_property_split = False  # full width: the label stays readable in a narrow sidebar
+        row.prop(s, "override_sampling", text="Custom sampling")
         col = layout.column(align=True)
         col.active = s.override_sampling
         col.prop(s, "cfg")
         col.prop(s, "steps")
 
         box = layout.box()
-        box.prop(s, "armature")
-        box.prop(s, "preset")
+        box.prop(s, "armature", text="Rig")
+        box.prop(s, "preset", text="Preset")
         if s.preset == "AUTO" and s.detected:
-            box.label(text=f"Detected: {s.detected}", icon="ARMATURE_DATA")
+            box.label(text=s.detected, icon="ARMATURE_DATA")
 
         box = layout.box()
         box.label(text="Keep from current motion:")
         box.prop(s, "keep_parts", expand=True)
 
-        col = layout.column(heading="Options")
+        col = layout.column(align=True)
+        col.use_property_split = False
         col.prop(s, "foot_lock")
-        col.prop(s, "start_at_current")
-        col.prop(s, "use_nla")
+        col.prop(s, "start_at_current", text="Start at current frame")
+        col.prop(s, "use_nla", text="Add as NLA strip")
 
         state, message, progress = jobs.status()
         row = layout.row(align=True)

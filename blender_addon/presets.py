@@ -54,7 +54,7 @@ class BoneMap:
         return not self.missing
 
     def describe(self) -> str:
-        return f"{self.preset} ({len(self.joints)}/22 joints)"
+        return f"{self.preset} ({len(self.joints)}/22)"
 
 
 def load_presets(directory: Path = PRESET_DIR) -> dict[str, Preset]:

@@ -6,7 +6,8 @@ Inputs are plain arrays: the generated joints (T, 22, 3) in metres, Y up, and th
 of the bone(s) that carry the root translation.
 
 Method (all in armature space, generated joints turned Z up: (x, y, z) -> (x, -z, y), DESIGN §2):
-1. Placement: scale s = rig leg length / generated leg length (thigh + shin), feet on the rig's floor.
+1. Placement: scale s = rig leg length / generated leg length (thigh + shin), feet on the rig's floor
+   (its rest feet when the rest pose stands, else the armature's origin).
 2. World-space delta D_b per bone (posed orientation = D_b · rest orientation), in parent-first order:
    - a mapped bone aims at the next mapped joint down its SMPL chain (pelvis -> spine1, hip -> knee, ...):
      D_b = swing(D_parent · rest_aim -> generated_aim) · D_parent, i.e. the smallest turn away from the
@@ -168,15 +169,26 @@ def _placement(joints: np.ndarray, rig: RigRest, bone_of: dict[int, int]) -> Pla
     if rig_leg <= 1e-9 or gen_leg <= 1e-9:
         raise RigError("degenerate legs: the hip, knee and ankle bones' heads coincide in the rest pose")
     scale = float(rig_leg / gen_leg)
-    # Floor: the lowest generated foot joint meets the rig's rest foot bones (toes if mapped, else ankles).
+    # Floor: the lowest generated foot joint meets the rig's rest foot bones (toes if mapped, else ankles)
+    # when the rest pose stands (legs point down); otherwise (a BVH whose rest pose has every bone along
+    # +X, like Bandai's) the armature's origin is the floor, the usual mocap convention.
     ground = (10, 11) if 10 in bone_of and 11 in bone_of else (7, 8)
-    rig_floor = float(np.mean([heads[bone_of[j], 2] for j in ground]))
+    rig_floor = float(np.mean([heads[bone_of[j], 2] for j in ground])) if _stands(heads, bone_of) else 0.0
     gen_floor = float(joints[:, ground, 1].min())
     start = joints[0, 0] @ Y_UP_TO_Z_UP.T
     pelvis = heads[bone_of[0]]
     offset = np.array([pelvis[0] - scale * start[0], pelvis[1] - scale * start[1],
                        rig_floor - scale * gen_floor])
     return Placement(scale, offset)
+
+
+def _stands(heads: np.ndarray, bone_of: dict[int, int]) -> bool:
+    """True when both legs of the rest pose point down (hip -> ankle within ~37 degrees of -Z)."""
+    for hip, _, ankle, _ in LEG_JOINTS.values():
+        leg = normalize(heads[bone_of[ankle]] - heads[bone_of[hip]])
+        if leg[2] > -0.8:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ def test_rigify_metarig_bone_directions_and_root_follow(scene):
     assert len(obj.data.bones) > 60
     assert bpy.context.scene.ropar is not None
     bpy.context.scene.ropar.armature = obj  # the update callback fills the detection label
-    assert bpy.context.scene.ropar.detected == "rigify_metarig (22/22 joints)"
+    assert bpy.context.scene.ropar.detected == "rigify_metarig (22/22)"
     assert generate(armature="metarig") == {"FINISHED"}
     action = obj.animation_data.action
     assert action["ropar_preset"] == "rigify_metarig"
