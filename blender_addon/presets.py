@@ -11,6 +11,7 @@ one preset serve both UE4 (spine_01..03) and UE5 (spine_01..05) spines.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -57,8 +58,10 @@ class BoneMap:
         return f"{self.preset} ({len(self.joints)}/22)"
 
 
+@functools.lru_cache(maxsize=8)
 def load_presets(directory: Path = PRESET_DIR) -> dict[str, Preset]:
-    """All presets in `directory`, keyed by file stem, in a stable (sorted) order."""
+    """All presets in `directory`, keyed by file stem, in a stable (sorted) order (read once; a new
+    preset file needs an add-on reload, or `load_presets.cache_clear()`)."""
     presets = {}
     for path in sorted(Path(directory).glob("*.json")):
         presets[path.stem] = _parse_preset(path)
@@ -155,6 +158,13 @@ def detect(bone_names: list[str], parents: list[int], presets: dict[str, Preset]
 def bone_map_for(bone_names: list[str], parents: list[int], preset: str = AUTO,
                  armature: str = "armature") -> BoneMap:
     """The bone map for `preset` (or detected with AUTO); a clear RigError names any missing bone."""
+    return _bone_map_cached(tuple(bone_names), tuple(parents), preset, armature)
+
+
+@functools.lru_cache(maxsize=64)  # the same rig is matched on every generation
+def _bone_map_cached(bone_names: tuple[str, ...], parents: tuple[int, ...], preset: str,
+                     armature: str) -> BoneMap:
+    bone_names, parents = list(bone_names), list(parents)
     presets = load_presets()
     if preset == AUTO:
         return detect(bone_names, parents, presets)

@@ -341,10 +341,10 @@ def foot_contacts(joints: np.ndarray, fps: float) -> np.ndarray:
     out = np.zeros((T, 2), dtype=bool)
     if T < 2:
         return out
-    speed = np.linalg.norm(np.gradient(joints, axis=0), axis=-1) * fps  # (T, 22) m/s
     for side, (_, _, ankle, _) in enumerate(LEG_JOINTS.values()):
         height = joints[:, ankle, 1]
-        planted = (height < height.min() + CONTACT_HEIGHT) & (speed[:, ankle] < CONTACT_SPEED)
+        speed = np.linalg.norm(np.gradient(joints[:, ankle], axis=0), axis=-1) * fps  # (T,) m/s
+        planted = (height < height.min() + CONTACT_HEIGHT) & (speed < CONTACT_SPEED)
         out[:, side] = _drop_short_runs(_split_drifting(planted, joints[:, ankle]), CONTACT_MIN_FRAMES)
     return out
 
@@ -352,6 +352,8 @@ def foot_contacts(joints: np.ndarray, fps: float) -> np.ndarray:
 def _split_drifting(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     out = mask.copy()
     for a, b in _runs(mask):
+        if np.linalg.norm(points[a:b] - points[a], axis=-1).max() <= CONTACT_MAX_DRIFT:
+            continue  # the usual case: one planted stretch, nothing to split
         anchor = a
         for t in range(a + 1, b):
             if np.linalg.norm(points[t] - points[anchor]) > CONTACT_MAX_DRIFT:

@@ -71,22 +71,28 @@ def axis_angle_to_quat(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
 def swing(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """(..., 3, 3): the smallest rotation turning direction u onto direction v (no twist about them).
 
-    Rodrigues with k = u × v: R = I + [k]x + [k]x² / (1 + u·v); opposite vectors turn by pi about an
-    axis perpendicular to u."""
+    Rodrigues with k = u × v, c = u·v: R = c·I + [k]x + k kᵀ / (1 + c); opposite vectors (c = -1) turn
+    by pi about an axis p perpendicular to u: R = 2 p pᵀ - I."""
     u, v = normalize(u), normalize(v)
+    u, v = np.broadcast_arrays(u, v)
     k = np.cross(u, v)
     c = np.sum(u * v, axis=-1)
+    x, y, z = k[..., 0], k[..., 1], k[..., 2]
+    r = k[..., :, None] * k[..., None, :] / np.maximum(1.0 + c, 1e-12)[..., None, None]
+    r[..., 0, 0] += c
+    r[..., 1, 1] += c
+    r[..., 2, 2] += c
+    r[..., 0, 1] -= z
+    r[..., 0, 2] += y
+    r[..., 1, 0] += z
+    r[..., 1, 2] -= x
+    r[..., 2, 0] -= y
+    r[..., 2, 1] += x
     opposite = c < -1 + 1e-8
-    if np.any(opposite):  # rare: pick any perpendicular axis for the half turn
+    if np.any(opposite):  # rare: pick any axis perpendicular to u for the half turn
         helper = np.where(np.abs(u[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
-        perp = normalize(np.cross(u, helper))
-        k = np.where(opposite[..., None], perp, k)
-    kx = _skew(k)
-    scale = np.where(opposite, 1.0, 1.0 / np.maximum(1.0 + c, 1e-8))
-    r = np.eye(3) + kx + (kx @ kx) * scale[..., None, None]
-    # The half turn about a unit axis p is 2 p pᵀ - I.
-    if np.any(opposite):
-        half_turn = 2 * k[..., :, None] * k[..., None, :] - np.eye(3)
+        p = normalize(np.cross(u, helper))
+        half_turn = 2 * p[..., :, None] * p[..., None, :] - np.eye(3)
         r = np.where(opposite[..., None, None], half_turn, r)
     return r
 
@@ -137,9 +143,3 @@ def matrix_to_euler(m: np.ndarray, order: str) -> np.ndarray:
 def continuous_eulers(e: np.ndarray, axis: int = 0) -> np.ndarray:
     """Remove 2·pi jumps along time so Euler F-curves stay smooth (like mathutils' to_euler(order, prev))."""
     return np.unwrap(e, axis=axis)
-
-
-def _skew(k: np.ndarray) -> np.ndarray:
-    z = np.zeros(k.shape[:-1])
-    x, y, w = k[..., 0], k[..., 1], k[..., 2]
-    return np.stack([np.stack([z, -w, y], -1), np.stack([w, z, -x], -1), np.stack([-y, x, z], -1)], -2)
