@@ -289,6 +289,8 @@ class ServerProcessBackend:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+        if proc is not None:
+            self.log_path.unlink(missing_ok=True)  # start-up failures were already reported from it
 
 
 class InProcessBackend:

@@ -78,7 +78,7 @@ def current_motion(prep: Prepared, scene) -> tuple[np.ndarray, float]:
         raise RoparAddonError(f"armature {prep.obj.name!r} has no action to edit; generate a motion first "
                               "or clear 'Keep parts'")
     if JOINTS_KEY in action:
-        flat = np.asarray(action[JOINTS_KEY], dtype=np.float32)
+        flat = np.array(action[JOINTS_KEY], dtype=np.float32)  # a copy, not a view of Blender memory
         return flat.reshape(-1, 22, 3), float(action.get("ropar_fps", 20.0))
     first, last = (int(round(v)) for v in action.frame_range)
     frame = scene.frame_current

@@ -246,10 +246,10 @@ def test_invoke_under_background_runs_synchronously(scene):
 def test_editing_keeps_the_chosen_parts(scene):
     obj = rig.build_smpl_armature("SMPL")
     assert generate(armature="SMPL") == {"FINISHED"}
-    first = np.asarray(obj.animation_data.action["ropar_joints"]).reshape(-1, 22, 3)
+    first = np.array(obj.animation_data.action["ropar_joints"]).reshape(-1, 22, 3)
     scene.ropar.keep_parts = {"left_arm", "left_leg"}
     assert generate(armature="SMPL", prompt="a person waves with the right hand") == {"FINISHED"}
-    second = np.asarray(obj.animation_data.action["ropar_joints"]).reshape(-1, 22, 3)
+    second = np.array(obj.animation_data.action["ropar_joints"]).reshape(-1, 22, 3)
     kept = list(PART_OWN_JOINTS["left_arm"] + PART_OWN_JOINTS["left_leg"])
     np.testing.assert_allclose(second[:, kept] - second[:, :1], first[:, kept] - first[:, :1], atol=1e-5)
     right = list(PART_OWN_JOINTS["right_arm"])
@@ -321,3 +321,17 @@ def test_rest_pose_layout_matches_blender(scene):
     np.testing.assert_allclose(rest.matrices[rest.index["forearm.L"]], np.array(bone.matrix_local), atol=1e-6)
     assert rest.names[rest.parents[rest.index["forearm.L"]]] == "upper_arm.L"
     np.testing.assert_allclose(Y_UP_TO_Z_UP @ [0, 0, 1], [0, -1, 0])  # +Z forward (Y up) -> -Y (Z up)
+
+
+def test_editing_a_foreign_action_samples_the_rig(scene):
+    """An action without stored RoPAR joints is sampled frame by frame back into SMPL-22 joints."""
+    obj = rig.build_smpl_armature("SMPL")
+    assert generate(armature="SMPL") == {"FINISHED"}
+    action = obj.animation_data.action
+    stored = np.array(action["ropar_joints"]).reshape(-1, 22, 3)  # a copy: the property goes below
+    del action["ropar_joints"]  # now it looks like any hand-made action
+    scene.frame_set(12)
+    joints, fps = pipeline.current_motion(pipeline.prepare("SMPL"), scene)
+    assert scene.frame_current == 12 and fps == 20
+    assert joints.shape == stored.shape
+    assert 100 * np.abs(joints - stored).max() < 0.01
