@@ -3,8 +3,8 @@
 Motions are built by forward kinematics from hand-made joint rotations (walk, run, wave one hand, raise
 both hands; an "elderly" style is slower and smaller), turned into HumanML3D-263 features by
 `ropar_core.features.joints_to_features`, and written in the cache format of docs/architecture.md.
-Noisy caches corrupt whole parts the way video reconstruction does (frozen limb + jitter) and mark them
-not credible; `clean_features.npy` keeps the ground truth.
+Noisy caches corrupt whole parts the way video reconstruction does (frozen limb + jitter, in feature
+space) and mark them not credible; `clean_features.npy` keeps the ground truth.
 """
 
 from __future__ import annotations
@@ -78,13 +78,15 @@ def synthetic_joints(content: str, style: str, frames: int, rng: np.random.Gener
     return feats.fk(rot, root)
 
 
-def _corrupt(joints: np.ndarray, noisy_parts: list[str], rng: np.random.Generator) -> np.ndarray:
-    """Freeze the own joints of each noisy part (relative to the pelvis) at frame 0 and add jitter."""
-    out = joints.copy()
+def _corrupt(features: np.ndarray, noisy_parts: list[str], rng: np.random.Generator) -> np.ndarray:
+    """Video-like corruption of whole parts in feature space: the own joints' positions and rotations
+    freeze at frame 0 (plus jitter), their velocities become jitter."""
+    out = features.copy()
     for part in noisy_parts:
-        own = list(sk.PART_OWN_JOINTS[part])
-        rel0 = joints[0, own] - joints[0, :1]
-        out[:, own] = joints[:, :1] + rel0 + rng.normal(0, 0.03, size=(len(joints), len(own), 3))
+        for j in sk.PART_OWN_JOINTS[part]:
+            for chans in (sk.ric_channels(j), sk.rot_channels(j)):
+                out[:, chans] = features[0, chans] + rng.normal(0, 0.03, size=(len(features), len(chans)))
+            out[:, sk.vel_channels(j)] = rng.normal(0, 0.01, size=(len(features), 3))
     return out
 
 
@@ -96,10 +98,11 @@ def synthetic_clips(per_label: int = 8, seed: int = 0, frames=(44, 84)) -> list[
             for i in range(per_label):
                 length = int(rng.integers(frames[0], frames[1] + 1))
                 joints = synthetic_joints(content, style, length + 1, rng)
+                features = feats.joints_to_features(joints)  # (length, 263), computed once
                 pool = [f"{c} {STYLE_WORDS[style]}" for c in CAPTIONS[content]]
                 texts = [pool[j] for j in rng.choice(len(pool), size=2, replace=False)]
                 split = "test" if i % 4 == 0 else "val" if i % 4 == 1 and per_label >= 8 else "train"
-                clips.append({"id": f"{content}_{style}_{i:03d}", "joints": joints, "texts": texts,
+                clips.append({"id": f"{content}_{style}_{i:03d}", "features": features, "texts": texts,
                               "split": split, "content": content, "style": style})
     return clips
 
@@ -108,16 +111,18 @@ def write_cache(out: Path, clips: list[dict], target_ratio: float | None = None,
     """Write clips with training.cache.CacheWriter; target_ratio (credible share of parts) makes it noisy."""
     rng = np.random.default_rng(seed + 7)
     noisy = target_ratio is not None
-    with CacheWriter(out, name=out.name, noisy=noisy, target_credible_ratio=target_ratio) as writer:
+    extra = {"fingerprint": f"synthetic-{seed}-{target_ratio}"}  # equal data -> equal fingerprint
+    with CacheWriter(out, name=out.name, noisy=noisy, target_credible_ratio=target_ratio,
+                     extra_meta=extra) as writer:
         for clip in clips:
-            clean = feats.joints_to_features(clip["joints"])  # (T, 263)
+            clean = clip["features"]  # (T, 263)
             credible = np.ones((len(clean), sk.NUM_PARTS), bool)
             corrupted = clean
             if noisy and target_ratio < 1.0:
                 # Each limb is noisy over the whole clip with probability 1 - ratio; the torso always stays.
                 noisy_parts = [p for p in sk.PART_NAMES[1:] if rng.random() > target_ratio]
                 if noisy_parts:
-                    corrupted = feats.joints_to_features(_corrupt(clip["joints"], noisy_parts, rng))
+                    corrupted = _corrupt(clean, noisy_parts, rng)
                     for p in noisy_parts:
                         credible[:, sk.PART_NAMES.index(p)] = False
             record = Clip(clip["id"], corrupted, clip["texts"], credible, source="synthetic",
@@ -127,9 +132,9 @@ def write_cache(out: Path, clips: list[dict], target_ratio: float | None = None,
 
 
 def make_synthetic_caches(root: Path, per_label: int = 8, seed: int = 0, names=None) -> dict[str, Path]:
-    """clean, noisy (ratio 0.6), noisy_r30, noisy_r50, noisy_r70 caches under root."""
+    """clean, noisy (ratio 0.5), noisy_r30, noisy_r50, noisy_r70 caches under root."""
     clips = synthetic_clips(per_label, seed)
-    ratios = {"clean": None, "noisy": 0.6, "noisy_r30": 0.3, "noisy_r50": 0.5, "noisy_r70": 0.7}
+    ratios = {"clean": None, "noisy": 0.5, "noisy_r30": 0.3, "noisy_r50": 0.5, "noisy_r70": 0.7}
     chosen = names or list(ratios)
     return {n: write_cache(root / n, clips, ratios[n], seed) for n in chosen}
 

@@ -1,0 +1,89 @@
+"""training.report: the tiny preset end to end on synthetic caches, the baseline's blind cache, verdicts."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.test_evaluator_synthetic import make_synthetic_caches
+from training import report
+from training.cache import Cache
+
+
+@pytest.fixture(scope="module")
+def caches(tmp_path_factory):
+    return make_synthetic_caches(tmp_path_factory.mktemp("report_caches"), per_label=16)
+
+
+def test_blind_cache_marks_everything_credible(caches, tmp_path):
+    blind = report.blind_cache(caches["noisy"], tmp_path / "noisy-blind")
+    src, dst = Cache(caches["noisy"]), Cache(blind)
+    assert not src.credible[:].all() and dst.credible[:].all()
+    np.testing.assert_array_equal(src.features[:], dst.features[:])
+    np.testing.assert_array_equal(src.clean_features[:], dst.clean_features[:])
+    assert (blind / "features.npy").is_symlink()  # not copied
+    # Stats now include the corrupted frames, so they differ from the credible-only ones.
+    assert not np.allclose(src.std, dst.std)
+    assert dst.meta["credibility_blind"] and [c["id"] for c in dst.clips] == [c["id"] for c in src.clips]
+    assert report.blind_cache(caches["noisy"], tmp_path / "noisy-blind") == blind  # reused
+
+
+def test_identical_variant_is_replaced_by_the_noisy_cache(caches):
+    ratios = report.ratio_caches(caches["clean"].parent)
+    assert ratios == {0.3: "noisy_r30", 0.5: "noisy", 0.7: "noisy_r70", 1.0: "clean"}
+
+
+def test_compare_counts_only_differences_beyond_the_cis():
+    a, b = {"mean": 1.0, "ci95": 0.1}, {"mean": 1.2, "ci95": 0.1}
+    assert report.compare(a, b, lower_is_better=True) == "better"
+    assert report.compare(a, b, lower_is_better=False) == "worse"
+    assert report.compare(a, {"mean": 1.1, "ci95": 0.1}, True) == "tie"  # 0.1 < sqrt(0.02)
+    lines = report.reading([{"claim": "X", "metric": "fid", "verdict": "worse"},
+                            {"claim": "X", "metric": "r1", "verdict": "tie"},
+                            {"claim": "Y", "metric": "fid", "verdict": "better"}], "tiny")
+    assert lines[0].startswith("X — is contradicted in part") and lines[1].startswith("Y — holds")
+
+
+@pytest.mark.slow
+def test_tiny_report_end_to_end_and_resume(caches, tmp_path):
+    torch.set_num_threads(1)
+    out, work = tmp_path / "out", tmp_path / "work"
+    argv = ["--preset", "tiny", "--out", str(out), "--caches", str(caches["clean"].parent), "--work", str(work)]
+    assert report.main(argv) == 0
+    data = json.loads((out / "report.json").read_text())
+    gen, rec = data["generation"], data["reconstruction"]
+    expected = {"ropar@clean", "baseline@clean", "ropar@noisy", "baseline@noisy", "ropar@noisy_r30",
+                "baseline@noisy_r30", "ropar@noisy_r70", "baseline@noisy_r70", "ropar-nopart@noisy",
+                "ropar-nodiffusion@noisy"}
+    assert set(gen) == expected
+    assert set(rec) == {"ropar@noisy", "ropar-nopart@noisy", "pvae-noshared@noisy"}
+    for row in list(gen.values()) + [data["real"]]:
+        for metric in ("fid", "r1", "r2", "r3", "mm_dist", "diversity"):
+            assert np.isfinite(row[metric]["mean"]) and row[metric]["ci95"] >= 0 and row[metric]["n"] == 2
+    for row in rec.values():
+        assert row["mpjpe_mm"]["mean"] > 0 and np.isfinite(row["fid"]["mean"])
+    assert data["real"]["fid"]["mean"] < min(r["fid"]["mean"] for r in gen.values())
+    assert {c["verdict"] for c in data["claims"]} <= {"better", "worse", "tie"} and len(data["claims"]) >= 12
+    assert any("train_pvae" in c for c in data["commands"]) and any("train_ropar" in c for c in data["commands"])
+    md = (out / "report.md").read_text()
+    for heading in ("Table 1", "Table 2", "Fig. 3", "Do the paper's claims hold here?", "## Commands"):
+        assert heading in md
+    assert (out / "fig3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The baseline saw every frame as credible; RoPAR saw the noisy cache's masks.
+    baseline_cfg = json.loads((work / "baseline_at_noisy" / "ropar" / "config.json").read_text())
+    assert baseline_cfg["pvae"]["part_decomposition"] is False and "blind" in baseline_cfg["train"]["data"]
+
+    # A second call finds every model and result in --work and only rewrites the report.
+    (out / "report.md").unlink()
+    assert report.main(argv) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert again["meta"]["train_seconds"] == {}
+    assert again["generation"]["ropar@noisy"] == gen["ropar@noisy"]
+    assert (out / "report.md").is_file()
+
+
+def test_missing_caches_are_a_clear_error(tmp_path, capsys):
+    assert report.main(["--preset", "tiny", "--out", str(tmp_path / "o"), "--caches", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing cache" in err[0]
