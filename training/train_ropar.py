@@ -80,7 +80,12 @@ def encode_cache(pvae, cache, text, token_rule: str, batch_texts: int = 256) -> 
                       "texts": ids})
         start += int(mu.shape[1])
     texts = list(captions)
-    emb = torch.cat([text.encode(texts[a:a + batch_texts]).cpu() for a in range(0, len(texts), batch_texts)])
+    by_length = sorted(texts, key=len)  # batches of similar length: little padding (the slow part)
+    vectors = {}
+    for a in range(0, len(by_length), batch_texts):
+        chunk = by_length[a:a + batch_texts]
+        vectors.update(zip(chunk, text.encode(chunk).cpu()))
+    emb = torch.stack([vectors[t] for t in texts])  # (U, D) in caption-id order
     tensors = {"z": torch.cat(zs).float(), "credible": torch.cat(creds).to(torch.uint8), "text_emb": emb}
     return {"tensors": tensors, "index": {"clips": clips, "texts": texts}}
 
