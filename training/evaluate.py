@@ -61,6 +61,15 @@ def draw_items(clips: list[EvalClip], max_frames: int, rng: np.random.Generator)
     return items
 
 
+def subset(clips: list[EvalClip], limit: int | None, seed: int = 0) -> list[EvalClip]:
+    """A seeded random subset of `limit` clips in their original order (the first N would be biased:
+    caches list clips grouped by content)."""
+    if not limit or limit >= len(clips):
+        return clips
+    pick = np.sort(np.random.default_rng([seed, 7]).choice(len(clips), size=limit, replace=False))
+    return [clips[int(i)] for i in pick]
+
+
 def _window(clips: list[EvalClip], item: Item) -> np.ndarray:
     return clips[item.clip].features[item.start:item.start + item.length]
 
@@ -204,9 +213,7 @@ def run(args: argparse.Namespace) -> dict:
     if not (ev_dir / "config.json").is_file():
         raise RoparError(f"no evaluator at {ev_dir}; train one with python -m training.train_evaluator "
                          f"--data CLEAN_CACHE --out {ev_dir}")
-    clips = load_clips(args.data, args.split)
-    if args.limit:
-        clips = clips[:args.limit]
+    clips = subset(load_clips(args.data, args.split), args.limit, args.seed)
     ev = TextMotionEvaluator.from_dir(ev_dir, device=args.device)
     result = {"model": str(args.model), "data": str(args.data), "split": args.split, "evaluator": str(ev_dir),
               "repeats": args.repeats, "seed": args.seed, "num_items": len(clips), "mode": args.mode,
@@ -252,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--cfg", type=float, help="guidance scale (default: the model's)")
     parser.add_argument("--steps", type=int, help="unmasking steps (default: the model's)")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N clips (quick checks)")
+    parser.add_argument("--limit", type=int, help="evaluate a seeded random subset of N clips (quick checks)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)

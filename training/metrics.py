@@ -106,7 +106,8 @@ def frechet_distance(mu1, cov1, mu2, cov2, eps: float = 1e-6) -> float:
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise MetricError(f"frechet_distance: sqrtm has imaginary part {np.abs(covmean.imag).max():.3g}")
         covmean = covmean.real
-    return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * np.trace(covmean))
+    value = float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * np.trace(covmean))
+    return max(value, 0.0)  # a distance: tiny negatives are round-off
 
 
 def fid(real: np.ndarray, generated: np.ndarray) -> float:

@@ -57,10 +57,10 @@ PRESETS = {
         "threads": 1,
     },
     "small": {
-        "pvae": {"preset": "tiny", "steps": 300, "batch_size": 32, "lr": 2e-3, "crop_frames": 64},
-        "ropar": {"preset": "tiny", "steps": 300, "batch_size": 32, "lr": 1e-3, "crop_frames": 128},
+        "pvae": {"preset": "tiny", "steps": 80, "batch_size": 16, "lr": 3e-3, "crop_frames": 64},
+        "ropar": {"preset": "tiny", "steps": 120, "batch_size": 16, "lr": 2e-3, "crop_frames": 128},
         "evaluator": {"preset": "small", "steps": 400},
-        "eval": {"repeats": 3, "limit": 160, "steps": 6, "batch_size": 64},
+        "eval": {"repeats": 2, "limit": 96, "steps": 4, "batch_size": 64},
         "threads": 2,
     },
     "full": {
@@ -534,9 +534,7 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
         train_evaluator(caches["clean"], evaluator_dir, e["preset"], steps=e["steps"],
                         seed=SEEDS["evaluator"], text_encoder=text_encoder, log=_log)
     ev = TextMotionEvaluator.from_dir(evaluator_dir, text_encoder=text_encoder)
-    clips = load_clips(caches["clean"], "test")
-    if cfg["eval"]["limit"]:
-        clips = clips[: cfg["eval"]["limit"]]
+    clips = evaluate.subset(load_clips(caches["clean"], "test"), cfg["eval"]["limit"], SEEDS["eval"])
     reps = cfg["eval"]["repeats"]
 
     results: dict = {"generation": {}, "reconstruction": {}}
@@ -597,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluator", help="a trained evaluator (default: runs/evaluator when it exists, "
                         "else one is trained in WORK/evaluator)")
     parser.add_argument("--repeats", type=int, help="evaluation repeats (default: the preset's)")
-    parser.add_argument("--limit", type=int, help="evaluate on the first N test clips")
+    parser.add_argument("--limit", type=int, help="evaluate on a seeded random subset of N test clips")
     parser.add_argument("--fresh", action="store_true", help="delete WORK first")
     args = parser.parse_args(argv)
     work = Path(args.work) if args.work else REPO / "runs" / f"report-{args.preset}"
