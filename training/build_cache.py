@@ -45,6 +45,7 @@ from ropar_core.credibility import DEFAULT_TAU, FORMATS, token_mask_from_frame_m
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import FPS, PART_NAMES
 from training.cache import CacheWriter, is_complete
+from training.config import pvae_train_defaults
 from training.dataset import DEFAULT_MIN_FRAMES
 from training.importers import (
     SPLITS,
@@ -288,7 +289,7 @@ class Tally:
     """What the summary reports, gathered while clips stream past (nothing is re-read)."""
 
     def __init__(self) -> None:
-        self.clips = self.frames = self.uncaptioned = self.short = 0
+        self.clips = self.frames = self.uncaptioned = self.short = self.train_usable = 0
         self.captions: list[str] = []
         self.splits = dict.fromkeys(SPLITS, 0)
         self.tokens = np.zeros(len(PART_NAMES))
@@ -301,6 +302,7 @@ class Tally:
         self.captions += clip.texts
         self.uncaptioned += not clip.texts
         self.short += clip.length < DEFAULT_MIN_FRAMES
+        self.train_usable += split == "train" and clip.length >= DEFAULT_MIN_FRAMES
         tm = token_mask_from_frame_mask(clip.frame_mask, "all")  # (ceil(T/4), 5)
         self.tokens += tm.sum(0)
         self.token_rows += len(tm)
@@ -399,6 +401,11 @@ def summarise(out: Path, meta: dict, tally: Tally, notes: list[str], skipped: li
     if not tally.splits["train"] or not (tally.splits["val"] or tally.splits["test"]):
         lines.append("warning  training needs train clips and val or test clips; change --splits "
                      "(e.g. --splits 0.5,0.5,0) or add data")
+    batch = pvae_train_defaults().batch_size
+    if 0 < tally.train_usable < batch:
+        n = tally.train_usable
+        lines.append(f"warning  {n} train clips are fewer than the trainers' default batch of {batch}: "
+                     f"pass --batch-size {n} (or less) to train_pvae / train_ropar")
     lines.append(f"time     {seconds:.1f} s")
     return "\n".join(lines)
 
