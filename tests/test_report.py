@@ -89,3 +89,13 @@ def test_missing_caches_are_a_clear_error(tmp_path, capsys):
     assert report.main(["--preset", "tiny", "--out", str(tmp_path / "o"), "--caches", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing cache" in err[0]
+
+
+def test_signal_check_counts_models_above_chance():
+    est = lambda m, c: {"mean": m, "ci95": c, "n": 2}  # noqa: E731
+    results = {"generation": {"a": {"r1": est(0.30, 0.05), "fid": est(1.0, 0.1)},
+                              "b": {"r1": est(0.04, 0.05), "fid": est(2.0, 0.1)}},
+               "real": {"r1": est(0.7, 0.01), "fid": est(0.01, 0.0)}}
+    lines = report.signal_check(results)
+    assert lines[0].startswith("1 of 2 trained models have R@1 above chance") and "best is a" in lines[0]
+    assert "1.000–2.000" in lines[1]

@@ -457,9 +457,28 @@ def reading(claim_list: list[dict], preset: str) -> list[str]:
         detail = ", ".join(f"{m}: {v}" for m, v in verdicts.items())
         out.append(f"{claim} — {word} ({detail}).")
     if preset != "full":
-        out.append(f"The `{preset}` budget trains tiny models for a few hundred steps on a shared CPU; the "
-                   "models are far from converged, so these verdicts describe this budget, not the method.")
+        out.append(f"The `{preset}` budget trains tiny models for at most a few hundred steps on a shared "
+                   "CPU; the models are far from converged, so these verdicts describe this budget, not the "
+                   "method.")
     return out
+
+
+def signal_check(results: dict) -> list[str]:
+    """How far the generated motions are from chance and from real motions: says whether the numbers can
+    tell methods apart at all."""
+    gen, real = results["generation"], results.get("real", {})
+    if not gen:
+        return []
+    chance = 1.0 / 32
+    above = [k for k, v in gen.items() if v["r1"]["mean"] - v["r1"]["ci95"] > chance]
+    best = max(gen, key=lambda k: gen[k]["r1"]["mean"])
+    fids = sorted(v["fid"]["mean"] for v in gen.values())
+    lines = [f"{len(above)} of {len(gen)} trained models have R@1 above chance (1/32 = {chance:.3f}) beyond "
+             f"their CI; the best is {best} with {fmt(gen[best]['r1'])}"
+             + (f", real motions reach {fmt(real['r1'])}." if "r1" in real else "."),
+             f"Generated FIDs span {fids[0]:.3f}–{fids[-1]:.3f}"
+             + (f" against a real-vs-real floor of {fmt(real['fid'])}." if "fid" in real else ".")]
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -562,7 +581,7 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
                  f"R@1 {fmt(results['generation'][run.name]['r1'])} ({time.time() - t0:.0f}s)")
 
     results["claims"] = claims(results, ratios)
-    results["reading"] = reading(results["claims"], preset)
+    results["reading"] = signal_check(results) + reading(results["claims"], preset)
     results["commands"] = record["commands"]
     results["meta"] = {
         "preset": preset, "command": command or f"python -m training.report --preset {preset} --out {out}",
