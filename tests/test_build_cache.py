@@ -315,6 +315,12 @@ def test_wham_bad_video_folders(tmp_path, capsys):
     pk.joinpath("wham_output.pkl").unlink()
     rc, _, err = build(capsys, *args)
     assert rc == 2 and "pickled: no WHAM output" in err
+    np.save(videos / "good" / "keypoints.npy", np.full((90, 17), 0.9))
+    rc, _, err = build(capsys, *args)
+    assert rc == 2 and "good: several keypoint files (keypoints.json, keypoints.npy)" in err
+    rc, _, err = build(capsys, *args, "--skip-bad")
+    assert rc == 2 and "no clips were imported: all 3 inputs were unreadable, e.g. good: several" in err
+    (videos / "good" / "keypoints.json").unlink()
     rc, _, err = build(capsys, *args, "--skip-bad")
     assert rc == 0, err
     assert [c["id"] for c in Cache(tmp_path / "c").clips] == ["good"]

@@ -194,7 +194,11 @@ def video_files(folder: Path, trust_pickle: bool) -> tuple[Path, Path]:
     if motion.suffix != ".npz" and not trust_pickle:
         raise RoparError(f"{folder.name}/{motion.name} is a pickle and can run code when loaded; export an "
                          ".npz or pass --trust-pickle for files you produced yourself")
-    keypoints = _one_file(folder, KEYPOINT_NAMES) or _one_file(folder, (MASK_NAME,))
+    found = [folder / n for n in KEYPOINT_NAMES if (folder / n).exists()]
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise MotionFileError(f"{folder.name}: several keypoint files ({names}); keep one per video")
+    keypoints = found[0] if found else _one_file(folder, (MASK_NAME,))
     if keypoints is None:
         raise MotionFileError(f"{folder.name}: no keypoints ({', '.join(KEYPOINT_NAMES)} or {MASK_NAME})")
     return motion, keypoints
@@ -312,7 +316,8 @@ def _clip_extra(clip: Clip) -> dict:
     return {k: clip.meta[k] for k in CLIP_FIELDS if k in clip.meta and clip.meta[k] is not None}
 
 
-def write(clips: Iterator[Clip], stage: Path, name: str, noisy: bool, extra_meta: dict, tally: Tally) -> dict:
+def write(clips: Iterator[Clip], stage: Path, name: str, noisy: bool, extra_meta: dict, tally: Tally,
+          skipped: list[str]) -> dict:
     if noisy:
         extra_meta = {**extra_meta, "clean_features": NO_GROUND_TRUTH}
     with CacheWriter(stage, name, noisy=noisy, extra_meta=extra_meta) as w:
@@ -320,7 +325,8 @@ def write(clips: Iterator[Clip], stage: Path, name: str, noisy: bool, extra_meta
             w.add(clip, clean_features=clip.features if noisy else None, extra=_clip_extra(clip))
             tally.add(clip, clip.meta["split"])
         if not w.clips:
-            raise RoparError("no clips were imported")
+            why = f": all {len(skipped)} inputs were unreadable, e.g. {skipped[0]}" if skipped else ""
+            raise RoparError(f"no clips were imported{why}")
         return w.close()
 
 
@@ -362,9 +368,9 @@ def build(args) -> tuple[dict, Tally, list[str], list[str]]:
             # Credibility decides noisy/clean, known only once every video is read; video sets are small.
             clips = list(iter_clips(plan, args, skipped))
             noisy = any(not c.frame_mask.all() for c in clips)
-            meta = write(iter(clips), stage, name, noisy, extra, tally)
+            meta = write(iter(clips), stage, name, noisy, extra, tally, skipped)
         else:  # mocap: all credible, streamed so that AMASS-sized sets never sit in memory
-            meta = write(iter_clips(plan, args, skipped), stage, name, False, extra, tally)
+            meta = write(iter_clips(plan, args, skipped), stage, name, False, extra, tally, skipped)
         move_into_place(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
