@@ -58,9 +58,9 @@ PRESETS = {
     },
     "small": {
         "pvae": {"preset": "tiny", "steps": 80, "batch_size": 16, "lr": 3e-3, "crop_frames": 64},
-        "ropar": {"preset": "tiny", "steps": 120, "batch_size": 16, "lr": 2e-3, "crop_frames": 128},
+        "ropar": {"preset": "tiny", "steps": 100, "batch_size": 16, "lr": 2e-3, "crop_frames": 128},
         "evaluator": {"preset": "small", "steps": 400},
-        "eval": {"repeats": 2, "limit": 96, "steps": 4, "batch_size": 64},
+        "eval": {"repeats": 2, "limit": 64, "steps": 4, "batch_size": 64},
         "threads": 2,
     },
     "full": {
