@@ -248,7 +248,8 @@ def run(args) -> dict:
             final = ema.copy_of(model).cpu()
             train_info = {"data": str(args.data), "pvae": str(args.pvae), "preset": args.preset,
                           "steps": summary["step"], "config": cfg.to_dict(), "token_rule": args.token_rule,
-                          "command": " ".join(["python -m training.train_ropar"] + sys.argv[1:])}
+                          "command": " ".join(["python -m training.train_ropar"] + sys.argv[1:]),
+                          "pvae_train": ckpt_io.load_config(args.pvae).get("train", {})}
             save_model_dir(out, pvae.cpu(), mean, std, ropar=final, text_encoder=text.name,
                            train=train_info, sampling={"cfg": args.cfg, "steps": 10})
             summary.update(train=train_info, parameters=sum(p.numel() for p in model.parameters()))
