@@ -34,7 +34,7 @@ class PVAEConfig:
     part_embed: bool = True  # learned part embedding (shared parameters only)
     part_decomposition: bool = True  # False: one full-body token per 4 frames (P=1)
     shared_parameters: bool = True  # False: one encoder/decoder per part
-    root_weight: float = 5.0  # extra weight of the root channels in the reconstruction (their errors integrate)
+    root_weight: float = 5.0  # weight of the root channels in the reconstruction (their errors integrate)
     kl_weight: float = 1e-4
     position_weight: float = 2.0  # joint positions in each frame's facing frame, per metre of error
     global_weight: float = 1.0  # joint positions along the integrated root path, per metre

@@ -12,6 +12,15 @@ from ropar_core.pvae import PVAE, PVAE_PRESETS, PVAEConfig, mpjpe_mm, recover_fr
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "humanml3d-sample"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: on a shared CPU more threads only fight each other (and run far slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _sample_or_synthetic(T=64):
     """A real HumanML3D clip when the shared sample is there, else smooth synthetic features."""
     if (SAMPLE / "012314_vecs.npy").is_file():

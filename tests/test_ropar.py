@@ -7,6 +7,15 @@ import torch
 from ropar_core.ropar import ROPAR_PRESETS, RoPAR, RoPARConfig, build_ropar
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: on a shared CPU more threads only fight each other (and run far slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _model(**kw):
     torch.manual_seed(0)
     return RoPAR(RoPARConfig(**{**ROPAR_PRESETS["tiny"], "latent_dim": 8, "text_dim": 12, **kw}))

