@@ -196,3 +196,23 @@ def test_lr_schedule_and_ema():
     ema.update(lin, step=1000)
     avg = ema.copy_of(lin)
     assert torch.allclose(avg.weight, lin.weight - 0.5)
+
+
+def test_ablations_train_end_to_end(cache_dir, tmp_path):
+    """Full-body P-VAE (P=1) -> RoPAR follows it (P=1, full-body credibility) with the regression head."""
+    from ropar_core.generator import Generator
+    from training.train_pvae import main as train_pvae
+    from training.train_ropar import main as train_ropar
+
+    pv, rp = tmp_path / "pvae", tmp_path / "ropar"
+    assert train_pvae(["--data", str(cache_dir), "--out", str(pv), "--steps", "2", "--eval-every", "0",
+                       "--no-part-decomposition", *TINY]) == 0
+    assert train_ropar(["--data", str(cache_dir), "--pvae", str(pv), "--out", str(rp), "--steps", "2",
+                        "--eval-every", "0", "--crop-frames", "32", "--no-diffusion-head", *TINY]) == 0
+    config = json.loads((rp / "config.json").read_text())
+    assert config["pvae"]["part_decomposition"] is False
+    assert config["ropar"]["part_decomposition"] is False and config["ropar"]["diffusion_head"] is False
+    latents = checkpoint.load_weights(rp / "latents.safetensors")
+    assert latents["z"].shape[1] == 1 and latents["credible"].shape[1] == 1
+    [m] = Generator.from_pretrained(rp, device="cpu").generate("a man runs", frames=24, seed=0)
+    assert m.joints.shape == (24, 22, 3) and np.isfinite(m.joints).all()
