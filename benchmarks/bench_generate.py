@@ -49,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=3, help="timed runs per batch size (median reported)")
     p.add_argument("--steps", type=int, default=None, help="unmasking steps (default: the model's)")
     p.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
     p.add_argument("--compile", action="store_true", help="torch.compile on CUDA")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     return p.parse_args(argv)
@@ -98,7 +98,8 @@ def bench_device(device: str, args) -> list[dict]:
     from ropar_core.generator import Generator
 
     t0 = time.perf_counter()
-    gen = Generator.from_pretrained(args.model, device=device, compile=args.compile and device == "cuda")
+    gen = Generator.from_pretrained(args.model, device=device, compile=args.compile and device == "cuda",
+                                    threads=args.threads)
     load_s = time.perf_counter() - t0
     if args.diffusion_steps:
         gen.diffusion_steps = args.diffusion_steps
@@ -133,10 +134,6 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from ropar_core.errors import RoparError
     from ropar_core.generator import DEFAULT_MODEL_DIR, Generator  # noqa: F401
 

@@ -325,6 +325,9 @@ def test_from_pretrained_round_trip_and_errors(tmp_path, monkeypatch):
     checkpoint.save_weights(wrong / "ropar.safetensors", state)
     with pytest.raises(ModelError):
         G.Generator.from_pretrained(wrong, device="cpu")
+    with pytest.raises(RoparError, match="threads"):
+        G.Generator.from_pretrained(model, device="cpu", threads=0)
+    assert torch.get_num_threads() == G.CPU_THREADS  # the CPU default was applied by the loads above
     monkeypatch.setattr(G, "DEFAULT_MODEL_DIR", tmp_path / "missing_default")
     with pytest.raises(ModelError, match="default model is missing"):
         G.Generator.from_pretrained(device="cpu")

@@ -45,6 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", metavar="DIR", default=None, help="model directory (default: the shipped one)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
     p.add_argument("--batch-size", type=int, default=32, help="motions generated together (default 32)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1 on CPU: fastest)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA, many prompts)")
     p.add_argument("--out", required=True, metavar="PATH",
                    help="output .bvh/.npz/.npy/.json; with several prompts a directory or a {index} pattern")
@@ -218,7 +219,8 @@ def run(args) -> int:
     from ropar_core.generator import Generator
 
     t0 = time.perf_counter()
-    gen = Generator.from_pretrained(args.model, device=args.device, compile=args.compile)
+    gen = Generator.from_pretrained(args.model, device=args.device, compile=args.compile,
+                                    threads=args.threads)
     t1 = time.perf_counter()
     if source is not None:
         motions = [gen.edit(items[0].text, source, keep_parts=args.keep_parts, keep_frames=keep_frames,

@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
                    help=f"most motions generated in one batch (default {DEFAULT_MAX_BATCH})")
     p.add_argument("--max-body-mb", type=float, default=MAX_BODY_BYTES / 2**20,
                    help=f"largest request body in MiB (default {MAX_BODY_BYTES / 2**20:g})")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1 on CPU: fastest)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA)")
     p.add_argument("--verbose", action="store_true", help="log every request on stderr")
     p.set_defaults(func=run)
@@ -43,7 +44,8 @@ def run(args) -> int:
 
     from ropar_core.generator import Generator
 
-    gen = Generator.from_pretrained(args.model, device=args.device, compile=args.compile)
+    gen = Generator.from_pretrained(args.model, device=args.device, compile=args.compile,
+                                    threads=args.threads)
     httpd = make_server(gen, host=args.host, port=args.port, allow_remote=args.allow_remote,
                         timeout_s=args.timeout, max_body=int(args.max_body_mb * 2**20),
                         max_batch=args.max_batch, verbose=args.verbose)
