@@ -9,6 +9,7 @@ atomically.
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from ropar_core.skeleton import NUM_JOINTS, PARENTS, PART_OWN_JOINTS
 PREVIEW_SUFFIXES = (".png", ".gif")
 VIEW_AZIMUTH_DEG = 35.0  # camera swung to the figure's left-front so depth reads as sideways motion
 VIEW_ELEVATION_DEG = 15.0
-VIEW_HALF_HEIGHT_M = 1.15  # each panel shows 2.3 m vertically around the body
+VIEW_HALF_HEIGHT_M = 1.25  # each panel shows 2.5 m vertically: raised hands stay in view
 GRID_STEP_M = 0.5
 GIF_MAX_FPS = 20
 
@@ -99,7 +100,7 @@ class _Panel:
     def show(self, t: int, fps: float) -> None:
         pose = self.joints[t]  # (22, 3)
         centre = pose[0].copy()
-        centre[1] = self.floor + 0.85
+        centre[1] = self.floor + 0.95
         self._draw_grid(pose[0])
         screen = _project(pose)  # (22, 2)
         for line, (p, j) in zip(self.bone_lines, BONES):
@@ -111,12 +112,15 @@ class _Panel:
         self.label.set_text(f"{t / fps:.2f} s")
 
 
-def _figure(num_panels: int, title: str | None) -> Figure:
-    fig = Figure(figsize=(1.9 * num_panels, 3.2), dpi=80)
+def _figure(num_panels: int, title: str | None, panel_width: float = 1.9) -> Figure:
+    fig = Figure(figsize=(panel_width * num_panels, 3.2), dpi=80)
     FigureCanvasAgg(fig)
+    top = 0.99
     if title:
-        fig.suptitle(title[:120], fontsize=9)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9 if title else 0.99, wspace=0.02)
+        lines = textwrap.wrap(title, width=max(24, int(14 * panel_width * num_panels)))[:2]
+        fig.suptitle("\n".join(lines), fontsize=9)
+        top = 0.9 if len(lines) == 1 else 0.85
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=top, wspace=0.02)
     return fig
 
 
@@ -139,7 +143,7 @@ def save_gif(path: str | os.PathLike, joints, fps: float = 20.0, title: str | No
     """GIF: the motion animated at (at most) GIF_MAX_FPS, following the root."""
     joints = _check_joints(joints)
     stride = max(1, int(np.ceil(fps / GIF_MAX_FPS)))
-    fig = _figure(1, title)
+    fig = _figure(1, title, panel_width=3.2)
     panel = _Panel(fig.add_subplot(1, 1, 1), joints)
     writer = PillowWriter(fps=fps / stride)
     with atomic_path(path) as tmp:
