@@ -5,6 +5,8 @@ quick and works on a broken directory far enough to say what is wrong."""
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 from ropar_core.errors import ModelError
@@ -41,28 +43,31 @@ def parameter_count(path: Path) -> int:
 
 
 def licence_note(model_dir: Path) -> str:
-    """The first line of the model card that mentions a licence."""
+    """The sentence of the model card that states the licence (cards wrap sentences over lines)."""
     for name in MODEL_CARDS:
         card = model_dir / name
-        if card.is_file():
-            for line in card.read_text(encoding="utf-8", errors="replace").splitlines():
-                if "licen" in line.lower() and line.strip(" #*-"):
-                    return f"{line.strip(' #*-')} ({name})"
-            return f"see {name}"
+        if not card.is_file():
+            continue
+        text = card.read_text(encoding="utf-8", errors="replace")
+        for paragraph in re.split(r"\n\s*\n", text):
+            flat = " ".join(paragraph.replace("#", " ").split())
+            for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z(])", flat):
+                if "licen" in sentence.lower():
+                    return f"{sentence.strip(' *-')} ({name})"
+        return f"see {name}"
     return "no model card in the model directory"
 
 
 def device_note(device: str) -> str:
     import torch
 
-    from ropar_core.generator import resolve_device
+    from ropar_core.generator import CPU_THREADS, resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(dev)})"
-    threads = torch.get_num_threads()
     extra = "; CUDA not available" if not torch.cuda.is_available() else ""
-    return f"cpu ({threads} threads{extra})"
+    return f"cpu ({os.cpu_count()} cores, generation uses {CPU_THREADS} torch thread by default{extra})"
 
 
 def describe(model_dir: Path, device: str) -> dict:
@@ -100,7 +105,8 @@ def _short(d: dict, keys: tuple[str, ...]) -> str:
 
 
 def _scalar_keys(d: dict) -> tuple[str, ...]:
-    return tuple(k for k, v in d.items() if not isinstance(v, (dict, list)))
+    """Short training notes: scalar entries, not the (long) command line."""
+    return tuple(k for k, v in d.items() if not isinstance(v, (dict, list)) and k != "command")
 
 
 def run(args) -> int:
