@@ -118,6 +118,14 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 _TEXT_ENCODERS: dict[tuple[str, str], object] = {}  # (text model, device) -> TextEncoder, per process
 
 
+def _set_threads(threads: int | None, device: torch.device) -> None:
+    """torch's intra-op threads for this process: `threads`, or CPU_THREADS when generating on the CPU."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise RoparError(f"threads must be a positive whole number, got {threads!r}")
+    if threads is not None or device.type == "cpu":
+        torch.set_num_threads(threads or CPU_THREADS)
+
+
 def _generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
     return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
 
@@ -194,9 +202,11 @@ class Generator:
     serialises calls through its worker)."""
 
     def __init__(self, pvae, ropar, text_encoder, mean: np.ndarray, std: np.ndarray, config: dict,
-                 device: torch.device, name: str = "model", compile: bool = False):
+                 device: torch.device, name: str = "model", compile: bool = False,
+                 threads: int | None = None):
         self.pvae, self.ropar, self.text = pvae.eval(), ropar.eval(), text_encoder
         self.device = torch.device(device)
+        _set_threads(threads, self.device)
         self.config, self.name = config, name
         self.mean = torch.as_tensor(np.asarray(mean, np.float32), device=self.device)  # (263,)
         self.std = torch.as_tensor(np.asarray(std, np.float32), device=self.device)  # (263,)
@@ -224,10 +234,7 @@ class Generator:
         from ropar_core.text import TextEncoder
 
         dev = resolve_device(device)
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise RoparError(f"threads must be a positive whole number, got {threads!r}")
-        if threads is not None or dev.type == "cpu":
-            torch.set_num_threads(threads or CPU_THREADS)
+        _set_threads(threads, dev)  # before loading: the text encoder's first run already benefits
         path = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
         if model_dir is None and not (path / "config.json").is_file():
             raise ModelError(f"the default model is missing ({path}); reinstall ropar or pass --model DIR")
@@ -240,7 +247,7 @@ class Generator:
             raise ModelError(f"{path}: text encoder {text.name!r} gives {text.dim}-d embeddings but the "
                              f"model expects {ropar.cfg.text_dim}")
         name = "default" if model_dir is None else path.name
-        return cls(pvae, ropar, text, mean, std, config, dev, name=name, compile=compile)
+        return cls(pvae, ropar, text, mean, std, config, dev, name=name, compile=compile, threads=threads)
 
     def _compile(self) -> None:
         """torch.compile the per-step networks (the sampling loops stay eager Python)."""
