@@ -66,7 +66,8 @@ class GenerationRequest:
         if self.edit_joints is not None:
             body["motion"] = {"joints": np.round(self.edit_joints.astype(np.float64), 5).tolist(),
                               "fps": float(self.edit_fps)}
-            body["keep_parts"] = list(self.keep_parts)
+            if self.keep_parts:  # the server rejects an empty list: "keep nothing" is not an edit
+                body["keep_parts"] = list(self.keep_parts)
         return body
 
 
