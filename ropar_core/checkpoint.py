@@ -67,7 +67,10 @@ def load_config(model_dir: str | os.PathLike) -> dict:
 def save_stats(model_dir: str | os.PathLike, mean: np.ndarray, std: np.ndarray) -> None:
     save_weights(
         Path(model_dir) / "stats.safetensors",
-        {"mean": torch.as_tensor(np.asarray(mean, np.float32)), "std": torch.as_tensor(np.asarray(std, np.float32))},
+        {
+            "mean": torch.as_tensor(np.asarray(mean, np.float32)),
+            "std": torch.as_tensor(np.asarray(std, np.float32)),
+        },
     )
 
 
@@ -76,7 +79,8 @@ def load_stats(model_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if "mean" not in stats or "std" not in stats:
         raise ModelError(f"{model_dir}/stats.safetensors lacks 'mean'/'std'")
     mean, std = stats["mean"].numpy(), stats["std"].numpy()
-    if mean.shape != (263,) or std.shape != (263,) or not (np.isfinite(mean).all() and np.isfinite(std).all()):
+    finite = np.isfinite(mean).all() and np.isfinite(std).all()
+    if mean.shape != (263,) or std.shape != (263,) or not finite:
         raise ModelError(f"{model_dir}/stats.safetensors: mean/std must be finite (263,) vectors")
     return mean, std
 
