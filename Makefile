@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip -q --disable-pip-version-check
 OUT    ?= out
 PROMPT ?= a person walks forward in an elderly way
 
-.PHONY: demo test lint setup setup-dev blender-demo clean
+.PHONY: demo test lint setup setup-dev blender-demo addon clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,17 @@ setup-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/ropar generate "$(PROMPT)" --seconds 4 --seed 0 --out $(OUT)/demo.bvh --preview $(OUT)/demo.gif
+
+# Headless Blender: three prompts from examples/prompts.txt -> one animated .blend (needs a `blender`
+# binary on PATH, e.g. Debian's `apt-get install blender`; the model runs in a `ropar serve` process).
+blender-demo: $(VENV)/.installed
+	@command -v blender >/dev/null || { echo "blender-demo: no 'blender' on PATH (apt-get install blender)"; exit 2; }
+	blender -b --factory-startup --python blender_addon/batch.py -- --prompts examples/prompts.txt \
+		--out $(OUT)/blender --format blend --python $(abspath $(PY))
+
+# The installable add-on zip (Blender >= 4.2 extension; also installs in 3.x as a classic add-on).
+addon: $(VENV)/.installed
+	$(PY) -m blender_addon.build
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
