@@ -144,9 +144,10 @@ def test_server_process_failures_are_explained(tmp_path):
         ServerProcessBackend(str(tmp_path / "no-python")).generate(GenerationRequest("walk"))
     with pytest.raises(BackendError, match="does not exist"):
         ServerProcessBackend(sys.executable, str(tmp_path / "nope")).generate(GenerationRequest("walk"))
-    # An interpreter without ropar (python -I ignores this checkout): the process dies and we say why.
+    # An interpreter without ropar (-I ignores this checkout, -S the site-packages where an editable
+    # install may put it): the process dies and we say why.
     script = tmp_path / "python"
-    script.write_text(f"#!/bin/sh\ncd /\nexec {sys.executable} -I \"$@\"\n")
+    script.write_text(f"#!/bin/sh\ncd /\nexec {sys.executable} -I -S \"$@\"\n")
     script.chmod(0o755)
     with pytest.raises(BackendError, match=r"exited with code 1: .*No module named 'ropar_core'"):
         ServerProcessBackend(str(script)).generate(GenerationRequest("walk"))
