@@ -335,3 +335,43 @@ def test_editing_a_foreign_action_samples_the_rig(scene):
     assert scene.frame_current == 12 and fps == 20
     assert joints.shape == stored.shape
     assert 100 * np.abs(joints - stored).max() < 0.01
+
+
+def test_generate_operator_with_the_shipped_model_on_a_rigify_metarig(scene):
+    """The issue's end-to-end check: a Rigify metarig, the Generate operator, the shipped model (in
+    process), and the evaluated rig follows the generated joints."""
+    from blender_addon.backend import InProcessBackend
+
+    class Recording:  # keeps what the model produced, to compare the rig against it
+        name = "recording"
+
+        def __init__(self, inner):
+            self.inner, self.motions = inner, []
+
+        def generate(self, request, progress=None, cancel=None):
+            motion = self.inner.generate(request, progress, cancel)
+            self.motions.append(motion)
+            return motion
+
+    root = Path(__file__).resolve().parents[1]
+    backend = Recording(InProcessBackend(str(root / "assets" / "default"), device="cpu"))
+    jobs.set_backend_override(backend)
+    obj = rig.build_metarig("metarig")
+    assert generate(armature="metarig", prompt="a person walks forward in an elderly way") == {"FINISHED"}
+    joints = backend.motions[0].joints.astype(np.float64)  # (60, 22, 3) at 20 fps = the scene's rate
+    assert joints.shape == (60, 22, 3)
+    prep = pipeline.prepare("metarig")
+    result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=20)
+    frames = list(range(0, 60, 6))
+    got = evaluated_joints(obj, result, prep.bone_map.joints, [1 + f for f in frames])
+    gen = joints[frames]
+    worst = 0.0
+    for j, a in AIM_CHILD.items():
+        cos = np.sum(normalize(got[:, a] - got[:, j]) * normalize(gen[:, a] - gen[:, j]), -1)
+        worst = max(worst, float(np.degrees(np.arccos(np.clip(cos, -1, 1))).max()))
+    root_cm = 100 * np.linalg.norm(got[:, 0] - gen[:, 0], axis=-1).max()
+    travel = np.linalg.norm(gen[-1, 0, [0, 2]] - gen[0, 0, [0, 2]])
+    print(f"shipped model on metarig: worst bone direction {worst:.4f} deg, root {root_cm:.4f} cm, "
+          f"travel {travel:.2f} m")
+    assert worst < 0.05 and root_cm < 0.01
+    assert travel > 0.3  # it walks
