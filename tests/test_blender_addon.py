@@ -68,6 +68,15 @@ def evaluated_joints(obj, result, bone_map, frames):
     return np.array(out)  # (F, J, 3)
 
 
+def worst_bone_angle_deg(got, gen):
+    """Largest angle between evaluated and generated bone directions (joint -> its aim child)."""
+    worst = 0.0
+    for j, a in AIM_CHILD.items():
+        cos = np.sum(normalize(got[:, a] - got[:, j]) * normalize(gen[:, a] - gen[:, j]), -1)
+        worst = max(worst, float(np.degrees(np.arccos(np.clip(cos, -1, 1))).max()))
+    return worst
+
+
 def generate(**kwargs):
     args = dict(prompt=PROMPT, seconds=3.0, seed=1, foot_lock=False)
     args.update(kwargs)
@@ -139,10 +148,7 @@ def test_rigify_metarig_bone_directions_and_root_follow(scene):
     frames = list(range(0, 89, 8))
     got = evaluated_joints(obj, result, prep.bone_map.joints, [1 + f for f in frames])  # (F, 22, 3)
     gen = joints[frames]
-    worst = 0.0
-    for j, a in AIM_CHILD.items():
-        cos = np.sum(normalize(got[:, a] - got[:, j]) * normalize(gen[:, a] - gen[:, j]), -1)
-        worst = max(worst, float(np.degrees(np.arccos(np.clip(cos, -1, 1))).max()))
+    worst = worst_bone_angle_deg(got, gen)
     root_cm = 100 * np.linalg.norm(got[:, 0] - gen[:, 0], axis=-1).max()
     joint_cm = 100 * np.linalg.norm(got - gen, axis=-1)
     print(f"metarig fidelity: worst bone direction {worst:.4f} deg, root {root_cm:.4f} cm, joints (other "
@@ -365,10 +371,7 @@ def test_generate_operator_with_the_shipped_model_on_a_rigify_metarig(scene):
     frames = list(range(0, 60, 6))
     got = evaluated_joints(obj, result, prep.bone_map.joints, [1 + f for f in frames])
     gen = joints[frames]
-    worst = 0.0
-    for j, a in AIM_CHILD.items():
-        cos = np.sum(normalize(got[:, a] - got[:, j]) * normalize(gen[:, a] - gen[:, j]), -1)
-        worst = max(worst, float(np.degrees(np.arccos(np.clip(cos, -1, 1))).max()))
+    worst = worst_bone_angle_deg(got, gen)
     root_cm = 100 * np.linalg.norm(got[:, 0] - gen[:, 0], axis=-1).max()
     travel = np.linalg.norm(gen[-1, 0, [0, 2]] - gen[0, 0, [0, 2]])
     print(f"shipped model on metarig: worst bone direction {worst:.4f} deg, root {root_cm:.4f} cm, "
