@@ -80,7 +80,8 @@ def test_tiny_report_end_to_end_and_resume(caches, tmp_path):
     (out / "report.md").unlink()
     assert report.main(argv) == 0
     again = json.loads((out / "report.json").read_text())
-    assert again["meta"]["train_seconds"] == {}
+    assert again["meta"]["stage_seconds"] == data["meta"]["stage_seconds"]  # nothing redone
+    assert "ropar@noisy/pvae" in data["meta"]["stage_seconds"] and data["meta"]["compute_seconds"] > 0
     assert again["generation"]["ropar@noisy"] == gen["ropar@noisy"]
     assert (out / "report.md").is_file()
 

@@ -53,7 +53,10 @@ class EvaluatorConfig:
     temperature: float = 0.1
     # "label": same (content, style) label -> not a negative (falls back to "cosine" when labels are absent);
     # "cosine": sentence-embedding cosine > negative_threshold -> not a negative (TMR); identical captions are
-    # never negatives in either mode.
+    # never negatives in either mode. Why "label" by default: with MiniLM embeddings of our Bandai captions
+    # (600 train captions, all pairs), cosine > 0.6 holds for 96 % of same-label pairs but also for 96 % of
+    # pairs that differ only in left vs right and 71 % of pairs that differ only in style, so TMR's rule
+    # would remove exactly the negatives that teach the judge sides and styles.
     negative_filter: str = "label"
     negative_threshold: float = 0.6
     kl_weight: float = 1e-5
