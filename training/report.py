@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -520,8 +521,10 @@ def _retrieval_summary(ev_dir: Path) -> dict:
     config = json.loads((ev_dir / "config.json").read_text(encoding="utf-8"))
     r = config.get("retrieval", {})
 
-    def short(d):
-        return None if d is None else "/".join(f"{v:.3f}" for v in d.values())
+    def short(d):  # {"R@1": .., "R@10": .., "R@5": ..} (sorted as text in config.json) -> "r1/r5/r10"
+        if d is None:
+            return None
+        return "/".join(f"{d[k]:.3f}" for k in sorted(d, key=lambda k: int(k.split("@")[1])))
 
     return {"dir": str(ev_dir), "guo_r": short(r.get("guo_r")), "guo_r_label": short(r.get("guo_r_label")),
             "full_r_t2m": short(r.get("full_r_t2m")),
@@ -575,20 +578,21 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
     from ropar_core.text import TextEncoder
 
     text_encoder = TextEncoder(None, device="cpu")
-    if evaluator_dir is None or not (evaluator_dir / "config.json").is_file():
+    evaluator_dir = evaluator_dir or work / "evaluator"
+    if not (evaluator_dir / "config.json").is_file():
         from training.train_evaluator import train_evaluator
 
-        evaluator_dir = evaluator_dir or work / "evaluator"
         e = cfg["evaluator"]
-        record["commands"].append(f"python -m training.train_evaluator --data {caches['clean']} --out "
-                                  f"{evaluator_dir} --preset {e['preset']} --steps {e['steps']} "
-                                  f"--seed {SEEDS['evaluator']}")
         _log(f"training the evaluator in {evaluator_dir}")
         t0 = time.time()
         train_evaluator(caches["clean"], evaluator_dir, e["preset"], steps=e["steps"],
                         seed=SEEDS["evaluator"], text_encoder=text_encoder, log=_log)
         timings.add("evaluator/train", time.time() - t0)
     ev = TextMotionEvaluator.from_dir(evaluator_dir, text_encoder=text_encoder)
+    t = ev.config.get("train", {})
+    record["commands"].append(f"python -m training.train_evaluator --data {t.get('data')} --out "
+                              f"{evaluator_dir} --preset {t.get('preset')} --steps {t.get('steps')} "
+                              f"--seed {t.get('seed')}")
     clips = evaluate.subset(load_clips(caches["clean"], "test"), cfg["eval"]["limit"], SEEDS["eval"])
     reps = cfg["eval"]["repeats"]
 
@@ -627,7 +631,9 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
         "preset": preset, "command": command or f"python -m training.report --preset {preset} --out {out}",
         "wall_seconds": time.time() - t_start, "stage_seconds": timings.data,
         "compute_seconds": sum(timings.data.values()),
-        "machine": f"{torch.get_num_threads()} torch CPU threads", "repeats": reps, "num_test": len(clips),
+        "machine": (f"{os.cpu_count()} CPU cores shared with other jobs (training --threads "
+                    f"{cfg['threads']}, evaluation {cfg.get('eval_threads') or cfg['threads']} thread(s))"),
+        "repeats": reps, "num_test": len(clips),
         "seeds": SEEDS, "budget": cfg, "evaluator": _retrieval_summary(evaluator_dir),
         "credible_token_ratio": {n: Cache(p).credible_token_ratio("train") for n, p in caches.items()
                                  if not n.endswith("-blind")},
