@@ -13,8 +13,9 @@ Per repeat (fresh caption draws, crops and sampling seeds):
   measured against the ground truth of the same items (MoMask / MARDM), R-precision top-1/2/3 and MM-Dist
   in batches of 32, Diversity over 300 pairs, MultiModality (optional) over mm_captions x mm_repeats
   generations;
-- a "real motions" row scores the ground truth itself; its FID compares the test ground truth with the
-  clips of another split (val, else train) of the same size: the floor FID sits on at this sample size.
+- a "real motions" row scores the ground truth itself; its FID compares the test ground truth with as
+  many clips of another split (val, else train): how far two real sets lie apart. It is not a lower bound:
+  a model is compared with the ground truth of its own items and can score below it.
 Each number is reported as mean +- 1.96 * std / sqrt(repeats) (metrics.confidence_interval).
 """
 
