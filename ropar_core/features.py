@@ -108,12 +108,8 @@ def cont6d_to_matrix(c: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # Validation.
-def _check_joints(joints, what: str = "joints") -> np.ndarray:
-    arr = np.asarray(joints)
-    if arr.ndim != 3 or arr.shape[1:] != (sk.NUM_JOINTS, 3):
-        raise MotionFileError(f"{what} must have shape (frames, 22, 3), got {tuple(arr.shape)}")
-    if arr.shape[0] < 2:
-        raise MotionFileError(f"{what} need at least 2 frames, got {arr.shape[0]}")
+def _finite_float64(arr: np.ndarray, what: str) -> np.ndarray:
+    """Numeric, finite, as float64; errors name the first bad frame."""
     if not np.issubdtype(arr.dtype, np.number):
         raise MotionFileError(f"{what} must be numeric, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
@@ -123,19 +119,22 @@ def _check_joints(joints, what: str = "joints") -> np.ndarray:
     return arr
 
 
+def _check_joints(joints, what: str = "joints") -> np.ndarray:
+    arr = np.asarray(joints)
+    if arr.ndim != 3 or arr.shape[1:] != (sk.NUM_JOINTS, 3):
+        raise MotionFileError(f"{what} must have shape (frames, 22, 3), got {tuple(arr.shape)}")
+    if arr.shape[0] < 2:
+        raise MotionFileError(f"{what} need at least 2 frames, got {arr.shape[0]}")
+    return _finite_float64(arr, what)
+
+
 def _check_features(features, min_frames: int = 1) -> np.ndarray:
     arr = np.asarray(features)
     if arr.ndim != 2 or arr.shape[1] != sk.FEATURE_DIM:
         raise MotionFileError(f"features must have shape (frames, 263), got {tuple(arr.shape)}")
     if arr.shape[0] < min_frames:
         raise MotionFileError(f"features need at least {min_frames} frames, got {arr.shape[0]}")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise MotionFileError(f"features must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.argwhere(~np.isfinite(arr))[0, 0])
-        raise MotionFileError(f"features contain NaN or infinite values (first at frame {bad})")
-    return arr
+    return _finite_float64(arr, "features")
 
 
 # ---------------------------------------------------------------------------------------------
