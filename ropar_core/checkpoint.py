@@ -9,6 +9,7 @@ Layout of a model directory (DESIGN §5):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -62,6 +63,14 @@ def load_config(model_dir: str | os.PathLike) -> dict:
             f"{path} has format_version {version!r}; this ropar reads version {FORMAT_VERSION}"
         )
     return config
+
+
+def config_from_dict(cls, data: dict, what: str, error: type[Exception] = ModelError):
+    """Build the config dataclass `cls` from a config.json section, naming unknown keys."""
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise error(f"{what} config has unknown keys: {', '.join(unknown)}")
+    return cls(**data)
 
 
 def save_stats(model_dir: str | os.PathLike, mean: np.ndarray, std: np.ndarray) -> None:

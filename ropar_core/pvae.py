@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ropar_core import skeleton as sk
+from ropar_core.checkpoint import config_from_dict
 
 
 @dataclass
@@ -53,11 +54,7 @@ class PVAEConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> PVAEConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown P-VAE config keys: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "P-VAE", error=ValueError)
 
 
 PVAE_PRESETS = {

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ropar_core import skeleton as sk
+from ropar_core.checkpoint import config_from_dict
 from ropar_core.diffusion import DiffusionHead, RegressionHead, modulate
 from ropar_core.masking import part_aware_mask, unmask_schedule
 
@@ -57,11 +58,7 @@ class RoPARConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> RoPARConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown RoPAR config keys: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "RoPAR", error=ValueError)
 
 
 ROPAR_PRESETS = {

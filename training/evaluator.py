@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,11 +71,7 @@ class EvaluatorConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> EvaluatorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ModelError(f"evaluator config has unknown keys: {', '.join(unknown)}")
-        cfg = cls(**data)
+        cfg = checkpoint.config_from_dict(cls, data, "evaluator")
         cfg.validate()
         return cfg
 
