@@ -35,10 +35,13 @@ def resolve_text_model(model: str | os.PathLike | None) -> str:
 
 class TextEncoder:
     """encode(list[str]) -> (B, dim) float32 tensor on `device`, L2-normalised; results are cached per
-    prompt (LRU), so a server that sees the same prompts again skips the transformer."""
+    prompt (LRU), so a server that sees the same prompts again skips the transformer, and, when a disk
+    cache is on (`ropar_core.text_cache`; disk_cache=None: the process/environment default, False: off,
+    or a directory), on disk for every later process."""
 
     def __init__(self, model: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                 max_length: int = 64, cache_size: int = 4096, batch_size: int = 64):
+                 max_length: int = 64, cache_size: int = 4096, batch_size: int = 64,
+                 disk_cache: str | os.PathLike | bool | None = None):
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -68,6 +71,20 @@ class TextEncoder:
         self.cache_size = cache_size
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self.dim = int(self.model.config.hidden_size)
+        self.store = self._open_store(path, disk_cache)
+
+    def _open_store(self, path: str, disk_cache):
+        from ropar_core import text_cache
+
+        if disk_cache is False:
+            return None
+        root = text_cache.current_root() if disk_cache is None or disk_cache is True else disk_cache
+        if root is None and disk_cache is True:
+            root = text_cache.TRAINING_DEFAULT
+        if root is None:
+            return None
+        fingerprint = text_cache.encoder_fingerprint(path, self.max_length)
+        return text_cache.EmbeddingStore(root, self.name, fingerprint)
 
     @torch.no_grad()
     def _embed(self, texts: list[str]) -> torch.Tensor:
@@ -85,10 +102,18 @@ class TextEncoder:
             if not isinstance(t, str):
                 raise RoparError(f"prompts must be strings, got {type(t).__name__}")
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if self.store is not None and missing:
+            for text, emb in self.store.lookup(missing).items():
+                self._cache[text] = emb.to(self.device)
+            missing = [t for t in missing if t not in self._cache]
+        computed = []
         for i in range(0, len(missing), self.batch_size):
             chunk = missing[i:i + self.batch_size]
             for text, emb in zip(chunk, self._embed(chunk)):
                 self._cache[text] = emb
+                computed.append(emb)
+        if self.store is not None and computed:
+            self.store.add(missing, torch.stack(computed))
         out = []
         for t in texts:
             self._cache.move_to_end(t)

