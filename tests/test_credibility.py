@@ -9,21 +9,20 @@ import pytest
 
 from ropar_core import cli
 from ropar_core.credibility import (
-    LAYOUTS,
     clean_mask,
     credibility_from_confidences,
     credibility_from_file,
-    detect_format,
     features_frame_mask,
     load_credibility,
     part_confidence,
-    read_keypoints,
     resample_frame_mask,
-    select_person,
     token_mask_from_frame_mask,
 )
 from ropar_core.errors import MotionFileError
+from ropar_core.keypoints import detect_format, read_keypoints
+from ropar_core.layouts import LAYOUTS
 from ropar_core.skeleton import PART_NAMES
+from ropar_core.tracking import select_person
 
 TORSO, LARM, RARM, LLEG, RLEG = range(5)
 COCO_LEGS = [11, 12, 13, 14, 15, 16]
@@ -333,7 +332,7 @@ def test_multi_person_largest_then_nearest(tmp_path):
 
 
 def test_select_person_single_and_empty():
-    from ropar_core.credibility import Detection, KeypointSequence
+    from ropar_core.keypoints import Detection, KeypointSequence
 
     seq = KeypointSequence([[Detection(np.full(17, 0.7))], []], LAYOUTS["coco17"])
     conf, info = select_person(seq)

@@ -13,8 +13,8 @@ from scipy.spatial.transform import Rotation
 from ropar_core import features as F
 from ropar_core import io
 from ropar_core import skeleton as sk
-from ropar_core.credibility import COCO17_JOINTS
 from ropar_core.errors import ModelError, MotionFileError, RoparError
+from ropar_core.layouts import COCO17_JOINTS
 from training.importers import Clip, assign_split, captions_for, features_from_joints, read_captions
 from training.importers.amass import import_amass, read_amass_npz
 from training.importers.bvh_folder import import_bvh_folder, load_bone_map

@@ -41,8 +41,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ropar_core import io
-from ropar_core.credibility import DEFAULT_TAU, FORMATS, token_mask_from_frame_mask
+from ropar_core.credibility import DEFAULT_TAU, token_mask_from_frame_mask
 from ropar_core.errors import MotionFileError, RoparError
+from ropar_core.keypoints import FORMATS
 from ropar_core.skeleton import FPS, PART_NAMES
 from training.cache import CacheWriter, is_complete
 from training.config import pvae_train_defaults

@@ -8,13 +8,13 @@ from ropar_core.credibility import (
     DEFAULT_MIN_GAP,
     DEFAULT_MIN_ISLAND,
     DEFAULT_TAU,
-    FORMATS,
-    LAYOUTS,
     TOKEN_RULES,
     Credibility,
     credibility_from_file,
 )
 from ropar_core.errors import RoparError
+from ropar_core.keypoints import FORMATS
+from ropar_core.layouts import LAYOUTS
 from ropar_core.skeleton import PART_NAMES
 
 
