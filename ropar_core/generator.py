@@ -463,7 +463,7 @@ class Generator:
     @staticmethod
     def _source_joints(motion, fps=None) -> np.ndarray:
         """Motion | (T, 22, 3) array -> float64 joints at 20 fps."""
-        from ropar_core.io import resample
+        from ropar_core.resample import resample
 
         if hasattr(motion, "joints"):
             joints, src_fps = motion.joints, float(getattr(motion, "fps", sk.FPS))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ropar_core import io
+from ropar_core.bvh import write_bvh
 from ropar_core.skeleton import JOINT_NAMES
 from tests.test_importers import (
     amass_sequence,
@@ -52,8 +52,8 @@ def bvh_data(tmp_path):
     J = walking_joints(T=60)
     for subject, unit in (("alice", "m"), ("bob", "cm"), ("carol", "m")):
         (root / subject).mkdir(parents=True)
-        io.write_bvh(root / subject / "walk_01.bvh", J, None, 30.0, unit=unit)
-    io.write_bvh(root / "alice" / "walk_02.bvh", J[:45], None, 30.0)
+        write_bvh(root / subject / "walk_01.bvh", J, None, 30.0, unit=unit)
+    write_bvh(root / "alice" / "walk_02.bvh", J[:45], None, 30.0)
     caps = tmp_path / "caps.csv"
     caps.write_text("file,caption\nalice/walk_01.bvh,a person walks forward\n"
                     "alice/walk_02.bvh,someone walks\nbob/walk_01.bvh,a man walks\n"
@@ -145,8 +145,8 @@ def test_bvh_bone_map_and_uncaptioned(tmp_path, capsys):
     root = tmp_path / "custom"
     root.mkdir()
     J = walking_joints(T=40)
-    io.write_bvh(root / "take.bvh", J, None, 30.0)
-    io.write_bvh(root / "extra.bvh", J, None, 30.0)
+    write_bvh(root / "take.bvh", J, None, 30.0)
+    write_bvh(root / "extra.bvh", J, None, 30.0)
     text = (root / "take.bvh").read_text()
     names = {n: f"Bone{i:02d}" for i, n in enumerate(JOINT_NAMES)}
     for n in sorted(names, key=len, reverse=True):

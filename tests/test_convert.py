@@ -15,6 +15,8 @@ import pytest
 from ropar_core import features as F
 from ropar_core import io
 from ropar_core import skeleton as sk
+from ropar_core.bone_maps import bvh_to_smpl22
+from ropar_core.bvh import read_bvh
 from ropar_core.cli import main
 from tests.test_io import BANDAI, SAMPLE, cmu_fk, make_cmu_motion, write_cmu_bvh
 
@@ -48,7 +50,7 @@ def test_bandai_round_trip_through_h3d263(tmp_path, capsys):
     assert convert(BANDAI, feats_path) == 0
     assert convert(feats_path, bvh_path) == 0
     assert "(h3d263, 12 frames @ 20 fps) -> back.bvh (bvh, 12 frames @ 20 fps)" in capsys.readouterr().out
-    back, fps = io.bvh_to_smpl22(io.read_bvh(bvh_path))
+    back, fps = bvh_to_smpl22(read_bvh(bvh_path))
     joints = F.features_to_joints(np.load(feats_path))
     assert fps == 20.0
     assert np.linalg.norm(back - joints, axis=-1).max() < 5e-4  # measured over 30 Bandai clips: <= 0.12 mm
@@ -60,7 +62,7 @@ def test_h3d263_sample_to_bvh(tmp_path):
     src = tmp_path / "sample.npy"
     np.save(src, vecs)
     assert convert(src, tmp_path / "s.bvh", "--to", "bvh") == 0
-    back, _ = io.bvh_to_smpl22(io.read_bvh(tmp_path / "s.bvh"))
+    back, _ = bvh_to_smpl22(read_bvh(tmp_path / "s.bvh"))
     assert np.abs(back - np.load(SAMPLE / "012314_joints.npy")).max() < 1e-5
 
 

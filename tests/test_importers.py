@@ -11,8 +11,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from ropar_core import features as F
-from ropar_core import io
 from ropar_core import skeleton as sk
+from ropar_core.bvh import write_bvh
 from ropar_core.errors import ModelError, MotionFileError, RoparError
 from ropar_core.layouts import COCO17_JOINTS
 from training.importers import Clip, assign_split, captions_for, features_from_joints, read_captions
@@ -108,9 +108,9 @@ def bvh_folder(tmp_path):
     (root / "alice").mkdir(parents=True)
     (root / "bob").mkdir()
     J = walking_joints()
-    io.write_bvh(root / "alice" / "walk_01.bvh", J, None, 30.0)
-    io.write_bvh(root / "alice" / "walk_02.bvh", J[:45], None, 30.0)
-    io.write_bvh(root / "bob" / "walk_01.bvh", J, None, 30.0, unit="cm")
+    write_bvh(root / "alice" / "walk_01.bvh", J, None, 30.0)
+    write_bvh(root / "alice" / "walk_02.bvh", J[:45], None, 30.0)
+    write_bvh(root / "bob" / "walk_01.bvh", J, None, 30.0, unit="cm")
     (tmp_path / "caps.csv").write_text("file,caption\nalice/walk_01.bvh,a person walks forward\n"
                                        "alice/walk_02.bvh,someone walks\nbob/walk_01.bvh,a man walks\n")
     return root, tmp_path / "caps.csv", J
@@ -138,7 +138,7 @@ def test_bvh_folder_with_bone_map(tmp_path):
     root = tmp_path / "custom"
     root.mkdir()
     J = walking_joints(T=40)
-    io.write_bvh(root / "take.bvh", J, None, 30.0)
+    write_bvh(root / "take.bvh", J, None, 30.0)
     names = {n: f"Bone{i:02d}" for i, n in enumerate(sk.JOINT_NAMES)}
     text = (root / "take.bvh").read_text()
     for n in sorted(sk.JOINT_NAMES, key=len, reverse=True):

@@ -12,7 +12,10 @@ import pytest
 from ropar_core import features as F
 from ropar_core import io
 from ropar_core import skeleton as sk
+from ropar_core.bone_maps import bvh_to_smpl22, detect_bone_map
+from ropar_core.bvh import read_bvh, write_bvh
 from ropar_core.errors import MotionFileError
+from ropar_core.resample import resample
 
 DATA = Path(__file__).resolve().parent / "data"
 BANDAI = DATA / "bandai_wave-left-hand_active_011.bvh"
@@ -133,7 +136,7 @@ def cmu_file(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Reading.
 def test_read_bandai():
-    bvh = io.read_bvh(BANDAI)
+    bvh = read_bvh(BANDAI)
     assert bvh.names[:2] == ["joint_Root", "Hips"] and len(bvh.names) == 22
     assert bvh.frames == 19 and bvh.fps == 30.0
     assert all(c[3:] == ("Zrotation", "Xrotation", "Yrotation") for c in bvh.channels)
@@ -145,9 +148,9 @@ def test_read_bandai():
 
 
 def test_bandai_to_smpl22_picks_hips_as_pelvis():
-    bvh = io.read_bvh(BANDAI)
-    assert io.detect_bone_map(bvh.names)[0] == "bandai"
-    joints, fps = io.bvh_to_smpl22(bvh)
+    bvh = read_bvh(BANDAI)
+    assert detect_bone_map(bvh.names)[0] == "bandai"
+    joints, fps = bvh_to_smpl22(bvh)
     assert joints.shape == (19, 22, 3) and fps == 30.0
     hips = bvh.positions[:, bvh.names.index("Hips")] / 100.0
     np.testing.assert_allclose(joints[:, 0], hips, atol=1e-6)  # metres; joint_Root (the origin) is skipped
@@ -160,11 +163,11 @@ def test_bandai_to_smpl22_picks_hips_as_pelvis():
 
 def test_read_cmu_style_with_mixed_channel_orders(cmu_file):
     path, expected = cmu_file
-    bvh = io.read_bvh(path)
+    bvh = read_bvh(path)
     assert bvh.channels[bvh.names.index("LeftArm")] == ("Yrotation", "Zrotation", "Xrotation")
     np.testing.assert_allclose(bvh.positions, expected, atol=1e-4)
-    assert io.detect_bone_map(bvh.names)[0] == "cmu"
-    joints, fps = io.bvh_to_smpl22(bvh)
+    assert detect_bone_map(bvh.names)[0] == "cmu"
+    joints, fps = bvh_to_smpl22(bvh)
     assert fps == 30.0
     names = [j[0] for j in CMU_SKELETON]
     np.testing.assert_allclose(joints[:, 20], expected[:, names.index("LeftHand")] / 100, atol=1e-6)
@@ -188,24 +191,24 @@ def test_z_up_bvh_is_turned_y_up(tmp_path):
         vals[:3] = [f"{p[0]:.6f}", f"{-p[2]:.6f}", f"{p[1]:.6f}"]  # R_x(90) applied to the root path
         body.append(" ".join(vals[:3] + ["90"] + vals[3:]))
     zup.write_text("\n".join(body) + "\n")
-    joints, _ = io.bvh_to_smpl22(io.read_bvh(zup))
+    joints, _ = bvh_to_smpl22(read_bvh(zup))
     names = [j[0] for j in CMU_SKELETON]
     np.testing.assert_allclose(joints[:, 15], expected[:, names.index("Head")], atol=1e-5)
 
 
 def test_smpl_named_bvh_is_detected(tmp_path, sample_joints):
     path = tmp_path / "smpl.bvh"
-    io.write_bvh(path, sample_joints[:5])
+    write_bvh(path, sample_joints[:5])
     text = path.read_text().replace("JOINT l_hip", "JOINT m_avg_L_Hip")
     path.write_text(text)
-    assert io.detect_bone_map(io.read_bvh(path).names)[0] == "smpl"
+    assert detect_bone_map(read_bvh(path).names)[0] == "smpl"
 
 
 def test_missing_bones_are_named(cmu_file):
     path, _ = cmu_file
     path.write_text(path.read_text().replace("LeftForeArm", "LeftElbowThing"))
     with pytest.raises(MotionFileError, match="missing bones LeftForeArm"):
-        io.bvh_to_smpl22(io.read_bvh(path))
+        bvh_to_smpl22(read_bvh(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +265,7 @@ def test_bad_bvh(tmp_path, case, match):
     path = tmp_path / "x.bvh"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(MotionFileError, match=match):
-        io.read_bvh(path)
+        read_bvh(path)
     with pytest.raises(MotionFileError):
         io.load_motion(path)
 
@@ -277,12 +280,12 @@ def test_missing_file(tmp_path):
 @pytest.mark.parametrize("order,unit", [("ZXY", "m"), ("XYZ", "cm")])
 def test_write_read_round_trip_sample(tmp_path, sample_joints, order, unit):
     path = tmp_path / "out.bvh"
-    io.write_bvh(path, sample_joints, None, fps=20, order=order, unit=unit)
-    bvh = io.read_bvh(path)
+    write_bvh(path, sample_joints, None, fps=20, order=order, unit=unit)
+    bvh = read_bvh(path)
     assert bvh.names[0] == "pelvis" and set(bvh.names) == set(sk.JOINT_NAMES)
     assert bvh.channels[0][:3] == ("Xposition", "Yposition", "Zposition")
     assert bvh.channels[1] == tuple(f"{a}rotation" for a in order)
-    back, fps = io.bvh_to_smpl22(bvh)
+    back, fps = bvh_to_smpl22(bvh)
     assert fps == 20.0
     assert np.abs(back - sample_joints).max() < 1e-5  # measured 1.4e-6
 
@@ -290,35 +293,35 @@ def test_write_read_round_trip_sample(tmp_path, sample_joints, order, unit):
 def test_write_with_feature_rotations(tmp_path, sample_joints):
     vecs = np.load(SAMPLE / "012314_vecs.npy")
     path = tmp_path / "rot.bvh"
-    io.write_bvh(path, F.features_to_joints(vecs), F.features_to_rotations(vecs), fps=20)
-    back, _ = io.bvh_to_smpl22(io.read_bvh(path))
+    write_bvh(path, F.features_to_joints(vecs), F.features_to_rotations(vecs), fps=20)
+    back, _ = bvh_to_smpl22(read_bvh(path))
     assert np.abs(back - sample_joints).max() < 1e-5  # measured 2.7e-6
 
 
 def test_write_read_round_trip_bandai(tmp_path):
-    joints, fps = io.bvh_to_smpl22(io.read_bvh(BANDAI))
+    joints, fps = bvh_to_smpl22(read_bvh(BANDAI))
     path = tmp_path / "bandai_smpl.bvh"
-    io.write_bvh(path, joints, None, fps=fps)
-    back, fps2 = io.bvh_to_smpl22(io.read_bvh(path))
+    write_bvh(path, joints, None, fps=fps)
+    back, fps2 = bvh_to_smpl22(read_bvh(path))
     assert fps2 == 30.0
     assert np.abs(back - joints).max() < 1e-5  # the Bandai skeleton is rigid: exact up to print precision
 
 
 def test_write_standard_bone_lengths(tmp_path, sample_joints):
     path = tmp_path / "std.bvh"
-    io.write_bvh(path, sample_joints[:4], lengths=sk.BONE_LENGTHS)
-    bvh = io.read_bvh(path)
+    write_bvh(path, sample_joints[:4], lengths=sk.BONE_LENGTHS)
+    bvh = read_bvh(path)
     knee = bvh.names.index("l_knee")
     np.testing.assert_allclose(np.linalg.norm(bvh.offsets[knee]), sk.BONE_LENGTHS[4], atol=1e-6)
 
 
 def test_write_rejects_bad_input(tmp_path, sample_joints):
     with pytest.raises(MotionFileError, match="order"):
-        io.write_bvh(tmp_path / "a.bvh", sample_joints, order="XXY")
+        write_bvh(tmp_path / "a.bvh", sample_joints, order="XXY")
     with pytest.raises(MotionFileError, match="NaN"):
-        io.write_bvh(tmp_path / "a.bvh", np.full((3, 22, 3), np.nan))
+        write_bvh(tmp_path / "a.bvh", np.full((3, 22, 3), np.nan))
     with pytest.raises(MotionFileError, match="rotations must have shape"):
-        io.write_bvh(tmp_path / "a.bvh", sample_joints, np.ones((3, 22, 4)))
+        write_bvh(tmp_path / "a.bvh", sample_joints, np.ones((3, 22, 4)))
     assert not (tmp_path / "a.bvh").exists()
 
 
@@ -327,7 +330,7 @@ def test_written_bvh_imports_in_blender(tmp_path, sample_joints):
     bpy = pytest.importorskip("bpy", reason="bpy (Blender as a module) is not installed")
     joints = sample_joints[:30]
     path = tmp_path / "blender.bvh"
-    io.write_bvh(path, joints, None, fps=20)
+    write_bvh(path, joints, None, fps=20)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     result = bpy.ops.import_anim.bvh(filepath=str(path), rotate_mode="NATIVE", update_scene_fps=True)
     assert result == {"FINISHED"}
@@ -357,9 +360,9 @@ def test_load_bvh_resamples_to_20fps():
 
 def test_resample_linear():
     x = np.arange(7, dtype=np.float32)[:, None] * np.array([[1.0, 2.0]], dtype=np.float32)
-    y = io.resample(x, 30, 20)
+    y = resample(x, 30, 20)
     np.testing.assert_allclose(y[:, 0], [0, 1.5, 3, 4.5, 6])
-    np.testing.assert_allclose(io.resample(y, 20, 30)[:, 0], x[:, 0])
+    np.testing.assert_allclose(resample(y, 20, 30)[:, 0], x[:, 0])
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".json", ".bvh"])
@@ -452,11 +455,11 @@ def test_namespaced_names_and_explicit_map(cmu_file):
         text = text.replace(f"JOINT {name}\n", f"JOINT mixamorig:{name}\n").replace(f"ROOT {name}\n",
                                                                                   f"ROOT mixamorig:{name}\n")
     path.write_text(text)
-    bvh = io.read_bvh(path)
+    bvh = read_bvh(path)
     assert bvh.names[0] == "mixamorig:Hips"
-    joints, _ = io.bvh_to_smpl22(bvh, "cmu")
+    joints, _ = bvh_to_smpl22(bvh, "cmu")
     np.testing.assert_allclose(joints[:, 0], expected[:, 0] / 100, atol=1e-6)
     with pytest.raises(MotionFileError, match="unknown bone map"):
-        io.bvh_to_smpl22(bvh, "fbx")
+        bvh_to_smpl22(bvh, "fbx")
     with pytest.raises(MotionFileError, match="does not fit: the BVH has no joint Spine2"):
-        io.bvh_to_smpl22(bvh, "mixamo")  # needs Spine2
+        bvh_to_smpl22(bvh, "mixamo")  # needs Spine2

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ropar_core import io
+from ropar_core.bone_maps import BONE_MAPS
 from ropar_core.credibility import DEFAULT_TAU, token_mask_from_frame_mask
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.keypoints import FORMATS
@@ -113,7 +113,7 @@ def plan_bvh(args) -> Plan:
         raise RoparError(f"{root}: no .bvh files")
     caps = _captions(args)
     bone_map = args.bone_map
-    if bone_map is not None and bone_map not in io.BONE_MAPS:
+    if bone_map is not None and bone_map not in BONE_MAPS:
         bone_map = bvh_folder.load_bone_map(bone_map)
     rels = [p.relative_to(root) for p in paths]
     missing = [r.as_posix() for r in rels if not captions_for(caps, r)]

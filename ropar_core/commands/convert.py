@@ -14,6 +14,7 @@ from pathlib import Path
 from ropar_core import features as F
 from ropar_core import io
 from ropar_core import skeleton as sk
+from ropar_core.bone_maps import BONE_MAPS
 from ropar_core.errors import RoparError
 
 CLI_FORMATS = ("bvh", "h3d263", "joints", "npz", "json")
@@ -34,7 +35,7 @@ def add_parser(sub) -> None:
                    help="output frame rate of bvh/joints outputs (default: the input's; h3d263 is always 20)")
     p.add_argument("--in-fps", type=float, default=None,
                    help="frame rate of an input .npy of joints, which does not store one (default 20)")
-    p.add_argument("--bone-map", choices=tuple(io.BONE_MAPS), default=None,
+    p.add_argument("--bone-map", choices=tuple(BONE_MAPS), default=None,
                    help="BVH joint naming (default: detected from the joint names)")
     p.set_defaults(func=run)
 

@@ -17,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ropar_core import features, io
+from ropar_core import features
+from ropar_core.bone_maps import bvh_to_smpl22
+from ropar_core.bvh import read_bvh
 from ropar_core.errors import MotionFileError, RoparError
+from ropar_core.resample import resample
 from ropar_core.skeleton import FPS
 from training.captions import CONTENTS, STYLES, make_captions
 from training.importers import Clip
@@ -130,9 +133,9 @@ def clip_id(path: str | Path) -> str:
 
 def bvh_to_features(path: str | Path) -> np.ndarray:
     """One BVH file -> (T, 263) float32 HumanML3D features at 20 fps."""
-    bvh = io.read_bvh(path)
-    joints, fps = io.bvh_to_smpl22(bvh)  # (T, 22, 3) metres, Y up
-    joints = io.resample(joints, fps, FPS)
+    bvh = read_bvh(path)
+    joints, fps = bvh_to_smpl22(bvh)  # (T, 22, 3) metres, Y up
+    joints = resample(joints, fps, FPS)
     if len(joints) < 3:
         raise MotionFileError(f"{Path(path).name}: only {len(joints)} frames at {FPS} fps")
     return features.joints_to_features(joints)

@@ -1,6 +1,6 @@
 """A folder of BVH files with a caption file -> `Clip` records.
 
-Any skeleton `ropar_core.io` recognises (SMPL names, Bandai, Mixamo, CMU) is mapped automatically; for
+Any skeleton `ropar_core.bone_maps` recognises (SMPL names, Bandai, Mixamo, CMU) is mapped automatically; for
 others pass a bone-map JSON `{smpl_joint: bvh_joint | [bvh_joint_a, bvh_joint_b, t]}` naming, for each
 of the 22 SMPL joints, a BVH joint (or the point a + t (b - a) between two of them).
 
@@ -15,7 +15,8 @@ import json
 import logging
 from pathlib import Path
 
-from ropar_core import io
+from ropar_core.bone_maps import BONE_MAPS, bvh_to_smpl22
+from ropar_core.bvh import read_bvh
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import JOINT_NAMES
 from training.importers import Clip, captions_for, features_from_joints, read_captions, set_split
@@ -62,8 +63,8 @@ def load_bvh_clip(path: str | Path, root: str | Path, texts: list[str], bone_map
     """One BVH file -> Clip (features at 20 fps, all parts credible)."""
     path, root = Path(path), Path(root)
     rel = path.relative_to(root)
-    bvh = io.read_bvh(path)
-    joints, fps = io.bvh_to_smpl22(bvh, bone_map)  # (T, 22, 3) metres, Y up
+    bvh = read_bvh(path)
+    joints, fps = bvh_to_smpl22(bvh, bone_map)  # (T, 22, 3) metres, Y up
     feats, report = features_from_joints(joints, fps)  # (T20 - 1, 263)
     subject = subject_of(rel)
     return Clip(id=rel.with_suffix("").as_posix(), features=feats, texts=texts, source=source,
@@ -91,7 +92,7 @@ def import_bvh_folder(
     if not paths:
         raise RoparError(f"{folder}: no .bvh files")
     caps = captions if isinstance(captions, dict) else read_captions(captions)
-    if isinstance(bone_map, (str, Path)) and str(bone_map) not in io.BONE_MAPS:
+    if isinstance(bone_map, (str, Path)) and str(bone_map) not in BONE_MAPS:
         bone_map = load_bone_map(bone_map)
     uncaptioned = [p for p in paths if not captions_for(caps, p.relative_to(folder))]
     if uncaptioned and not allow_uncaptioned:

@@ -11,7 +11,7 @@ Motion input, one of
 WHAM's world frame has its own up axis; `normalise_joints` finds it (head above feet) and turns it into
 Y up.
 
-2D keypoints: any `ropar_core.credibility` format, or a `ropar credibility` MASK.json. Rows are video
+2D keypoints: any `ropar_core.keypoints` format, or a `ropar credibility` MASK.json. Rows are video
 frames; `frame_ids` pick this track's frames (otherwise the lengths must agree). The per-frame mask is
 resampled to 20 fps conservatively and then cut to the feature frames (a feature frame needs both of
 its joint frames credible).

@@ -1,0 +1,99 @@
+"""Bone maps: which BVH joint (or point between two joints) is each SMPL-22 joint, and the mapping of a
+read BVH onto SMPL-22 joints in metres, Y up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ropar_core import features as F
+from ropar_core import skeleton as sk
+from ropar_core.bvh import BvhData
+from ropar_core.errors import MotionFileError
+
+# ---------------------------------------------------------------------------------------------
+# Bone maps: SMPL-22 joint -> a BVH joint name, or (name_a, name_b, t) = the point a + t (b - a).
+BANDAI_MAP = {
+    "pelvis": "Hips", "l_hip": "UpperLeg_L", "r_hip": "UpperLeg_R", "spine1": "Spine",
+    "l_knee": "LowerLeg_L", "r_knee": "LowerLeg_R", "spine2": ("Spine", "Chest", 0.5),
+    "l_ankle": "Foot_L", "r_ankle": "Foot_R", "spine3": "Chest", "l_foot": "Toes_L", "r_foot": "Toes_R",
+    "neck": "Neck", "l_collar": "Shoulder_L", "r_collar": "Shoulder_R", "head": "Head",
+    "l_shoulder": "UpperArm_L", "r_shoulder": "UpperArm_R", "l_elbow": "LowerArm_L", "r_elbow": "LowerArm_R",
+    "l_wrist": "Hand_L", "r_wrist": "Hand_R",
+}
+_CMU_LIMBS = {
+    "pelvis": "Hips", "l_hip": "LeftUpLeg", "r_hip": "RightUpLeg", "l_knee": "LeftLeg", "r_knee": "RightLeg",
+    "l_ankle": "LeftFoot", "r_ankle": "RightFoot", "l_foot": "LeftToeBase", "r_foot": "RightToeBase",
+    "neck": "Neck", "head": "Head", "l_collar": "LeftShoulder", "r_collar": "RightShoulder",
+    "l_shoulder": "LeftArm", "r_shoulder": "RightArm", "l_elbow": "LeftForeArm", "r_elbow": "RightForeArm",
+    "l_wrist": "LeftHand", "r_wrist": "RightHand",
+}
+# Mixamo-like: three spine joints.
+MIXAMO_MAP = {**_CMU_LIMBS, "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2"}
+# CMU-like: Spine and Spine1 only; spine2 halfway between them.
+CMU_MAP = {**_CMU_LIMBS, "spine1": "Spine", "spine2": ("Spine", "Spine1", 0.5), "spine3": "Spine1"}
+SMPL_MAP = {name: name for name in sk.JOINT_NAMES}  # our own BVH and SMPL exports (matched case-blind)
+BONE_MAPS = {"smpl": SMPL_MAP, "bandai": BANDAI_MAP, "mixamo": MIXAMO_MAP, "cmu": CMU_MAP}
+
+
+def _norm_name(name: str) -> str:
+    """Case-blind, without namespaces ('mixamorig:Hips') and SMPL model prefixes ('m_avg_L_Hip')."""
+    base = name.rsplit(":", 1)[-1].lower()
+    for prefix in ("m_avg_", "f_avg_", "smpl_"):
+        if base.startswith(prefix):
+            base = base[len(prefix):]
+    return base
+
+
+def _map_names(bone_map: dict) -> list[str]:
+    names = []
+    for spec in bone_map.values():
+        names += [spec] if isinstance(spec, str) else [spec[0], spec[1]]
+    return names
+
+
+def detect_bone_map(names: list[str]) -> tuple[str, dict]:
+    """Pick the bone map whose names all occur in the BVH; error naming the missing bones otherwise."""
+    present = {_norm_name(n) for n in names}
+    best, best_missing = None, None
+    for key, bone_map in BONE_MAPS.items():
+        missing = sorted({n for n in _map_names(bone_map) if _norm_name(n) not in present})
+        if not missing:
+            return key, bone_map
+        if best_missing is None or len(missing) < len(best_missing):
+            best, best_missing = key, missing
+    raise MotionFileError(f"unknown skeleton: closest bone map is {best!r}, missing bones "
+                          f"{', '.join(best_missing)}; pass a bone map naming the BVH joints for each of "
+                          f"{', '.join(sk.JOINT_NAMES)}")
+
+
+def bvh_to_smpl22(bvh: BvhData, bone_map: dict | str | None = None) -> tuple[np.ndarray, float]:
+    """World positions of the mapped joints -> (T, 22, 3) float32 metres, Y up (unit and up axis guessed
+    from the skeleton), and the file's frame rate."""
+    if isinstance(bone_map, str):
+        if bone_map not in BONE_MAPS:
+            raise MotionFileError(f"unknown bone map {bone_map!r}; choose from {', '.join(BONE_MAPS)}")
+        bone_map = BONE_MAPS[bone_map]
+    elif bone_map is None:
+        _, bone_map = detect_bone_map(bvh.names)
+    index = {_norm_name(n): i for i, n in enumerate(bvh.names)}
+    missing = [n for n in _map_names(bone_map) if _norm_name(n) not in index]
+    if missing or set(bone_map) != set(sk.JOINT_NAMES):
+        lacking = sorted(set(sk.JOINT_NAMES) - set(bone_map))
+        why = [f"the BVH has no joint {', '.join(missing)}"] if missing else []
+        why += [f"the map has no entry for {', '.join(lacking)}"] if lacking else []
+        raise MotionFileError(f"{Path(bvh.path).name}: bone map does not fit: {'; '.join(why)}")
+    joints = np.zeros((bvh.frames, sk.NUM_JOINTS, 3))
+    for j, smpl_name in enumerate(sk.JOINT_NAMES):
+        spec = bone_map[smpl_name]
+        if isinstance(spec, str):
+            joints[:, j] = bvh.positions[:, index[_norm_name(spec)]]
+        else:
+            a = bvh.positions[:, index[_norm_name(spec[0])]]
+            b = bvh.positions[:, index[_norm_name(spec[1])]]
+            joints[:, j] = a + spec[2] * (b - a)
+    joints *= F.UNIT_SCALE[F.guess_unit(joints)]
+    rot, _ = F.up_axis_rotation(joints)
+    return (joints @ rot.T).astype(np.float32), bvh.fps
+

@@ -1,0 +1,52 @@
+"""The `Motion` record every reader returns and every writer takes, and its frame-rate change."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ropar_core import features as F
+from ropar_core import skeleton as sk
+from ropar_core.errors import MotionFileError
+from ropar_core.quaternion import qnormalize
+from ropar_core.resample import resample, resample_quats
+
+
+@dataclass
+class Motion:
+    joints: np.ndarray  # (T, 22, 3) float32, metres, Y up
+    rotations: np.ndarray | None = None  # (T, 22, 4) float32 wxyz, features.py convention
+    fps: float = float(sk.FPS)
+    text: str = ""
+    seed: int | None = None
+
+    def __post_init__(self):
+        self.joints = F._check_joints(self.joints).astype(np.float32)
+        if self.rotations is not None:
+            rot = np.asarray(self.rotations, dtype=np.float64)
+            if rot.shape != self.joints.shape[:2] + (4,):
+                want = self.joints.shape[:2] + (4,)
+                raise MotionFileError(f"rotations must have shape {want}, got {rot.shape}")
+            if not np.all(np.isfinite(rot)):
+                raise MotionFileError("rotations contain NaN or infinite values")
+            self.rotations = qnormalize(rot).astype(np.float32)
+        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and self.fps > 0):
+            raise MotionFileError(f"frame rate must be a positive number, got {self.fps!r}")
+        self.fps = float(self.fps)
+
+    @property
+    def frames(self) -> int:
+        return len(self.joints)
+
+
+def resample_motion(motion: Motion, fps: float) -> Motion:
+    if abs(motion.fps - fps) < 1e-9:
+        return motion
+    joints = resample(motion.joints, motion.fps, fps)
+    if len(joints) < 2:
+        raise MotionFileError(f"motion is shorter than two frames at {fps:g} fps")
+    rot = None if motion.rotations is None else resample_quats(motion.rotations, motion.fps, fps)
+    return Motion(joints, rot, fps, motion.text, motion.seed)
+
