@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ropar_core import skeleton as sk
+from ropar_core.device import CPU_THREADS
 from ropar_core.errors import ModelError, RoparError
 
 TINY_WINDOW_TOKENS = 12  # 48 frames: long-motion windowing kicks in beyond 2.4 s
@@ -286,7 +287,7 @@ def test_bad_generation_inputs_are_one_line_errors(gen, kwargs, match):
 
 
 def test_device_selection():
-    from ropar_core.generator import resolve_device
+    from ropar_core.device import resolve_device
 
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -327,7 +328,7 @@ def test_from_pretrained_round_trip_and_errors(tmp_path, monkeypatch):
         G.Generator.from_pretrained(wrong, device="cpu")
     with pytest.raises(RoparError, match="threads"):
         G.Generator.from_pretrained(model, device="cpu", threads=0)
-    assert torch.get_num_threads() == G.CPU_THREADS  # the CPU default was applied by the loads above
+    assert torch.get_num_threads() == CPU_THREADS  # the CPU default was applied by the loads above
     monkeypatch.setattr(G, "DEFAULT_MODEL_DIR", tmp_path / "missing_default")
     with pytest.raises(ModelError, match="default model is missing"):
         G.Generator.from_pretrained(device="cpu")

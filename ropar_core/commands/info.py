@@ -61,7 +61,7 @@ def licence_note(model_dir: Path) -> str:
 def device_note(device: str) -> str:
     import torch
 
-    from ropar_core.generator import CPU_THREADS, resolve_device
+    from ropar_core.device import CPU_THREADS, resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cuda":

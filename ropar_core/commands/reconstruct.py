@@ -39,7 +39,8 @@ def reconstruct_features(pvae, mean: np.ndarray, std: np.ndarray, feats: np.ndar
 def run(args) -> int:
     from ropar_core import features as F
     from ropar_core import io
-    from ropar_core.generator import DEFAULT_MODEL_DIR, resolve_device
+    from ropar_core.device import resolve_device
+    from ropar_core.generator import DEFAULT_MODEL_DIR
     from ropar_core.modeldir import load_pvae
 
     motion = io.load_motion(args.motion, fps=sk.FPS)
