@@ -12,8 +12,8 @@ import pytest
 
 from ropar_core import features as F
 from ropar_core.errors import MotionFileError, RoparError
-from training.captions import ACTIONS, CONTENTS, STYLE_WAYS, STYLES, caption_pool, make_captions
-from training.importers import SPLITS, bandai
+from training.data.captions import ACTIONS, CONTENTS, STYLE_WAYS, STYLES, caption_pool, make_captions
+from training.data.importers import SPLITS, bandai
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "bandai"
 WALK = FIXTURES / "dataset-2_walk_active_009.bvh"

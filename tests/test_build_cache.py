@@ -21,11 +21,11 @@ from tests.test_importers import (
     save_amass,
     walking_joints,
 )
-from training.build_cache import main
-from training.cache import Cache
-from training.importers import assign_split, bandai, features_from_joints
-from training.importers.amass import import_amass
-from training.importers.wham import import_wham
+from training.data.build_cache import main
+from training.data.cache import Cache
+from training.data.importers import assign_split, bandai, features_from_joints
+from training.data.importers.amass import import_amass
+from training.data.importers.wham import import_wham
 
 LEGS = [3, 4]  # left_leg, right_leg in PART_NAMES
 
@@ -357,8 +357,8 @@ def test_wham_videos_to_a_generator(tmp_path, capsys):
     assert "train" in splits and "val" in splits, splits  # fixed names: a deterministic split
     assert Cache(cache).noisy
 
-    from training.train_pvae import main as train_pvae
-    from training.train_ropar import main as train_ropar
+    from training.train.train_pvae import main as train_pvae
+    from training.train.train_ropar import main as train_ropar
 
     common = ["--preset", "tiny", "--steps", "3", "--batch-size", "4", "--threads", "1", "--device", "cpu",
               "--eval-every", "0", "--log-every", "1", "--crop-frames", "32"]

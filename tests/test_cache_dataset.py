@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ropar_core.credibility import token_mask_from_frame_mask
 from ropar_core.errors import RoparError
 from ropar_core.skeleton import FEATURE_DIM, PART_CHANNELS, PART_NAMES
-from training.cache import (
+from training.data.cache import (
     STD_FLOOR,
     STD_GROUPS,
     Cache,
@@ -22,8 +22,8 @@ from training.cache import (
     is_complete,
     recompute_stats,
 )
-from training.dataset import MotionDataset, collate
-from training.importers import Clip
+from training.data.dataset import MotionDataset, collate
+from training.data.importers import Clip
 
 LENGTHS = [70, 30, 101, 8, 64, 45]
 SPLITS = ["train", "train", "train", "val", "val", "test"]

@@ -33,7 +33,7 @@ def generator():
 
 @pytest.fixture(scope="module")
 def evaluator(generator):
-    from training.evaluator import TextMotionEvaluator
+    from training.evaluation.evaluator import TextMotionEvaluator
 
     return TextMotionEvaluator.from_dir(EVALUATOR, text_encoder=generator.text)
 

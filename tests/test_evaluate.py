@@ -1,4 +1,4 @@
-"""training.evaluate on synthetic data with stand-in generators whose quality is known."""
+"""training.evaluation.evaluate on synthetic data with stand-in generators whose quality is known."""
 
 from types import SimpleNamespace
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from tests.test_evaluator_synthetic import HashTextEncoder, make_synthetic_caches
-from training import evaluate
-from training import train_evaluator as te
-from training.evaluator import TextMotionEvaluator, load_clips
+from training.evaluation import evaluate
+from training.evaluation.evaluator import TextMotionEvaluator, load_clips
+from training.train import train_evaluator as te
 
 
 class StandIn:

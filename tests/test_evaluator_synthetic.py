@@ -17,8 +17,8 @@ import numpy as np
 
 from ropar_core import features as feats
 from ropar_core import skeleton as sk
-from training.cache import CacheWriter
-from training.importers import Clip
+from training.data.cache import CacheWriter
+from training.data.importers import Clip
 
 CONTENTS = ("walk", "run", "wave-left-hand", "wave-right-hand", "raise-up-both-hands")
 STYLES = ("normal", "elderly")
@@ -108,7 +108,8 @@ def synthetic_clips(per_label: int = 8, seed: int = 0, frames=(44, 84)) -> list[
 
 
 def write_cache(out: Path, clips: list[dict], target_ratio: float | None = None, seed: int = 0) -> Path:
-    """Write clips with training.cache.CacheWriter; target_ratio (credible share of parts) makes it noisy."""
+    """Write clips with training.data.cache.CacheWriter; target_ratio (credible share of parts) makes
+    it noisy."""
     rng = np.random.default_rng(seed + 7)
     noisy = target_ratio is not None
     extra = {"fingerprint": f"synthetic-{seed}-{target_ratio}"}  # equal data -> equal fingerprint

@@ -15,12 +15,12 @@ from ropar_core import skeleton as sk
 from ropar_core.bvh import write_bvh
 from ropar_core.errors import ModelError, MotionFileError, RoparError
 from ropar_core.layouts import COCO17_JOINTS
-from training.importers import Clip, assign_split, captions_for, features_from_joints, read_captions
-from training.importers.amass import import_amass, read_amass_npz
-from training.importers.bvh_folder import import_bvh_folder, load_bone_map
-from training.importers.humanml3d import import_humanml3d, parse_text_file
-from training.importers.smpl_model import body_joints, load_body_model
-from training.importers.wham import import_wham
+from training.data.importers import Clip, assign_split, captions_for, features_from_joints, read_captions
+from training.data.importers.amass import import_amass, read_amass_npz
+from training.data.importers.bvh_folder import import_bvh_folder, load_bone_map
+from training.data.importers.humanml3d import import_humanml3d, parse_text_file
+from training.data.importers.smpl_model import body_joints, load_body_model
+from training.data.importers.wham import import_wham
 
 LEGS = [3, 4]  # left_leg, right_leg in PART_NAMES
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "humanml3d-sample"

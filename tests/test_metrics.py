@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from training import metrics
-from training.metrics import MetricError
+from training.evaluation import metrics
+from training.evaluation.metrics import MetricError
 
 
 def test_confidence_interval_population_std():

@@ -12,11 +12,11 @@ import pytest
 from ropar_core import features as F
 from ropar_core import skeleton as sk
 from ropar_core.credibility import credibility_from_confidences
-from training import simulate_noise as sn
-from training import virtual_camera as vc
-from training.cache import Cache, CacheWriter, credible_channels
-from training.importers import Clip
-from training.importers.bandai import load_folder
+from training.data import simulate_noise as sn
+from training.data import virtual_camera as vc
+from training.data.cache import Cache, CacheWriter, credible_channels
+from training.data.importers import Clip
+from training.data.importers.bandai import load_folder
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "bandai"
 NUM_CLIPS = 32

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training import prepare
-from training.cache import Cache
-from training.dataset import MotionDataset
+from training.data import prepare
+from training.data.cache import Cache
+from training.data.dataset import MotionDataset
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "bandai"
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""training.report: the tiny preset end to end on synthetic caches, the baseline's blind cache, verdicts."""
+"""training.evaluation.report: the tiny preset end to end on synthetic caches, the blind cache, verdicts."""
 
 import json
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from tests.test_evaluator_synthetic import make_synthetic_caches
-from training import report
-from training.cache import Cache
+from training.data.cache import Cache
+from training.evaluation import report
 
 
 @pytest.fixture(scope="module")

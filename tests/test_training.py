@@ -14,10 +14,10 @@ import torch
 
 from ropar_core import checkpoint
 from ropar_core.errors import RoparError
-from training import engine
-from training.cache import CacheWriter
-from training.config import TrainConfig, apply_overrides, load_yaml
-from training.importers import Clip
+from training.data.cache import CacheWriter
+from training.data.importers import Clip
+from training.train import engine
+from training.train.config import TrainConfig, apply_overrides, load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--preset", "tiny", "--batch-size", "4", "--log-every", "1", "--threads", "1", "--device", "cpu"]
@@ -71,7 +71,7 @@ def _same(a, b):
 
 @pytest.fixture(scope="module")
 def pvae_dir(cache_dir, tmp_path_factory):
-    from training.train_pvae import main
+    from training.train.train_pvae import main
 
     out = tmp_path_factory.mktemp("pvae")
     assert main(["--data", str(cache_dir), "--out", str(out), "--steps", "6", "--ckpt-every", "3",
@@ -94,7 +94,7 @@ def test_pvae_run_writes_a_model_directory(pvae_dir):
 
 def test_pvae_resume_is_exact(pvae_dir, cache_dir, tmp_path):
     """6 straight steps == 3 steps, stop, resume, 3 more (the same weights, EMA and optimizer state)."""
-    from training.train_pvae import main
+    from training.train.train_pvae import main
 
     out = tmp_path / "split"
     common = ["--data", str(cache_dir), "--out", str(out), "--steps", "6", "--ckpt-every", "3",
@@ -109,7 +109,7 @@ def test_pvae_resume_is_exact(pvae_dir, cache_dir, tmp_path):
 
 
 def test_ropar_run_resume_and_generator(pvae_dir, cache_dir, tmp_path):
-    from training.train_ropar import main
+    from training.train.train_ropar import main
 
     args = ["--data", str(cache_dir), "--pvae", str(pvae_dir), "--steps", "4", "--ckpt-every", "2",
             "--eval-every", "4", "--crop-frames", "64", *TINY]
@@ -153,7 +153,7 @@ def test_ddp_two_cpu_processes_end_identical(cache_dir, tmp_path):
 
 def test_nan_loss_stops_training(cache_dir, tmp_path):
     from ropar_core.pvae import PVAE, PVAE_PRESETS, PVAEConfig
-    from training.dataset import MotionDataset, collate
+    from training.data.dataset import MotionDataset, collate
 
     model = PVAE(PVAEConfig(**PVAE_PRESETS["tiny"]))
     ds = MotionDataset(cache_dir, "train", crop_frames=32)
@@ -201,8 +201,8 @@ def test_lr_schedule_and_ema():
 def test_ablations_train_end_to_end(cache_dir, tmp_path):
     """Full-body P-VAE (P=1) -> RoPAR follows it (P=1, full-body credibility) with the regression head."""
     from ropar_core.generator import Generator
-    from training.train_pvae import main as train_pvae
-    from training.train_ropar import main as train_ropar
+    from training.train.train_pvae import main as train_pvae
+    from training.train.train_ropar import main as train_ropar
 
     pv, rp = tmp_path / "pvae", tmp_path / "ropar"
     assert train_pvae(["--data", str(cache_dir), "--out", str(pv), "--steps", "2", "--eval-every", "0",

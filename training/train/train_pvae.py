@@ -23,8 +23,8 @@ from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError
 from ropar_core.modeldir import save_model_dir
 from ropar_core.pvae import PVAE, PVAE_PRESETS, PVAEConfig, local_joints, recover_from_ric
-from training import engine
-from training.config import apply_overrides, load_yaml, parse_sets, pvae_train_defaults
+from training.train import engine
+from training.train.config import apply_overrides, load_yaml, parse_sets, pvae_train_defaults
 
 
 def add_common_args(parser: argparse.ArgumentParser, presets) -> None:
@@ -116,8 +116,8 @@ def evaluate_mpjpe(model: PVAE, cache, split: str = "val", limit: int | None = 2
 
 
 def run(args) -> dict:
-    from training.cache import Cache
-    from training.dataset import MotionDataset, collate
+    from training.data.cache import Cache
+    from training.data.dataset import MotionDataset, collate
 
     yaml_cfg = load_yaml(args.config)
     cfg = train_config(args, pvae_train_defaults(), yaml_cfg["train"])

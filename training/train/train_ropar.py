@@ -31,9 +31,9 @@ from ropar_core.credibility import token_mask_from_frame_mask
 from ropar_core.errors import RoparError
 from ropar_core.modeldir import load_pvae, save_model_dir
 from ropar_core.ropar import ROPAR_PRESETS, RoPAR, RoPARConfig
-from training import engine
-from training.config import apply_overrides, load_yaml, parse_sets, ropar_train_defaults
-from training.train_pvae import _jsonable, add_common_args, train_config
+from training.train import engine
+from training.train.config import apply_overrides, load_yaml, parse_sets, ropar_train_defaults
+from training.train.train_pvae import _jsonable, add_common_args, train_config
 
 LATENTS_VERSION = 1
 
@@ -203,7 +203,7 @@ def evaluate_loss(model: RoPAR, dataset: LatentDataset, batch_size: int = 32, se
 
 def run(args) -> dict:
     from ropar_core.text import TextEncoder
-    from training.cache import Cache
+    from training.data.cache import Cache
 
     yaml_cfg = load_yaml(args.config)
     cfg = train_config(args, ropar_train_defaults(), yaml_cfg["train"])

@@ -26,9 +26,9 @@ import torch
 
 from ropar_core import checkpoint
 from ropar_core.errors import ModelError, RoparError
-from training import metrics
-from training.cache import Cache
-from training.evaluator import (
+from training.data.cache import Cache
+from training.evaluation import metrics
+from training.evaluation.evaluator import (
     WEIGHTS_NAME,
     EvalClip,
     Evaluator,

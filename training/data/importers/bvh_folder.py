@@ -19,7 +19,7 @@ from ropar_core.bone_maps import BONE_MAPS, bvh_to_smpl22
 from ropar_core.bvh import read_bvh
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import JOINT_NAMES
-from training.importers import Clip, captions_for, features_from_joints, read_captions, set_split
+from training.data.importers import Clip, captions_for, features_from_joints, read_captions, set_split
 
 log = logging.getLogger(__name__)
 SOURCE = "bvh_folder"

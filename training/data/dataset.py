@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from ropar_core.credibility import token_mask_from_frame_mask
 from ropar_core.errors import RoparError
 from ropar_core.skeleton import FEATURE_DIM, NUM_PARTS, TOKEN_FRAMES
-from training.cache import Cache
+from training.data.cache import Cache
 
 DEFAULT_MIN_FRAMES = 24  # 6 tokens, 1.2 s; Bandai's shortest raise-hand takes are ~1 s
 

@@ -35,8 +35,8 @@ from ropar_core import features as feats
 from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError
 from ropar_core.skeleton import TOKEN_FRAMES
-from training import metrics
-from training.evaluator import EvalClip, TextMotionEvaluator, load_clips
+from training.evaluation import metrics
+from training.evaluation.evaluator import EvalClip, TextMotionEvaluator, load_clips
 
 DEFAULT_EVALUATOR = Path(__file__).resolve().parents[1] / "runs" / "evaluator"
 

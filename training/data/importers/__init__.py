@@ -1,5 +1,5 @@
 """Dataset importers: each turns one kind of source (Bandai BVH, a BVH folder, HumanML3D, AMASS, WHAM
-output) into `Clip` records that `training.prepare` writes into a cache.
+output) into `Clip` records that `training.data.prepare` writes into a cache.
 
 Shared here: the `Clip` record and `assign_split`, which decides train/val/test by a hash of the clip's
 `split_key` (a subject or take), never by frame, so one performer's takes never straddle two splits.
@@ -92,7 +92,7 @@ def set_split(clip: Clip, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), 
 def features_from_joints(joints: np.ndarray, fps: float) -> tuple[np.ndarray, dict]:
     """(T, 22, 3) joints of any unit / up axis / facing at `fps` -> ((T20 - 1, 263) float32 features at
     20 fps, normalise_joints report). Row i of the features uses joints i and i+1 at 20 fps."""
-    from ropar_core import features  # lazy: keeps `import training.importers` light
+    from ropar_core import features  # lazy: keeps `import training.data.importers` light
 
     joints20, report = features.normalise_joints(joints, fps=fps)  # (T20, 22, 3)
     report["frames_20fps"] = int(len(joints20))

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ropar_core.errors import MotionFileError, RoparError
-from training.importers import Clip, captions_for, features_from_joints, read_captions, set_split
-from training.importers.smpl_model import POSE_DIMS, BodyModel, body_joints, load_body_model
+from training.data.importers import Clip, captions_for, features_from_joints, read_captions, set_split
+from training.data.importers.smpl_model import POSE_DIMS, BodyModel, body_joints, load_body_model
 
 log = logging.getLogger(__name__)
 SOURCE = "amass"

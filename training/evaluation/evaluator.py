@@ -344,9 +344,9 @@ class EvalClip:
 
 
 def load_clips(cache_dir: str | os.PathLike, split: str, min_frames: int = 1) -> list[EvalClip]:
-    """Clips of one split of a cache (training.cache format). In a noisy cache the clean ground truth is
+    """Clips of one split of a cache (training.data.cache format). In a noisy cache the clean ground truth is
     returned: the judge and the real reference never see the corruption."""
-    from training.cache import Cache
+    from training.data.cache import Cache
 
     cache = Cache(cache_dir)
     clips = []

@@ -39,9 +39,9 @@ import torch
 
 from ropar_core.atomic import atomic_path, write_text
 from ropar_core.errors import RoparError
-from training import evaluate
-from training.cache import Cache, recompute_stats
-from training.evaluator import TextMotionEvaluator, load_clips
+from training.data.cache import Cache, recompute_stats
+from training.evaluation import evaluate
+from training.evaluation.evaluator import TextMotionEvaluator, load_clips
 
 REPO = Path(__file__).resolve().parents[1]
 RATIO_CACHES = {0.3: "noisy_r30", 0.5: "noisy_r50", 0.7: "noisy_r70", 1.0: "clean"}
@@ -204,7 +204,7 @@ def _finished(model_dir: Path, key: str, steps: int) -> bool:
 
 def train_run(run: Run, caches: dict[str, Path], work: Path, cfg: dict, record: dict) -> dict:
     """Train (or find finished) the P-VAE and RoPAR of one run; returns their directories + commands."""
-    from training import train_pvae, train_ropar
+    from training.train import train_pvae, train_ropar
 
     out: dict = {}
     if run.pvae_from:
@@ -582,7 +582,7 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
     text_encoder = TextEncoder(None, device="cpu")
     evaluator_dir = evaluator_dir or work / "evaluator"
     if not (evaluator_dir / "config.json").is_file():
-        from training.train_evaluator import train_evaluator
+        from training.train.train_evaluator import train_evaluator
 
         e = cfg["evaluator"]
         _log(f"training the evaluator in {evaluator_dir}")

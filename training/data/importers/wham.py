@@ -29,8 +29,8 @@ import numpy as np
 from ropar_core import credibility as cred
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import FPS, NUM_JOINTS
-from training.importers import Clip, features_from_joints, set_split
-from training.importers.smpl_model import body_joints, load_body_model
+from training.data.importers import Clip, features_from_joints, set_split
+from training.data.importers.smpl_model import body_joints, load_body_model
 
 SOURCE = "wham"
 DEFAULT_FPS = 30.0

@@ -32,9 +32,9 @@ from ropar_core.atomic import atomic_path, write_text
 from ropar_core.credibility import DEFAULT_TAU, token_mask_from_frame_mask
 from ropar_core.errors import RoparError
 from ropar_core.skeleton import FPS, PART_NAMES
-from training import simulate_noise
-from training.cache import Cache, CacheWriter, is_complete
-from training.importers import SPLITS, bandai
+from training.data import simulate_noise
+from training.data.cache import Cache, CacheWriter, is_complete
+from training.data.importers import SPLITS, bandai
 
 DEFAULT_ARCHIVE = Path("../shared/datasets/bandai-namco-2.tar.xz")
 DEFAULT_DIR = Path("data/Bandai-Namco-Research-Motiondataset-2")

@@ -17,7 +17,7 @@ import numpy as np
 
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import FEATURE_DIM, FPS
-from training.importers import SPLITS, Clip, set_split
+from training.data.importers import SPLITS, Clip, set_split
 
 log = logging.getLogger(__name__)
 SOURCE = "humanml3d"

@@ -23,8 +23,8 @@ from ropar_core.bvh import read_bvh
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.resample import resample
 from ropar_core.skeleton import FPS
-from training.captions import CONTENTS, STYLES, make_captions
-from training.importers import Clip
+from training.data.captions import CONTENTS, STYLES, make_captions
+from training.data.importers import Clip
 
 SOURCE = "bandai2"
 SUBJECT = "bandai2"  # the actor is not recorded per file

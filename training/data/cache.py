@@ -26,7 +26,7 @@ import numpy as np
 from ropar_core.atomic import atomic_path, write_text
 from ropar_core.errors import RoparError
 from ropar_core.skeleton import FEATURE_DIM, FPS, NUM_PARTS, PART_CHANNELS, PART_NAMES
-from training.importers import SPLITS, Clip
+from training.data.importers import SPLITS, Clip
 
 CACHE_VERSION = 1
 # HumanML3D replaces each channel's std by its group's average (ANCHOR-FACTS §1.4): root yaw velocity,

@@ -42,9 +42,9 @@ from ropar_core import features as F
 from ropar_core import skeleton as sk
 from ropar_core.credibility import DEFAULT_TAU, credibility_from_confidences, token_mask_from_frame_mask
 from ropar_core.errors import RoparError
-from training import virtual_camera as vc
-from training.cache import Cache, CacheWriter
-from training.importers import Clip
+from training.data import virtual_camera as vc
+from training.data.cache import Cache, CacheWriter
+from training.data.importers import Clip
 
 NUM_CANDIDATES = 16  # filmed views per clip to choose from
 RATIO_TOLERANCE = 0.005  # the fix-up stops this close to the requested ratio
@@ -430,7 +430,7 @@ def simulate_cache(in_dir: str | Path, out_dir: str | Path, credible_ratio: floa
         })
     meta = w.meta
     if plots is not None and choice is not None:
-        from training.noise_plots import plot_examples
+        from training.data.noise_plots import plot_examples
 
         plot_examples(clean, choice, Path(plots), seed, tau, num_plots)
     meta["elapsed_s"] = round(time.time() - t0, 1)

@@ -8,7 +8,7 @@
         --text "a person waves" --out data/one_video
 
 Every source goes through its importer (training/importers/) file by file, with a progress bar, into
-`training.cache.CacheWriter`. Mocap sources (bvh, humanml3d, amass) give clean caches (all parts
+`training.data.cache.CacheWriter`. Mocap sources (bvh, humanml3d, amass) give clean caches (all parts
 credible). WHAM output gets its per-part credibility from the video's 2D keypoints; when any frame is
 not credible the cache is written with `noisy: true`, and since video data has no ground truth its
 `clean_features.npy` is a copy of the features (meta.json says so under "clean_features").
@@ -45,10 +45,10 @@ from ropar_core.credibility import DEFAULT_TAU, token_mask_from_frame_mask
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.keypoints import FORMATS
 from ropar_core.skeleton import FPS, PART_NAMES
-from training.cache import CacheWriter, is_complete
-from training.config import pvae_train_defaults
-from training.dataset import DEFAULT_MIN_FRAMES
-from training.importers import (
+from training.data.cache import CacheWriter, is_complete
+from training.train.config import pvae_train_defaults
+from training.data.dataset import DEFAULT_MIN_FRAMES
+from training.data.importers import (
     SPLITS,
     Clip,
     amass,
@@ -58,7 +58,7 @@ from training.importers import (
     read_captions,
     wham,
 )
-from training.importers import humanml3d as h3d
+from training.data.importers import humanml3d as h3d
 
 PROG = "build_cache"
 SOURCES = ("bvh", "humanml3d", "amass", "wham")

@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ropar_core import checkpoint as ckpt_io
 from ropar_core.atomic import write_text
 from ropar_core.errors import ModelError, RoparError
-from training.config import TrainConfig
+from training.train.config import TrainConfig
 
 
 class TrainingError(RoparError):

@@ -1,0 +1,1 @@
+"""Evaluation stage: the text-motion evaluator (judge), metrics, `evaluate` and the report."""
