@@ -38,7 +38,7 @@ from ropar_core.skeleton import TOKEN_FRAMES
 from training.evaluation import metrics
 from training.evaluation.evaluator import EvalClip, TextMotionEvaluator, load_clips
 
-DEFAULT_EVALUATOR = Path(__file__).resolve().parents[1] / "runs" / "evaluator"
+DEFAULT_EVALUATOR = Path(__file__).resolve().parents[2] / "runs" / "evaluator"
 
 
 @dataclass

@@ -43,7 +43,7 @@ from training.data.cache import Cache, recompute_stats
 from training.evaluation import evaluate
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RATIO_CACHES = {0.3: "noisy_r30", 0.5: "noisy_r50", 0.7: "noisy_r70", 1.0: "clean"}
 SEEDS = {"pvae": 1, "ropar": 2, "evaluator": 1234, "eval": 0}
 
