@@ -1,5 +1,6 @@
-"""Atomic writes: write to a temporary file beside the target, then rename over it, so a crash or a
-failed run never leaves a half-written output or checkpoint."""
+"""Atomic writes: write to a temporary file beside the target, fsync it, then rename over it (and fsync
+the directory), so a crash, a failed run or a power cut never leaves a half-written or empty output or
+checkpoint under the final name."""
 
 from __future__ import annotations
 
@@ -27,10 +28,40 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
+        fsync_file(tmp_path)  # the data is on disk before the name points at it
         os.replace(tmp_path, target)
+        fsync_dir(target.parent)  # and the rename itself survives a power cut
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Persist a directory's entries (a rename); a no-op where directories cannot be opened (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the file itself is already synced
+    finally:
+        os.close(fd)
+
+
+def replace_dir(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Rename a finished directory (every file in it written with atomic_path) into place, durably."""
+    os.replace(tmp, final)
+    fsync_dir(Path(final).parent)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -7,6 +7,7 @@ import contextlib
 
 import torch
 
+from ropar_core import limits
 from ropar_core.errors import RoparError
 
 # Sampling runs thousands of small matmuls (a few dozen tokens each): one thread is as fast as two on an
@@ -35,8 +36,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def set_threads(threads: int | None, device: torch.device) -> None:
     """torch's intra-op threads for this process: `threads`, or CPU_THREADS when running on the CPU."""
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise RoparError(f"threads must be a positive whole number, got {threads!r}")
+    limits.check_threads(threads)  # torch crashes (exit 139) when asked for ~100 000 threads
     if threads is not None or device.type == "cpu":
         torch.set_num_threads(threads or CPU_THREADS)
 

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ropar_core import features as feats
+from ropar_core import limits
 from ropar_core import skeleton as sk
 from ropar_core.errors import RoparError
 from ropar_core.resample import resample
@@ -88,16 +89,16 @@ def compose(generated: np.ndarray, source: np.ndarray, kept: np.ndarray,
 def source_joints(motion, fps=None) -> np.ndarray:
     """Motion | (T, 22, 3) array -> float64 joints at 20 fps."""
     if hasattr(motion, "joints"):
-        joints, src_fps = motion.joints, float(getattr(motion, "fps", sk.FPS))
+        joints, src_fps = motion.joints, getattr(motion, "fps", sk.FPS)
     else:
-        joints, src_fps = motion, float(fps if fps is not None else sk.FPS)
+        joints, src_fps = motion, fps if fps is not None else sk.FPS
     arr = np.asarray(joints)
     if arr.ndim != 3 or arr.shape[1:] != (sk.NUM_JOINTS, 3):
         raise RoparError(f"the motion to edit must have joints of shape (frames, 22, 3), got {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
-        raise RoparError("the motion to edit contains NaN, infinite or non-numeric values")
-    if not (math.isfinite(src_fps) and src_fps > 0):
-        raise RoparError(f"the motion's frame rate must be positive, got {src_fps!r}")
+    if arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():  # complex would be cast silently
+        raise RoparError("the motion to edit contains NaN, infinite or non-real values")
+    src_fps = limits.check_fps(src_fps, "the motion's frame rate")
+    limits.check_frames(limits.resampled_count(len(arr), src_fps, float(sk.FPS)), "the motion to edit")
     arr = resample(arr.astype(np.float64), src_fps, float(sk.FPS))
     if len(arr) < 2:
         raise RoparError("the motion to edit is shorter than two frames at 20 fps")

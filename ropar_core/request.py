@@ -59,7 +59,8 @@ def frames_for(frames=None, seconds=None, default_frames: int | None = None) -> 
     if frames is None and seconds is None:
         return int(default_frames if default_frames is not None else round(DEFAULT_SECONDS * sk.FPS))
     if frames is not None:
-        if isinstance(frames, bool) or not float(frames).is_integer():
+        whole = isinstance(frames, (int, np.integer)) or (isinstance(frames, float) and frames.is_integer())
+        if isinstance(frames, bool) or not whole:
             raise RoparError(f"frames must be a whole number, got {frames!r}")
         n = int(frames)
     else:
@@ -71,8 +72,8 @@ def frames_for(frames=None, seconds=None, default_frames: int | None = None) -> 
         raise RoparError(f"the motion must be at least {MIN_FRAMES} frames ({MIN_FRAMES / sk.FPS:g} s) "
                          f"long, got {n} frames")
     if n > MAX_FRAMES:
-        raise RoparError(f"{n} frames ({n / sk.FPS:g} s) is too long; at most {MAX_SECONDS:g} s "
-                         f"({MAX_FRAMES} frames)")
+        shown = f"{n} frames ({n / sk.FPS:g} s)" if n < 10**9 else "that many frames"
+        raise RoparError(f"{shown} is too long; at most {MAX_SECONDS:g} s ({MAX_FRAMES} frames)")
     return n
 
 

@@ -6,11 +6,17 @@ length, cfg, steps and temperature into one `Generator.generate` call. Per-promp
 Generator makes a batched result identical to the request served alone, so batching never mixes
 results. Bodies are bounded, every failure is a JSON error `{"error": {"code", "message"}}`, and a
 request that waits longer than the timeout gets a 504 and is dropped from the queue.
+
+Held resources are bounded too: at most MAX_CONNECTIONS connections get a thread (more wait in the
+listen backlog, and get a 503 if no slot frees in time); each must deliver its whole request within
+REQUEST_DEADLINE_S and take its answer within the same again (a watchdog closes it otherwise, however
+slowly it trickles bytes); clients that leave early are dropped without a traceback in the log.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import socket
 import sys
@@ -24,125 +30,20 @@ from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
-
-from ropar_core import __version__
+from ropar_core import __version__, limits
 from ropar_core.errors import RoparError
+from ropar_core.http_api import HttpError, bad_request, motion_json, parse_edit, parse_generate
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1-minute motion for /edit is about 1 MB of JSON
-MAX_PROMPTS_PER_REQUEST = 64
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_BATCH = 32
 SOCKET_TIMEOUT_S = 30  # a client that stops sending its body does not hold a thread for ever
-JSON_DECIMALS = 5  # 0.01 mm: far below any visible difference, keeps responses small
-
-GENERATE_FIELDS = {"prompt", "prompts", "seconds", "frames", "seed", "cfg", "steps", "temperature"}
-EDIT_FIELDS = GENERATE_FIELDS - {"prompts"} | {"motion", "keep_parts", "keep_frames"}
-
-
-class HttpError(RoparError):
-    """A request error with an HTTP status and one of the API's error codes."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code = status, code
-
-
-def _bad(message: str) -> HttpError:
-    return HttpError(HTTPStatus.BAD_REQUEST, "bad_request", message)
-
-
-# ---------------------------------------------------------------------------------------------
-# Request parsing (handler threads): JSON object -> keyword arguments for the Generator.
-def _number(body: dict, key: str, kind, default=None):
-    value = body.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _bad(f"{key!r} must be a number, got {json.dumps(value)[:40]}")
-    if kind is int:
-        if isinstance(value, float) and not value.is_integer():
-            raise _bad(f"{key!r} must be a whole number, got {value}")
-        return int(value)
-    return float(value)
-
-
-def _check_fields(body, allowed: set[str]) -> dict:
-    if not isinstance(body, dict):
-        raise _bad("the request body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise _bad(f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}")
-    return body
-
-
-def _common(body: dict) -> dict:
-    if "seconds" in body and "frames" in body:
-        raise _bad("give 'seconds' or 'frames', not both")
-    return {
-        "seconds": _number(body, "seconds", float),
-        "frames": _number(body, "frames", int),
-        "seed": _number(body, "seed", int, 0),
-        "cfg": _number(body, "cfg", float),
-        "steps": _number(body, "steps", int),
-        "temperature": _number(body, "temperature", float, 1.0),
-    }
-
-
-def parse_generate(body) -> dict:
-    body = _check_fields(body, GENERATE_FIELDS)
-    if ("prompt" in body) == ("prompts" in body):
-        raise _bad("give exactly one of 'prompt' (a string) or 'prompts' (a list of strings)")
-    prompts = [body["prompt"]] if "prompt" in body else body["prompts"]
-    if not isinstance(prompts, list) or not prompts:
-        raise _bad("'prompts' must be a non-empty list of strings")
-    if len(prompts) > MAX_PROMPTS_PER_REQUEST:
-        raise _bad(f"at most {MAX_PROMPTS_PER_REQUEST} prompts per request, got {len(prompts)}")
-    if not all(isinstance(p, str) for p in prompts):
-        raise _bad("every prompt must be a string")
-    return {"prompts": prompts, **_common(body)}
-
-
-def parse_edit(body) -> dict:
-    body = _check_fields(body, EDIT_FIELDS)
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str):
-        raise _bad("'prompt' (a string) is required")
-    motion = body.get("motion")
-    if not isinstance(motion, dict) or "joints" not in motion:
-        raise _bad("'motion' must be an object with 'joints' (frames x 22 x 3) and optionally 'fps'")
-    try:
-        joints = np.asarray(motion["joints"], dtype=np.float32)
-    except (ValueError, TypeError):
-        raise _bad("'motion.joints' must be a frames x 22 x 3 array of numbers") from None
-    fps = _number(motion, "fps", float, 20.0)
-    keep_parts = body.get("keep_parts")
-    if keep_parts is not None and not (isinstance(keep_parts, list)
-                                       and all(isinstance(p, str) for p in keep_parts)):
-        raise _bad("'keep_parts' must be a list of part names")
-    keep_frames = body.get("keep_frames")
-    if keep_frames is not None:
-        ok = (isinstance(keep_frames, list) and len(keep_frames) == 2
-              and all(isinstance(v, int) and not isinstance(v, bool) for v in keep_frames))
-        if not ok:
-            raise _bad("'keep_frames' must be [first, end] (two whole numbers, end exclusive)")
-        keep_frames = tuple(keep_frames)
-    return {"prompt": prompt, "joints": joints, "fps": fps, "keep_parts": keep_parts,
-            "keep_frames": keep_frames, **_common(body)}
-
-
-def motion_json(m) -> dict:
-    """GeneratedMotion -> the API's motion object."""
-    return {
-        "prompt": m.prompt, "fps": m.fps, "frames": int(m.joints.shape[0]), "seed": m.seed,
-        "joints": np.round(m.joints.astype(np.float64), JSON_DECIMALS).tolist(),
-        "rotations": np.round(m.rotations.astype(np.float64), JSON_DECIMALS + 1).tolist(),
-        "root": np.round(m.root.astype(np.float64), JSON_DECIMALS).tolist(),
-    }
-
+REQUEST_DEADLINE_S = 30.0  # to send the whole request (and, again, to take the whole answer)
+MAX_CONNECTIONS = 128  # connections served at once (threads); the 200-client burst test still passes
+SLOT_WAIT_S = 30.0  # how long a connection beyond MAX_CONNECTIONS waits for a slot before a 503
 
 # ---------------------------------------------------------------------------------------------
 # The worker: one thread owns the model; concurrent /generate jobs with one key share a batch.
@@ -271,21 +172,91 @@ class GenerationService:
 
 # ---------------------------------------------------------------------------------------------
 # HTTP.
+_BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+         b'{"error":{"code":"busy","message":"too many open connections; retry shortly"}}')
+
+
 class RoparHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the listen backlog: bursts of concurrent clients are not refused
 
-    def __init__(self, address, service: GenerationService, timeout_s: float, max_body: int, verbose: bool):
+    def __init__(self, address, service: GenerationService, timeout_s: float, max_body: int, verbose: bool,
+                 max_connections: int = MAX_CONNECTIONS, deadline_s: float = REQUEST_DEADLINE_S):
         self.service, self.timeout_s, self.max_body, self.verbose = service, timeout_s, max_body, verbose
+        self.deadline_s = deadline_s
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._closing = threading.Event()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, RequestHandler)
+
+    def process_request(self, request, client_address):
+        """Give the connection a thread only when a slot is free; wait (the next clients queue in the
+        listen backlog meanwhile) and answer 503 when none frees within SLOT_WAIT_S."""
+        waited = 0.0
+        while not self._slots.acquire(timeout=0.25):
+            waited += 0.25
+            if self._closing.is_set() or waited >= SLOT_WAIT_S:
+                with contextlib.suppress(OSError):
+                    request.settimeout(1.0)
+                    request.sendall(_BUSY)
+                self.shutdown_request(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address):
+        """A client that hung up or timed out is normal; anything else is logged in one line."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+            return
+        self.service.log(f"connection error: {type(exc).__name__}: {exc}")
+
+    def shutdown(self):
+        self._closing.set()
+        super().shutdown()
 
 
 class RequestHandler(BaseHTTPRequestHandler):
     server_version = f"ropar/{__version__}"
     timeout = SOCKET_TIMEOUT_S
     server: RoparHTTPServer
+
+    def setup(self):
+        super().setup()
+        self._watchdog: threading.Timer | None = None
+        self._arm()  # the whole request (line, headers, body) must arrive within the deadline
+
+    def _arm(self) -> None:
+        """(Re)start the watchdog: when it fires the socket is shut down, so a client that trickles
+        bytes slower than the deadline cannot hold this thread (the socket timeout is per read)."""
+        self._disarm()
+        self._watchdog = threading.Timer(self.server.deadline_s, self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _disarm(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _expire(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def finish(self):
+        self._disarm()
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
         if self.server.verbose:
@@ -298,11 +269,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
         self.end_headers()
+        self._arm()  # the client gets the deadline again to take the answer
         self.wfile.write(data)
-
-    def _error(self, status: int, code: str, message: str) -> None:
-        self.close_connection = True
-        self._send(status, {"error": {"code": code, "message": message}})
 
     def _read_json(self):
         length = self.headers.get("Content-Length")
@@ -311,19 +279,20 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             n = int(length)
         except ValueError:
-            raise _bad(f"bad Content-Length {length!r}") from None
+            raise bad_request(f"bad Content-Length {length!r}") from None
         if n < 0:
-            raise _bad(f"bad Content-Length {length!r}")
+            raise bad_request(f"bad Content-Length {length!r}")
         if n > self.server.max_body:
             raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large",
                             f"request body of {n} bytes exceeds the limit of {self.server.max_body} bytes")
         raw = self.rfile.read(n)
         if len(raw) < n:
-            raise _bad(f"request body ended after {len(raw)} of {n} bytes")
+            raise bad_request(f"request body ended after {len(raw)} of {n} bytes")
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _bad(f"invalid JSON: {exc}") from None
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise bad_request(f"invalid JSON: the body is not UTF-8 ({exc.reason})") from None
+        return limits.parse_json(text, "request body", error=bad_request)
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         if self.path.split("?")[0] != "/health":
@@ -339,7 +308,9 @@ class RequestHandler(BaseHTTPRequestHandler):
                 raise HttpError(HTTPStatus.NOT_FOUND, "bad_request",
                                 f"unknown path {self.path}; use POST /generate or POST /edit")
             kind, parse = route
-            args = parse(self._read_json())
+            body = self._read_json()
+            self._disarm()  # the request is in; the wait for the worker is bounded by the timeout
+            args = parse(body)
             self._precheck(kind, args)
             start = time.perf_counter()
             future = self.server.service.submit(kind, args)
@@ -360,6 +331,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         except Exception as exc:
             self.server.service.log(traceback.format_exc().rstrip())
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal", f"{type(exc).__name__}: {exc}")
+
+    def _error(self, status: int, code: str, message: str) -> None:
+        self.close_connection = True
+        try:
+            self._send(status, {"error": {"code": code, "message": message}})
+        except (ConnectionError, TimeoutError, OSError):
+            pass  # the client left before its answer
 
     def _precheck(self, kind: str, args: dict) -> None:
         """Validate in the handler thread, so a bad request never reaches (or spoils) a batch; the frame
@@ -390,13 +368,16 @@ def check_host(host: str, allow_remote: bool, warn=None) -> None:
 
 def make_server(generator, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allow_remote: bool = False,
                 timeout_s: float = DEFAULT_TIMEOUT_S, max_body: int = MAX_BODY_BYTES,
-                max_batch: int = DEFAULT_MAX_BATCH, verbose: bool = False, log=None) -> RoparHTTPServer:
+                max_batch: int = DEFAULT_MAX_BATCH, verbose: bool = False, log=None,
+                max_connections: int = MAX_CONNECTIONS, deadline_s: float = REQUEST_DEADLINE_S
+                ) -> RoparHTTPServer:
     """Build (and bind) the server; call .serve_forever(), then .shutdown() and .service.stop()."""
     check_host(host, allow_remote)
     log = log or (lambda msg: print(f"ropar serve: {msg}", file=sys.stderr))
     service = GenerationService(generator, max_batch=max_batch, log=log)
     try:
-        return RoparHTTPServer((host, port), service, timeout_s, max_body, verbose)
+        return RoparHTTPServer((host, port), service, timeout_s, max_body, verbose,
+                               max_connections, deadline_s)
     except OSError as exc:
         service.stop()
         raise RoparError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -216,3 +216,25 @@ def test_ablations_train_end_to_end(cache_dir, tmp_path):
     assert latents["z"].shape[1] == 1 and latents["credible"].shape[1] == 1
     [m] = Generator.from_pretrained(rp, device="cpu").generate("a man runs", frames=24, seed=0)
     assert m.joints.shape == (24, 22, 3) and np.isfinite(m.joints).all()
+
+
+@pytest.mark.parametrize("name,text", [
+    ("state.json", ""), ("state.json", "[1, 2]"), ("state.json", '{"step": "six"}'),
+    ("state.json", "[" * 100_000), ("optim.json", '{"param_groups": 5}'), ("optim.json", "{}"),
+    ("optim.json", "not json"),
+])
+def test_resume_from_a_corrupt_checkpoint_is_one_line(pvae_dir, cache_dir, tmp_path, capsys, name, text):
+    import shutil
+
+    from training.train.train_pvae import main
+
+    out = tmp_path / "run"
+    shutil.copytree(pvae_dir / "checkpoints", out / "checkpoints")
+    step = out / "checkpoints" / "step_00000006"
+    (step / name).write_text(text)
+    args = ["--data", str(cache_dir), "--out", str(out), "--steps", "9", *TINY, "--resume"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("train_pvae: error: checkpoint") and "Traceback" not in err, err
+    assert "corrupt" in last or "invalid JSON" in last or "nested" in last, last

@@ -10,6 +10,9 @@ import sys
 
 from ropar_core.server import DEFAULT_HOST, DEFAULT_MAX_BATCH, DEFAULT_PORT, DEFAULT_TIMEOUT_S, MAX_BODY_BYTES
 
+MAX_TIMEOUT_S = 86400.0  # a day; "inf" would overflow the wait
+MAX_BODY_MB = 1024.0  # bodies are held in memory and parsed whole
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="serve the model over HTTP JSON on 127.0.0.1 (for Blender)",
@@ -33,13 +36,18 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ropar_core import limits
     from ropar_core.errors import RoparError
     from ropar_core.server import check_host, make_server
 
     if not 0 <= args.port <= 65535:
         raise RoparError(f"--port must be in 0..65535, got {args.port}")
-    if not args.timeout > 0 or args.max_batch < 1 or not args.max_body_mb > 0:
-        raise RoparError("--timeout, --max-batch and --max-body-mb must be positive")
+    bounds = (("--timeout", args.timeout, MAX_TIMEOUT_S), ("--max-batch", args.max_batch, 1024),
+              ("--max-body-mb", args.max_body_mb, MAX_BODY_MB))
+    for flag, value, top in bounds:
+        if not 0 < value <= top:  # also refuses nan and inf
+            raise RoparError(f"{flag} must be above 0 and at most {top:g}, got {value}")
+    limits.check_threads(args.threads)
     check_host(args.host, args.allow_remote)  # before the slow model load
 
     from ropar_core.generator import Generator

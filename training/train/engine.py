@@ -32,8 +32,9 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ropar_core import checkpoint as ckpt_io
-from ropar_core.atomic import write_text
+from ropar_core.atomic import replace_dir, write_text
 from ropar_core.errors import ModelError, RoparError
+from ropar_core.limits import read_json_file
 from training.train.config import TrainConfig
 
 
@@ -224,10 +225,10 @@ class Checkpoints:
         pointer = self.root / "latest.json"
         if not pointer.is_file():
             return None
-        try:
-            name = json.loads(pointer.read_text())["dir"]
-        except (ValueError, KeyError):
-            raise ModelError(f"{pointer} is corrupt; delete it or start without --resume") from None
+        data = read_json_file(pointer, error=ModelError)
+        name = data.get("dir") if isinstance(data, dict) else None
+        if not isinstance(name, str) or not name.startswith("step_") or "/" in name or "\\" in name:
+            raise ModelError(f"{pointer} is corrupt; delete it or start without --resume")
         path = self.root / name
         if not (path / "state.json").is_file():
             raise ModelError(f"{pointer} points at {path}, which is incomplete")
@@ -255,7 +256,7 @@ class Checkpoints:
             state = {"step": step, "world": self.dist.world, **extra}
             write_text(tmp / "state.json", json.dumps(state, indent=1))
             shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            replace_dir(tmp, final)  # every file in it was fsynced by atomic_path
             write_text(self.root / "latest.json", json.dumps({"dir": name, "step": step}) + "\n")
             self._prune(keep_name=name)
         barrier(self.dist)
@@ -268,18 +269,31 @@ class Checkpoints:
                 shutil.rmtree(old, ignore_errors=True)
 
     def load(self, path: Path, model: nn.Module, ema: EMA, opt: torch.optim.Optimizer) -> dict:
-        """Restore everything; returns state.json (with "step")."""
-        state = json.loads((path / "state.json").read_text())
+        """Restore everything; returns state.json (with "step"). A corrupt or hand-edited checkpoint
+        is one ModelError naming it, never a traceback."""
+        try:
+            return self._load(path, model, ema, opt)
+        except ModelError as exc:
+            raise ModelError(f"checkpoint {path} is unusable: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+            raise ModelError(f"checkpoint {path} is corrupt ({type(exc).__name__}: {str(exc)[:120]}); "
+                             "delete it or start without --resume") from None
+
+    def _load(self, path: Path, model: nn.Module, ema: EMA, opt: torch.optim.Optimizer) -> dict:
+        state = read_json_file(path / "state.json", error=ModelError)
+        step = state.get("step") if isinstance(state, dict) else None
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ModelError(f"{path}/state.json is corrupt (no whole 'step' >= 0)")
         ckpt_io.load_module_weights(model, path / "model.safetensors")
         ema.load_state_dict(ckpt_io.load_weights(path / "ema.safetensors"))
         load_optimizer_state(opt, ckpt_io.load_weights(path / "optim.safetensors"),
-                             json.loads((path / "optim.json").read_text()))
+                             read_json_file(path / "optim.json", error=ModelError))
         rng_file = path / f"rng_rank{self.dist.rank}.safetensors"
         if state.get("world") == self.dist.world and rng_file.is_file():
             set_rng_state(ckpt_io.load_weights(rng_file),
-                          json.loads((path / f"rng_rank{self.dist.rank}.json").read_text()))
+                          read_json_file(path / f"rng_rank{self.dist.rank}.json", error=ModelError))
         else:  # another number of processes: the data order still resumes exactly, the RNG streams not
-            torch.manual_seed(state["step"] * 7919 + self.dist.rank)
+            torch.manual_seed(step * 7919 + self.dist.rank)
         return state
 
 

@@ -1,0 +1,97 @@
+"""Hard limits on what an input may ask for, checked before anything is allocated.
+
+A tiny file or request can otherwise ask for gigabytes: a frame rate of 1e-4 turns one second into
+200 000 frames at 20 fps, a keypoint "frame": 1e9 asks for a billion empty frames, a JSON nested a
+million deep overflows the parser. Every reader and command checks its sizes here, so the bounds are
+one set of numbers and the messages one style."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+from pathlib import Path
+
+from ropar_core.errors import MotionFileError, RoparError
+
+MIN_FPS = 1.0
+MAX_FPS = 1000.0  # high-speed mocap runs at 240-480 fps; above 1000 fps is a unit mistake
+# Frames of any one motion read or resampled, at any frame rate: 2.8 h at 20 fps, 28 min at 120 fps, about
+# 100 MB of float64 joints (request.MAX_FRAMES, 2 minutes, is the far smaller limit of what is generated).
+MAX_MOTION_FRAMES = 200_000
+MAX_JSON_BYTES = 128 * 2**20  # JSON motion / keypoint / config files; parsing costs ~8x this in memory
+MAX_THREADS = 256  # torch aborts creating ~100 000 OpenMP threads; no machine here has more cores
+MAX_ABS_VALUE = 1e6  # metres / feature values: anything beyond is corrupt, and overflows float32 maths
+
+
+def check_fps(value, what: str = "frame rate", error: type[Exception] = RoparError) -> float:
+    """A frame rate as a float within MIN_FPS..MAX_FPS (NaN, inf, bools and strings refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise error(f"{what} must be a number of frames per second, got {value!r}")
+    fps = float(value)
+    if not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        raise error(f"{what} must be between {MIN_FPS:g} and {MAX_FPS:g} fps, got {value!r}")
+    return fps
+
+
+def check_frames(count: int, what: str = "motion", error: type[Exception] = RoparError) -> int:
+    """A frame count (of an input, or of a resampled output computed before allocating it)."""
+    if count > MAX_MOTION_FRAMES:
+        raise error(f"{what} would have {count} frames; at most {MAX_MOTION_FRAMES} are allowed")
+    return int(count)
+
+
+def resampled_count(frames: int, src_fps: float, dst_fps: float) -> int:
+    """Frames of a `frames`-long motion resampled from src_fps to dst_fps (same rule as io.resample)."""
+    if frames < 1:
+        return 0
+    return int(math.floor((frames - 1) / src_fps * dst_fps + 1e-6)) + 1
+
+
+def check_threads(threads, error: type[Exception] = RoparError) -> int | None:
+    """torch CPU threads: None (the default) or 1..MAX_THREADS."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise error(f"threads must be a whole number from 1 to {MAX_THREADS}, got {threads!r}")
+    return threads
+
+
+def parse_json(text: str, what: str, error: type[Exception] = MotionFileError):
+    """json.loads whose failures (bad syntax, nesting deep enough to exhaust the parser's recursion)
+    are one `error` line instead of a traceback, or in a server thread a 500."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{what}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise error(f"{what}: JSON nested too deeply") from None
+
+
+def check_file_size(path: str | os.PathLike, limit: int, what: str = "file",
+                    error: type[Exception] = MotionFileError) -> int:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
+    if size > limit:
+        raise error(f"{path.name}: {what} of {size / 2**20:.1f} MiB exceeds the limit of "
+                    f"{limit / 2**20:.0f} MiB")
+    return size
+
+
+def read_json_file(path: str | os.PathLike, what: str | None = None,
+                   error: type[Exception] = MotionFileError):
+    """Read a JSON file with size and nesting limits; every failure is one `error` line."""
+    path = Path(path)
+    what = what or path.name
+    check_file_size(path, MAX_JSON_BYTES, "JSON file", error)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{what}: not UTF-8 text") from None
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_json(text, what, error)
