@@ -33,8 +33,21 @@ _CMU_LIMBS = {
 MIXAMO_MAP = {**_CMU_LIMBS, "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2"}
 # CMU-like: Spine and Spine1 only; spine2 halfway between them.
 CMU_MAP = {**_CMU_LIMBS, "spine1": "Spine", "spine2": ("Spine", "Spine1", 0.5), "spine3": "Spine1"}
+# Reallusion CC_Base (CMU database on iClone): Hip and Pelvis coincide; the three SMPL spine joints from
+# Spine01, Spine02 and a point a quarter up the Spine02 -> neck bone.
+CC_BASE_MAP = {
+    "pelvis": "CC_Base_Pelvis", "l_hip": "CC_Base_L_Thigh", "r_hip": "CC_Base_R_Thigh",
+    "spine1": "CC_Base_Spine01", "l_knee": "CC_Base_L_Calf", "r_knee": "CC_Base_R_Calf",
+    "spine2": "CC_Base_Spine02", "l_ankle": "CC_Base_L_Foot", "r_ankle": "CC_Base_R_Foot",
+    "spine3": ("CC_Base_Spine02", "CC_Base_NeckTwist01", 0.25), "l_foot": "CC_Base_L_ToeBase",
+    "r_foot": "CC_Base_R_ToeBase", "neck": "CC_Base_NeckTwist01", "l_collar": "CC_Base_L_Clavicle",
+    "r_collar": "CC_Base_R_Clavicle", "head": "CC_Base_Head", "l_shoulder": "CC_Base_L_Upperarm",
+    "r_shoulder": "CC_Base_R_Upperarm", "l_elbow": "CC_Base_L_Forearm", "r_elbow": "CC_Base_R_Forearm",
+    "l_wrist": "CC_Base_L_Hand", "r_wrist": "CC_Base_R_Hand",
+}
 SMPL_MAP = {name: name for name in sk.JOINT_NAMES}  # our own BVH and SMPL exports (matched case-blind)
-BONE_MAPS = {"smpl": SMPL_MAP, "bandai": BANDAI_MAP, "mixamo": MIXAMO_MAP, "cmu": CMU_MAP}
+BONE_MAPS = {"smpl": SMPL_MAP, "bandai": BANDAI_MAP, "mixamo": MIXAMO_MAP, "cmu": CMU_MAP,
+             "cc_base": CC_BASE_MAP}
 
 
 def _norm_name(name: str) -> str:

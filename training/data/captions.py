@@ -45,6 +45,27 @@ ACTIONS = {
                            "raises the left arm above the head", "lifts the left hand into the air"),
     "raise-up-right-hand": ("raises the right hand", "lifts the right arm up", "puts the right hand up",
                             "raises the right arm above the head", "lifts the right hand into the air"),
+    # Bandai dataset-1's contents (walk and run are shared with dataset-2).
+    "dash": ("dashes forward", "sprints forward at full speed", "dashes ahead", "runs forward very fast"),
+    "walk-back": ("walks backward", "walks backwards", "steps backward", "walks back a few steps",
+                  "moves backward step by step"),
+    "walk-left": ("walks to the left", "walks forward, bearing left", "heads off to the left",
+                  "walks diagonally forward to the left"),
+    "walk-right": ("walks to the right", "walks forward, bearing right", "heads off to the right",
+                   "walks diagonally forward to the right"),
+    "bow": ("bows", "bows deeply", "bows politely", "bends forward in a bow", "bows in greeting"),
+    "bye": ("waves goodbye", "waves goodbye with one hand", "says bye with a wave", "waves farewell"),
+    "byebye": ("waves goodbye with both hands", "waves bye-bye with both arms",
+               "waves farewell with both hands", "waves both hands to say goodbye"),
+    "guide": ("guides someone the way with the hand", "shows the way with an open hand",
+              "gestures to guide someone", "points the way with the arm"),
+    "respond": ("responds to someone", "answers someone with a gesture", "reacts and replies with a gesture"),
+    "call": ("calls out to someone", "calls someone over", "calls to someone with a hand gesture"),
+    "punch": ("punches", "throws a punch", "punches forward", "strikes with the fist"),
+    "kick": ("kicks", "kicks forward", "does a kick", "kicks with one leg"),
+    "slash": ("slashes with a sword", "swings a sword", "slashes downward with a blade", "cuts with a sword"),
+    "dance-long": ("dances", "dances for a while", "does a long dance", "dances to music"),
+    "dance-short": ("dances", "does a short dance", "dances briefly", "does a few dance moves"),
 }
 
 # How it is done. Each style has three kinds of wording: who does it (a subject noun phrase that
@@ -68,8 +89,43 @@ STYLE_ADVERBS = {
     "normal": ("normally", "casually", "in a relaxed way", "at a normal pace"),
     "youthful": ("cheerfully", "playfully", "with a bounce", "happily"),
 }
+# Bandai dataset-1's styles: three are dataset-2's under other names, the rest are new.
+STYLE_ALIASES = {"masculinity": "masculine", "old": "elderly", "tired": "exhausted"}
+NEW_STYLES = {
+    # style: (subjects, adverbs, gait adverb, "in a ... way" phrases)
+    "happy": (("a happy person", "a cheerful man", "a joyful person"),
+              ("happily", "joyfully", "cheerfully", "with a big smile"), "with bouncy steps",
+              ("in a happy way", "as if happy", "in a joyful manner")),
+    "sad": (("a sad person", "an unhappy man", "a gloomy person"),
+            ("sadly", "gloomily", "with a heavy heart"),
+            "with slow, heavy steps", ("in a sad way", "as if sad", "in a sorrowful manner")),
+    "angry": (("an angry person", "a furious man", "an annoyed person"),
+              ("angrily", "furiously", "aggressively"),
+              "with stomping steps", ("in an angry way", "as if angry", "in a furious manner")),
+    "proud": (("a proud person", "a proud man", "a self-assured person"),
+              ("proudly", "haughtily", "with the chest out"),
+              "with a proud stride", ("in a proud way", "as if proud", "in a haughty manner")),
+    "not-confident": (("an insecure person", "a shy man", "a timid person"),
+                      ("timidly", "shyly", "hesitantly"),
+                      "with hesitant steps", ("in an unconfident way", "as if unsure", "in a timid manner")),
+    "childish": (("a child", "a childish person", "a little kid"),
+                 ("childishly", "playfully", "like a little child"),
+                 "with skipping steps", ("in a childish way", "like a child", "in a childlike manner")),
+    "musical": (("a musical performer", "a stage actor", "a theatrical person"),
+                ("theatrically", "rhythmically", "with exaggerated, dance-like moves"), "with rhythmic steps",
+                ("in a musical way", "like in a musical", "in a theatrical manner")),
+    "giant": (("a giant", "a huge, heavy man", "a lumbering giant"),
+              ("heavily", "ponderously", "with great weight"),
+              "with huge, heavy steps",
+              ("in a giant-like way", "like a giant", "in a heavy, lumbering manner")),
+    "chimpira": (("a thug", "a street punk", "a swaggering hoodlum"),
+                 ("with a swagger", "menacingly", "cockily"),
+                 "with a swaggering gait",
+                 ("in a thuggish way", "like a street thug", "in a swaggering manner")),
+}
 # Extra manner phrases that only make sense when the person moves over the ground.
-LOCOMOTION = ("walk", "walk-turn-left", "walk-turn-right", "run")
+LOCOMOTION = ("walk", "walk-turn-left", "walk-turn-right", "run", "dash", "walk-back", "walk-left",
+              "walk-right")
 GAIT_ADVERBS = {
     "active": ("with long, quick strides",),
     "elderly": ("with small, shuffling steps",),
@@ -78,7 +134,9 @@ GAIT_ADVERBS = {
     "masculine": ("with heavy, wide steps",),
     "normal": ("at an even pace",),
     "youthful": ("with springy steps",),
+    **{style: (gait,) for style, (_, _, gait, _) in NEW_STYLES.items()},
 }
+
 STYLE_WAYS = {
     "active": ("in an active way", "in an energetic way", "in a lively manner"),
     "elderly": ("in an elderly way", "like an old man", "in the manner of an elderly person"),
@@ -88,6 +146,12 @@ STYLE_WAYS = {
     "normal": ("in a normal way", "in an ordinary way", "in a neutral manner"),
     "youthful": ("in a youthful way", "like a kid", "in a youthful, bouncy manner"),
 }
+# Dataset-1's styles join the tables; an alias shares its dataset-2 twin's wording.
+for _style, (_who, _how, _gait, _ways) in NEW_STYLES.items():
+    STYLE_SUBJECTS[_style], STYLE_ADVERBS[_style], STYLE_WAYS[_style] = _who, _how, _ways
+for _alias, _style in STYLE_ALIASES.items():
+    for _table in (STYLE_SUBJECTS, STYLE_ADVERBS, STYLE_WAYS, GAIT_ADVERBS):
+        _table[_alias] = _table[_style]
 
 
 def _check(content: str, style: str) -> None:

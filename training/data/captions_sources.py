@@ -1,0 +1,299 @@
+"""Captions people would type, for sources whose labels are not sentences.
+
+CMU's trial descriptions are terse notes ("playground - forward jumps, turn around"); DeepMimic's only
+label is a file name ("humanoid3d_spinkick"). Both become several plain sentences per clip ("a person
+jumps forward and turns around", "someone does a spinning kick"), worded differently per clip by a
+seeded hash like the Bandai grammar (`training.captions`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from training.data.captions import GENERIC_SUBJECTS, _rng
+
+# CMU: how a description's phrase reads as a verb phrase ("forward jumps" -> "jumps forward"). Phrases
+# not listed are conjugated word by word (`_conjugate`).
+CMU_PHRASES = {
+    "forward jumps": "jumps forward",
+    "sit": "sits down",
+    "dangle legs": "dangles the legs",
+    "lower self to ground": "lowers themself to the ground",
+    "dangle": "hangs and dangles",
+    "legs push off against": "pushes off with the legs",
+    "run/jog": "runs",
+    "punch/strike": "punches",
+    "scoop up": "scoops something up",
+    "lift arm": "lifts an arm",
+    "swordplay": "fights with a sword",
+    "wash self": "washes themself",
+    "walk on uneven terrain": "walks on uneven ground",
+    "slow walk": "walks slowly",
+    "brisk walk": "walks briskly",
+    "expressive arms": "moves the arms expressively",
+    "pirouette": "spins on one foot",
+    "forward dribble": "dribbles a basketball forward",
+    "backward dribble": "dribbles a basketball while moving backward",
+    "sideways dribble": "dribbles a basketball sideways",
+    "dribble": "dribbles a basketball",
+    "crossover dribble": "does a crossover dribble",
+    "shoot": "shoots the ball",
+    "90-degree left turns": "turns left at right angles",
+    "90-degree right turns": "turns right at right angles",
+    # dance (mostly ballet) steps
+    "folding arms": "folds the arms",
+    "bending back": "bends backwards",
+    "turn step": "does a turning step",
+    "turn": "turns",
+    "arms held high": "holds the arms high",
+    "upper body rotation": "rotates the upper body",
+    "raised leg above hip-height": "raises a leg above hip height",
+    "pirouettes": "spins on one foot",
+    "cartwheel-like start": "starts with a cartwheel-like move",
+    "sideways steps": "steps sideways",
+    "attitude/arabesque": "does an arabesque",
+    "shifted-axis pirouette": "spins on one foot, leaning",
+    "quasi-cou-de-pied": "lifts one foot to the other ankle",
+    "small jetes": "does small jetes",
+}
+# More wordings of a phrase (after the conversion above), so that one-word trials get several captions.
+CMU_PARAPHRASES = {
+    "walks": ("walks forward", "takes a walk"),
+    "runs": ("jogs", "runs forward"),
+    "punches": ("throws punches", "strikes with the fists"),
+    "jumps": ("jumps up",),
+    "fights with a sword": ("swings a sword", "fences with a sword"),
+    "washes themself": ("washes the body", "scrubs themself clean"),
+    "walks slowly": ("walks at a slow pace",),
+    "walks briskly": ("walks fast",),
+    "walks on uneven ground": ("walks over rough terrain",),
+}
+# A context ("dance - ...") says what the whole trial is; it leads the sentence.
+CMU_CONTEXT_VERBS = {
+    "dance": "dances",
+    "basketball": "plays basketball",
+    "playground": "plays on a playground",
+}
+_ES_ENDINGS = ("s", "sh", "ch", "x", "z", "o")
+
+
+def _conjugate(phrase: str) -> str:
+    """'climb' -> 'climbs', 'bend over' -> 'bends over', 'rock back' -> 'rocks back'."""
+    words = phrase.split()
+    if not words:
+        return phrase
+    verb = words[0].split("/")[0]
+    if verb.endswith(_ES_ENDINGS):
+        verb += "es"
+    elif verb.endswith("y") and len(verb) > 1 and verb[-2] not in "aeiou":
+        verb = verb[:-1] + "ies"
+    else:
+        verb += "s"
+    rest = " ".join(words[1:]).replace("self", "themself")
+    return f"{verb} {rest}".strip()
+
+
+def cmu_parts(description: str) -> tuple[str, list[str]]:
+    """'playground - forward jumps, turn around' -> ('playground', ['jumps forward', 'turns around'])."""
+    text = " ".join(description.lower().split())
+    context, _, rest = text.rpartition(" - ") if " - " in text else ("", "", text)
+    phrases = [p.strip() for p in re.split(r",|;", rest) if p.strip()]
+    out = []
+    for p in phrases:
+        if p in CMU_PHRASES:
+            out.append(CMU_PHRASES[p])
+        elif context == "dance":
+            out.append(f"does {'an' if p[0] in 'aeiou' else 'a'} {p}")  # ballet: "does a jete en tourant"
+        else:
+            out.append(_conjugate(p))
+    return context, out
+
+
+def cmu_action(description: str) -> str:
+    """The vocabulary entry of a description: its context, else its first verb ('walk', 'punch')."""
+    text = " ".join(description.lower().split())
+    if " - " in text:
+        return text.rpartition(" - ")[0]
+    words = re.split(r"[,;]", text)[0].split()
+    if not words:
+        return "unknown"
+    if words[0] in ("slow", "brisk", "fast") and len(words) > 1:
+        words = words[1:]
+    return words[0].split("/")[0]
+
+
+def _join(phrases: list[str], then: bool = False) -> str:
+    if len(phrases) == 1:
+        return phrases[0]
+    last = ("then " if then else "and ") + phrases[-1]
+    return ", ".join(phrases[:-1]) + (", " if then or len(phrases) > 2 else " ") + last
+
+
+def cmu_captions(description: str, key: str, n: int = 5, seed: int = 0) -> list[str]:
+    """`n` distinct plain sentences for one CMU trial, chosen deterministically from (seed, key)."""
+    context, phrases = cmu_parts(description)
+    if not phrases:
+        raise ValueError(f"empty CMU description for {key}")
+    lead = CMU_CONTEXT_VERBS.get(context)
+    rng = _rng(f"cmu:{key}", seed)
+    pool = [_join(phrases), _join(phrases, then=True), phrases[0]]  # all actions, "then", the first alone
+    if len(phrases) == 1:
+        pool += CMU_PARAPHRASES.get(phrases[0], ())
+    if lead and context == "playground":
+        pool += [f"{lead} and {phrases[0]}", lead]
+    elif lead:  # "dances, does a jete and turns": the context leads, since it names the whole trial
+        pool = [f"{lead}, {_join(phrases)}", f"{lead} and {phrases[0]}", lead, *pool]
+    pool = list(dict.fromkeys(pool))
+    out: list[str] = []
+    for i in range(4 * max(n, 1)):  # cycle the wordings with varied subjects until n distinct
+        who = "a person" if i == 0 else GENERIC_SUBJECTS[int(rng.integers(len(GENERIC_SUBJECTS)))]
+        caption = f"{who} {pool[i % len(pool)]}"
+        if caption not in out:
+            out.append(caption)
+        if len(out) == n:
+            break
+    return out
+
+
+# DeepMimic: file name -> (vocabulary entry, paraphrases).
+DEEPMIMIC_CAPTIONS = {
+    "backflip": (
+        "backflip",
+        (
+            "does a backflip",
+            "flips over backwards in the air",
+            "does a back somersault",
+            "jumps up and turns a backflip",
+        ),
+    ),
+    "cartwheel": (
+        "cartwheel",
+        (
+            "does a cartwheel",
+            "turns a cartwheel to the side",
+            "cartwheels sideways across the floor",
+            "does a cartwheel, landing on the feet",
+        ),
+    ),
+    "crawl": (
+        "crawl",
+        (
+            "crawls forward",
+            "crawls on hands and knees",
+            "crawls along the ground",
+            "gets down and crawls ahead",
+        ),
+    ),
+    "dance_a": (
+        "dance",
+        ("dances", "does a little dance", "dances in place, swinging the arms", "dances happily"),
+    ),
+    "dance_b": (
+        "dance",
+        ("dances", "does a lively dance", "dances with big arm movements", "dances to music"),
+    ),
+    "dance_spin": (
+        "spin",
+        (
+            "spins around while dancing",
+            "does a dance spin",
+            "twirls around",
+            "dances and turns in a full circle",
+        ),
+    ),
+    "getup_facedown": (
+        "get up",
+        (
+            "gets up from lying face down",
+            "stands up from the floor after lying on the belly",
+            "rises from the ground, face down at first",
+            "pushes up off the floor and stands",
+        ),
+    ),
+    "getup_faceup": (
+        "get up",
+        (
+            "gets up from lying on the back",
+            "stands up after lying on the floor face up",
+            "sits up and rises to the feet",
+            "gets up off the ground",
+        ),
+    ),
+    "jog": ("run", ("jogs forward", "jogs", "runs at an easy pace", "jogs ahead")),
+    "jump": ("jump", ("jumps forward", "does a long jump", "jumps with both feet", "jumps ahead and lands")),
+    "kick": ("kick", ("kicks", "kicks with one leg", "does a front kick", "kicks forward with one foot")),
+    "long_walk": ("walk", ("walks", "walks forward", "walks around", "takes a long walk")),
+    "long_zombie": (
+        "zombie walk",
+        (
+            "walks like a zombie",
+            "shambles forward like a zombie",
+            "staggers ahead with arms stretched out",
+            "walks like the undead",
+        ),
+    ),
+    "punch": ("punch", ("punches", "punches forward with the fist", "throws a punch", "punches the air")),
+    "roll": (
+        "roll",
+        (
+            "rolls forward on the ground",
+            "does a forward roll",
+            "tucks and rolls over",
+            "does a somersault on the floor",
+        ),
+    ),
+    "run": ("run", ("runs", "runs forward", "runs fast", "sprints ahead")),
+    "sideflip": (
+        "sideflip",
+        (
+            "does a side flip",
+            "flips sideways in the air",
+            "does an aerial side flip",
+            "jumps and flips to the side",
+        ),
+    ),
+    "spin": ("spin", ("spins around", "turns around in place", "spins in a circle", "twirls in place")),
+    "spinkick": (
+        "kick",
+        ("does a spinning kick", "spins and kicks", "does a roundhouse kick", "turns around and kicks high"),
+    ),
+    "stealthy_walk": (
+        "sneak",
+        ("sneaks forward", "walks stealthily", "tiptoes forward quietly", "creeps ahead carefully"),
+    ),
+    "walk": ("walk", ("walks", "walks forward", "walks ahead", "walks at a normal pace")),
+    "zombie_walk": (
+        "zombie walk",
+        (
+            "walks like a zombie",
+            "shambles forward like a zombie",
+            "staggers ahead with arms stretched out",
+            "lurches forward like a zombie",
+        ),
+    ),
+}
+
+
+def deepmimic_key(name: str) -> str:
+    """'humanoid3d_long_walk2_mirror' -> 'long_walk', 'humanoid3d_stealthy_walk0' -> 'stealthy_walk'."""
+    base = re.sub(r"^humanoid3d_", "", name)
+    base = re.sub(r"_mirror$", "", base)
+    base = re.sub(r"\d+$", "", base)
+    if base not in DEEPMIMIC_CAPTIONS:
+        raise ValueError(f"{name}: no captions for DeepMimic motion {base!r}")
+    return base
+
+
+def deepmimic_action(name: str) -> str:
+    return DEEPMIMIC_CAPTIONS[deepmimic_key(name)][0]
+
+
+def deepmimic_captions(name: str, n: int = 4, seed: int = 0) -> list[str]:
+    """`n` sentences for one DeepMimic clip (its paraphrases with varied subjects)."""
+    phrases = DEEPMIMIC_CAPTIONS[deepmimic_key(name)][1]
+    rng = _rng(f"deepmimic:{name}", seed)
+    out = []
+    for i, body in enumerate(phrases[: max(n, 1)]):
+        who = "a person" if i == 0 else GENERIC_SUBJECTS[int(rng.integers(len(GENERIC_SUBJECTS)))]
+        out.append(f"{who} {body}")
+    return out
