@@ -48,6 +48,8 @@ class MotionDataset(Dataset):
         self.std = (self.cache.std if std is None else np.asarray(std, np.float32)).reshape(FEATURE_DIM)
         clips = self.cache.clips
         self.index = [i for i in self.cache.indices(split) if clips[i]["length"] >= self.min_frames]
+        if split == "train":  # per-source sampling weights (training.prepare_multi): a clip drawn k times
+            self.index = [i for i in self.index for _ in range(int(clips[i].get("repeat", 1)))]
         if not self.index:
             raise RoparError(f"{self.cache.path}: no {split} clip has at least {self.min_frames} frames")
 

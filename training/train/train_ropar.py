@@ -77,7 +77,7 @@ def encode_cache(pvae, cache, text, token_rule: str, batch_texts: int = 256) -> 
         creds.append(torch.tensor(tm))
         ids = [captions.setdefault(t, len(captions)) for t in clip["texts"]] or [captions.setdefault("", 0)]
         clips.append({"id": clip["id"], "split": clip["split"], "start": start, "tokens": int(mu.shape[1]),
-                      "texts": ids})
+                      "texts": ids, "repeat": int(clip.get("repeat", 1))})
         start += int(mu.shape[1])
     texts = list(captions)
     by_length = sorted(texts, key=len)  # batches of similar length: little padding (the slow part)
@@ -143,6 +143,8 @@ class LatentDataset(Dataset):
                       if c["split"] == split and c["tokens"] >= min_tokens]
         if not self.clips:
             raise RoparError(f"no {split} clip with at least {min_tokens} latent tokens")
+        if split == "train":  # per-source sampling weights: a clip with repeat k is drawn k times an epoch
+            self.clips = [c for c in self.clips for _ in range(int(c.get("repeat", 1)))]
         self.crop = crop_tokens
         self.seed = seed
         self.epoch = 0
