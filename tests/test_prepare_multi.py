@@ -10,11 +10,11 @@ import pytest
 
 from ropar_core import features
 from ropar_core.skeleton import JOINT_INDEX as J
-from training import prepare, prepare_multi
-from training.cache import Cache
-from training.dataset import MotionDataset
-from training.importers import bandai
-from training.mirror import mirror_features, mirror_joints, mirror_mask, mirror_text
+from training.data import prepare, prepare_multi
+from training.data.cache import Cache
+from training.data.dataset import MotionDataset
+from training.data.importers import bandai
+from training.data.mirror import mirror_features, mirror_joints, mirror_mask, mirror_text
 
 DATA = Path(__file__).parent / "data"
 
@@ -40,17 +40,36 @@ def test_mirrored_raise_left_hand_raises_the_right_hand():
 @pytest.fixture(scope="module")
 def multi(tmp_path_factory):
     root = tmp_path_factory.mktemp("multi")
-    assert prepare.main(["--bandai-dir", str(DATA / "bandai"), "--out", str(root / "b2"), "--workers", "1",
-                         "--quiet"]) == 0
-    args = ["--bandai2-cache", str(root / "b2"), "--bandai1", str(DATA / "bandai1"), "--cmu",
-            str(DATA / "cmu_iclone"), "--deepmimic", str(DATA / "deepmimic"), "--out", str(root / "m"),
-            "--weights", "cmu=3,deepmimic=5"]
+    assert (
+        prepare.main(
+            ["--bandai-dir", str(DATA / "bandai"), "--out", str(root / "b2"), "--workers", "1", "--quiet"]
+        )
+        == 0
+    )
+    args = [
+        "--bandai2-cache",
+        str(root / "b2"),
+        "--bandai1",
+        str(DATA / "bandai1"),
+        "--cmu",
+        str(DATA / "cmu_iclone"),
+        "--deepmimic",
+        str(DATA / "deepmimic"),
+        "--out",
+        str(root / "m"),
+        "--weights",
+        "cmu=3,deepmimic=5",
+    ]
     assert prepare_multi.main(args) == 0
     return root
 
 
 def test_merged_caches_keep_dataset2_and_add_mirrored_sources(multi):
-    b2, clean, noisy = Cache(multi / "b2" / "clean"), Cache(multi / "m" / "clean"), Cache(multi / "m" / "noisy")
+    b2, clean, noisy = (
+        Cache(multi / "b2" / "clean"),
+        Cache(multi / "m" / "clean"),
+        Cache(multi / "m" / "noisy"),
+    )
     assert [c["id"] for c in clean.clips] == [c["id"] for c in noisy.clips]
     ids = {c["id"]: c for c in clean.clips}
     for c in b2.clips:  # dataset-2 exactly as prepared (same split, same captions), train clips mirrored

@@ -13,9 +13,15 @@ from ropar_core.bone_maps import bvh_to_smpl22, detect_bone_map
 from ropar_core.bvh import read_bvh
 from ropar_core.errors import MotionFileError
 from ropar_core.skeleton import JOINT_INDEX as J
-from training.captions import caption_pool, make_captions
-from training.captions_sources import cmu_action, cmu_captions, cmu_parts, deepmimic_captions, deepmimic_key
-from training.importers import bandai1, cmu_iclone, deepmimic
+from training.data.captions import caption_pool, make_captions
+from training.data.captions_sources import (
+    cmu_action,
+    cmu_captions,
+    cmu_parts,
+    deepmimic_captions,
+    deepmimic_key,
+)
+from training.data.importers import bandai1, cmu_iclone, deepmimic
 
 DATA = Path(__file__).parent / "data"
 
@@ -62,14 +68,23 @@ def test_cmu_folder_clips_have_captions_from_the_descriptions_and_20fps_features
 
 
 def test_cmu_descriptions_become_plain_sentences():
-    assert cmu_parts("playground - forward jumps, turn around") == ("playground", ["jumps forward", "turns around"])
+    assert cmu_parts("playground - forward jumps, turn around") == (
+        "playground",
+        ["jumps forward", "turns around"],
+    )
     assert cmu_captions("playground - forward jumps, turn around", "001_01")[0] == (
-        "a person jumps forward and turns around")
+        "a person jumps forward and turns around"
+    )
     assert cmu_captions("bend over, scoop up, rise, lift arm", "002_06")[0] == (
-        "a person bends over, scoops something up, rises, and lifts an arm")
+        "a person bends over, scoops something up, rises, and lifts an arm"
+    )
     dance = cmu_captions("dance - coupe dessous, jete en tourant", "005_16")
     assert dance[0] == "a person dances, does a coupe dessous and does a jete en tourant"
-    assert [cmu_action(d) for d in ("slow walk", "punch/strike", "dance - pirouette")] == ["walk", "punch", "dance"]
+    assert [cmu_action(d) for d in ("slow walk", "punch/strike", "dance - pirouette")] == [
+        "walk",
+        "punch",
+        "dance",
+    ]
     assert len(set(cmu_captions("walk", "007_01", n=4))) == 4  # one-word trials still get 4 wordings
 
 
@@ -99,7 +114,9 @@ def test_deepmimic_walk_is_upright_on_the_floor_and_faces_forward(character):
 
 
 def test_deepmimic_cartwheel_goes_upside_down_and_sideways(character):
-    feats = deepmimic.motion_to_features(DATA / "deepmimic" / "motions" / "humanoid3d_cartwheel.txt", character)
+    feats = deepmimic.motion_to_features(
+        DATA / "deepmimic" / "motions" / "humanoid3d_cartwheel.txt", character
+    )
     j = joints_of(feats)
     head_up = j[:, J["head"], 1] - j[:, J["pelvis"], 1]
     assert head_up.min() < -0.3 and head_up.max() > 0.3  # head below the pelvis at some point
@@ -133,7 +150,8 @@ def test_bandai1_clips_labels_captions_and_splits():
     assert any("back" in t for t in back.texts)
     assert all(c.meta["split"] == "train" for c in clips.values())  # 1 take per content here: kept to train
     assert bandai1.parse_name("dataset-1_walk_not-confident_003.bvh") == bandai1.Bandai1Name(
-        "walk", "not-confident", 3)
+        "walk", "not-confident", 3
+    )
 
 
 def test_bandai1_label_file_must_agree_with_the_name(tmp_path):
@@ -152,5 +170,8 @@ def test_dataset1_styles_get_their_own_wording_and_dataset2_captions_are_unchang
     assert caption_pool("walk", "old") == caption_pool("walk", "elderly")  # an alias of dataset-2's style
     # dataset-2's grammar is untouched: the shipped model's captions stay what they were
     assert make_captions("walk", "elderly", "dataset-2_walk_elderly_001") == [
-        "someone strolls forward like an old man", "a person takes a few steps forward with a slight stoop",
-        "the person walks in a straight line stiffly and slowly", "a human walks ahead stiffly and slowly"]
+        "someone strolls forward like an old man",
+        "a person takes a few steps forward with a slight stoop",
+        "the person walks in a straight line stiffly and slowly",
+        "a human walks ahead stiffly and slowly",
+    ]

@@ -1,0 +1,275 @@
+"""One clean and one noisy training cache from every motion source, with per-source sampling weights.
+
+    python -m training.prepare_multi --bandai2-cache data/cache --bandai1 DIR --cmu DIR --deepmimic DIR \\
+        --out data/cache-multi [--noisy-ratio 0.5] [--weights bandai2=1,bandai1=4,cmu=8,deepmimic=16]
+
+Dataset-2 comes from the caches `training.prepare` wrote (its clips, captions and splits unchanged, so its
+test split stays the held-out set the shipped model is judged on); the other sources are imported here
+(`training.importers.{bandai1,cmu_iclone,deepmimic}`). Every training clip also enters mirrored (left and
+right swapped in the motion and in its captions; `training.mirror`). The new sources' clean clips pass
+through the same video-noise simulator at the same credible ratio as dataset-2's (`simulate_noise`).
+
+Weights: a train clip of source S is drawn `weight[S]` times per epoch (the cache records it per clip as
+"repeat"; `MotionDataset` and RoPAR's latent dataset honour it), so twenty minutes of new actions are
+not drowned by hours of walking. Stages are resumable: a finished stage's meta.json is its marker.
+Writes OUT/vocabulary.json (action, clips, minutes, source, licence) for the model card and `ropar info`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ropar_core.atomic import write_text
+from ropar_core.credibility import DEFAULT_TAU
+from ropar_core.errors import RoparError
+from ropar_core.skeleton import FPS
+from training.data import simulate_noise
+from training.data.cache import Cache, CacheWriter, is_complete
+from training.data.importers import Clip, bandai1, cmu_iclone, deepmimic
+from training.data.mirror import mirror_features, mirror_mask, mirror_text
+
+DEFAULT_WEIGHTS = {"bandai2": 1, "bandai1": 4, "cmu": 8, "deepmimic": 16}
+LICENCES = {
+    "bandai2": "Bandai-Namco-Research-Motiondataset-2 (CC BY-NC 4.0)",
+    "bandai1": bandai1.LICENCE,
+    "cmu": cmu_iclone.LICENCE,
+    "deepmimic": deepmimic.LICENCE,
+}
+ENTRY_KEYS = ("id", "start", "length", "texts", "split", "source", "subject", "content", "style")
+
+
+def parse_weights(text: str) -> dict[str, int]:
+    out = dict(DEFAULT_WEIGHTS)
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, value = item.partition("=")
+        if name not in DEFAULT_WEIGHTS or not value.strip().isdigit() or int(value) < 1:
+            raise argparse.ArgumentTypeError(
+                f"expected SOURCE=N (N >= 1, SOURCE in {', '.join(DEFAULT_WEIGHTS)}), got {item!r}"
+            )
+        out[name] = int(value)
+    return out
+
+
+def mirrored(clip: Clip, clean_features=None) -> tuple[Clip, object]:
+    """The mirror twin of a clip (id + '_mirror'), and of its ground truth when given."""
+    feats = mirror_features(clip.features)
+    twin = Clip(
+        id=f"{clip.id}_mirror",
+        features=feats,
+        texts=[mirror_text(t) for t in clip.texts],
+        frame_mask=mirror_mask(clip.frame_mask, len(feats)),
+        source=clip.source,
+        subject=clip.subject,
+        split_key=clip.split_key,
+        meta={**clip.meta, "mirrored": True},
+    )
+    return twin, (None if clean_features is None else mirror_features(clean_features)[: len(feats)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 1: the new sources' clean clips (+ mirrors) and their noisy twin.
+
+
+def import_new(args) -> list[Clip]:
+    clips: list[Clip] = []
+    for name, module, root in (
+        ("bandai1", bandai1, args.bandai1),
+        ("cmu", cmu_iclone, args.cmu),
+        ("deepmimic", deepmimic, args.deepmimic),
+    ):
+        if root:
+            t = time.time()
+            got = module.load_folder(root, seed=args.seed)
+            print(f"prepare_multi: {name}: {len(got)} clips in {time.time() - t:.0f} s", file=sys.stderr)
+            clips += got
+    if not clips:
+        raise RoparError("no new source given (--bandai1, --cmu, --deepmimic)")
+    return clips
+
+
+def write_new_clean(args, out: Path) -> Cache:
+    if is_complete(out):
+        return Cache(out)
+    clips = import_new(args)
+    with CacheWriter(out, "new-sources-clean", noisy=False, extra_meta={"seed": args.seed}) as w:
+        for clip in tqdm(clips, desc="new clips + mirrors", unit="clip", file=sys.stderr):
+            w.add(clip, extra=_extra(clip))
+            twin, _ = mirrored(clip)
+            w.add(twin, extra=_extra(twin))
+    return Cache(out)
+
+
+def _extra(clip: Clip) -> dict:
+    keep = ("take", "file", "description", "mirrored", "tpose_dropped")
+    return {k: clip.meta[k] for k in keep if k in clip.meta}
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 2: merging.
+
+
+def clip_of(cache: Cache, i: int) -> tuple[Clip, dict, object]:
+    """Clip i of a cache as a Clip (its meta entry's extra fields kept) and its ground truth."""
+    e = cache.clips[i]
+    clip = Clip(
+        id=e["id"],
+        features=cache.clip_features(i),
+        texts=e["texts"],
+        frame_mask=cache.clip_credible(i),
+        source=e.get("source", ""),
+        subject=e.get("subject", ""),
+        meta={"split": e["split"], "content": e.get("content", ""), "style": e.get("style", "")},
+    )
+    extra = {k: v for k, v in e.items() if k not in ENTRY_KEYS}
+    return clip, extra, (cache.clip_clean_features(i) if cache.noisy else None)
+
+
+def merged_clips(bandai2: Cache, new: Cache) -> Iterator[tuple[Clip, dict, object]]:
+    """Dataset-2 as it is, its train clips mirrored, then the new sources (already mirrored)."""
+    for i in tqdm(range(len(bandai2)), desc=f"merge {bandai2.path.name}", unit="clip", file=sys.stderr):
+        clip, extra, gt = clip_of(bandai2, i)
+        yield clip, extra, gt
+        if clip.meta["split"] == "train":
+            twin, twin_gt = mirrored(clip, gt)
+            yield twin, {**extra, "mirrored": True}, twin_gt
+    for i in range(len(new)):
+        yield clip_of(new, i)
+
+
+def write_merged(
+    bandai2: Cache, new: Cache, out: Path, weights: dict[str, int], name: str, extra_meta: dict
+) -> Cache:
+    if is_complete(out):
+        print(f"prepare_multi: {out} is complete, kept", file=sys.stderr)
+        return Cache(out)
+    noisy = bandai2.noisy
+    if noisy != new.noisy:
+        raise RoparError(f"{bandai2.path} and {new.path}: one is noisy, the other clean")
+    target = bandai2.meta.get("target_credible_ratio")
+    with CacheWriter(
+        out,
+        name,
+        noisy=noisy,
+        target_credible_ratio=target,
+        extra_meta={**extra_meta, "sampling_weights": weights},
+    ) as w:
+        for clip, extra, gt in merged_clips(bandai2, new):
+            repeat = weights.get(clip.source, 1) if clip.meta["split"] == "train" else 1
+            w.add(clip, clean_features=gt, extra={**extra, "repeat": repeat})
+    return Cache(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary summary.
+
+
+def vocabulary(cache: Cache) -> list[dict]:
+    """Per (source, action): clips and minutes, originals only (mirrors are not new takes)."""
+    rows: dict[tuple[str, str], dict] = {}
+    for c in cache.clips:
+        if c.get("mirrored"):
+            continue
+        key = (c.get("source", ""), c.get("content", "") or "unlabelled")
+        row = rows.setdefault(
+            key,
+            {
+                "action": key[1],
+                "source": key[0],
+                "clips": 0,
+                "minutes": 0.0,
+                "licence": LICENCES.get(key[0], ""),
+                "example": c["texts"][0],
+            },
+        )
+        row["clips"] += 1
+        row["minutes"] += c["length"] / FPS / 60.0
+    out = sorted(rows.values(), key=lambda r: (r["source"], -r["minutes"]))
+    for r in out:
+        r["minutes"] = round(r["minutes"], 2)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line.
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m training.prepare_multi", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "--bandai2-cache", required=True, help="training.prepare's output (with clean/ and noisy/)"
+    )
+    ap.add_argument("--bandai1", help="Bandai dataset-1 folder")
+    ap.add_argument("--cmu", help="CMU iClone folder (CMU data.csv, bvh/)")
+    ap.add_argument("--deepmimic", help="DeepMimic folder (characters/, motions/)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--noisy-ratio", type=float, default=0.5)
+    ap.add_argument(
+        "--weights",
+        type=parse_weights,
+        default=dict(DEFAULT_WEIGHTS),
+        help="per-source repeats of a train clip per epoch, e.g. bandai2=1,cmu=8",
+    )
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tau", type=float, default=DEFAULT_TAU)
+    return ap
+
+
+def run(args) -> str:
+    out, src = Path(args.out), Path(args.bandai2_cache)
+    if not (src / "clean").is_dir():
+        raise RoparError(f"{src}: no clean/ cache there (run training.prepare first)")
+    work = out / "_work"
+    new_clean = write_new_clean(args, work / "new_clean")
+    new_noisy = work / "new_noisy"
+    if not is_complete(new_noisy):
+        simulate_noise.simulate_cache(
+            new_clean.path, new_noisy, args.noisy_ratio, args.seed, args.tau, args.workers
+        )
+    for sub in ("clean", "noisy"):
+        if not is_complete(src / sub):
+            raise RoparError(
+                f"{src / sub}: not a finished cache (run training.prepare first, or wait for it)"
+            )
+    meta = {"seed": args.seed, "sources": sorted(LICENCES), "bandai2_cache": str(src.resolve())}
+    clean = write_merged(Cache(src / "clean"), new_clean, out / "clean", args.weights, "multi-clean", meta)
+    noisy = write_merged(
+        Cache(src / "noisy"),
+        Cache(new_noisy),
+        out / "noisy",
+        args.weights,
+        f"multi-noisy-r{round(100 * args.noisy_ratio)}",
+        meta,
+    )
+    vocab = vocabulary(clean)
+    write_text(out / "vocabulary.json", json.dumps(vocab, indent=1) + "\n")
+    lines = [
+        f"clean {clean.path}: {len(clean)} clips; noisy {noisy.path}: {len(noisy)} clips, credible-token "
+        f"ratio {noisy.credible_token_ratio():.3f}"
+    ]
+    lines += [
+        f"  {r['source']:9s} {r['action']:22s} {r['clips']:4d} clips {r['minutes']:7.2f} min" for r in vocab
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        print(run(build_parser().parse_args(argv)))
+    except RoparError as exc:
+        print(f"prepare_multi: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
