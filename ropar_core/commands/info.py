@@ -13,6 +13,7 @@ from ropar_core.errors import ModelError
 
 MODEL_CARDS = ("MODEL_CARD.md", "README.md", "model_card.md", "LICENSE", "LICENSE.txt")
 NETWORKS = ("pvae", "ropar", "evaluator")
+VOCABULARY = "vocabulary.json"  # [{action, source, clips, minutes, licence, example}], training.prepare_multi
 
 
 def add_parser(sub) -> None:
@@ -58,6 +59,32 @@ def licence_note(model_dir: Path) -> str:
     return "no model card in the model directory"
 
 
+def read_vocabulary(model_dir: Path) -> list[dict]:
+    """What the model was trained on, per (source, action); [] when the directory has no table."""
+    path = model_dir / VOCABULARY
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        keys = ("action", "source", "clips", "minutes")
+        return [{k: r[k] for k in keys} | {"licence": r.get("licence", "")} for r in rows]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelError(f"{path}: not a vocabulary table ({exc})") from None
+
+
+def vocabulary_lines(rows: list[dict]) -> list[str]:
+    """One line per action, merged over sources: 'kick   5 clips   0.3 min  (bandai1, deepmimic)'."""
+    merged: dict[str, dict] = {}
+    for r in rows:
+        m = merged.setdefault(r["action"], {"clips": 0, "minutes": 0.0, "sources": []})
+        m["clips"] += int(r["clips"])
+        m["minutes"] += float(r["minutes"])
+        m["sources"].append(r["source"])
+    order = sorted(merged.items(), key=lambda kv: -kv[1]["minutes"])
+    return [f"  {a:22s} {m['clips']:4d} clips {m['minutes']:6.1f} min  ({', '.join(m['sources'])})"
+            for a, m in order]
+
+
 def device_note(device: str) -> str:
     import torch
 
@@ -97,6 +124,7 @@ def describe(model_dir: Path, device: str) -> dict:
         "train": config.get("train", {}),
         "licence": licence_note(model_dir),
         "device": device_note(device),
+        "vocabulary": read_vocabulary(model_dir),
     }
 
 
@@ -134,5 +162,11 @@ def run(args) -> int:
         f"licence:       {info['licence']}",
         f"device:        {info['device']}",
     ]
+    if info["vocabulary"]:
+        rows = info["vocabulary"]
+        sources = sorted({r["source"] for r in rows})
+        lines.append(f"vocabulary:    {len({r['action'] for r in rows})} actions from {', '.join(sources)} "
+                     f"({sum(r['clips'] for r in rows)} clips, {sum(r['minutes'] for r in rows):.0f} min):")
+        lines += vocabulary_lines(rows)
     print("\n".join(lines))
     return 0
