@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from tests.test_evaluator_synthetic import HashTextEncoder, synthetic_clips, write_cache
-from training import judge_check, metrics
-from training import train_evaluator as te
+from training.evaluation import judge_check, metrics
+from training.train import train_evaluator as te
 
 
 @pytest.fixture(scope="module")
