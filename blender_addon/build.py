@@ -18,6 +18,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 ZIP_FOLDER = "ropar"  # the manifest's id: extensions are installed under this name
 SKIP = {"build.py"}
+# ropar_core modules the add-on uses (numpy only), copied in because the zip has no ropar_core.
+VENDORED = {PACKAGE_DIR.parent / "ropar_core" / "skeleton.py": "_vendored_skeleton.py"}
 
 
 def manifest_version(manifest: Path) -> str:
@@ -44,6 +46,8 @@ def build(out_dir: Path) -> Path:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for path in package_files():
                 zf.write(path, f"{ZIP_FOLDER}/{path.relative_to(PACKAGE_DIR).as_posix()}")
+            for source, name in VENDORED.items():
+                zf.write(source, f"{ZIP_FOLDER}/{name}")
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -1,26 +1,34 @@
 """Rig presets: which bone of a target armature sits at each SMPL-22 joint, and automatic detection.
 
-A preset is a JSON file in `presets/` (see docs/blender.md, "Adding a rig preset"):
+A preset is a JSON file (see docs/blender.md, "Rig presets"):
     {"label": ..., "description": ..., "prefix_regex": optional,
      "joints": {"pelvis": ["Hips"], "l_hip": ["LeftUpLeg"], ...}}
 Each joint lists candidate bone names, best first; a candidate maps to the bone whose *head* is at that
-joint. Names match case-insensitively after dropping an FBX-style namespace ("mixamorig:", "rig1:") and
-the preset's own prefix pattern. Joints are resolved in file order and a bone is used once, which lets
-one preset serve both UE4 (spine_01..03) and UE5 (spine_01..05) spines.
+joint. Names match tolerantly (`names`: case, separators, side markers, namespaces, the rig's common
+prefix), after the preset's own prefix pattern. Joints are resolved in file order and a bone is used
+once, which lets one preset serve both UE4 (spine_01..03) and UE5 (spine_01..05) spines.
+
+Shipped presets live in the add-on's `presets/` folder; the user's own in `user_presets_dir()` (Blender's
+user configuration, or the extension's user data folder), which a reinstall never touches. Both are
+read on every lookup that finds a file changed, and auto-detection weighs them alike.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RigError
+from .names import NameIndex
 from .smpl22 import JOINT_INDEX, JOINT_NAMES, PARENTS
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
+USER_DIR_ENV = "ROPAR_USER_PRESETS"  # overrides user_presets_dir() (tests, studio-wide folders)
 AUTO = "AUTO"
 
 # Without these the body cannot be posed; spine, neck/head and feet are checked separately below.
@@ -29,7 +37,6 @@ REQUIRED_JOINTS = (
     "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
 )
 REQUIRED_ONE_OF = (("spine1", "spine2", "spine3"), ("neck", "head"))
-_NAMESPACE = re.compile(r"^.*:")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,10 @@ class Preset:
     description: str
     joints: tuple[tuple[str, tuple[str, ...]], ...]  # (joint name, candidate bone names) in resolve order
     prefix_regex: str | None = None
+    user: bool = False
+
+    def candidates(self, joint: str) -> tuple[str, ...]:
+        return dict(self.joints).get(joint, ())
 
 
 @dataclass(frozen=True)
@@ -49,33 +60,81 @@ class BoneMap:
     joints: dict[int, str]  # SMPL-22 joint index -> bone name
     missing: tuple[str, ...]  # required joints (or "a|b" groups) without a bone
     consistent: int  # mapped (joint, mapped ancestor) pairs that are also ancestor/descendant in the rig
+    shortened: int = 0  # joints found only through a bone name with the rig's prefix dropped
+    user: bool = False
 
     @property
     def complete(self) -> bool:
         return not self.missing
 
+    @property
+    def rank(self) -> tuple:
+        """Detection order: complete, most joints, hierarchy fit, exact names, the user's own."""
+        return (self.complete, len(self.joints), self.consistent, -self.shortened, self.user)
+
     def describe(self) -> str:
         return f"{self.preset} ({len(self.joints)}/22)"
 
 
-@functools.lru_cache(maxsize=8)
-def load_presets(directory: Path = PRESET_DIR) -> dict[str, Preset]:
-    """All presets in `directory`, keyed by file stem, in a stable (sorted) order (read once; a new
-    preset file needs an add-on reload, or `load_presets.cache_clear()`)."""
-    presets = {}
-    for path in sorted(Path(directory).glob("*.json")):
-        presets[path.stem] = _parse_preset(path)
+def user_presets_dir(create: bool = False) -> Path:
+    """Where the user's presets live: $ROPAR_USER_PRESETS, else (inside Blender) the extension's user
+    folder (Blender 4.2+ extensions) or Blender's user configuration folder `ropar/presets`, else
+    ~/.config/ropar/presets. Never inside the add-on, so reinstalling keeps them."""
+    if os.environ.get(USER_DIR_ENV):
+        path = Path(os.environ[USER_DIR_ENV])
+    elif "bpy" in sys.modules:  # inside Blender (never imported here: this module stays numpy-only)
+        path = _blender_user_dir()
+    else:
+        path = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "ropar" / "presets"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _blender_user_dir() -> Path:
+    import bpy
+
+    package = __package__ or ""
+    if package.startswith("bl_ext.") and hasattr(bpy.utils, "extension_path_user"):
+        return Path(bpy.utils.extension_path_user(package, path="presets", create=False))
+    return Path(bpy.utils.user_resource("CONFIG", path=os.path.join("ropar", "presets")))
+
+
+def _signature(directory: Path) -> tuple:
+    if not directory.is_dir():
+        return ()
+    return tuple((p.name, p.stat().st_mtime_ns) for p in sorted(directory.glob("*.json")))
+
+
+def load_presets(directory: Path | None = None) -> dict[str, Preset]:
+    """Shipped presets plus the user's (a user preset replaces a shipped one of the same name), keyed by
+    file stem in a stable order. `directory` reads only that folder. Files are parsed again only when
+    the folder's listing or a file's modification time changed."""
+    if directory is not None:
+        return dict(_read_dir(Path(directory), _signature(Path(directory)), user=False))
+    user = user_presets_dir()
+    presets = dict(_read_dir(PRESET_DIR, _signature(PRESET_DIR), user=False))
+    presets.update(_read_dir(user, _signature(user), user=True))
     if not presets:
-        raise RigError(f"no rig presets found in {directory}")
+        raise RigError(f"no rig presets found in {PRESET_DIR}")
     return presets
 
 
-def _parse_preset(path: Path) -> Preset:
+@functools.lru_cache(maxsize=16)
+def _read_dir(directory: Path, signature: tuple, user: bool) -> tuple[tuple[str, Preset], ...]:
+    return tuple((path.stem, _parse_preset(path, user)) for path in sorted(directory.glob("*.json")))
+
+
+def _parse_preset(path: Path, user: bool = False) -> Preset:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         joints = data["joints"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RigError(f"rig preset {path.name} is not valid preset JSON: {exc}") from exc
+        if not isinstance(joints, dict):
+            raise TypeError("'joints' must be an object")
+        if data.get("prefix_regex"):
+            re.compile(data["prefix_regex"])
+    except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
+        raise RigError(f"rig preset {path} is not valid preset JSON: {exc}") from exc
     unknown = [j for j in joints if j not in JOINT_INDEX]
     if unknown:
         raise RigError(f"rig preset {path.name} names unknown joints {unknown}; use {', '.join(JOINT_NAMES)}")
@@ -85,35 +144,50 @@ def _parse_preset(path: Path) -> Preset:
         if not names or not all(isinstance(n, str) and n for n in names):
             raise RigError(f"rig preset {path.name}: joint {joint!r} needs a list of bone names")
         pairs.append((joint, tuple(names)))
-    return Preset(
-        name=path.stem,
-        label=str(data.get("label", path.stem)),
-        description=str(data.get("description", "")),
-        joints=tuple(pairs),
-        prefix_regex=data.get("prefix_regex"),
-    )
+    return Preset(name=path.stem, label=str(data.get("label", path.stem)),
+                  description=str(data.get("description", "")), joints=tuple(pairs),
+                  prefix_regex=data.get("prefix_regex"), user=user)
+
+
+def save_user_preset(name: str, joints: dict[str, str], label: str = "", description: str = "") -> Path:
+    """Write a preset mapping joint names to one bone each into user_presets_dir() (atomically)."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", name.strip()).strip("_")
+    if not stem:
+        raise RigError("a preset needs a name (letters, digits, - or _)")
+    unknown = [j for j in joints if j not in JOINT_INDEX]
+    if unknown:
+        raise RigError(f"unknown joints {unknown}; use {', '.join(JOINT_NAMES)}")
+    body = {"label": label or name.strip(),
+            "description": description or "Saved from the RoPAR mapping panel",
+            "joints": {j: [joints[j]] for j in JOINT_NAMES if joints.get(j)}}
+    missing = _missing({JOINT_INDEX[j]: b for j, b in joints.items() if b})
+    if missing:
+        raise RigError(f"preset {stem!r} would lack bones for {', '.join(missing)}")
+    path = user_presets_dir(create=True) / f"{stem}.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def match(preset: Preset, bone_names: list[str], parents: list[int]) -> BoneMap:
     """Resolve `preset` against an armature's bones (`parents[i]` = index of bone i's parent or -1)."""
     prefix = re.compile(preset.prefix_regex, re.IGNORECASE) if preset.prefix_regex else None
-    by_key: dict[str, str] = {}
-    for name in bone_names:
-        key = _NAMESPACE.sub("", name)
-        if prefix is not None:
-            key = prefix.sub("", key)
-        by_key.setdefault(key.lower(), name)
+    index = NameIndex(bone_names, prefix)
     used: set[str] = set()
     joints: dict[int, str] = {}
+    shortened = 0
     for joint, candidates in preset.joints:
         for cand in candidates:
-            bone = by_key.get(cand.lower())
-            if bone is not None and bone not in used:
-                joints[JOINT_INDEX[joint]] = bone
-                used.add(bone)
+            found = index.lookup(cand, used)
+            if found is not None:
+                joints[JOINT_INDEX[joint]] = found[0]
+                used.add(found[0])
+                shortened += found[1] > 0
                 break
     joints = dict(sorted(joints.items()))
-    return BoneMap(preset.name, joints, _missing(joints), _consistency(joints, bone_names, parents))
+    return BoneMap(preset.name, joints, _missing(joints), _consistency(joints, bone_names, parents),
+                   shortened, preset.user)
 
 
 def _missing(joints: dict[int, str]) -> tuple[str, ...]:
@@ -142,42 +216,48 @@ def _consistency(joints: dict[int, str], bone_names: list[str], parents: list[in
     return score
 
 
+def _tried(preset: Preset, missing: tuple[str, ...]) -> str:
+    """'l_elbow (tried LeftForeArm, lForearmBend)' for each missing joint or group."""
+    parts = []
+    for item in missing:
+        names = [n for j in item.split("|") for n in preset.candidates(j)]
+        parts.append(f"{item} (tried {', '.join(names) or 'no bone listed in the preset'})")
+    return "; ".join(parts)
+
+
 def detect(bone_names: list[str], parents: list[int], presets: dict[str, Preset] | None = None) -> BoneMap:
-    """The best preset for an armature: complete maps first, then most joints, then hierarchy fit."""
+    """The best preset for an armature: complete maps first, then most joints, then hierarchy fit,
+    exact names and the user's own presets."""
     presets = presets or load_presets()
     maps = [match(p, bone_names, parents) for p in presets.values()]
-    best = max(maps, key=lambda m: (m.complete, len(m.joints), m.consistent))
+    best = max(maps, key=lambda m: m.rank)
     if not best.complete:
         raise RigError(
-            f"no rig preset fits this armature (closest: {best.preset}, "
-            f"missing bones for {', '.join(best.missing)}); pick a preset or add one (docs/blender.md)"
-        )
+            f"no rig preset fits this armature (closest: {best.preset}, missing bones for "
+            f"{_tried(presets[best.preset], best.missing)}); pick a preset, map the bones in the panel or "
+            f"add a preset to {user_presets_dir()} (docs/blender.md)")
     return best
 
 
 def bone_map_for(bone_names: list[str], parents: list[int], preset: str = AUTO,
                  armature: str = "armature") -> BoneMap:
     """The bone map for `preset` (or detected with AUTO); a clear RigError names any missing bone."""
-    return _bone_map_cached(tuple(bone_names), tuple(parents), preset, armature)
+    presets = load_presets()
+    key = tuple((name, p) for name, p in presets.items())
+    return _bone_map_cached(tuple(bone_names), tuple(parents), preset, armature, key)
 
 
 @functools.lru_cache(maxsize=64)  # the same rig is matched on every generation
 def _bone_map_cached(bone_names: tuple[str, ...], parents: tuple[int, ...], preset: str,
-                     armature: str) -> BoneMap:
+                     armature: str, presets_key: tuple) -> BoneMap:
     bone_names, parents = list(bone_names), list(parents)
-    presets = load_presets()
+    presets = dict(presets_key)
     if preset == AUTO:
         return detect(bone_names, parents, presets)
     if preset not in presets:
         raise RigError(f"unknown rig preset {preset!r}; choose AUTO or one of: {', '.join(presets)}")
     bmap = match(presets[preset], bone_names, parents)
     if not bmap.complete:
-        wanted = dict(presets[preset].joints)
-        details = []
-        for joint in bmap.missing:
-            names = [n for j in joint.split("|") for n in wanted.get(j, ())]
-            details.append(f"{joint} ({' or '.join(names) or 'no bone listed in the preset'})")
-        raise RigError(
-            f"armature {armature!r} lacks bones that rig preset {preset!r} needs: {'; '.join(details)}"
-        )
+        raise RigError(f"armature {armature!r} lacks bones that rig preset {preset!r} needs: "
+                       f"{_tried(presets[preset], bmap.missing)}")
     return bmap

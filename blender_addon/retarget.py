@@ -1,13 +1,15 @@
 """Retarget generated SMPL-22 motion onto any armature (numpy only: no bpy, so it is testable anywhere).
 
 Inputs are plain arrays: the generated joints (T, 22, 3) in metres, Y up, and the target's rest pose
-(`RigRest`: bone names, parents and `bone.matrix_local` in armature space, Z up) plus a bone map from
+(`RigRest`: bone names, parents, `bone.matrix_local` in armature space, the object's world matrix) plus
+a bone map from
 `presets`. Output: per keyed bone the pose-bone `rotation_quaternion` Blender expects, and the location
 of the bone(s) that carry the root translation.
 
-Method (all in armature space, generated joints turned Z up: (x, y, z) -> (x, -z, y), DESIGN §2):
-1. Placement: scale s = rig leg length / generated leg length (thigh + shin), feet on the rig's floor
-   (its rest feet when the rest pose stands, else the armature's origin).
+Method (all in armature space):
+1. Placement (`placement.py`): the rig's up and forward from its world matrix and rest pose, scale
+   s = rig leg length / generated leg length (thigh + shin), feet on the rig's floor (its rest feet
+   when the rest pose stands, else the armature's origin).
 2. World-space delta D_b per bone (posed orientation = D_b · rest orientation), in parent-first order:
    - a mapped bone aims at the next mapped joint down its SMPL chain (pelvis -> spine1, hip -> knee, ...):
      D_b = swing(D_parent · rest_aim -> generated_aim) · D_parent, i.e. the smallest turn away from the
@@ -35,7 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import RigError
-from .rotations import Y_UP_TO_Z_UP, continuous_quats, frame, matrix_to_quat, normalize, swing
+from .placement import Placement, horizontal_travel, place, root_bone
+from .rotations import continuous_quats, frame, matrix_to_quat, normalize, swing
 from .smpl22 import AIM_CHILD, BONE_LENGTHS, LEG_JOINTS, NUM_JOINTS, SPINE_JOINTS
 
 CONTACT_SPEED = 0.2  # m/s (1 cm per frame at 20 fps): an ankle slower than this may be planted
@@ -54,16 +57,21 @@ class RigRest:
     parents  (B,) index of each bone's parent, -1 for none
     matrices (B, 4, 4) `bone.matrix_local`: columns 0-2 are the bone's X, Y (head -> tail), Z axes in
              armature space, column 3 is the head
+    world    (4, 4) the armature object's `matrix_world` (object, parents, scale): which way is up
     """
 
     names: list[str]
     parents: np.ndarray
     matrices: np.ndarray
+    world: np.ndarray | None = None
     order: np.ndarray = field(init=False)  # parents before children
 
     def __post_init__(self):
         self.parents = np.asarray(self.parents, dtype=np.int64)
         self.matrices = np.asarray(self.matrices, dtype=np.float64)
+        self.world = np.eye(4) if self.world is None else np.asarray(self.world, dtype=np.float64)
+        if self.world.shape != (4, 4) or abs(np.linalg.det(self.world[:3, :3])) < 1e-12:
+            raise RigError(f"the armature's world matrix is degenerate ({self.world.shape}; a zero scale?)")
         n = len(self.names)
         if self.parents.shape != (n,) or self.matrices.shape != (n, 4, 4):
             raise RigError(f"rest pose arrays disagree: {n} names, parents {self.parents.shape}, "
@@ -81,24 +89,11 @@ class RigRest:
 
 
 @dataclass
-class Placement:
-    """Generated metres (Y up) -> armature space: p_rig = scale · C · p + offset."""
-
-    scale: float
-    offset: np.ndarray  # (3,)
-
-    def to_rig(self, points: np.ndarray) -> np.ndarray:
-        return self.scale * (points @ Y_UP_TO_Z_UP.T) + self.offset
-
-    def to_motion(self, points: np.ndarray) -> np.ndarray:
-        return ((points - self.offset) / self.scale) @ Y_UP_TO_Z_UP
-
-
-@dataclass
 class RetargetResult:
     bone_names: list[str]  # keyed bones (the mapped ones), rig order
     quaternions: np.ndarray  # (T, K, 4) wxyz pose-bone rotation_quaternion, continuous in time
-    located: dict[str, np.ndarray]  # bone -> (T, 3) pose-bone location (bones with no mapped ancestor)
+    located: dict[str, np.ndarray]  # bone -> (T, 3) pose-bone location (bones with no mapped ancestor,
+    #                                 and the root bone that carries the travel with in_place)
     placement: Placement
     contacts: np.ndarray  # (T, 2) bool: left / right foot planted (foot lock)
     joint_bones: dict[int, str]  # the bone map used
@@ -115,8 +110,11 @@ class RetargetResult:
 
 
 def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps: float = 20.0,
-             foot_lock: bool = False) -> RetargetResult:
-    """Pose `rig` to follow `joints` (T, 22, 3) (metres, Y up, SMPL-22 order) through `bone_map`."""
+             foot_lock: bool = False, in_place: bool = False) -> RetargetResult:
+    """Pose `rig` to follow `joints` (T, 22, 3) (metres, Y up, SMPL-22 order) through `bone_map`.
+
+    in_place: the pelvis's smoothed horizontal travel is taken out of the motion; when the rig has a
+    root bone (`placement.root_bone`) that bone gets it as location keys instead (root motion)."""
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) < 1:
         raise RigError(f"generated joints must be (frames, 22, 3), got {joints.shape}")
@@ -127,7 +125,14 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
         raise RigError(f"bone map names bones the armature does not have: {', '.join(missing)}")
     bone_of = {j: rig.index[name] for j, name in bone_map.items()}
 
-    placement = _placement(joints, rig, bone_of)
+    placement = place(joints, rig.heads, bone_of, rig.world)
+    travel = None  # (T, 3) armature-space travel carried by the root bone
+    root = None
+    if in_place:
+        moved = horizontal_travel(joints, fps)
+        joints = joints - moved[:, None]
+        root = root_bone(rig.parents, rig.heads, bone_of[0], placement)
+        travel = placement.vector_to_rig(moved) if root is not None else None
     targets = placement.to_rig(joints)  # (T, 22, 3) armature space
     aims = _aim_joints(rig, bone_of)
     sides = _side_pairs(bone_of)
@@ -141,6 +146,10 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
 
     quats = _pose_basis_rotations(chain, deltas)
     located = {rig.names[b]: _pose_basis_location(chain, deltas, targets, b) for b in chain.anchored}
+    posed = lambda: _posed_heads(chain, deltas, targets, every_bone=True)  # noqa: E731
+    if root is not None:
+        located[rig.names[root]] = travel @ rig.rotations[root]  # R⁻¹ · (head_posed - head_rest)
+        posed = _with_travel(posed, _subtree(rig.parents, root), travel)
     return RetargetResult(
         bone_names=[rig.names[b] for b in chain.keyed],
         quaternions=continuous_quats(quats, axis=0),
@@ -148,47 +157,28 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
         placement=placement,
         contacts=contacts,
         joint_bones=dict(bone_map),
-        _posed=lambda: _posed_heads(chain, deltas, targets, every_bone=True),
+        _posed=posed,
     )
 
 
-# ---------------------------------------------------------------------------------------------------
-# Placement
+def _subtree(parents: np.ndarray, root: int) -> np.ndarray:
+    """(B,) bool: `root` and every bone below it."""
+    inside = np.zeros(len(parents), dtype=bool)
+    for b in range(len(parents)):
+        p = b
+        while p >= 0 and p != root:
+            p = parents[p]
+        inside[b] = p == root
+    return inside
 
 
-def _leg_lengths(points: np.ndarray, hip: int, knee: int, ankle: int) -> np.ndarray:
-    return (np.linalg.norm(points[..., knee, :] - points[..., hip, :], axis=-1)
-            + np.linalg.norm(points[..., ankle, :] - points[..., knee, :], axis=-1))
+def _with_travel(posed: Callable[[], np.ndarray], inside: np.ndarray, travel: np.ndarray):
+    def heads() -> np.ndarray:
+        out = posed()
+        out[:, inside] += travel[:, None]
+        return out
 
-
-def _placement(joints: np.ndarray, rig: RigRest, bone_of: dict[int, int]) -> Placement:
-    heads = rig.heads
-    legs = [leg[:3] for leg in LEG_JOINTS.values()]  # (hip, knee, ankle) per side
-    rig_leg = np.mean([_leg_lengths(heads, *(bone_of[j] for j in leg)) for leg in legs])
-    gen_leg = float(np.median(np.mean([_leg_lengths(joints, *leg) for leg in legs], axis=0)))
-    if rig_leg <= 1e-9 or gen_leg <= 1e-9:
-        raise RigError("degenerate legs: the hip, knee and ankle bones' heads coincide in the rest pose")
-    scale = float(rig_leg / gen_leg)
-    # Floor: the lowest generated foot joint meets the rig's rest foot bones (toes if mapped, else ankles)
-    # when the rest pose stands (legs point down); otherwise (a BVH whose rest pose has every bone along
-    # +X, like Bandai's) the armature's origin is the floor, the usual mocap convention.
-    ground = (10, 11) if 10 in bone_of and 11 in bone_of else (7, 8)
-    rig_floor = float(np.mean([heads[bone_of[j], 2] for j in ground])) if _stands(heads, bone_of) else 0.0
-    gen_floor = float(joints[:, ground, 1].min())
-    start = joints[0, 0] @ Y_UP_TO_Z_UP.T
-    pelvis = heads[bone_of[0]]
-    offset = np.array([pelvis[0] - scale * start[0], pelvis[1] - scale * start[1],
-                       rig_floor - scale * gen_floor])
-    return Placement(scale, offset)
-
-
-def _stands(heads: np.ndarray, bone_of: dict[int, int]) -> bool:
-    """True when both legs of the rest pose point down (hip -> ankle within ~37 degrees of -Z)."""
-    for hip, _, ankle, _ in LEG_JOINTS.values():
-        leg = normalize(heads[bone_of[ankle]] - heads[bone_of[hip]])
-        if leg[2] > -0.8:
-            return False
-    return True
+    return heads
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -199,7 +189,7 @@ def _aim_joints(rig: RigRest, bone_of: dict[int, int]) -> dict[int, int | None]:
     """For each mapped joint, the mapped joint its bone aims at: the next one down its SMPL chain whose
     rig head is not on top of this one (CMU's LowerBack starts where Hips does)."""
     heads = rig.heads
-    tol = 1e-4 * max(float(np.ptp(heads[:, 2])), 1e-6)
+    tol = 1e-4 * max(float(np.linalg.norm(np.ptp(heads, axis=0))), 1e-6)
     aims: dict[int, int | None] = {}
     for j, b in bone_of.items():
         a = AIM_CHILD.get(j)

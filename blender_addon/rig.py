@@ -12,6 +12,7 @@ import numpy as np
 
 from . import presets
 from .errors import RigError
+from .placement import rig_axes
 from .retarget import RigRest, smpl_leg_length
 from .rotations import Y_UP_TO_Z_UP
 from .smpl22 import AIM_CHILD, JOINT_NAMES, PARENTS, rest_joints
@@ -47,7 +48,7 @@ def read_rest(obj) -> RigRest:
     names = [b.name for b in bones]
     index = {name: i for i, name in enumerate(names)}
     parents = np.array([index[b.parent.name] if b.parent else -1 for b in bones], dtype=np.int64)
-    return RigRest(names, parents, matrices)
+    return RigRest(names, parents, matrices, np.array(obj.matrix_world, dtype=np.float64))
 
 
 def bone_map(obj, rest: RigRest, preset: str = presets.AUTO) -> presets.BoneMap:
@@ -86,7 +87,8 @@ def posed_heads(obj, names: list[str] | None = None) -> np.ndarray:
 
 def sample_joints(obj, bmap: presets.BoneMap, frames: range) -> np.ndarray:
     """The rig's motion over `frames` as SMPL-22 joints (T, 22, 3), metres, Y up, for editing a motion
-    that RoPAR did not make. Scale: SMPL leg length; joints the rig lacks are filled in between their
+    that RoPAR did not make. Axes as `placement.rig_axes` finds them; scale: SMPL leg length; joints the
+    rig lacks are filled in between their
     mapped neighbours. Changes the current frame (the caller restores it)."""
     scene = bpy.context.scene
     names = [bmap.joints[j] for j in sorted(bmap.joints)]
@@ -102,12 +104,12 @@ def sample_joints(obj, bmap: presets.BoneMap, frames: range) -> np.ndarray:
                    + np.linalg.norm(rh[rest.index[bmap.joints[a]]] - rh[rest.index[bmap.joints[k]]])
                    for h, k, a in ((1, 4, 7), (2, 5, 8))])
     scale = leg / smpl_leg_length()
-    floor = heads[..., 2].min()
+    axes, _ = rig_axes(rh, {j: rest.index[b] for j, b in bmap.joints.items()}, rest.world)
+    floor = float((heads @ axes[:, 1]).min())
     joints = np.full((len(frames), 22, 3), np.nan)
     for j in mapped:
-        p = heads[:, col[j]].copy()
-        p[:, 2] -= floor
-        joints[:, j] = (p / scale) @ Y_UP_TO_Z_UP  # Z up -> Y up (the matrix is orthogonal)
+        p = heads[:, col[j]] - floor * axes[:, 1]
+        joints[:, j] = (p / scale) @ axes  # armature space -> generated (left, up, forward)
     return _fill_missing(joints)
 
 

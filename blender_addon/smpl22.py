@@ -1,47 +1,41 @@
-"""The SMPL-22 skeleton as the add-on needs it (DESIGN §2): joint names, parents, rest offsets, parts.
+"""The SMPL-22 skeleton as the add-on needs it: `ropar_core.skeleton` itself (numpy only) plus the
+chains that retargeting walks.
 
-Why a copy of `ropar_core.skeleton`: the add-on ships as a zip that Blender installs on its own, without
-`ropar_core` (which pulls in torch). `tests/test_retarget.py` checks that every value here equals
-`ropar_core.skeleton`, so the two cannot drift apart.
+The installed add-on has no `ropar_core` (Blender's Python lacks torch and the rest of the core), so
+`build.py` copies ropar_core/skeleton.py into the zip as `_vendored_skeleton.py`; in the repository
+that file does not exist and the core module is imported directly: one definition either way.
 Conventions of the generated motion: Y up, the body faces +Z at frame 0, metres, 20 fps.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
-FPS = 20
-NUM_JOINTS = 22
+VENDORED = "_vendored_skeleton"
 
-JOINT_NAMES = (
-    "pelvis", "l_hip", "r_hip", "spine1", "l_knee", "r_knee", "spine2", "l_ankle", "r_ankle",
-    "spine3", "l_foot", "r_foot", "neck", "l_collar", "r_collar", "head", "l_shoulder",
-    "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
-)
-JOINT_INDEX = {name: i for i, name in enumerate(JOINT_NAMES)}
-PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
 
-# HumanML3D paramUtil t2m_raw_offsets (unit directions) times the bone lengths of its target skeleton.
-_RAW_OFFSETS = np.array([
-    [0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, -1, 0], [0, 1, 0], [0, -1, 0],
-    [0, -1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1], [0, 1, 0], [1, 0, 0], [-1, 0, 0], [0, 0, 1],
-    [0, -1, 0], [0, -1, 0], [0, -1, 0], [0, -1, 0], [0, -1, 0], [0, -1, 0],
-], dtype=np.float64)
-BONE_LENGTHS = np.array([
-    0.0, 0.1030740, 0.1098834, 0.1315682, 0.3936232, 0.3901882, 0.1431902, 0.4324330, 0.4256434,
-    0.0573647, 0.1433818, 0.1494191, 0.2193600, 0.1374868, 0.1433828, 0.1030392, 0.1316140, 0.1229844,
-    0.2568399, 0.2630919, 0.2660118, 0.2698763,
-])
-REST_OFFSETS = _RAW_OFFSETS * BONE_LENGTHS[:, None]  # (22, 3) offset of each joint from its parent
+def _core_skeleton():
+    name = f"{__package__}.{VENDORED}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:  # the vendored copy exists but is broken: say so
+            raise
+    return importlib.import_module("ropar_core.skeleton")
 
-PART_NAMES = ("torso", "left_arm", "right_arm", "left_leg", "right_leg")
-PART_OWN_JOINTS = {
-    "torso": (12, 15),
-    "left_arm": (13, 16, 18, 20),
-    "right_arm": (14, 17, 19, 21),
-    "left_leg": (1, 4, 7, 10),
-    "right_leg": (2, 5, 8, 11),
-}
+
+_sk = _core_skeleton()
+FPS = _sk.FPS
+NUM_JOINTS = _sk.NUM_JOINTS
+JOINT_NAMES = _sk.JOINT_NAMES
+JOINT_INDEX = _sk.JOINT_INDEX
+PARENTS = _sk.PARENTS
+BONE_LENGTHS = _sk.BONE_LENGTHS
+REST_OFFSETS = _sk.REST_OFFSETS
+PART_NAMES = _sk.PART_NAMES
+PART_OWN_JOINTS = _sk.PART_OWN_JOINTS
 
 # The joint each joint's bone points at (its child along a kinematic chain); leaves have none.
 AIM_CHILD = {
