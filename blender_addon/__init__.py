@@ -2,8 +2,9 @@
 
 Install: the zip from `python -m blender_addon.build` (an extension for Blender 4.2+, an add-on for
 3.x through bl_info). Headless: `blender -b --python blender_addon/batch.py -- --help`.
-Modules: retarget / rotations / presets / fake_motion / backend are numpy-only (importable anywhere);
-rig, keyframes, pipeline, jobs, props, operators and panel need bpy and are imported in register().
+Modules: retarget / placement / clip / names / rotations / presets / fake_motion / backend are
+numpy-only (importable anywhere); rig, keyframes, pipeline, jobs, mapping, props, operators and panel
+need bpy and are imported in register().
 """
 
 bl_info = {
@@ -18,9 +19,9 @@ bl_info = {
 
 
 def _classes():
-    from . import operators, panel, props
+    from . import mapping, operators, panel, props
 
-    return props.CLASSES + operators.CLASSES + panel.CLASSES
+    return props.CLASSES + operators.CLASSES + mapping.CLASSES + panel.CLASSES
 
 
 def register():

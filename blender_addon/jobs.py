@@ -19,24 +19,33 @@ from .errors import CancelledError, RoparAddonError
 POLL_S = 0.1
 
 
+Requests = backends.GenerationRequest | list[backends.GenerationRequest]
+
+
 class Job:
-    def __init__(self, request: backends.GenerationRequest, backend, apply: Callable[[backends.Motion], str]):
-        self.request, self.backend, self.apply = request, backend, apply
+    """Generates every request (candidates: one per seed) in turn, then hands all motions to `apply`."""
+
+    def __init__(self, requests: Requests, backend, apply: Callable[[list[backends.Motion]], str]):
+        self.requests = requests if isinstance(requests, list) else [requests]
+        self.backend, self.apply = backend, apply
         self.cancel = threading.Event()
         self.started = time.monotonic()
         self.progress, self.message = 0.0, "starting"
         self.state = "running"  # running | done | failed | cancelled
-        self.motion: backends.Motion | None = None
+        self.motions: list[backends.Motion] = []
         self.error: str | None = None
         self.finished = threading.Event()
         self.thread = threading.Thread(target=self._run, name="ropar-generate", daemon=True)
 
     def _report(self, fraction: float, message: str) -> None:  # worker thread: plain attributes only
-        self.progress, self.message = fraction, message
+        n, done = len(self.requests), len(self.motions)
+        self.progress = (done + fraction) / n
+        self.message = message if n == 1 else f"candidate {done + 1}/{n}: {message}"
 
     def _run(self) -> None:
         try:
-            self.motion = self.backend.generate(self.request, self._report, self.cancel)
+            for request in self.requests:
+                self.motions.append(self.backend.generate(request, self._report, self.cancel))
         except CancelledError:
             self.error = "cancelled"
         except RoparAddonError as exc:
@@ -68,11 +77,11 @@ def status() -> tuple[str, str, float]:
     return _last_status
 
 
-def start(request: backends.GenerationRequest, backend, apply: Callable[[backends.Motion], str]) -> Job:
+def start(requests: Requests, backend, apply: Callable[[list[backends.Motion]], str]) -> Job:
     global _job
     if is_running():
         raise RoparAddonError("a generation is already running; cancel it first")
-    _job = Job(request, backend, apply)
+    _job = Job(requests, backend, apply)
     _job.thread.start()
     if not bpy.app.timers.is_registered(_poll):
         bpy.app.timers.register(_poll, first_interval=POLL_S)
@@ -105,7 +114,7 @@ def _poll():
         _last_status = (job.state, job.error, 0.0)
     else:
         try:
-            message = job.apply(job.motion)
+            message = job.apply(job.motions)
             job.state = "done"
             _last_status = ("done", message, 1.0)
         except RoparAddonError as exc:

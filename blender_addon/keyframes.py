@@ -6,9 +6,11 @@ Bulk: per F-curve `keyframe_points.add(n)`, then `foreach_set("co", [f0, v0, f1,
 (`bpy_extras.anim_utils.action_ensure_channelbag_for_slot`; 5.0 removed `Action.fcurves`); older
 versions use `action.fcurves.new(data_path, index=, action_group=)`.
 
-Atomic: everything is built first; on any exception the new Action (and NLA track) is removed and
-the armature gets back its previous action, slot and animation data, so a failed generation leaves
-the scene as it was.
+Atomic: everything is built first; on any exception the new Actions (and NLA track) are removed and
+the armature gets back its previous action, slot and animation data, the scene its frame range and the
+previous action its fake-user flag, so a failed generation leaves the scene as it was.
+
+The action a new one replaces gets a fake user, so saving the file right away never drops it.
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ class Channel:
     group: str
 
 
-def action_name(prompt: str, prefix: str = "RoPAR ") -> str:
+def action_name(prompt: str, prefix: str = "RoPAR ", limit_bytes: int = MAX_NAME_BYTES) -> str:
     """'RoPAR a person walks ...' cut to Blender's 63-byte ID limit without splitting a character."""
     name = prefix + " ".join(prompt.split())
-    while len(name.encode("utf-8")) > MAX_NAME_BYTES:
+    while len(name.encode("utf-8")) > limit_bytes:
         name = name[:-1]
     return name.rstrip()
 
@@ -47,7 +49,8 @@ def action_name(prompt: str, prefix: str = "RoPAR ") -> str:
 def channels_for(obj, result: RetargetResult) -> list[Channel]:
     """Rotation channels in each pose bone's own rotation mode (quaternion, axis-angle or Euler with
     continuity), plus location for the bones that carry the root."""
-    out = []
+    out = [Channel(f'pose.bones["{_escape(name)}"].location', loc, name)
+           for name, loc in result.located.items() if name not in result.bone_names]  # the root bone
     for k, name in enumerate(result.bone_names):
         pb = obj.pose.bones[name]
         q = result.quaternions[:, k]  # (T, 4) wxyz
@@ -122,16 +125,19 @@ class _Saved:
     had_animation_data: bool
     action: object
     slot_handle: int | None
-    frame_end: int
+    frame_range: tuple[int, int]
+    fake_user: bool
 
 
 def _save(obj, scene) -> _Saved:
     ad = obj.animation_data
     slot = getattr(ad, "action_slot", None) if ad is not None else None
-    return _Saved(ad is not None, ad.action if ad else None, slot.handle if slot else None, scene.frame_end)
+    action = ad.action if ad else None
+    return _Saved(ad is not None, action, slot.handle if slot else None, (scene.frame_start, scene.frame_end),
+                  bool(action.use_fake_user) if action is not None else False)
 
 
-def _restore(obj, scene, saved: _Saved, action, track) -> None:
+def _restore(obj, scene, saved: _Saved, actions: list, track) -> None:
     ad = obj.animation_data
     if ad is not None:
         if track is not None:
@@ -143,42 +149,61 @@ def _restore(obj, scene, saved: _Saved, action, track) -> None:
                     ad.action_slot = slot
         if not saved.had_animation_data:
             obj.animation_data_clear()
-    if action is not None and action.name in bpy.data.actions:
-        bpy.data.actions.remove(action)
-    scene.frame_end = saved.frame_end
+    if saved.action is not None:
+        saved.action.use_fake_user = saved.fake_user
+    for action in actions:
+        if action.name in bpy.data.actions:
+            bpy.data.actions.remove(action)
+    scene.frame_start, scene.frame_end = saved.frame_range
 
 
-def write_action(obj, result: RetargetResult, *, name: str, frame_start: int = 1, use_nla: bool = False,
-                 fit_timeline: bool = True, metadata: dict | None = None, scene=None):
-    """Create, fill and assign a new Action on `obj`; returns it. See the module doc for atomicity.
+def write_action(obj, result: RetargetResult, *, name: str, **options):
+    """One new Action (see write_actions)."""
+    return write_actions(obj, [(result, name, options.pop("metadata", None))], **options)[0]
 
-    use_nla: also push the action onto a new NLA track (strip at `frame_start`) and keep the
-    previously active action active. fit_timeline: extend the scene's end frame to the motion.
-    metadata: custom properties stored on the action (prompt, seed, generated joints, ...)."""
+
+def write_actions(obj, items: list[tuple[RetargetResult, str, dict | None]], *, frame_start: int = 1,
+                  use_nla: bool = False, fit_timeline: bool = True, scene=None) -> list:
+    """Create and fill one Action per (result, name, metadata) and assign the first to `obj`; returns them.
+    See the module doc for atomicity.
+
+    The others (candidates to flip through) get a fake user and a slot for `obj`. use_nla: push the
+    first onto a new NLA track (strip at `frame_start`) and keep the active action active.
+    fit_timeline: the scene's frame range becomes the clip's. metadata: custom properties stored on
+    the action (prompt, seed, generated joints, ...)."""
     scene = scene or bpy.context.scene
     saved = _save(obj, scene)
-    action = track = None
+    actions, track = [], None
     try:
-        channels = channels_for(obj, result)
-        action = bpy.data.actions.new(name)
-        slot = fill_action(action, obj, channels, frame_start)
-        for key, value in (metadata or {}).items():
-            action[key] = value
+        slots = []
+        for result, name, metadata in items:
+            channels = channels_for(obj, result)
+            action = bpy.data.actions.new(name)
+            actions.append(action)
+            slots.append(fill_action(action, obj, channels, frame_start))
+            for key, value in (metadata or {}).items():
+                action[key] = value
+        for action in actions[1:]:
+            action.use_fake_user = True
+        first, slot = actions[0], slots[0]
         ad = obj.animation_data or obj.animation_data_create()
         if use_nla:
             track = ad.nla_tracks.new()
-            track.name = action.name
-            strip = track.strips.new(action.name, int(frame_start), action)
+            track.name = first.name
+            strip = track.strips.new(first.name, int(frame_start), first)
             if LAYERED_ACTIONS and slot is not None:
                 strip.action_slot = slot
-            action.use_fake_user = True  # kept in the file even while no object uses it directly
+            first.use_fake_user = True  # kept in the file even while no object uses it directly
         else:
-            ad.action = action
+            if saved.action is not None:
+                saved.action.use_fake_user = True  # the replaced action survives a save
+            ad.action = first
             if LAYERED_ACTIONS:
                 ad.action_slot = slot
         if fit_timeline:
-            scene.frame_end = max(scene.frame_end, int(frame_start) + result.quaternions.shape[0] - 1)
-        return action
+            frames = max(r.quaternions.shape[0] for r, _, _ in items)
+            scene.frame_start, scene.frame_end = int(frame_start), int(frame_start) + frames - 1
+        return actions
     except BaseException:
-        _restore(obj, scene, saved, action, track)
+        _restore(obj, scene, saved, actions, track)
         raise

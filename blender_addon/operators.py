@@ -8,66 +8,56 @@ runs synchronously. Properties left unset take the panel's values (`scene.ropar`
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import StringProperty
 
-from . import jobs, pipeline, presets
+from . import jobs, pipeline
 from .errors import RoparAddonError
-from .props import PRESET_ITEMS, preferences
+from .props import GenerationProperties, preferences
 from .smpl22 import PART_NAMES
 
 
-class ROPAR_OT_generate(bpy.types.Operator):
+class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
     """Generate a motion from the prompt and key it onto the armature as a new Action"""
 
     bl_idname = "ropar.generate"
     bl_label = "Generate Motion"
     bl_options = {"REGISTER", "UNDO"}
 
-    prompt: StringProperty(name="Prompt", description="What the motion should show")
-    seconds: FloatProperty(name="Seconds", default=4.0, min=0.2, max=120.0, soft_min=1.0, soft_max=12.0,
-                           description="Length of the motion")
-    seed: IntProperty(name="Seed", default=0, min=0, soft_max=9999, description="Random seed")
-    cfg: FloatProperty(name="Guidance", default=-1.0, min=-1.0, max=20.0, soft_min=-1.0, soft_max=8.0,
-                       description="Classifier-free guidance scale (negative: the model's default)")
-    steps: IntProperty(name="Steps", default=0, min=0, max=100, soft_max=32,
-                       description="Unmasking steps (0: the model's default)")
     armature: StringProperty(name="Armature", description="Name of the armature object to animate")
-    preset: EnumProperty(name="Rig Preset", items=PRESET_ITEMS, default=presets.AUTO,
-                         description="Which bone sits at which joint; AUTO detects it from the bone names")
-    foot_lock: BoolProperty(name="Foot Lock", default=True, description="Hold planted feet still")
 
     @classmethod
     def poll(cls, context):
         return not jobs.is_running()
 
     def _settings(self, context) -> dict:
-        """Operator properties the caller set, else the panel's values."""
+        """Operator properties the caller set, else the panel's values (`scene.ropar`)."""
         s = context.scene.ropar
 
-        def pick(name, fallback):
-            return getattr(self, name) if self.properties.is_property_set(name) else fallback
+        def pick(name, fallback=None):
+            return getattr(self, name) if self.properties.is_property_set(name) else (
+                getattr(s, name) if fallback is None else fallback)
 
-        custom = s.override_sampling
-        cfg = pick("cfg", s.cfg if custom else -1.0)
-        steps = pick("steps", s.steps if custom else 0)
+        # Setting cfg or steps on the operator implies custom sampling.
+        props = self.properties
+        custom = pick("override_sampling") or any(props.is_property_set(n) for n in ("cfg", "steps"))
         start = context.scene.frame_current if s.start_at_current else context.scene.frame_start
         return dict(
-            prompt=pick("prompt", s.prompt), seconds=pick("seconds", s.seconds), seed=pick("seed", s.seed),
-            cfg=None if cfg < 0 else cfg, steps=None if steps <= 0 else steps,
+            prompt=pick("prompt"), seconds=pick("seconds"), seed=pick("seed"),
+            cfg=pick("cfg") if custom else None, steps=pick("steps") if custom else None,
             armature=pick("armature", s.armature.name if s.armature else ""),
-            preset=pick("preset", s.preset), foot_lock=pick("foot_lock", s.foot_lock),
-            keep_parts=tuple(p for p in PART_NAMES if p in s.keep_parts),
-            frame_start=start, use_nla=s.use_nla,
+            keep_parts=tuple(p for p in PART_NAMES if p in s.keep_parts), candidates=pick("candidates"),
+            options=dict(preset=pick("preset"), foot_lock=pick("foot_lock"), in_place=pick("in_place"),
+                         loop=pick("loop"), frame_start=start, use_nla=s.use_nla),
         )
 
     def _report(self, level: str, message: str) -> None:
         self.report({level}, message)
 
     def execute(self, context):
-        settings = self._settings(context)
+        st = self._settings(context)
         try:
             backend = jobs.get_backend(preferences(context))
-            pipeline.generate(backend=backend, report=self._report, **settings)
+            pipeline.generate(backend=backend, report=self._report, **_flat(st))
         except RoparAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -78,12 +68,12 @@ class ROPAR_OT_generate(bpy.types.Operator):
             return self.execute(context)
         st = self._settings(context)
         try:
-            prep = pipeline.prepare(st["armature"], st["preset"])  # bad rig: fail now, not after generating
+            prep = pipeline.prepare(st["armature"], st["options"]["preset"])  # a bad rig fails now
             request = pipeline.build_request(
                 prep, prompt=st["prompt"], seconds=st["seconds"], seed=st["seed"], cfg=st["cfg"],
                 steps=st["steps"], keep_parts=st["keep_parts"])
             backend = jobs.get_backend(preferences(context))
-            jobs.start(request, backend, _applier(st))
+            jobs.start(pipeline.candidate_requests(request, st["candidates"]), backend, _applier(st))
         except RoparAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -91,18 +81,26 @@ class ROPAR_OT_generate(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _flat(st: dict) -> dict:
+    out = {k: v for k, v in st.items() if k != "options"}
+    out.update(st["options"])
+    return out
+
+
 def _applier(st: dict):
     """The main-thread half of a background job; it holds names and values, never a context."""
-    options = dict(armature=st["armature"], preset=st["preset"], foot_lock=st["foot_lock"],
-                   frame_start=st["frame_start"], use_nla=st["use_nla"])
+    armature = st["armature"]
+    options = pipeline.Options(**st["options"])
 
-    def apply(motion) -> str:
-        applied = pipeline.apply_motion(motion, report=lambda level, msg: None, **options)
+    def apply(motions) -> str:
+        applied = pipeline.apply_motions(motions, armature=armature, options=options,
+                                         report=lambda level, msg: None)
         try:
             bpy.ops.ed.undo_push(message=f"RoPAR: {applied.action}")
         except RuntimeError:  # no window (e.g. a script without UI): nothing to push onto
             pass
-        return f"{applied.action}: {applied.frames} frames ({applied.preset})"
+        more = f" +{len(applied.actions) - 1} candidates" if len(applied.actions) > 1 else ""
+        return f"{applied.action}{more}: {applied.frames} frames ({applied.preset})"
 
     return apply
 

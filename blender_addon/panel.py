@@ -49,8 +49,12 @@ class ROPAR_PT_panel(bpy.types.Panel):
         col = layout.column(align=True)
         col.use_property_split = False
         col.prop(s, "foot_lock")
+        row = col.row(align=True)
+        row.prop(s, "in_place")
+        row.prop(s, "loop")
         col.prop(s, "start_at_current", text="Start at current frame")
         col.prop(s, "use_nla", text="Add as NLA strip")
+        layout.prop(s, "candidates")
 
         state, message, progress = jobs.status()
         row = layout.row(align=True)
@@ -67,4 +71,33 @@ class ROPAR_PT_panel(bpy.types.Panel):
                 layout.label(text=message, icon=STATUS_ICONS.get(state, "INFO"))
 
 
-CLASSES = (ROPAR_PT_panel,)
+class ROPAR_PT_mapping(bpy.types.Panel):
+    """The 22 joints and the bone at each: filled by auto-detection, editable, saved as a preset."""
+
+    bl_label = "Bone Mapping"
+    bl_idname = "ROPAR_PT_mapping"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "RoPAR"
+    bl_parent_id = "ROPAR_PT_panel"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        s = context.scene.ropar
+        layout = self.layout
+        arm = s.armature
+        if arm is None or arm.type != "ARMATURE":
+            layout.label(text="Pick a rig above", icon="INFO")
+            return
+        layout.operator("ropar.fill_mapping", icon="VIEWZOOM")
+        col = layout.column(align=True)
+        for row in s.mapping:
+            line = col.split(factor=0.35, align=True)
+            line.label(text=row.joint)
+            line.prop_search(row, "bone", arm.data, "bones", text="")
+        row = layout.row(align=True)
+        row.prop(s, "preset_name", text="")
+        row.operator("ropar.save_preset", icon="FILE_TICK")
+
+
+CLASSES = (ROPAR_PT_panel, ROPAR_PT_mapping)

@@ -4,12 +4,14 @@ injected `report(level, message)`, like io_anim_bvh's `load`):
     prepare(...)        main thread: armature + rest pose + bone map (fails fast, before any generation)
     build_request(...)  main thread: the request, with the current motion when parts are kept
     backend.generate    any thread: no bpy
-    apply_motion(...)   main thread: resample to the scene's fps, retarget, write one Action
+    apply_motions(...)  main thread: resample to the scene's fps, loop / in place, retarget, write the
+                        Actions (one per candidate)
     generate(...)       all of it synchronously: scripts, EXEC_DEFAULT, `blender -b`
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from . import keyframes, presets, retarget, rig
+from . import clip, keyframes, presets, retarget, rig
 from .backend import GenerationRequest, Motion
 from .errors import RoparAddonError
 
@@ -44,6 +46,7 @@ class Applied:
     preset: str
     fps: float
     seconds_retarget: float  # retarget + keyframes, for the status line and the benchmark
+    actions: list[str] = dataclasses.field(default_factory=list)  # every candidate, the active one first
 
 
 def prepare(armature: str, preset: str = presets.AUTO) -> Prepared:
@@ -99,41 +102,82 @@ def build_request(prep: Prepared, *, prompt: str, seconds: float = 4.0, seed: in
                              keep_parts=tuple(keep_parts), edit_joints=edit, edit_fps=fps)
 
 
-def apply_motion(motion: Motion, *, armature: str, preset: str = presets.AUTO, foot_lock: bool = False,
-                 frame_start: int | None = None, use_nla: bool = False, fit_timeline: bool = True,
-                 report: Report = print_report, scene=None) -> Applied:
-    """Retarget `motion` onto the armature and key it as a new Action (atomic, see keyframes)."""
+@dataclass(frozen=True)
+class Options:
+    """How a generated motion is put on the rig (operator properties, panel, batch flags)."""
+
+    preset: str = presets.AUTO
+    foot_lock: bool = False
+    in_place: bool = False  # the root's horizontal travel kept out (or on the rig's root bone)
+    loop: bool = False  # the end blended into the start (clip.make_loop)
+    frame_start: int | None = None  # None: the scene's start frame
+    use_nla: bool = False
+    fit_timeline: bool = True  # the scene's frame range becomes the clip's
+
+
+def candidate_name(prompt: str, seed: int | None, count: int) -> str:
+    """'RoPAR <prompt>' or, with several candidates, 'RoPAR <prompt> #<seed>' (fits Blender's limit)."""
+    if count <= 1 or seed is None:
+        return keyframes.action_name(prompt or "motion")
+    tag = f" #{seed}"
+    return keyframes.action_name(prompt or "motion", limit_bytes=keyframes.MAX_NAME_BYTES - len(tag)) + tag
+
+
+def apply_motions(motions: list[Motion], *, armature: str, options: Options = Options(),
+                  report: Report = print_report, scene=None) -> Applied:
+    """Retarget each motion onto the armature and key it as a new Action (atomic, see keyframes): the
+    first becomes the active action, the others are kept (fake user) to flip through."""
     scene = scene or bpy.context.scene
     start = time.perf_counter()
-    prep = prepare(armature, preset)
+    prep = prepare(armature, options.preset)
     fps = scene_fps(scene)
-    joints = resample(motion.joints.astype(np.float64), motion.fps, fps)
-    result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=fps, foot_lock=foot_lock)
-    first = scene.frame_start if frame_start is None else int(frame_start)
-    metadata = {
-        "ropar_prompt": motion.prompt, "ropar_seed": -1 if motion.seed is None else int(motion.seed),
-        "ropar_fps": float(motion.fps), "ropar_preset": prep.bone_map.preset, "ropar_frame_start": first,
-        JOINTS_KEY: motion.joints.astype(np.float64).ravel().tolist(),
-    }
-    action = keyframes.write_action(prep.obj, result, name=keyframes.action_name(motion.prompt or "motion"),
-                                    frame_start=first, use_nla=use_nla, fit_timeline=fit_timeline,
-                                    metadata=metadata, scene=scene)
+    first = scene.frame_start if options.frame_start is None else int(options.frame_start)
+    items, frames = [], 0
+    for motion in motions:
+        joints = resample(motion.joints.astype(np.float64), motion.fps, fps)
+        if options.loop:
+            joints = clip.make_loop(joints, fps)
+        result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=fps,
+                                   foot_lock=options.foot_lock, in_place=options.in_place)
+        frames = max(frames, joints.shape[0])
+        metadata = {
+            "ropar_prompt": motion.prompt, "ropar_seed": -1 if motion.seed is None else int(motion.seed),
+            "ropar_fps": float(motion.fps), "ropar_preset": prep.bone_map.preset, "ropar_frame_start": first,
+            "ropar_in_place": bool(options.in_place), "ropar_loop": bool(options.loop),
+            JOINTS_KEY: motion.joints.astype(np.float64).ravel().tolist(),
+        }
+        items.append((result, candidate_name(motion.prompt, motion.seed, len(motions)), metadata))
+    actions = keyframes.write_actions(prep.obj, items, frame_start=first, use_nla=options.use_nla,
+                                      fit_timeline=options.fit_timeline, scene=scene)
     elapsed = time.perf_counter() - start
-    applied = Applied(action.name, joints.shape[0], first, prep.bone_map.preset, fps, elapsed)
-    report("INFO", f"{action.name!r}: {applied.frames} frames on {prep.obj.name!r} "
+    applied = Applied(actions[0].name, frames, first, prep.bone_map.preset, fps, elapsed,
+                      [a.name for a in actions])
+    more = f" (+{len(actions) - 1} candidates)" if len(actions) > 1 else ""
+    report("INFO", f"{applied.action!r}{more}: {applied.frames} frames on {prep.obj.name!r} "
                    f"({prep.bone_map.describe()})")
     return applied
 
 
+def apply_motion(motion: Motion, *, armature: str, report: Report = print_report, scene=None,
+                 **options) -> Applied:
+    """One motion (see apply_motions); keyword options are `Options` fields."""
+    return apply_motions([motion], armature=armature, options=Options(**options), report=report, scene=scene)
+
+
+def candidate_requests(request: GenerationRequest, candidates: int) -> list[GenerationRequest]:
+    """The request once per candidate, seeds request.seed, request.seed + 1, ..."""
+    return [dataclasses.replace(request, seed=request.seed + k) for k in range(max(1, int(candidates)))]
+
+
 def generate(*, armature: str, prompt: str, backend, seconds: float = 4.0, seed: int = 0,
-             cfg: float | None = None, steps: int | None = None, preset: str = presets.AUTO,
-             keep_parts: tuple[str, ...] = (), foot_lock: bool = False, frame_start: int | None = None,
-             use_nla: bool = False, fit_timeline: bool = True, report: Report = print_report,
-             progress=None, cancel=None) -> Applied:
-    """Generate and apply in one blocking call (scripts, EXEC_DEFAULT, `blender -b`)."""
-    prep = prepare(armature, preset)
+             cfg: float | None = None, steps: int | None = None, keep_parts: tuple[str, ...] = (),
+             candidates: int = 1, report: Report = print_report, progress=None, cancel=None,
+             **options) -> Applied:
+    """Generate and apply in one blocking call (scripts, EXEC_DEFAULT, `blender -b`). Every candidate is
+    generated before anything is keyed, so a failure leaves the scene untouched."""
+    opts = Options(**options)
+    prep = prepare(armature, opts.preset)
     request = build_request(prep, prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
                             keep_parts=keep_parts)
-    motion = backend.generate(request, progress, cancel)
-    return apply_motion(motion, armature=armature, preset=preset, foot_lock=foot_lock,
-                        frame_start=frame_start, use_nla=use_nla, fit_timeline=fit_timeline, report=report)
+    motions = [backend.generate(r, progress, cancel) for r in candidate_requests(request, candidates)]
+    return apply_motions(motions, armature=armature, options=opts, report=report)

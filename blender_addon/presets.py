@@ -69,8 +69,8 @@ class BoneMap:
 
     @property
     def rank(self) -> tuple:
-        """Detection order: complete, most joints, hierarchy fit, exact names, the user's own."""
-        return (self.complete, len(self.joints), self.consistent, -self.shortened, self.user)
+        """Detection order: complete, most joints, the user's own, hierarchy fit, exact names."""
+        return (self.complete, len(self.joints), self.user, self.consistent, -self.shortened)
 
     def describe(self) -> str:
         return f"{self.preset} ({len(self.joints)}/22)"
@@ -225,12 +225,16 @@ def _tried(preset: Preset, missing: tuple[str, ...]) -> str:
     return "; ".join(parts)
 
 
-def detect(bone_names: list[str], parents: list[int], presets: dict[str, Preset] | None = None) -> BoneMap:
-    """The best preset for an armature: complete maps first, then most joints, then hierarchy fit,
-    exact names and the user's own presets."""
+def closest(bone_names: list[str], parents: list[int], presets: dict[str, Preset] | None = None) -> BoneMap:
+    """The best-ranked preset match for an armature (`BoneMap.rank`), complete or not."""
     presets = presets or load_presets()
-    maps = [match(p, bone_names, parents) for p in presets.values()]
-    best = max(maps, key=lambda m: m.rank)
+    return max((match(p, bone_names, parents) for p in presets.values()), key=lambda m: m.rank)
+
+
+def detect(bone_names: list[str], parents: list[int], presets: dict[str, Preset] | None = None) -> BoneMap:
+    """The best complete preset for an armature, or a RigError naming the bones it tried."""
+    presets = presets or load_presets()
+    best = closest(bone_names, parents, presets)
     if not best.complete:
         raise RigError(
             f"no rig preset fits this armature (closest: {best.preset}, missing bones for "

@@ -1,27 +1,39 @@
-"""Settings: the panel's PropertyGroup (`scene.ropar`, removed on unregister) and the add-on preferences
-(where motions come from)."""
+"""Settings: the generation properties (defined once, shared by the panel's PropertyGroup `scene.ropar`
+and the Generate operator), the panel's own extras, and the add-on preferences (where motions come
+from)."""
 
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
 
-from . import presets, rig
+from . import mapping, presets, rig
 from .backend import DEFAULT_URL
 from .smpl22 import PART_NAMES
 
+_PRESET_ITEMS: list[tuple[str, str, str]] = []  # Blender keeps only pointers: the strings must live here
 
-def _preset_items() -> list[tuple[str, str, str]]:
+
+def preset_items(self=None, context=None) -> list[tuple[str, str, str]]:
+    """Auto-detect, then every shipped and user preset (read again when a preset file changed)."""
     items = [(presets.AUTO, "Auto-detect", "Pick the preset whose bone names (and hierarchy) fit best")]
     try:
         for name, p in presets.load_presets().items():
-            items.append((name, p.label, p.description))
-    except Exception as exc:  # a broken preset file must not stop the add-on from loading
+            items.append((name, p.label + (" (yours)" if p.user else ""), p.description))
+    except Exception as exc:  # a broken preset file must not stop the add-on from drawing
         print(f"RoPAR: cannot read rig presets: {exc}")
-    return items
+    _PRESET_ITEMS[:] = items
+    return _PRESET_ITEMS
 
 
-PRESET_ITEMS = _preset_items()
 PART_ITEMS = [(p, p.replace("_", " ").title(), f"Keep the {p.replace('_', ' ')} of the current motion")
               for p in PART_NAMES]
 
@@ -30,12 +42,27 @@ def _is_armature(self, obj) -> bool:
     return obj.type == "ARMATURE"
 
 
+def _armature_of(owner):
+    arm = getattr(owner, "armature", None)
+    return bpy.data.objects.get(arm) if isinstance(arm, str) else arm
+
+
 def _update_detected(self, context) -> None:
-    # Runs when the user picks an armature or preset (not in draw): names the preset AUTO would use.
-    self.detected = rig.detect_label(self.armature) if self.armature is not None else ""
+    # Runs when the user picks an armature or preset (not in draw): names the preset AUTO would use and
+    # fills the mapping panel from it.
+    if not hasattr(self, "detected"):
+        return  # the operator's copy of the property: nothing to show
+    arm = _armature_of(self)
+    self.detected = rig.detect_label(arm) if arm is not None else ""
+    if arm is not None and arm.type == "ARMATURE":
+        mapping.fill(self, arm, self.preset)
 
 
-class RoparSettings(bpy.types.PropertyGroup):
+class GenerationProperties:
+    """What a generation takes, defined once: the panel's settings (`scene.ropar`) and the Generate
+    operator both inherit these annotations (an operator property the caller leaves unset takes the
+    panel's value)."""
+
     prompt: StringProperty(
         name="Prompt", default="a person walks forward",
         description="What the motion should show, e.g. 'a person waves with the left hand, then walks "
@@ -52,32 +79,51 @@ class RoparSettings(bpy.types.PropertyGroup):
     cfg: FloatProperty(
         name="Guidance", default=4.0, min=0.0, max=20.0, soft_min=1.0, soft_max=8.0, step=10,
         description="Classifier-free guidance scale: higher follows the prompt more closely, lower is "
-                    "more varied")
+                    "more varied (used with Custom Sampling)")
     steps: IntProperty(
         name="Steps", default=12, min=1, max=100, soft_min=4, soft_max=32,
-        description="Iterative unmasking steps: more is slower and slightly more detailed")
+        description="Iterative unmasking steps: more is slower and slightly more detailed (used with "
+                    "Custom Sampling)")
+    preset: EnumProperty(
+        name="Rig Preset", items=preset_items, update=_update_detected,
+        description="Which bone sits at which body joint; Auto-detect reads the bone names")
+    foot_lock: BoolProperty(
+        name="Foot Lock", default=True,
+        description="Hold feet still while they touch the ground (removes sliding caused by other leg "
+                    "proportions)")
+    in_place: BoolProperty(
+        name="In Place", default=False,
+        description="Keep the hips' horizontal travel out of the action (on the rig's root bone instead, "
+                    "when it has one): for game engines and treadmill loops")
+    loop: BoolProperty(
+        name="Loop", default=False,
+        description="Blend the end of the motion into its start so the action cycles seamlessly")
+    candidates: IntProperty(
+        name="Candidates", default=1, min=1, max=8,
+        description="Generate this many motions (seeds seed, seed+1, ...); the first becomes the active "
+                    "action, the others are kept to flip through in the Action editor")
+
+
+class RoparSettings(GenerationProperties, bpy.types.PropertyGroup):
     armature: PointerProperty(
         name="Armature", type=bpy.types.Object, poll=_is_armature, update=_update_detected,
         description="The armature that receives the motion as a new Action")
-    preset: EnumProperty(
-        name="Rig Preset", items=PRESET_ITEMS, default=presets.AUTO, update=_update_detected,
-        description="Which bone sits at which body joint; Auto-detect reads the bone names")
     detected: StringProperty(
         name="Detected", default="", description="The preset Auto-detect picks for this armature")
     keep_parts: EnumProperty(
         name="Keep Parts", items=PART_ITEMS, options={"ENUM_FLAG"}, default=set(),
         description="Edit the armature's current motion: keep these parts, regenerate the rest from the "
                     "prompt")
-    foot_lock: BoolProperty(
-        name="Foot Lock", default=True,
-        description="Hold feet still while they touch the ground (removes sliding caused by other leg "
-                    "proportions)")
     start_at_current: BoolProperty(
         name="Start at Current Frame", default=False,
         description="Key the motion from the current frame instead of the scene's start frame")
     use_nla: BoolProperty(
         name="Add as NLA Strip", default=False,
         description="Put the new action on its own NLA track and keep the current action active")
+    mapping: CollectionProperty(type=mapping.JointBone, name="Bone Mapping",
+                                description="The bone at each SMPL-22 joint (Save as Preset)")
+    preset_name: StringProperty(name="Preset Name", default="my_rig",
+                                description="File name of the preset Save as Preset writes")
 
 
 BACKEND_ITEMS = [
@@ -131,7 +177,7 @@ def preferences(context=None):
     return addon.preferences if addon is not None else _DefaultPreferences()
 
 
-CLASSES = (RoparSettings, RoparPreferences)
+CLASSES = (mapping.JointBone, RoparSettings, RoparPreferences)
 
 
 def register_settings() -> None:

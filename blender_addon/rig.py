@@ -55,13 +55,17 @@ def bone_map(obj, rest: RigRest, preset: str = presets.AUTO) -> presets.BoneMap:
     return presets.bone_map_for(rest.names, rest.parents.tolist(), preset, armature=obj.name)
 
 
+def names_and_parents(obj) -> tuple[list[str], list[int]]:
+    names = [b.name for b in obj.data.bones]
+    index = {n: i for i, n in enumerate(names)}
+    return names, [index[b.parent.name] if b.parent else -1 for b in obj.data.bones]
+
+
 def detect_label(obj) -> str:
     """Short text for the panel: which preset AUTO picks for this armature, or why none fits."""
     if obj is None or obj.type != "ARMATURE":
         return ""
-    rest_names = [b.name for b in obj.data.bones]
-    index = {n: i for i, n in enumerate(rest_names)}
-    parents = [index[b.parent.name] if b.parent else -1 for b in obj.data.bones]
+    rest_names, parents = names_and_parents(obj)
     try:
         found = presets.detect(rest_names, parents)
     except RigError:

@@ -221,7 +221,8 @@ def test_missing_bones_are_named_and_nothing_changes(scene, capsys):
 
 def test_background_job_applies_on_the_main_thread_and_cancel_drops_it(scene):
     obj = rig.build_smpl_armature("SMPL")
-    settings = dict(armature="SMPL", preset="AUTO", foot_lock=True, frame_start=1, use_nla=False)
+    options = dict(preset="AUTO", foot_lock=True, frame_start=1, use_nla=False)
+    settings = dict(armature="SMPL", options=options)
     request = GenerationRequest(PROMPT, seconds=2.0)
     job = jobs.start(request, FakeBackend(delay_s=0.3), operators._applier(settings))
     assert jobs.is_running() and jobs._poll() == jobs.POLL_S  # still working: the timer keeps polling
