@@ -6,10 +6,9 @@ scale, glTF's Y-up armature under a rotated, scaled `RootNode` empty, or a BVH r
 stand at all. So the mapping p_rig = scale · A · p + offset is found from the rig, not assumed:
 
 - up: world +Z carried into armature space through the armature's full world matrix (object, parents,
-  scale), used when the rest pose stands along it; else the rest pose's own feet-to-head direction
-  (snapped to an armature axis within SNAP_DEGREES) when the rest pose stands along that; else world up;
-- forward: from the rest pose's hip line (left = left hip - right hip, forward = left × up) when the rest
-  pose stands, else world -Y (Blender's front view) carried into armature space;
+  scale): the body stands in the world even when the rest pose lies (a Z-up BVH read as Y-up);
+- forward: from the rest pose's own hip line (left = left hip - right hip, forward = left × up) when the
+  rest pose stands, else world -Y (Blender's front view) carried into armature space;
 - scale: rig leg length / generated leg length (thigh + shin), whatever the rig's units;
 - floor: the rest feet when the rest pose stands, else the armature's origin (the mocap convention);
   the generated pelvis starts over the rest pelvis.
@@ -26,9 +25,7 @@ from .rotations import normalize
 from .smpl22 import LEG_JOINTS
 
 STAND_COS = 0.8  # a leg within ~37 degrees of "down" stands
-SNAP_DEGREES = 20.0
 ROOT_BONE_HEIGHT = 0.25  # of the pelvis height: an ancestor of the pelvis this low is a root bone
-IN_PLACE_WINDOW_S = 1.0  # the travel removed by in_place: the pelvis path smoothed over this window
 
 
 @dataclass
@@ -69,26 +66,6 @@ def stands(heads: np.ndarray, bone_of: dict[int, int], up: np.ndarray) -> bool:
     return True
 
 
-def _own_up(heads: np.ndarray, bone_of: dict[int, int]) -> np.ndarray | None:
-    """The rest pose's feet-to-head direction, or None when it has no length."""
-    top = next((j for j in (15, 12, 9, 6, 3) if j in bone_of), None)
-    if top is None:
-        return None
-    feet = 0.5 * (heads[bone_of[7]] + heads[bone_of[8]])
-    v = heads[bone_of[top]] - feet
-    n = np.linalg.norm(v)
-    return v / n if n > 1e-9 else None
-
-
-def _snap(v: np.ndarray) -> np.ndarray:
-    i = int(np.argmax(np.abs(v)))
-    if abs(v[i]) >= np.cos(np.radians(SNAP_DEGREES)):
-        out = np.zeros(3)
-        out[i] = np.sign(v[i])
-        return out
-    return v
-
-
 def _perpendicular(v: np.ndarray, up: np.ndarray) -> np.ndarray | None:
     p = v - (v @ up) * up
     n = np.linalg.norm(p)
@@ -100,10 +77,6 @@ def rig_axes(heads: np.ndarray, bone_of: dict[int, int], world: np.ndarray) -> t
     to_armature = np.linalg.inv(world[:3, :3])
     up = normalize(to_armature @ np.array([0.0, 0.0, 1.0]))
     standing = stands(heads, bone_of, up)
-    if not standing:
-        own = _own_up(heads, bone_of)
-        if own is not None and stands(heads, bone_of, own):
-            up, standing = _snap(own), True
     left = None
     if standing:
         for a, b in ((1, 2), (16, 17), (13, 14)):
@@ -155,17 +128,9 @@ def root_bone(parents: np.ndarray, heads: np.ndarray, pelvis: int, placement: Pl
     return None
 
 
-def horizontal_travel(joints: np.ndarray, fps: float) -> np.ndarray:
-    """(T, 3) the pelvis's horizontal path (generated space, Y up) smoothed over IN_PLACE_WINDOW_S and
-    relative to frame 0: what in_place takes out (the sway around it stays)."""
-    path = joints[:, 0].copy()
+def horizontal_travel(joints: np.ndarray) -> np.ndarray:
+    """(T, 3) the pelvis's horizontal path (generated space, Y up) relative to frame 0: what in_place
+    takes out, so the hips stay over their start (their bob and the body's turns stay)."""
+    path = joints[:, 0] - joints[:1, 0]
     path[:, 1] = 0.0
-    half = max(1, int(round(0.5 * IN_PLACE_WINDOW_S * fps)))
-    half = min(half, len(path) - 1)
-    if half < 1:
-        return np.zeros_like(path)
-    # Odd reflection at both ends keeps a straight path straight (a plain edge pad would drag the ends).
-    padded = np.concatenate([2 * path[0] - path[half:0:-1], path, 2 * path[-1] - path[-2:-half - 2:-1]])
-    kernel = np.ones(2 * half + 1) / (2 * half + 1)
-    smooth = np.stack([np.convolve(padded[:, i], kernel, mode="valid") for i in range(3)], axis=1)
-    return smooth - smooth[0]
+    return path

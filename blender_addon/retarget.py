@@ -58,18 +58,22 @@ class RigRest:
     matrices (B, 4, 4) `bone.matrix_local`: columns 0-2 are the bone's X, Y (head -> tail), Z axes in
              armature space, column 3 is the head
     world    (4, 4) the armature object's `matrix_world` (object, parents, scale): which way is up
+    connected (B,) bool `bone.use_connect`: the head is glued to the parent's tail (location ignored)
     """
 
     names: list[str]
     parents: np.ndarray
     matrices: np.ndarray
     world: np.ndarray | None = None
+    connected: np.ndarray | None = None
     order: np.ndarray = field(init=False)  # parents before children
 
     def __post_init__(self):
         self.parents = np.asarray(self.parents, dtype=np.int64)
         self.matrices = np.asarray(self.matrices, dtype=np.float64)
         self.world = np.eye(4) if self.world is None else np.asarray(self.world, dtype=np.float64)
+        n = len(self.names)
+        self.connected = np.zeros(n, bool) if self.connected is None else np.asarray(self.connected, bool)
         if self.world.shape != (4, 4) or abs(np.linalg.det(self.world[:3, :3])) < 1e-12:
             raise RigError(f"the armature's world matrix is degenerate ({self.world.shape}; a zero scale?)")
         n = len(self.names)
@@ -90,7 +94,7 @@ class RigRest:
 
 @dataclass
 class RetargetResult:
-    bone_names: list[str]  # keyed bones (the mapped ones), rig order
+    bone_names: list[str]  # keyed bones (the mapped ones and unmapped ones above them), rig order
     quaternions: np.ndarray  # (T, K, 4) wxyz pose-bone rotation_quaternion, continuous in time
     located: dict[str, np.ndarray]  # bone -> (T, 3) pose-bone location (bones with no mapped ancestor,
     #                                 and the root bone that carries the travel with in_place)
@@ -113,7 +117,7 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
              foot_lock: bool = False, in_place: bool = False) -> RetargetResult:
     """Pose `rig` to follow `joints` (T, 22, 3) (metres, Y up, SMPL-22 order) through `bone_map`.
 
-    in_place: the pelvis's smoothed horizontal travel is taken out of the motion; when the rig has a
+    in_place: the pelvis's horizontal travel is taken out of the motion; when the rig has a
     root bone (`placement.root_bone`) that bone gets it as location keys instead (root motion)."""
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) < 1:
@@ -129,7 +133,7 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
     travel = None  # (T, 3) armature-space travel carried by the root bone
     root = None
     if in_place:
-        moved = horizontal_travel(joints, fps)
+        moved = horizontal_travel(joints)
         joints = joints - moved[:, None]
         root = root_bone(rig.parents, rig.heads, bone_of[0], placement)
         travel = placement.vector_to_rig(moved) if root is not None else None
@@ -147,11 +151,30 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
     quats = _pose_basis_rotations(chain, deltas)
     located = {rig.names[b]: _pose_basis_location(chain, deltas, targets, b) for b in chain.anchored}
     posed = lambda: _posed_heads(chain, deltas, targets, every_bone=True)  # noqa: E731
+    # Unmapped bones above or between mapped ones are keyed at rest: a pose left on them (the last frame
+    # of an imported clip on a BVH's root) would otherwise move everything below.
+    held = _unmapped_ancestors(rig.parents, chain)
+    T = targets.shape[0]
+    for b in held:
+        located[rig.names[b]] = np.zeros((T, 3))
+    moves: dict[int, np.ndarray] = {}  # bone -> (T, 3) armature-space translation of its head
+    for b, j in chain.anchored.items():
+        carrier = _carrier(rig, b)
+        if carrier != b:  # a connected bone ignores location: its unconnected ancestor moves instead
+            located.pop(rig.names[b])
+            moves[carrier] = targets[:, j] - rig.heads[b]
     if root is not None:
-        located[rig.names[root]] = travel @ rig.rotations[root]  # R⁻¹ · (head_posed - head_rest)
+        moves[root] = moves.get(root, 0.0) + travel
         posed = _with_travel(posed, _subtree(rig.parents, root), travel)
+    for b, move in moves.items():
+        held.append(b) if b not in held and b not in chain.slot else None
+        located[rig.names[b]] = move @ rig.rotations[b]  # R⁻¹ · (head_posed - head_rest)
+    keyed = sorted(chain.keyed + held)
+    rest_quat = np.tile([1.0, 0.0, 0.0, 0.0], (T, 1))
+    column = {b: k for k, b in enumerate(chain.keyed)}
+    quats = np.stack([quats[:, column[b]] if b in column else rest_quat for b in keyed], axis=1)
     return RetargetResult(
-        bone_names=[rig.names[b] for b in chain.keyed],
+        bone_names=[rig.names[b] for b in keyed],
         quaternions=continuous_quats(quats, axis=0),
         located=located,
         placement=placement,
@@ -159,6 +182,26 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
         joint_bones=dict(bone_map),
         _posed=posed,
     )
+
+
+def _carrier(rig: RigRest, b: int) -> int:
+    """The bone whose location moves bone b's head: b itself, or, when b is connected to its parent
+    (Blender ignores a connected bone's location), its nearest ancestor that is not."""
+    while rig.connected[b] and rig.parents[b] >= 0:
+        b = int(rig.parents[b])
+    return b
+
+
+def _unmapped_ancestors(parents: np.ndarray, chain: _Chain) -> list[int]:
+    """Bones without a joint that some mapped bone hangs below."""
+    found: set[int] = set()
+    for b in chain.bones:
+        p = parents[b]
+        while p >= 0 and p not in found:
+            if p not in chain.slot:
+                found.add(int(p))
+            p = parents[p]
+    return sorted(found)
 
 
 def _subtree(parents: np.ndarray, root: int) -> np.ndarray:

@@ -48,7 +48,8 @@ def read_rest(obj) -> RigRest:
     names = [b.name for b in bones]
     index = {name: i for i, name in enumerate(names)}
     parents = np.array([index[b.parent.name] if b.parent else -1 for b in bones], dtype=np.int64)
-    return RigRest(names, parents, matrices, np.array(obj.matrix_world, dtype=np.float64))
+    connected = np.array([b.use_connect for b in bones], dtype=bool)
+    return RigRest(names, parents, matrices, np.array(obj.matrix_world, dtype=np.float64), connected)
 
 
 def bone_map(obj, rest: RigRest, preset: str = presets.AUTO) -> presets.BoneMap:

@@ -1,4 +1,6 @@
-"""Small numpy rotation toolkit for the add-on (Blender's Python has numpy but no scipy).
+"""Small numpy rotation toolkit for the add-on (Blender's Python has numpy but no scipy, and
+`ropar_core.quaternion` is scipy-based, so it cannot be vendored like the skeleton; tests/test_retarget.py
+checks these against scipy). Most of it (swing, frame, Euler orders, continuity) exists only here.
 
 Quaternions are (w, x, y, z), Hamilton product, active rotation (as mathutils and ropar_core use).
 Matrices are (..., 3, 3) and act on column vectors. Every function is vectorised over leading axes.
@@ -49,17 +51,6 @@ def matrix_to_quat(m: np.ndarray) -> np.ndarray:
     q = np.take_along_axis(cands, best[..., None, None], axis=-2)[..., 0, :]
     q = normalize(q)
     return np.where(q[..., :1] < 0, -q, q)
-
-
-def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    aw, ax, ay, az = np.moveaxis(a, -1, 0)
-    bw, bx, by, bz = np.moveaxis(b, -1, 0)
-    return np.stack([
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    ], axis=-1)
 
 
 def axis_angle_to_quat(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:

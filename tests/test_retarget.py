@@ -329,7 +329,10 @@ def test_joints_without_bones_are_skipped_and_unmapped_bones_follow(walk):
     gen_dir = normalize((joints[:, 9] - joints[:, 3]) @ Y_UP_TO_Z_UP.T)
     assert np.degrees(np.arccos(np.clip(np.sum(spine3_dir * gen_dir, -1), -1, 1))).max() < 0.01
     np.testing.assert_allclose(heads[:, -1], heads[:, old_to_new[16]], atol=1e-12)  # twist bone rides along
-    assert "joint_Root" not in result.bone_names and "Twist" not in result.bone_names
+    assert "Twist" not in result.bone_names  # below a mapped bone: rides along unkeyed
+    root = result.bone_names.index("joint_Root")  # above the mapped bones: keyed at rest, so a pose left
+    np.testing.assert_allclose(result.quaternions[:, root], [[1, 0, 0, 0]] * len(joints))  # on it is undone
+    np.testing.assert_allclose(result.located["joint_Root"], 0.0)
 
 
 def rig_from_pose(joints_yup: np.ndarray, scale: float) -> RigRest:

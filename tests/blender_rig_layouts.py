@@ -1,0 +1,135 @@
+"""Armatures laid out the way importers leave them, and what a motion looks like on them in the world.
+
+Used by tests/test_blender_rigs.py (the bpy 5.0 module) and run as a script by Debian's Blender 3.4:
+    blender -b --factory-startup --python tests/blender_rig_layouts.py
+which prints one `LAYOUT ...` line per layout and scale (parsed by the test).
+
+Layouts of the same SMPL-proportioned body, all standing 1.7 m tall in the world:
+  blender  armature space Z up, identity object (what Blender's own tools make)
+  fbx      armature space Y up in units of 1/scale, brought upright by the object's rotation (90° about
+           X) and scale (FBX from Maya/Mixamo: scale 0.01 with bones in centimetres)
+  gltf     the same armature under a parent empty (glTF's RootNode) that carries rotation and scale
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+if __name__ == "__main__":  # run by a Blender that does not know the repository
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from blender_addon import pipeline, rig  # noqa: E402
+from blender_addon.backend import Motion  # noqa: E402
+from blender_addon.fake_motion import fake_motion  # noqa: E402
+
+LAYOUTS = ("blender", "fbx", "gltf")
+Z_UP_TO_Y_UP = ((1, 0, 0, 0), (0, 0, 1, 0), (0, -1, 0, 0), (0, 0, 0, 1))  # armature (x, y, z) -> (x, z, -y)
+
+
+def build_layout(kind: str, scale: float = 1.0, name: str = "Rig"):
+    """An SMPL-like armature in layout `kind` whose world size is a 1.7 m person at any `scale`."""
+    from mathutils import Matrix
+
+    obj = rig.build_smpl_armature(name, scale=1.0 / scale)
+    if kind == "blender":
+        obj.scale = (scale, scale, scale)
+        return obj
+    obj.data.transform(Matrix(Z_UP_TO_Y_UP))  # bones now Y up in armature space
+    holder = obj
+    if kind == "gltf":
+        holder = bpy.data.objects.new(f"{name}_RootNode", None)
+        bpy.context.scene.collection.objects.link(holder)
+        obj.parent = holder
+    elif kind != "fbx":
+        raise ValueError(f"unknown layout {kind!r}")
+    holder.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    holder.scale = (scale, scale, scale)
+    bpy.context.view_layer.update()
+    return obj
+
+
+def raised_hands(seconds: float = 3.0, fps: int = 20) -> np.ndarray:
+    """(T, 22, 3) a standing body that lifts both arms sideways over its head in the first half."""
+    joints = fake_motion("a person stands", seconds, 0, fps)[0].astype(np.float64)
+    T = joints.shape[0]
+    s = np.clip(np.arange(T) / (0.5 * T), 0.0, 1.0)[:, None]
+    s = s * s * (3 - 2 * s)
+    up = np.array([0.0, 1.0, 0.0])
+    for shoulder, elbow, wrist, out in ((16, 18, 20, 1.0), (17, 19, 21, -1.0)):
+        l1 = np.linalg.norm(joints[0, elbow] - joints[0, shoulder])
+        l2 = np.linalg.norm(joints[0, wrist] - joints[0, elbow])
+        down = joints[:, elbow] - joints[:, shoulder]
+        down /= np.linalg.norm(down, axis=-1, keepdims=True)
+        d = (1 - s) * down + s * up + np.sin(np.pi * s) * np.array([out, 0.0, 0.0])
+        d /= np.linalg.norm(d, axis=-1, keepdims=True)
+        joints[:, elbow] = joints[:, shoulder] + l1 * d
+        joints[:, wrist] = joints[:, elbow] + l2 * d
+    return joints
+
+
+def world_joints(obj, bone_map: dict[int, str], frame: int) -> dict[int, np.ndarray]:
+    """Evaluated world-space heads of the mapped bones at `frame`."""
+    bpy.context.scene.frame_set(frame)
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    mw = np.array(ev.matrix_world)
+    return {j: mw[:3, :3] @ np.array(ev.pose.bones[b].head) + mw[:3, 3] for j, b in bone_map.items()}
+
+
+def measure(obj, bone_map: dict[int, str], first: int, last: int) -> dict[str, float]:
+    """World numbers of a retargeted raised-hands clip: how upright (cosine of pelvis -> neck with world
+    +Z at the first frame), how far the lower wrist is over the neck at the last frame (m), the lowest
+    ankle (m) and which way the body faces (cosine of its forward with world -Y)."""
+    a, b = world_joints(obj, bone_map, first), world_joints(obj, bone_map, last)
+    spine = a[12] - a[0]
+    left = a[1] - a[2]
+    forward = np.cross(left, [0.0, 0.0, 1.0])
+    return {
+        "upright": float(spine[2] / np.linalg.norm(spine)),
+        "hands_over_neck": float(min(b[20][2], b[21][2]) - b[12][2]),
+        "ankle_z": float(min(a[7][2], a[8][2])),
+        "faces_front": float(-forward[1] / np.linalg.norm(forward)),
+    }
+
+
+def apply_raised_hands(obj, **options):
+    motion = Motion(raised_hands(), 20.0, "a person raises both hands", 0)
+    applied = pipeline.apply_motion(motion, armature=obj.name, report=lambda level, msg: None, **options)
+    return applied, pipeline.prepare(obj.name).bone_map.joints
+
+
+def hips_travel(obj, bone_map: dict[int, str], first: int, last: int) -> float:
+    """Largest horizontal distance (m, world) of the pelvis from where it starts."""
+    start = world_joints(obj, bone_map, first)[0]
+    return max(float(np.linalg.norm((world_joints(obj, bone_map, f)[0] - start)[:2]))
+               for f in range(first, last + 1))
+
+
+def main() -> int:
+    import blender_addon
+    from blender_addon.backend import FakeBackend
+
+    blender_addon.register()
+    for kind in LAYOUTS:
+        for scale in (0.01, 100.0):
+            bpy.ops.wm.read_homefile(use_empty=True)
+            bpy.context.scene.render.fps = 20
+            obj = build_layout(kind, scale)
+            applied, bone_map = apply_raised_hands(obj)
+            m = measure(obj, bone_map, applied.frame_start, applied.frame_start + applied.frames - 1)
+            walk = FakeBackend().generate(pipeline.GenerationRequest("a person walks forward", seconds=4.0))
+            done = pipeline.apply_motion(walk, armature=obj.name, in_place=True, report=lambda *a: None)
+            travel = hips_travel(obj, bone_map, done.frame_start, done.frame_start + done.frames - 1)
+            numbers = " ".join(f"{k}={v:.4f}" for k, v in m.items())
+            print(f"LAYOUT {kind} {scale:g} {numbers} in_place_travel={travel:.4f}")
+    blender_addon.unregister()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.stdout.flush()
+    sys.exit(main())
