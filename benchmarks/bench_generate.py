@@ -45,7 +45,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="all", help="cpu, cuda, or all (cpu plus cuda when present)")
     p.add_argument("--frames", type=int, default=196, help="motion length (default 196 = 9.8 s)")
     p.add_argument("--batch-sizes", default=None, help="comma list (default 1,32 on CPU; 1,32,128,256 CUDA)")
-    p.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps per token")
+    p.add_argument("--ddim-steps", type=int, default=None, help="DDIM steps per token of the diffusion head")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per batch size (median reported)")
     p.add_argument("--steps", type=int, default=None, help="unmasking steps (default: the model's)")
     p.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
@@ -101,8 +101,8 @@ def bench_device(device: str, args) -> list[dict]:
     gen = Generator.from_pretrained(args.model, device=device, compile=args.compile and device == "cuda",
                                     threads=args.threads)
     load_s = time.perf_counter() - t0
-    if args.diffusion_steps:
-        gen.diffusion_steps = args.diffusion_steps
+    if args.ddim_steps:
+        gen.ddim_steps = args.ddim_steps
     sizes = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else \
         ([1, 32] if device == "cpu" else [1, 32, 128, 256])
     time_batch(gen, device, 1, 16, args, run=999)  # warm-up: kernels, allocator, text encoder
@@ -118,7 +118,7 @@ def bench_device(device: str, args) -> list[dict]:
                      "motions_per_second": round(b / med, 3), "all_seconds": [round(t, 4) for t in times],
                      "load_seconds": round(load_s, 2), "steps": args.steps or gen.default_steps,
                      "cfg": args.cfg if args.cfg is not None else gen.default_cfg,
-                     "diffusion_steps": gen.diffusion_steps or gen.ropar.cfg.sample_steps})
+                     "ddim_steps": gen.ddim_steps or gen.ropar.cfg.sample_steps})
         print(f"  {device} batch {b:>3}: {med:.3f} s per call, {med / b:.3f} s per motion", file=sys.stderr)
     return rows
 

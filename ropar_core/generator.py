@@ -28,7 +28,6 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 from collections.abc import Sequence
@@ -55,6 +54,7 @@ from ropar_core.request import (
     frames_for,
     per_prompt,
 )
+from ropar_core.ropar import DEFAULT_CFG_SCALE, DEFAULT_UNMASK_STEPS
 from ropar_core.windows import sample_in_windows
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "default"
@@ -107,12 +107,11 @@ class Generator:
         self.max_tokens = int(ropar.cfg.max_time_tokens)
         self.num_parts = int(ropar.cfg.num_parts)
         self.latent_dim = int(ropar.cfg.latent_dim)
-        sample_defaults = inspect.signature(type(ropar).sample).parameters
         sampling = config.get("sampling", {}) if isinstance(config.get("sampling"), dict) else {}
-        self.default_cfg = float(sampling.get("cfg", sample_defaults["cfg_scale"].default))
-        self.default_steps = int(sampling.get("steps", sample_defaults["steps"].default))
-        # DDIM steps of the diffusion head per token (None: the head's own default); a speed knob
-        self.diffusion_steps = sampling.get("diffusion_steps")
+        self.default_cfg = float(sampling.get("cfg", DEFAULT_CFG_SCALE))
+        self.default_steps = int(sampling.get("steps", DEFAULT_UNMASK_STEPS))
+        # DDIM steps of the diffusion head per token (None: the model's sample_steps); a speed knob
+        self.ddim_steps = sampling.get("ddim_steps")
         encoder_limit = int(getattr(text_encoder, "max_length", MAX_PROMPT_TOKENS))
         self.max_prompt_tokens = min(MAX_PROMPT_TOKENS, encoder_limit)
         if compile:
@@ -197,7 +196,7 @@ class Generator:
         with autocast(self.device):
             z = self.ropar.sample(text_emb, num_tokens, cfg_scale=req.cfg, steps=req.steps,
                                   temperature=req.temperature, generator=gens, known=known,
-                                  known_mask=known_mask, diffusion_steps=self.diffusion_steps)
+                                  known_mask=known_mask, ddim_steps=self.ddim_steps)
         return z.float()  # (B, N, P, C)
 
     def _sample_tokens(self, text_emb, num_tokens: int, req: Request, gens, known=None, known_mask=None):

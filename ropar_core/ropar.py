@@ -29,6 +29,10 @@ from ropar_core.checkpoint import config_from_dict
 from ropar_core.diffusion import DiffusionHead, RegressionHead, modulate
 from ropar_core.masking import part_aware_mask, unmask_schedule
 
+# Sampling defaults a model directory stores in config.json "sampling" (the Generator falls back to them).
+DEFAULT_CFG_SCALE = 3.0  # classifier-free guidance
+DEFAULT_UNMASK_STEPS = 10  # iterative unmasking steps over the token grid
+
 
 @dataclass
 class RoPARConfig:
@@ -45,7 +49,7 @@ class RoPARConfig:
     diffusion_head: bool = True  # False: direct regression head (ablation)
     head_width: int = 256
     head_depth: int = 3
-    diffusion_steps: int = 1000
+    diffusion_steps: int = 1000  # the head's TRAINING noise levels (its cosine schedule's length)
     sample_steps: int = 12  # DDIM steps per token at generation (speed: ~1 s per 196 frames on CPU)
     head_batch_mul: int = 4
 
@@ -200,15 +204,18 @@ class RoPAR(nn.Module):
 
     # -- generation --------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, text_emb: torch.Tensor, num_tokens: int, cfg_scale: float = 3.0, steps: int = 10,
-               temperature: float = 1.0, generator: torch.Generator | list[torch.Generator] | None = None,
+    def sample(self, text_emb: torch.Tensor, num_tokens: int, cfg_scale: float = DEFAULT_CFG_SCALE,
+               steps: int = DEFAULT_UNMASK_STEPS, temperature: float = 1.0,
+               generator: torch.Generator | list[torch.Generator] | None = None,
                known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None,
-               diffusion_steps: int | None = None) -> torch.Tensor:
+               ddim_steps: int | None = None) -> torch.Tensor:
         """text_emb (B, D) -> z (B, N, P, C) raw latents, N = num_tokens.
         Iterative unmasking over all N*P tokens in a random order (cosine schedule); tokens where
         known_mask (B, N, P) is True are taken from `known` (B, N, P, C) and never resampled.
         generator: one for the batch, or a list of B (row b draws only from generator[b], so a row's
-        result does not depend on its batch mates: what the Generator's per-prompt seeds rely on)."""
+        result does not depend on its batch mates: what the Generator's per-prompt seeds rely on).
+        steps: unmasking steps; ddim_steps: the diffusion head's DDIM steps per token (None: the config's
+        sample_steps)."""
         B, P, C = text_emb.shape[0], self.cfg.num_parts, self.cfg.latent_dim
         N, L, dev = num_tokens, num_tokens * self.cfg.num_parts, self.device
         if not 1 <= N <= self.cfg.max_time_tokens:
@@ -253,11 +260,11 @@ class RoPAR(nn.Module):
             if guided:  # one batch of 2B: with text, then with the null text
                 z_hat = self(tokens.repeat(2, 1, 1, 1), masked.repeat(2, 1, 1), torch.cat([c, c_null]))
                 z_hat_c, z_hat_u = z_hat.chunk(2)
-                new = self.head.sample(z_hat_c[reveal], z_hat_u[reveal], cfg_scale, diffusion_steps,
+                new = self.head.sample(z_hat_c[reveal], z_hat_u[reveal], cfg_scale, ddim_steps,
                                        temperature, generator, noise=noise)
             else:
                 z_hat = self(tokens, masked, c)
-                new = self.head.sample(z_hat[reveal], None, 1.0, diffusion_steps, temperature, generator,
+                new = self.head.sample(z_hat[reveal], None, 1.0, ddim_steps, temperature, generator,
                                        noise=noise)
             tokens[reveal] = new.to(tokens.dtype)
             masked = masked & ~reveal
