@@ -16,11 +16,14 @@ from ropar_core.errors import RoparError
 CPU_THREADS = 1
 
 
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """"auto" (CUDA when available), "cpu", "cuda" or "cuda:N" -> a torch.device that exists here."""
+def resolve_device(device: str | torch.device | None = "auto", local_rank: int | None = None) -> torch.device:
+    """"auto" (CUDA when available), "cpu", "cuda" or "cuda:N" -> a torch.device that exists here.
+    local_rank (torchrun's LOCAL_RANK) picks the GPU when none is named."""
     name = "auto" if device is None else str(device)
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and local_rank is not None:
+        name = f"cuda:{local_rank}"
     try:
         dev = torch.device(name)
     except RuntimeError:

@@ -25,7 +25,7 @@ models and per-run results stay in --work, so an interrupted report resumes wher
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -42,6 +42,7 @@ from ropar_core.errors import RoparError
 from training.data.cache import Cache, recompute_stats
 from training.evaluation import evaluate
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
+from training.train.config import TrainConfig, flags_for, pvae_train_defaults, ropar_train_defaults
 
 REPO = Path(__file__).resolve().parents[2]
 RATIO_CACHES = {0.3: "noisy_r30", 0.5: "noisy_r50", 0.7: "noisy_r70", 1.0: "clean"}
@@ -77,6 +78,15 @@ PRESETS = {
 }
 
 
+def shown(path) -> str:
+    """A path as the report prints it: relative to the repository when inside it (no machine paths)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
 def _log(msg: str) -> None:
     print(f"[report] {msg}", file=sys.stderr, flush=True)
 
@@ -105,27 +115,6 @@ def blind_cache(src: Path, dst: Path) -> Path:
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
     return dst
-
-
-@contextlib.contextmanager
-def shared_text_encoder(encoder):
-    """While training inside this process, every request for the default text encoder gets `encoder`
-    (the same frozen weights), so its per-prompt cache is filled once instead of once per RoPAR run;
-    on this CPU encoding Bandai's ~8k captions costs minutes each time."""
-    from ropar_core import text
-
-    original = text.TextEncoder
-
-    def factory(model=None, device="cpu", **kwargs):
-        if (model is None or str(model) in text._DEFAULT_ALIASES) and not kwargs:
-            return encoder
-        return original(model, device=device, **kwargs)
-
-    text.TextEncoder = factory
-    try:
-        yield
-    finally:
-        text.TextEncoder = original
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -164,33 +153,14 @@ def _slug(name: str) -> str:
     return name.replace("@", "_at_")
 
 
-def _budget_argv(budget: dict, seed: int, threads: int) -> list[str]:
-    """Flags train_pvae and train_ropar share: size, steps, optimiser, seed; no periodic evaluation, one
+def budget_config(defaults: TrainConfig, budget: dict, seed: int, threads: int) -> TrainConfig:
+    """What train_pvae and train_ropar share: size, steps, optimiser, seed; no periodic evaluation, one
     checkpoint at the end (short runs), CPU."""
     steps = budget["steps"]
-    argv = ["--preset", budget["preset"], "--steps", str(steps), "--batch-size", str(budget["batch_size"]),
-            "--lr", str(budget["lr"]), "--crop-frames", str(budget["crop_frames"]), "--seed", str(seed),
-            "--warmup", str(max(1, steps // 10)), "--eval-every", "0", "--log-every", str(max(1, steps // 5)),
-            "--ckpt-every", str(steps), "--device", "cpu", "--resume"]
-    return argv + (["--threads", str(threads)] if threads else [])
-
-
-def pvae_argv(run: Run, cache: Path, out: Path, budget: dict, threads: int) -> list[str]:
-    argv = ["--data", str(cache), "--out", str(out), *_budget_argv(budget, SEEDS["pvae"], threads),
-            "--eval-clips", "16"]
-    if run.pvae.get("part_decomposition") is False:
-        argv.append("--no-part-decomposition")
-    if run.pvae.get("shared_parameters") is False:
-        argv.append("--no-shared-parameters")
-    return argv
-
-
-def ropar_argv(run: Run, cache: Path, pvae_dir: Path, out: Path, budget: dict, threads: int) -> list[str]:
-    argv = ["--data", str(cache), "--pvae", str(pvae_dir), "--out", str(out),
-            *_budget_argv(budget, SEEDS["ropar"], threads)]
-    if run.ropar.get("diffusion_head") is False:
-        argv.append("--no-diffusion-head")
-    return argv
+    return dataclasses.replace(
+        defaults, steps=steps, batch_size=budget["batch_size"], lr=budget["lr"],
+        crop_frames=budget["crop_frames"], seed=seed, warmup=max(1, steps // 10), eval_every=0,
+        log_every=max(1, steps // 5), ckpt_every=steps, device="cpu", threads=threads)
 
 
 def _finished(model_dir: Path, key: str, steps: int) -> bool:
@@ -202,8 +172,9 @@ def _finished(model_dir: Path, key: str, steps: int) -> bool:
     return key in config and int(config.get("train", {}).get("steps", -1)) == steps
 
 
-def train_run(run: Run, caches: dict[str, Path], work: Path, cfg: dict, record: dict) -> dict:
-    """Train (or find finished) the P-VAE and RoPAR of one run; returns their directories + commands."""
+def train_run(run: Run, caches: dict[str, Path], work: Path, cfg: dict, record: dict, text_encoder) -> dict:
+    """Train (or find finished) the P-VAE and RoPAR of one run; returns their directories + commands.
+    Each is the ordinary trainer called as a function; its command line is recorded for the reader."""
     from training.train import train_pvae, train_ropar
 
     out: dict = {}
@@ -211,21 +182,34 @@ def train_run(run: Run, caches: dict[str, Path], work: Path, cfg: dict, record: 
         pvae_dir = work / _slug(run.pvae_from) / "pvae"
     else:
         pvae_dir = work / _slug(run.name) / "pvae"
-        argv = pvae_argv(run, caches[run.cache], pvae_dir, cfg["pvae"], cfg["threads"])
-        record.setdefault("commands", []).append("python -m training.train_pvae " + " ".join(argv))
-        if not _finished(pvae_dir, "pvae", cfg["pvae"]["steps"]):
+        budget = cfg["pvae"]
+        tcfg = budget_config(pvae_train_defaults(), budget, SEEDS["pvae"], cfg["threads"])
+        flags = ["--no-part-decomposition"] if run.pvae.get("part_decomposition") is False else []
+        flags += ["--no-shared-parameters"] if run.pvae.get("shared_parameters") is False else []
+        command = " ".join(["python -m training.train_pvae --data", shown(caches[run.cache]), "--out",
+                            shown(pvae_dir), "--preset", budget["preset"],
+                            *flags_for(tcfg, pvae_train_defaults()), "--eval-clips 16 --resume", *flags])
+        record.setdefault("commands", []).append(command)
+        if not _finished(pvae_dir, "pvae", budget["steps"]):
             t0 = time.time()
-            train_pvae.run(train_pvae.build_parser().parse_args(argv))
+            train_pvae.train(tcfg, train_pvae.model_config(budget["preset"], run.pvae), caches[run.cache],
+                             pvae_dir, resume=True, eval_clips=16, preset=budget["preset"], command=command)
             record["timings"].add(f"{run.name}/pvae", time.time() - t0)
     out["pvae"] = pvae_dir
     if run.pvae_only:
         return out
     ropar_dir = work / _slug(run.name) / "ropar"
-    argv = ropar_argv(run, caches[run.cache], pvae_dir, ropar_dir, cfg["ropar"], cfg["threads"])
-    record.setdefault("commands", []).append("python -m training.train_ropar " + " ".join(argv))
-    if not _finished(ropar_dir, "ropar", cfg["ropar"]["steps"]):
+    budget = cfg["ropar"]
+    tcfg = budget_config(ropar_train_defaults(), budget, SEEDS["ropar"], cfg["threads"])
+    flags = ["--no-diffusion-head"] if run.ropar.get("diffusion_head") is False else []
+    command = " ".join(["python -m training.train_ropar --data", shown(caches[run.cache]), "--pvae",
+                        shown(pvae_dir), "--out", shown(ropar_dir), "--preset", budget["preset"],
+                        *flags_for(tcfg, ropar_train_defaults()), "--resume", *flags])
+    record.setdefault("commands", []).append(command)
+    if not _finished(ropar_dir, "ropar", budget["steps"]):
         t0 = time.time()
-        train_ropar.run(train_ropar.build_parser().parse_args(argv))
+        train_ropar.train(tcfg, caches[run.cache], pvae_dir, ropar_dir, preset=budget["preset"],
+                          overrides=run.ropar, text_encoder=text_encoder, resume=True, command=command)
         record["timings"].add(f"{run.name}/ropar", time.time() - t0)
     out["ropar"] = ropar_dir
     return out
@@ -528,7 +512,7 @@ def _retrieval_summary(ev_dir: Path) -> dict:
             return None
         return "/".join(f"{d[k]:.3f}" for k in sorted(d, key=lambda k: int(k.split("@")[1])))
 
-    return {"dir": str(ev_dir), "guo_r": short(r.get("guo_r")), "guo_r_label": short(r.get("guo_r_label")),
+    return {"dir": shown(ev_dir), "guo_r": short(r.get("guo_r")), "guo_r_label": short(r.get("guo_r_label")),
             "full_r_t2m": short(r.get("full_r_t2m")),
             "negative_filter": config["evaluator"]["negative_filter"],
             "train_steps": config.get("train", {}).get("step")}
@@ -592,8 +576,8 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
         timings.add("evaluator/train", time.time() - t0)
     ev = TextMotionEvaluator.from_dir(evaluator_dir, text_encoder=text_encoder)
     t = ev.config.get("train", {})
-    record["commands"].append(f"python -m training.train_evaluator --data {t.get('data')} --out "
-                              f"{evaluator_dir} --preset {t.get('preset')} --steps {t.get('steps')} "
+    record["commands"].append(f"python -m training.train_evaluator --data {shown(t.get('data'))} --out "
+                              f"{shown(evaluator_dir)} --preset {t.get('preset')} --steps {t.get('steps')} "
                               f"--seed {t.get('seed')}")
     clips = evaluate.subset(load_clips(caches["clean"], "test"), cfg["eval"]["limit"], SEEDS["eval"])
     reps = cfg["eval"]["repeats"]
@@ -606,8 +590,7 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
                                    timings, "real/eval")
     for run in plan(ratios):
         _log(f"run {run.name}")
-        with shared_text_encoder(text_encoder):
-            dirs = train_run(run, caches, work, cfg, record)
+        dirs = train_run(run, caches, work, cfg, record, text_encoder)
         if cfg.get("eval_threads"):
             torch.set_num_threads(cfg["eval_threads"])  # training changed it
         eval_key = {"eval": cfg["eval"], "n": len(clips), "evaluator": str(evaluator_dir)}
@@ -630,7 +613,8 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
     results["reading"] = signal_check(results) + reading(results["claims"], preset)
     results["commands"] = record["commands"]
     results["meta"] = {
-        "preset": preset, "command": command or f"python -m training.report --preset {preset} --out {out}",
+        "preset": preset,
+        "command": command or f"python -m training.report --preset {preset} --out {shown(out)}",
         "wall_seconds": time.time() - t_start, "stage_seconds": timings.data,
         "compute_seconds": sum(timings.data.values()),
         "machine": (f"{os.cpu_count()} CPU cores shared with other jobs (training --threads "

@@ -1,5 +1,8 @@
 """Training configuration: dataclasses with defaults, optional YAML overrides, then command-line flags.
 
+The trainers' shared flags are derived here, once, from the `TrainConfig` fields (`add_train_flags`), and
+read back by `train_config`; a new field is a new flag of every trainer.
+
 A YAML file may hold two sections, both optional:
 
     train: {steps: 20000, batch_size: 64, lr: 2.0e-4}
@@ -10,6 +13,7 @@ Unknown keys are errors (a typo must not silently train the wrong thing).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,4 +113,57 @@ def parse_sets(items: list[str] | None) -> dict:
             raise RoparError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         out[key.strip()] = value.strip()
+    return out
+
+
+FLAG_HELP = {
+    "threads": "torch CPU threads (0: torch's default)",
+    "device": "auto | cpu | cuda",
+    "stop_after": "stop at this step (checkpointed) without finishing; go on later with --resume",
+    "warmup": "linear warm-up steps",
+    "lr_min_ratio": "cosine decay to this share of lr at the last step",
+    "eval_every": "held-out evaluation every N steps (0: only at the end)",
+    "ckpt_every": "checkpoint every N steps",
+    "keep_checkpoints": "checkpoints kept on disk",
+}
+
+
+def add_train_flags(parser: argparse.ArgumentParser, presets) -> None:
+    """The flags every trainer shares: data, output, model size, config file, resume, and one flag per
+    scalar `TrainConfig` field (default None: the YAML's or the trainer's default applies)."""
+    parser.add_argument("--data", required=True, help="dataset cache directory (training.prepare output)")
+    parser.add_argument("--out", required=True, help="output directory (model + checkpoints + logs)")
+    parser.add_argument("--preset", default="small", choices=sorted(presets), help="model size")
+    parser.add_argument("--config", help="YAML file with 'train' and/or 'model' sections")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="model config override (repeatable)")
+    for f in dataclasses.fields(TrainConfig):
+        kind = type(f.default)
+        if kind not in (int, float, str):
+            continue  # betas: YAML only
+        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None,
+                            help=FLAG_HELP.get(f.name))
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+
+
+def train_config(defaults: TrainConfig, yaml_train: dict, flags: dict) -> TrainConfig:
+    """defaults <- the YAML's train section <- the flags that were given (None: not given)."""
+    cfg = apply_overrides(defaults, yaml_train, "train")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return apply_overrides(cfg, {k: v for k, v in flags.items() if k in names and v is not None}, "train")
+
+
+def model_overrides(config_file: dict, sets: list[str] | None, **switches) -> dict:
+    """A model section of a YAML file, then --set KEY=VALUE items, then ablation switches (name=value,
+    None: not given)."""
+    return {**config_file, **parse_sets(sets), **{k: v for k, v in switches.items() if v is not None}}
+
+
+def flags_for(cfg: TrainConfig, defaults: TrainConfig) -> list[str]:
+    """The flags that turn `defaults` into `cfg` (for the record of how a model was trained)."""
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(cfg, f.name)
+        if value != getattr(defaults, f.name) and type(value) in (int, float, str):
+            out += ["--" + f.name.replace("_", "-"), str(value)]
     return out

@@ -2,7 +2,7 @@
 
 * `setup_distributed`: one plain process, or `torchrun --nproc-per-node N` (DDP; gloo on CPU, nccl on
   CUDA).
-* `EMA`, `lr_at` (warm-up + cosine), `autocast` (bf16 on CUDA, a no-op elsewhere).
+* `EMA`, `lr_at` (warm-up + cosine); devices and bf16 autocast come from `ropar_core.device`.
 * `Checkpoints`: model + EMA + optimizer + step + every RNG state as safetensors + JSON (no pickle), one
   directory per checkpoint, written under a temporary name and renamed, `latest.json` updated last.
   Batches are a pure function of (seed, epoch, position), so `--resume` continues exactly where a
@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
@@ -33,6 +32,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ropar_core import checkpoint as ckpt_io
 from ropar_core.atomic import replace_dir, write_text
+from ropar_core.device import autocast, resolve_device
 from ropar_core.errors import ModelError, RoparError
 from ropar_core.limits import read_json_file
 from training.train.config import TrainConfig
@@ -61,18 +61,6 @@ class DistInfo:
         return self.world > 1
 
 
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RoparError("--device cuda: no CUDA GPU is visible to torch")
-        return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
-    if name != "cpu":
-        raise RoparError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return torch.device("cpu")
-
-
 def setup_distributed(device: str = "auto") -> DistInfo:
     """Read torchrun's environment; start the process group when there is more than one process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -94,13 +82,6 @@ def teardown_distributed(dist: DistInfo) -> None:
 def barrier(dist: DistInfo) -> None:
     if dist.active:
         torch_dist.barrier()
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; a no-op context on CPU (CPU training stays in float32)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +343,7 @@ def _all_reduce_mean(values: dict, dist: DistInfo, device) -> dict:
 
 def train(model: nn.Module, loss_fn, dataset, collate_fn, cfg: TrainConfig, out_dir: str | Path,
           dist: DistInfo, resume: bool = False, eval_fn=None, find_unused: bool = False,
-          progress_desc: str = "train") -> dict:
+          progress_desc: str = "train") -> tuple[dict, EMA]:
     """Train `model` (already on dist.device) with loss_fn(model, batch) -> (loss, logs).
 
     eval_fn(ema_model, step) -> dict is called on the main process every cfg.eval_every steps and at
@@ -481,3 +462,16 @@ def train(model: nn.Module, loss_fn, dataset, collate_fn, cfg: TrainConfig, out_
     summary = {"step": step, "stopped": step < cfg.steps, "last": last_logs, "eval": evals,
                "rank_checksums": sums, "ema_checksum": param_checksum(ema.copy_of(model))}
     return summary, ema
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if torch.is_tensor(x):
+        return x.tolist()
+    return str(x)
+
+
+def write_summary(path: str | Path, summary: dict) -> None:
+    """A trainer's summary.json (numpy/torch numbers as plain JSON)."""
+    write_text(path, json.dumps(summary, indent=1, default=_jsonable) + "\n")

@@ -11,62 +11,39 @@ checkpoints/ (for --resume), tb/ (TensorBoard), metrics.jsonl and summary.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ropar_core import skeleton as sk
-from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError
 from ropar_core.modeldir import save_model_dir
 from ropar_core.pvae import PVAE, PVAE_PRESETS, PVAEConfig, local_joints, recover_from_ric
 from training.train import engine
-from training.train.config import apply_overrides, load_yaml, parse_sets, pvae_train_defaults
-
-
-def add_common_args(parser: argparse.ArgumentParser, presets) -> None:
-    parser.add_argument("--data", required=True, help="dataset cache directory (training.prepare output)")
-    parser.add_argument("--out", required=True, help="output directory (model + checkpoints + logs)")
-    parser.add_argument("--preset", default="small", choices=sorted(presets), help="model size")
-    parser.add_argument("--config", help="YAML file with 'train' and/or 'model' sections")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="model config override (repeatable)")
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--crop-frames", type=int)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--ema-decay", type=float)
-    parser.add_argument("--warmup", type=int)
-    parser.add_argument("--eval-every", type=int)
-    parser.add_argument("--ckpt-every", type=int)
-    parser.add_argument("--log-every", type=int)
-    parser.add_argument("--num-workers", type=int)
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--device", default=None, help="auto | cpu | cuda")
-    parser.add_argument("--stop-after", type=int,
-                        help="stop at this step (checkpointed) without finishing; go on later with --resume")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
-
-
-def train_config(args, defaults, yaml_train: dict):
-    cfg = apply_overrides(defaults, yaml_train, "train")
-    flags = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "crop_frames", "seed", "ema_decay",
-                                           "warmup", "eval_every", "ckpt_every", "log_every", "num_workers",
-                                           "threads", "device", "stop_after")}
-    return apply_overrides(cfg, {k: v for k, v in flags.items() if v is not None}, "train")
+from training.train.config import (
+    TrainConfig,
+    add_train_flags,
+    apply_overrides,
+    load_yaml,
+    model_overrides,
+    pvae_train_defaults,
+    train_config,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train_pvae", description=__doc__.split("\n\n")[0])
-    add_common_args(p, PVAE_PRESETS)
+    add_train_flags(p, PVAE_PRESETS)
     p.add_argument("--no-part-decomposition", action="store_true", help="ablation: one full-body token")
     p.add_argument("--no-shared-parameters", action="store_true", help="ablation: one codec per part")
     p.add_argument("--eval-clips", type=int, default=200, help="held-out clips used for MPJPE")
     return p
+
+
+def model_config(preset: str, overrides: dict | None = None) -> PVAEConfig:
+    """A size preset with overrides (YAML model section, --set, ablations) applied."""
+    return apply_overrides(PVAEConfig(**PVAE_PRESETS[preset]), overrides or {}, "P-VAE")
 
 
 def pvae_loss(model: PVAE, batch: dict):
@@ -115,47 +92,41 @@ def evaluate_mpjpe(model: PVAE, cache, split: str = "val", limit: int | None = 2
             "credible_mpjpe_mm": 1000 * c_sum / max(c_n, 1.0), "frames": n_frames}
 
 
-def run(args) -> dict:
+def train(cfg: TrainConfig, model_cfg: PVAEConfig, cache: str | Path, out: str | Path, *,
+          resume: bool = False, eval_clips: int = 200, preset: str | None = None,
+          command: str | None = None) -> dict:
+    """Train a P-VAE on the cache directory `cache`; `out` becomes a P-VAE model directory. Returns the
+    training summary (also written to out/summary.json). preset/command are recorded in config.json."""
     from training.data.cache import Cache
     from training.data.dataset import MotionDataset, collate
 
-    yaml_cfg = load_yaml(args.config)
-    cfg = train_config(args, pvae_train_defaults(), yaml_cfg["train"])
-    model_over = {**yaml_cfg["model"], **parse_sets(args.set)}
-    if args.no_part_decomposition:
-        model_over["part_decomposition"] = False
-    if args.no_shared_parameters:
-        model_over["shared_parameters"] = False
-    mcfg = apply_overrides(PVAEConfig(**PVAE_PRESETS[args.preset]), model_over, "P-VAE")
-
     dist = engine.setup_distributed(cfg.device)
     try:
-        cache = Cache(args.data)
-        mean, std = cache.mean, cache.std
-        dataset = MotionDataset(cache, "train", crop_frames=cfg.crop_frames, seed=cfg.seed)
+        data = Cache(cache)
+        mean, std = data.mean, data.std
+        dataset = MotionDataset(data, "train", crop_frames=cfg.crop_frames, seed=cfg.seed)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        model = PVAE(mcfg)
+        model = PVAE(model_cfg)
         model.set_stats(mean, std)
         model.to(dist.device)
-        eval_split = "val" if cache.indices("val") else "test"
+        eval_split = "val" if data.indices("val") else "test"
 
         def eval_fn(ema_model, step):
-            return evaluate_mpjpe(ema_model, cache, eval_split, args.eval_clips)
+            return evaluate_mpjpe(ema_model, data, eval_split, eval_clips)
 
-        summary, ema = engine.train(model, pvae_loss, dataset, collate, cfg, args.out, dist,
-                                    resume=args.resume, eval_fn=eval_fn, progress_desc="P-VAE")
+        summary, ema = engine.train(model, pvae_loss, dataset, collate, cfg, out, dist,
+                                    resume=resume, eval_fn=eval_fn, progress_desc="P-VAE")
         if dist.is_main and summary["stopped"]:
             print(f"stopped at step {summary['step']}; continue with --resume", file=sys.stderr)
         elif dist.is_main:
             final = ema.copy_of(model)
-            train_info = {"data": str(args.data), "preset": args.preset, "steps": summary["step"],
+            train_info = {"data": str(cache), "preset": preset, "steps": summary["step"],
                           "config": cfg.to_dict(), "eval_split": eval_split,
-                          "command": " ".join(["python -m training.train_pvae"] + sys.argv[1:])}
-            save_model_dir(args.out, final.cpu(), mean, std, train=train_info)
-            summary["eval"] = summary["eval"] or evaluate_mpjpe(final, cache, eval_split, args.eval_clips)
+                          "command": command or "(called from Python)"}
+            save_model_dir(out, final.cpu(), mean, std, train=train_info)
+            summary["eval"] = summary["eval"] or evaluate_mpjpe(final, data, eval_split, eval_clips)
             summary.update(train=train_info, parameters=sum(p.numel() for p in model.parameters()))
-            text = json.dumps(summary, indent=1, default=_jsonable) + "\n"
-            write_text(Path(args.out) / "summary.json", text)
+            engine.write_summary(Path(out) / "summary.json", summary)
             ev = summary["eval"]
             if ev:
                 print(f"held-out ({eval_split}) MPJPE {ev['mpjpe_mm']:.1f} mm (root-relative "
@@ -166,18 +137,17 @@ def run(args) -> dict:
         engine.teardown_distributed(dist)
 
 
-def _jsonable(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    if torch.is_tensor(x):
-        return x.tolist()
-    return str(x)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command = " ".join(["python -m training.train_pvae"] + (sys.argv[1:] if argv is None else argv))
     try:
-        run(args)
+        yaml_cfg = load_yaml(args.config)
+        cfg = train_config(pvae_train_defaults(), yaml_cfg["train"], vars(args))
+        overrides = model_overrides(yaml_cfg["model"], args.set,
+                                    part_decomposition=False if args.no_part_decomposition else None,
+                                    shared_parameters=False if args.no_shared_parameters else None)
+        train(cfg, model_config(args.preset, overrides), args.data, args.out, resume=args.resume,
+              eval_clips=args.eval_clips, preset=args.preset, command=command)
     except RoparError as exc:
         print(f"train_pvae: error: {exc}", file=sys.stderr)
         return 2

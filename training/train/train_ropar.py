@@ -30,10 +30,17 @@ from ropar_core.atomic import write_text
 from ropar_core.credibility import token_mask_from_frame_mask
 from ropar_core.errors import RoparError
 from ropar_core.modeldir import load_pvae, save_model_dir
-from ropar_core.ropar import ROPAR_PRESETS, RoPAR, RoPARConfig
+from ropar_core.ropar import DEFAULT_CFG_SCALE, DEFAULT_UNMASK_STEPS, ROPAR_PRESETS, RoPAR, RoPARConfig
 from training.train import engine
-from training.train.config import apply_overrides, load_yaml, parse_sets, ropar_train_defaults
-from training.train.train_pvae import _jsonable, add_common_args, train_config
+from training.train.config import (
+    TrainConfig,
+    add_train_flags,
+    apply_overrides,
+    load_yaml,
+    model_overrides,
+    ropar_train_defaults,
+    train_config,
+)
 
 LATENTS_VERSION = 1
 
@@ -41,14 +48,15 @@ LATENTS_VERSION = 1
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train_ropar",
                                 description=__doc__.split("\n\n")[0])
-    add_common_args(p, ROPAR_PRESETS)
+    add_train_flags(p, ROPAR_PRESETS)
     p.add_argument("--pvae", required=True, help="P-VAE model directory (train_pvae output)")
     p.add_argument("--text-encoder", default=None,
                    help="local Hugging Face model directory (default: all-MiniLM-L6-v2)")
     p.add_argument("--no-diffusion-head", action="store_true", help="ablation: direct regression head")
     p.add_argument("--token-rule", default="all", choices=("all", "majority"),
                    help="a token is credible when all / most of its 4 frames are")
-    p.add_argument("--cfg", type=float, default=3.0, help="default guidance scale stored with the model")
+    p.add_argument("--cfg", type=float, default=DEFAULT_CFG_SCALE,
+                   help="default guidance scale stored with the model")
     return p
 
 
@@ -203,32 +211,40 @@ def evaluate_loss(model: RoPAR, dataset: LatentDataset, batch_size: int = 32, se
 
 # ---------------------------------------------------------------------------------------------
 
-def run(args) -> dict:
+def model_config(preset: str, pvae_cfg, text_dim: int, crop_tokens: int,
+                 overrides: dict | None = None) -> RoPARConfig:
+    """A size preset fitted to the P-VAE (latent size, parts) and the text encoder, with overrides."""
+    base = RoPARConfig(**ROPAR_PRESETS[preset], latent_dim=pvae_cfg.latent_dim, text_dim=text_dim,
+                       part_decomposition=pvae_cfg.part_decomposition, max_time_tokens=crop_tokens)
+    mcfg = apply_overrides(base, overrides or {}, "RoPAR")
+    if mcfg.max_time_tokens < crop_tokens:
+        raise RoparError(f"max_time_tokens {mcfg.max_time_tokens} < crop of {crop_tokens} tokens")
+    return mcfg
+
+
+def train(cfg: TrainConfig, cache: str | Path, pvae_dir: str | Path, out: str | Path, *,
+          preset: str = "small", overrides: dict | None = None, text_encoder=None, token_rule: str = "all",
+          cfg_scale: float = DEFAULT_CFG_SCALE, resume: bool = False, command: str | None = None) -> dict:
+    """Train RoPAR on the latents of the frozen P-VAE in `pvae_dir`; `out` becomes a complete model
+    directory. overrides: RoPAR config fields changed from the preset. text_encoder: a loaded
+    TextEncoder to reuse, or a model name/directory (None: the default). cfg_scale: the guidance scale
+    stored as the model's default. Returns the summary."""
     from ropar_core.text import TextEncoder
     from training.data.cache import Cache
 
-    yaml_cfg = load_yaml(args.config)
-    cfg = train_config(args, ropar_train_defaults(), yaml_cfg["train"])
     if cfg.crop_frames % sk.TOKEN_FRAMES:
         raise RoparError(f"--crop-frames must be a multiple of {sk.TOKEN_FRAMES}")
     dist = engine.setup_distributed(cfg.device)
     try:
-        pvae, mean, std = load_pvae(args.pvae, dist.device)
+        pvae, mean, std = load_pvae(pvae_dir, dist.device)
         pvae.requires_grad_(False)
-        text = TextEncoder(args.text_encoder, device="cpu")
-        model_over = {**yaml_cfg["model"], **parse_sets(args.set)}
-        if args.no_diffusion_head:
-            model_over["diffusion_head"] = False
+        text = text_encoder if hasattr(text_encoder, "encode") else TextEncoder(text_encoder, device="cpu")
         crop_tokens = cfg.crop_frames // sk.TOKEN_FRAMES
-        base = RoPARConfig(**ROPAR_PRESETS[args.preset], latent_dim=pvae.cfg.latent_dim, text_dim=text.dim,
-                           part_decomposition=pvae.cfg.part_decomposition, max_time_tokens=crop_tokens)
-        mcfg = apply_overrides(base, model_over, "RoPAR")
-        if mcfg.max_time_tokens < crop_tokens:
-            raise RoparError(f"max_time_tokens {mcfg.max_time_tokens} < crop of {crop_tokens} tokens")
+        mcfg = model_config(preset, pvae.cfg, text.dim, crop_tokens, overrides)
 
-        cache = Cache(args.data)
-        out = Path(args.out)
-        latents = load_or_encode(out, pvae, cache, text, args.token_rule, dist)
+        data = Cache(cache)
+        out = Path(out)
+        latents = load_or_encode(out, pvae, data, text, token_rule, dist)
         dataset = LatentDataset(latents, "train", crop_tokens, seed=cfg.seed)
         val_split = "val" if any(c["split"] == "val" for c in latents["index"]["clips"]) else "test"
         val_set = LatentDataset(latents, val_split, crop_tokens, seed=cfg.seed)
@@ -242,20 +258,20 @@ def run(args) -> dict:
             return evaluate_loss(ema_model, val_set, seed=cfg.seed)
 
         summary, ema = engine.train(model, ropar_loss, dataset, collate_latents, cfg, out, dist,
-                                    resume=args.resume, eval_fn=eval_fn, find_unused=True,
+                                    resume=resume, eval_fn=eval_fn, find_unused=True,
                                     progress_desc="RoPAR")
         if dist.is_main and summary["stopped"]:
             print(f"stopped at step {summary['step']}; continue with --resume", file=sys.stderr)
         elif dist.is_main:
             final = ema.copy_of(model).cpu()
-            train_info = {"data": str(args.data), "pvae": str(args.pvae), "preset": args.preset,
-                          "steps": summary["step"], "config": cfg.to_dict(), "token_rule": args.token_rule,
-                          "command": " ".join(["python -m training.train_ropar"] + sys.argv[1:]),
-                          "pvae_train": ckpt_io.load_config(args.pvae).get("train", {})}
+            train_info = {"data": str(cache), "pvae": str(pvae_dir), "preset": preset,
+                          "steps": summary["step"], "config": cfg.to_dict(), "token_rule": token_rule,
+                          "command": command or "(called from Python)",
+                          "pvae_train": ckpt_io.load_config(pvae_dir).get("train", {})}
             save_model_dir(out, pvae.cpu(), mean, std, ropar=final, text_encoder=text.name,
-                           train=train_info, sampling={"cfg": args.cfg, "steps": 10})
+                           train=train_info, sampling={"cfg": cfg_scale, "steps": DEFAULT_UNMASK_STEPS})
             summary.update(train=train_info, parameters=sum(p.numel() for p in model.parameters()))
-            write_text(out / "summary.json", json.dumps(summary, indent=1, default=_jsonable) + "\n")
+            engine.write_summary(out / "summary.json", summary)
             if summary["eval"]:
                 print(f"held-out ({val_split}) masked-token loss {summary['eval']['val_loss']:.4f}")
             print(f"model directory: {out}")
@@ -266,8 +282,15 @@ def run(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command = " ".join(["python -m training.train_ropar"] + (sys.argv[1:] if argv is None else argv))
     try:
-        run(args)
+        yaml_cfg = load_yaml(args.config)
+        cfg = train_config(ropar_train_defaults(), yaml_cfg["train"], vars(args))
+        overrides = model_overrides(yaml_cfg["model"], args.set,
+                                    diffusion_head=False if args.no_diffusion_head else None)
+        train(cfg, args.data, args.pvae, args.out, preset=args.preset, overrides=overrides,
+              text_encoder=args.text_encoder, token_rule=args.token_rule, cfg_scale=args.cfg,
+              resume=args.resume, command=command)
     except RoparError as exc:
         print(f"train_ropar: error: {exc}", file=sys.stderr)
         return 2
