@@ -16,13 +16,19 @@ from ropar_core.bvh import write_bvh
 from ropar_core.errors import ModelError, MotionFileError, RoparError
 from ropar_core.layouts import COCO17_JOINTS
 from training.data.importers import Clip, assign_split, captions_for, features_from_joints, read_captions
-from training.data.importers.amass import import_amass, read_amass_npz
-from training.data.importers.bvh_folder import import_bvh_folder, load_bone_map
-from training.data.importers.humanml3d import import_humanml3d, parse_text_file
+from training.data.importers.amass import ModelCache, load_amass_clip, read_amass_npz
+from training.data.importers.bvh_folder import load_bone_map
+from training.data.importers.humanml3d import parse_text_file
 from training.data.importers.smpl_model import body_joints, load_body_model
 from training.data.importers.wham import import_wham
+from training.data.plans import BuildSpec, import_clips
 
 LEGS = [3, 4]  # left_leg, right_leg in PART_NAMES
+
+
+def imported(source: str, path, **spec) -> list[Clip]:
+    """A folder (or file) through the one import path build_cache uses."""
+    return import_clips(BuildSpec(source, path, quiet=True, **spec))
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "humanml3d-sample"
 
 
@@ -118,7 +124,7 @@ def bvh_folder(tmp_path):
 
 def test_bvh_folder_import(bvh_folder):
     root, caps, J = bvh_folder
-    clips = import_bvh_folder(root, caps)
+    clips = imported("bvh", root, captions=caps)
     assert [c.id for c in clips] == ["alice/walk_01", "alice/walk_02", "bob/walk_01"]
     assert [c.subject for c in clips] == ["alice", "alice", "bob"]
     assert clips[0].split_key == clips[1].split_key != clips[2].split_key
@@ -131,7 +137,7 @@ def test_bvh_folder_import(bvh_folder):
     assert clips[0].texts == ["a person walks forward"] and clips[0].frame_mask.all()
     decoded = F.features_to_joints(clips[0].features)  # back to joints: the walk itself
     assert np.abs(decoded[-1, 0, 2] - decoded[0, 0, 2]) == pytest.approx(1.2 * 38 / 20, abs=0.02)
-    assert len(import_bvh_folder(root, caps, limit=1)) == 1
+    assert len(imported("bvh", root, captions=caps, limit=1)) == 1
 
 
 def test_bvh_folder_with_bone_map(tmp_path):
@@ -146,9 +152,9 @@ def test_bvh_folder_with_bone_map(tmp_path):
             text = text.replace(f"{head} {n}\n", f"{head} {names[n]}\n")
     (root / "take.bvh").write_text(text)
     with pytest.raises(MotionFileError, match="unknown skeleton"):
-        import_bvh_folder(root, {"take": ["a walk"]})
+        imported("bvh", root, captions={"take": ["a walk"]})
     (tmp_path / "map.json").write_text(json.dumps(names))
-    clips = import_bvh_folder(root, {"take": ["a walk"]}, bone_map=tmp_path / "map.json")
+    clips = imported("bvh", root, captions={"take": ["a walk"]}, bone_map=tmp_path / "map.json")
     np.testing.assert_allclose(clips[0].features, features_from_joints(J, 30.0)[0], atol=1e-4)
     (tmp_path / "bad_map.json").write_text(json.dumps({k: v for k, v in names.items() if k != "head"}))
     with pytest.raises(RoparError, match="missing \\['head'\\]"):
@@ -162,20 +168,20 @@ def test_bvh_folder_bad_input(bvh_folder, tmp_path):
     root, caps, _ = bvh_folder
     (root / "carol").mkdir()
     (root / "carol" / "x.bvh").write_text((root / "bob" / "walk_01.bvh").read_text()[:900])  # truncated
-    with pytest.raises(RoparError, match="1 BVH files have no caption .*carol/x.bvh"):
-        import_bvh_folder(root, caps)
-    assert len(import_bvh_folder(root, caps, allow_uncaptioned=True)) == 3
+    with pytest.raises(RoparError, match="1 inputs have no caption .*carol/x.bvh"):
+        imported("bvh", root, captions=caps)
+    assert len(imported("bvh", root, captions=caps, allow_uncaptioned=True)) == 3
     caps2 = tmp_path / "caps2.csv"
     caps2.write_text(caps.read_text() + "carol/x.bvh,broken\n")
     with pytest.raises(MotionFileError, match="x.bvh") as err:
-        import_bvh_folder(root, caps2)
+        imported("bvh", root, captions=caps2)
     assert "\n" not in str(err.value)
-    assert len(import_bvh_folder(root, caps2, skip_bad=True)) == 3
+    assert len(imported("bvh", root, captions=caps2, skip_bad=True)) == 3
     (tmp_path / "empty").mkdir()
     with pytest.raises(RoparError, match="no .bvh files"):
-        import_bvh_folder(tmp_path / "empty", caps)
-    with pytest.raises(RoparError, match="not a folder"):
-        import_bvh_folder(tmp_path / "missing", caps)
+        imported("bvh", tmp_path / "empty", captions=caps)
+    with pytest.raises(RoparError, match="no such file or folder"):
+        imported("bvh", tmp_path / "missing", captions=caps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,7 +212,7 @@ def h3d_folder(tmp_path):
 
 def test_humanml3d_import(h3d_folder):
     root, vecs = h3d_folder
-    clips = {c.id: c for c in import_humanml3d(root)}
+    clips = {c.id: c for c in imported("humanml3d", root)}
     assert sorted(clips) == ["000001", "000002", "000002#1-3", "000002#3-4.5", "M000001"]
     np.testing.assert_array_equal(clips["000001"].features, vecs["000001"])
     assert clips["000001"].texts == ["a person walks.", "someone strolls"]
@@ -216,13 +222,10 @@ def test_humanml3d_import(h3d_folder):
     assert clips["000002#3-4.5"].features.shape == (30, 263)
     assert clips["000001"].meta["split"] == "train" and seg.meta["split"] == "test"
     assert clips["M000001"].split_key == clips["000001"].split_key  # a mirror never leaks
-    test_only = import_humanml3d(root, split="test")
-    assert {c.meta["motion_id"] for c in test_only} == {"000002"}
-    long_enough = import_humanml3d(root, min_frames=35)
-    assert [c.id for c in long_enough] == ["000001", "000002", "000002#1-3", "M000001"]
+    assert {c.meta["motion_id"] for c in clips.values() if c.meta["split"] == "test"} == {"000002"}
     for f in ("train.txt", "test.txt"):
         (root / f).unlink()
-    no_lists = {c.id: c for c in import_humanml3d(root)}
+    no_lists = {c.id: c for c in imported("humanml3d", root)}
     assert no_lists["000002#1-3"].meta["split"] == assign_split("humanml3d/000002")
     assert no_lists["M000001"].meta["split"] == no_lists["000001"].meta["split"]
 
@@ -232,13 +235,13 @@ def test_humanml3d_bad_input(h3d_folder, tmp_path):
     np.save(root / "new_joint_vecs" / "000004.npy", np.zeros((10, 251), np.float32))
     (root / "texts" / "000004.txt").write_text("walks#x#0#0\n")
     with pytest.raises(MotionFileError, match=r"000004.npy: shape \(10, 251\)"):
-        import_humanml3d(root)
-    assert len(import_humanml3d(root, skip_bad=True)) == 5
+        imported("humanml3d", root)
+    assert len(imported("humanml3d", root, skip_bad=True)) == 5
     bad = np.zeros((10, 263), np.float32)
     bad[3, 7] = np.nan
     np.save(root / "new_joint_vecs" / "000004.npy", bad)
     with pytest.raises(MotionFileError, match="000004.npy: NaN"):
-        import_humanml3d(root)
+        imported("humanml3d", root)
     (root / "texts" / "x.txt").write_text("walks#x#zero#1.0\n")
     with pytest.raises(MotionFileError, match="x.txt:1: start/end"):
         parse_text_file(root / "texts" / "x.txt")
@@ -246,9 +249,7 @@ def test_humanml3d_bad_input(h3d_folder, tmp_path):
     with pytest.raises(MotionFileError, match="y.txt:1: segment"):
         parse_text_file(root / "texts" / "y.txt")
     with pytest.raises(RoparError, match="not a HumanML3D folder"):
-        import_humanml3d(tmp_path)
-    with pytest.raises(RoparError, match="no val.txt"):
-        import_humanml3d(root, split="val")
+        imported("humanml3d", tmp_path)
 
 
 def test_humanml3d_real_sample(tmp_path):
@@ -260,7 +261,7 @@ def test_humanml3d_real_sample(tmp_path):
     vecs = np.load(SAMPLE / "012314_vecs.npy")
     np.save(root / "new_joint_vecs" / "012314.npy", vecs)
     (root / "texts" / "012314.txt").write_text("a person moves#x#0.0#0.0\n")
-    (clip,) = import_humanml3d(root)
+    (clip,) = imported("humanml3d", root)
     np.testing.assert_array_equal(clip.features, vecs.astype(np.float32))
     joints = np.load(SAMPLE / "012314_joints.npy")  # HumanML3D's new_joints: recover_from_ric of the vecs
     np.testing.assert_allclose(F.features_to_joints(clip.features), joints, atol=1e-3)
@@ -373,7 +374,7 @@ def test_body_joints_match_smplx_forward(tmp_path):
 
 def test_amass_import(amass_tree):
     root, models, model_file, (poses, trans, betas) = amass_tree
-    clips = import_amass(root, models)
+    clips = imported("amass", root, smpl_models=models)
     assert [c.id for c in clips] == ["CMU/01/01_01_poses", "CMU/02/02_01_poses"]  # shape.npz skipped
     assert [c.subject for c in clips] == ["CMU/01", "CMU/02"]
     c = clips[0]
@@ -388,7 +389,8 @@ def test_amass_import(amass_tree):
     # HumanML3D's uniform skeleton scales the root path by the leg-length ratio, hence the tolerance
     assert walked == pytest.approx(np.hypot(0.1, 1.0) * 38 / 20, rel=0.08)
     assert c.texts == []
-    captioned = import_amass(root, models, captions={"CMU/02/02_01_poses.npz": ["a person walks"]})
+    captioned = imported("amass", root, smpl_models=models,
+                         captions={"CMU/02/02_01_poses.npz": ["a person walks"]})
     assert [x.id for x in captioned] == ["CMU/02/02_01_poses"] and captioned[0].texts == ["a person walks"]
 
 
@@ -398,9 +400,9 @@ def test_amass_smplx_rate_key_and_explicit_model(tmp_path):
                       rate_key="mocap_frame_rate")
     assert read_amass_npz(path)["fps"] == 30.0
     model = make_smpl_model(tmp_path / "models" / "SMPLX_NEUTRAL.npz", num_joints=55)
-    (clip,) = import_amass(path, model)  # a model file given directly
+    (clip,) = imported("amass", path, smpl_models=model)  # a model file given directly
     assert clip.features.shape == (29, 263) and clip.meta["model_type"] == "smplx"
-    (clip2,) = import_amass(path, tmp_path / "models", model_type="smplx")
+    clip2 = load_amass_clip(path, tmp_path, ModelCache(tmp_path / "models", "smplx", False))
     np.testing.assert_allclose(clip.features, clip2.features)
 
 
@@ -423,16 +425,16 @@ def test_amass_bad_input(amass_tree, tmp_path):
         read_amass_npz(bad / "trunc.npz")
     (tmp_path / "empty_models").mkdir()
     with pytest.raises(ModelError, match="no smplh model for gender 'female'"):
-        import_amass(root, tmp_path / "empty_models")
+        imported("amass", root, smpl_models=tmp_path / "empty_models")
     with pytest.raises(ModelError, match="not found"):
-        import_amass(root, tmp_path / "missing")
+        imported("amass", root, smpl_models=tmp_path / "missing")
     np.savez(tmp_path / "broken_model.npz", v_template=np.zeros((5, 3)))
     with pytest.raises(ModelError, match="missing shapedirs, J_regressor, kintree_table"):
-        import_amass(root, tmp_path / "broken_model.npz")
+        imported("amass", root, smpl_models=tmp_path / "broken_model.npz")
     (tmp_path / "pk").mkdir()
     (tmp_path / "pk" / "SMPLH_NEUTRAL.pkl").write_bytes(b"\x80\x04not used")
     with pytest.raises(ModelError, match="pickles and can run code"):
-        import_amass(root, tmp_path / "pk")
+        imported("amass", root, smpl_models=tmp_path / "pk")
 
 
 # ---------------------------------------------------------------------------------------------

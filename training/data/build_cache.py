@@ -7,8 +7,8 @@
     python -m training.build_cache --source wham --input clip.npz --keypoints clip_vitpose.json \\
         --text "a person waves" --out data/one_video
 
-Every source goes through its importer (training/importers/) file by file, with a progress bar, into
-`training.data.cache.CacheWriter`. Mocap sources (bvh, humanml3d, amass) give clean caches (all parts
+Every source goes through its importer (training/data/importers/) file by file, with a progress bar
+(the plans of training/data/plans.py, the one folder-import path), into `training.data.cache.CacheWriter`. Mocap sources (bvh, humanml3d, amass) give clean caches (all parts
 credible). WHAM output gets its per-part credibility from the video's 2D keypoints; when any frame is
 not credible the cache is written with `noisy: true`, and since video data has no ground truth its
 `clean_features.npy` is a copy of the features (meta.json says so under "clean_features").
@@ -48,6 +48,7 @@ from ropar_core.skeleton import FPS, PART_NAMES
 from training.data.cache import CacheWriter, is_complete
 from training.train.config import pvae_train_defaults
 from training.data.dataset import DEFAULT_MIN_FRAMES
+from training.data.plans import SOURCES, BuildSpec, iter_clips, plan_for
 from training.data.importers import (
     SPLITS,
     Clip,
@@ -61,233 +62,11 @@ from training.data.importers import (
 from training.data.importers import humanml3d as h3d
 
 PROG = "build_cache"
-SOURCES = ("bvh", "humanml3d", "amass", "wham")
-KEYPOINT_NAMES = ("keypoints.json", "keypoints.npy", "keypoints.csv", "keypoints")
-MASK_NAME = "credibility.json"
-CAPTION_NAME = "caption.txt"
-WHAM_PICKLES = ("wham_output.pkl", "wham_output.pth")
 # Per-clip importer fields copied into meta.json (plain JSON values only).
 CLIP_FIELDS = ("file", "fps_in", "motion_id", "start_s", "end_s", "gender", "track", "keypoints",
                "credible_frame_ratio")
 MAX_LISTED = 10  # skipped inputs named in the summary
 NO_GROUND_TRUTH = "copy of features.npy: video-reconstructed data has no ground truth"
-
-
-@dataclass
-class Job:
-    """One input unit (a file, a motion id, a video folder) and how to turn it into clips."""
-
-    label: str
-    load: Callable[[], list[Clip]]
-
-
-@dataclass
-class Plan:
-    jobs: list[Job]
-    notes: list[str]  # things the summary should mention (files skipped before importing, ...)
-    keep_split: Callable[[Clip], bool] = lambda clip: False  # an official split file fixed this clip's split
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-source plans: list the inputs up front (cheap), import them one by one later.
-
-
-def _captions(args) -> dict[str, list[str]] | None:
-    return None if args.captions is None else read_captions(args.captions)
-
-
-def _uncaptioned_error(root: Path, names: list[str]) -> RoparError:
-    return RoparError(f"{root}: {len(names)} inputs have no caption (e.g. {', '.join(names[:3])}); add "
-                      "them to the captions or pass --allow-uncaptioned to skip them")
-
-
-def plan_bvh(args) -> Plan:
-    root = Path(args.input)
-    if not root.is_dir():
-        raise RoparError(f"{root}: --source bvh needs a folder of .bvh files")
-    if args.captions is None:
-        raise RoparError("--source bvh needs --captions FILE (CSV 'file,caption' rows or JSON "
-                         "{file: captions})")
-    paths = sorted(root.rglob("*.bvh"), key=lambda p: p.relative_to(root).as_posix())
-    if not paths:
-        raise RoparError(f"{root}: no .bvh files")
-    caps = _captions(args)
-    bone_map = args.bone_map
-    if bone_map is not None and bone_map not in BONE_MAPS:
-        bone_map = bvh_folder.load_bone_map(bone_map)
-    rels = [p.relative_to(root) for p in paths]
-    missing = [r.as_posix() for r in rels if not captions_for(caps, r)]
-    if missing and not args.allow_uncaptioned:
-        raise _uncaptioned_error(root, missing)
-    def load(path: Path, rel: Path) -> list[Clip]:
-        return [bvh_folder.load_bvh_clip(path, root, captions_for(caps, rel), bone_map)]
-
-    jobs = [Job(r.as_posix(), lambda p=p, r=r: load(p, r))
-            for p, r in zip(paths, rels) if captions_for(caps, r)]
-    notes = [f"{len(missing)} BVH files without a caption skipped"] if missing else []
-    return Plan(jobs, notes)
-
-
-def plan_humanml3d(args) -> Plan:
-    root = Path(args.input)
-    vec_dir, txt_dir = root / "new_joint_vecs", root / "texts"
-    if not vec_dir.is_dir() or not txt_dir.is_dir():
-        raise RoparError(f"{root}: not a HumanML3D folder (needs new_joint_vecs/ and texts/)")
-    official = h3d.read_split_files(root)  # {id: split} from train/val/test.txt when present
-    ids = sorted(p.stem for p in vec_dir.glob("*.npy"))
-    if not ids:
-        raise RoparError(f"{root}: no motions (new_joint_vecs/*.npy)")
-    have_text = [i for i in ids if (txt_dir / f"{i}.txt").exists()]
-
-    def load(motion_id: str) -> list[Clip]:
-        captions = h3d.parse_text_file(txt_dir / f"{motion_id}.txt")
-        feats = h3d.load_vecs(vec_dir / f"{motion_id}.npy")  # (T, 263)
-        return h3d.clips_for_motion(motion_id, feats, captions, official.get(motion_id))
-
-    lost = len(ids) - len(have_text)
-    notes = [f"{lost} motions without texts/<id>.txt skipped"] if lost else []
-    if official:
-        notes.append("splits from the official train/val/test.txt lists")
-    return Plan([Job(i, lambda i=i: load(i)) for i in have_text], notes,
-                keep_split=lambda clip: clip.meta.get("motion_id") in official)
-
-
-def plan_amass(args) -> Plan:
-    if args.smpl_models is None:
-        raise RoparError("--source amass needs --smpl-models DIR (your SMPL / SMPL+H / SMPL-X model files)")
-    root = Path(args.input)
-    if root.is_file():
-        paths, root = [root], root.parent
-    elif root.is_dir():
-        paths = sorted((p for p in root.rglob("*.npz") if amass.is_motion_file(p)),
-                       key=lambda p: p.relative_to(root).as_posix())
-    else:
-        raise RoparError(f"{root}: no such file or folder")
-    if not paths:
-        raise RoparError(f"{root}: no AMASS motion .npz files (with a 'poses' array)")
-    caps = _captions(args)
-    models = amass.ModelCache(args.smpl_models, None, args.trust_pickle)
-    rels = [p.relative_to(root) for p in paths]
-    if caps is None:  # motion-only clips: enough for the P-VAE, not for RoPAR's text conditioning
-        keep, notes = list(zip(paths, rels)), ["no --captions: clips carry no text (P-VAE training only)"]
-    else:
-        keep = [(p, r) for p, r in zip(paths, rels) if captions_for(caps, r)]
-        lost = len(paths) - len(keep)
-        notes = [f"{lost} files without a caption skipped"] if lost else []
-    jobs = [Job(r.as_posix(), lambda p=p, r=r: [amass.load_amass_clip(
-        p, root, models, None if caps is None else captions_for(caps, r), args.fps)]) for p, r in keep]
-    return Plan(jobs, notes)
-
-
-def _one_file(folder: Path, names: tuple[str, ...]) -> Path | None:
-    return next((folder / n for n in names if (folder / n).exists()), None)
-
-
-def video_files(folder: Path, trust_pickle: bool) -> tuple[Path, Path]:
-    """A video folder -> (WHAM output, keypoints or credibility file); see the module docstring."""
-    npz = sorted(folder.glob("*.npz"))
-    if len(npz) > 1:
-        names = ", ".join(p.name for p in npz)
-        raise MotionFileError(f"{folder.name}: several .npz files ({names}); keep one WHAM output per video")
-    motion = npz[0] if npz else _one_file(folder, WHAM_PICKLES)
-    if motion is None:
-        raise MotionFileError(f"{folder.name}: no WHAM output (a .npz export, or {' / '.join(WHAM_PICKLES)})")
-    if motion.suffix != ".npz" and not trust_pickle:
-        raise RoparError(f"{folder.name}/{motion.name} is a pickle and can run code when loaded; export an "
-                         ".npz or pass --trust-pickle for files you produced yourself")
-    found = [folder / n for n in KEYPOINT_NAMES if (folder / n).exists()]
-    if len(found) > 1:
-        names = ", ".join(p.name for p in found)
-        raise MotionFileError(f"{folder.name}: several keypoint files ({names}); keep one per video")
-    keypoints = found[0] if found else _one_file(folder, (MASK_NAME,))
-    if keypoints is None:
-        raise MotionFileError(f"{folder.name}: no keypoints ({', '.join(KEYPOINT_NAMES)} or {MASK_NAME})")
-    return motion, keypoints
-
-
-def _caption_lines(path: Path) -> list[str]:
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return [ln.strip() for ln in lines if ln.strip()]
-
-
-def plan_wham(args) -> Plan:
-    root = Path(args.input)
-    caps = _captions(args)
-
-    def load(output: Path, keypoints: Path, texts: list[str], name: str | None) -> list[Clip]:
-        return [wham.import_wham(output, keypoints, texts, keypoints_format=args.keypoint_format,
-                                 model_dir=args.smpl_models, fps=args.fps, trust_pickle=args.trust_pickle,
-                                 tau=args.tau, clip_id=name, subject=name or "")]
-
-    if root.is_file():  # one video: its WHAM output + --keypoints + --text / --captions
-        if args.keypoints is None:
-            raise RoparError("one WHAM file needs --keypoints PATH (or give a folder of video folders)")
-        texts = list(args.text or []) or (captions_for(caps, root.name) if caps else [])
-        if not texts:
-            raise RoparError(f"{root.name}: no caption; pass --text \"...\" (or --captions with an entry "
-                             "for it)")
-        return Plan([Job(root.name, lambda: load(root, Path(args.keypoints), texts, None))], [])
-    if not root.is_dir():
-        raise RoparError(f"{root}: no such file or folder")
-    if args.keypoints is not None or args.text:
-        raise RoparError("--keypoints and --text go with one WHAM file; a folder holds them per video "
-                         f"(<video>/keypoints.json, <video>/{CAPTION_NAME})")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise RoparError(f"{root}: no video folders (expected <video>/wham.npz, keypoints.json, "
-                         f"{CAPTION_NAME})")
-    texts = {}
-    for f in folders:
-        texts[f.name] = (_caption_lines(f / CAPTION_NAME) if (f / CAPTION_NAME).is_file()
-                         else captions_for(caps, f.name) if caps else [])
-    missing = [name for name, t in texts.items() if not t]
-    if missing and not args.allow_uncaptioned:
-        raise _uncaptioned_error(root, missing)
-
-    def load_folder(folder: Path) -> list[Clip]:
-        output, keypoints = video_files(folder, args.trust_pickle)
-        return load(output, keypoints, texts[folder.name], folder.name)
-
-    jobs = [Job(f.name, lambda f=f: load_folder(f)) for f in folders if texts[f.name]]
-    return Plan(jobs, [f"{len(missing)} video folders without a caption skipped"] if missing else [])
-
-
-PLANS = {"bvh": plan_bvh, "humanml3d": plan_humanml3d, "amass": plan_amass, "wham": plan_wham}
-
-
-# ---------------------------------------------------------------------------------------------
-# Importing and writing.
-
-
-def _load(job: Job, args, skipped: list[str]) -> list[Clip]:
-    """One job's clips; an unreadable file stops the run, or with --skip-bad is noted and passed over."""
-    try:
-        return job.load()
-    except MotionFileError as exc:
-        named = job.label in str(exc) or Path(job.label).name in str(exc)
-        msg = str(exc) if named else f"{job.label}: {exc}"
-        if not args.skip_bad:
-            raise MotionFileError(msg) from None
-        skipped.append(msg)
-        return []
-
-
-def iter_clips(plan: Plan, args, skipped: list[str]) -> Iterator[Clip]:
-    """Run the jobs in order with a progress bar, re-deciding splits by --splits / --split-seed (unless an
-    official split list fixed them), up to --limit clips."""
-    count = 0
-    bar = tqdm(total=len(plan.jobs), desc=args.source, unit="file", disable=args.quiet, file=sys.stderr)
-    with bar:
-        for job in plan.jobs:
-            clips = _load(job, args, skipped)
-            bar.update()
-            for clip in clips:
-                if not plan.keep_split(clip):
-                    clip.meta["split"] = assign_split(clip.split_key, args.splits, args.split_seed)
-                yield clip
-                count += 1
-                if args.limit is not None and count >= args.limit:
-                    return
 
 
 class Tally:
@@ -349,29 +128,31 @@ def move_into_place(stage: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build(args) -> tuple[dict, Tally, list[str], list[str]]:
-    """-> (meta.json content, tally, notes, skipped-file messages)."""
-    out = Path(args.out)
+def build(spec: BuildSpec) -> tuple[dict, Tally, list[str], list[str]]:
+    """Import `spec` into a cache at spec.out -> (meta.json content, tally, notes, skipped-file messages)."""
+    if spec.out is None:
+        raise RoparError("no output folder for the cache")
+    out = spec.out
     check_out(out)
-    plan = PLANS[args.source](args)
+    plan = plan_for(spec)
     skipped: list[str] = []
     tally = Tally()
-    extra = {"source": args.source, "input": str(Path(args.input).resolve()),
-             "built_by": "training.build_cache", "split_ratios": list(args.splits),
-             "split_seed": args.split_seed}
-    if args.source == "wham":
-        extra["tau"] = args.tau
-    name = args.name or f"{args.source}-{out.name}"
+    extra = {"source": spec.source, "input": str(spec.input.resolve()),
+             "built_by": "training.build_cache", "split_ratios": list(spec.splits),
+             "split_seed": spec.split_seed}
+    if spec.source == "wham":
+        extra["tau"] = spec.tau
+    name = spec.name or f"{spec.source}-{out.name}"
     stage = out.parent / f".{out.name}.building"
     shutil.rmtree(stage, ignore_errors=True)
     try:
-        if args.source == "wham":
+        if spec.source == "wham":
             # Credibility decides noisy/clean, known only once every video is read; video sets are small.
-            clips = list(iter_clips(plan, args, skipped))
+            clips = list(iter_clips(plan, spec, skipped))
             noisy = any(not c.frame_mask.all() for c in clips)
             meta = write(iter(clips), stage, name, noisy, extra, tally, skipped)
         else:  # mocap: all credible, streamed so that AMASS-sized sets never sit in memory
-            meta = write(iter_clips(plan, args, skipped), stage, name, False, extra, tally, skipped)
+            meta = write(iter_clips(plan, spec, skipped), stage, name, False, extra, tally, skipped)
         move_into_place(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -460,31 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def check_args(args) -> None:
-    args.splits = parse_splits(args.splits)
-    if not Path(args.input).exists():
-        raise RoparError(f"{args.input}: no such file or folder")
-    if args.limit is not None and args.limit < 1:
-        raise RoparError(f"--limit must be positive, got {args.limit}")
-    if not 0.0 <= args.tau < 1.0:
-        raise RoparError(f"--tau must be in [0, 1), got {args.tau}")
-    if args.fps is not None and not args.fps > 0:
-        raise RoparError(f"--fps must be positive, got {args.fps}")
-    wrong = [flag for flag, value, ok in (
-        ("--bone-map", args.bone_map, ("bvh",)), ("--keypoints", args.keypoints, ("wham",)),
-        ("--text", args.text, ("wham",)), ("--smpl-models", args.smpl_models, ("amass", "wham")),
-    ) if value and args.source not in ok]
-    if wrong:
-        raise RoparError(f"{', '.join(wrong)} does not apply to --source {args.source}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     t0 = time.time()
     try:
-        check_args(args)
-        meta, tally, notes, skipped = build(args)
+        spec = BuildSpec(**{**vars(args), "splits": parse_splits(args.splits)})
+        meta, tally, notes, skipped = build(spec)
     except RoparError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -13,7 +13,6 @@ Subjects: `<dataset>/<subject>/<take>.npz` -> subject "<dataset>/<subject>"; the
 
 from __future__ import annotations
 
-import logging
 import zipfile
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from ropar_core.errors import MotionFileError, RoparError
 from training.data.importers import Clip, captions_for, features_from_joints, read_captions, set_split
 from training.data.importers.smpl_model import POSE_DIMS, BodyModel, body_joints, load_body_model
 
-log = logging.getLogger(__name__)
 SOURCE = "amass"
 Z_UP_TO_Y_UP = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])  # rows: new x, y, z
 
@@ -122,46 +120,3 @@ def is_motion_file(path: Path) -> bool:
             return "poses" in npz.files
     except (ValueError, OSError, EOFError, zipfile.BadZipFile):
         return True  # let the loader report the problem
-
-
-def import_amass(
-    root: str | Path, model_dir: str | Path, captions: str | Path | dict | None = None,
-    model_type: str | None = None, trust_pickle: bool = False, fps: float | None = None,
-    skip_bad: bool = False, limit: int | None = None, split_seed: int = 0,
-) -> list[Clip]:
-    """All AMASS motion .npz files under `root` -> Clips.
-
-    model_dir: a body model file or a folder of them (see `smpl_model.find_model_file`).
-    captions: optional {file: [captions]} (or a caption file); with captions, uncaptioned files are
-    skipped, without them clips carry no text (motion-only data for the P-VAE)."""
-    root = Path(root)
-    if root.is_file():
-        paths, root = [root], root.parent
-    elif root.is_dir():
-        paths = sorted((p for p in root.rglob("*.npz") if is_motion_file(p)),
-                       key=lambda p: p.relative_to(root).as_posix())
-    else:
-        raise RoparError(f"{root}: no such file or folder")
-    if not paths:
-        raise RoparError(f"{root}: no AMASS motion .npz files (with a 'poses' array)")
-    caps = None if captions is None else (captions if isinstance(captions, dict) else read_captions(captions))
-    models = ModelCache(model_dir, model_type, trust_pickle)
-    clips: list[Clip] = []
-    for path in paths:
-        rel = path.relative_to(root)
-        texts = None if caps is None else captions_for(caps, rel)
-        if caps is not None and not texts:
-            log.info("%s: no caption, skipped", rel)
-            continue
-        try:
-            clips.append(set_split(load_amass_clip(path, root, models, texts, fps), seed=split_seed))
-        except MotionFileError as exc:
-            if not skip_bad:
-                raise
-            log.warning("%s: skipped (%s)", rel, exc)
-        if limit is not None and len(clips) >= limit:
-            break
-    if not clips:
-        raise RoparError(f"{root}: no usable AMASS files")
-    return clips
-

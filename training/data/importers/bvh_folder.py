@@ -1,4 +1,4 @@
-"""A folder of BVH files with a caption file -> `Clip` records.
+"""BVH files with captions -> `Clip` records (a whole folder: training/data/plans.py, source "bvh").
 
 Any skeleton `ropar_core.bone_maps` recognises (SMPL names, Bandai, Mixamo, CMU) is mapped automatically; for
 others pass a bone-map JSON `{smpl_joint: bvh_joint | [bvh_joint_a, bvh_joint_b, t]}` naming, for each
@@ -12,7 +12,6 @@ decided by subject (`assign_split`), so one performer's takes never straddle tra
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from ropar_core.bone_maps import BONE_MAPS, bvh_to_smpl22
@@ -21,7 +20,6 @@ from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import JOINT_NAMES
 from training.data.importers import Clip, captions_for, features_from_joints, read_captions, set_split
 
-log = logging.getLogger(__name__)
 SOURCE = "bvh_folder"
 
 
@@ -71,49 +69,3 @@ def load_bvh_clip(path: str | Path, root: str | Path, texts: list[str], bone_map
                 subject=subject, split_key=f"{source}/{subject}",
                 meta={"file": rel.as_posix(), "fps_in": fps, "frames_in": int(bvh.frames),
                       "normalise": report})
-
-
-def import_bvh_folder(
-    folder: str | Path, captions: str | Path | dict, bone_map: str | Path | dict | None = None,
-    source: str = SOURCE, allow_uncaptioned: bool = False, skip_bad: bool = False, limit: int | None = None,
-    split_seed: int = 0,
-) -> list[Clip]:
-    """All `*.bvh` under `folder` (recursively, sorted) -> Clips.
-
-    captions: a caption file (see `read_captions`) or a ready {file: [captions]} dict.
-    bone_map: a bone-map JSON path, a dict, a known map name (smpl, bandai, mixamo, cmu), or None to
-    detect. A BVH without captions is an error unless `allow_uncaptioned` (then it is skipped); a file
-    that cannot be read is an error unless `skip_bad` (then it is logged and skipped).
-    `meta["split"]` comes from `assign_split(split_key, seed=split_seed)`."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise RoparError(f"{folder}: not a folder")
-    paths = sorted(folder.rglob("*.bvh"), key=lambda p: p.relative_to(folder).as_posix())
-    if not paths:
-        raise RoparError(f"{folder}: no .bvh files")
-    caps = captions if isinstance(captions, dict) else read_captions(captions)
-    if isinstance(bone_map, (str, Path)) and str(bone_map) not in BONE_MAPS:
-        bone_map = load_bone_map(bone_map)
-    uncaptioned = [p for p in paths if not captions_for(caps, p.relative_to(folder))]
-    if uncaptioned and not allow_uncaptioned:
-        names = ", ".join(p.relative_to(folder).as_posix() for p in uncaptioned[:5])
-        raise RoparError(f"{folder}: {len(uncaptioned)} BVH files have no caption (e.g. {names}); add them "
-                         "to the caption file or allow uncaptioned files to skip them")
-    clips: list[Clip] = []
-    for path in paths:
-        rel = path.relative_to(folder)
-        texts = captions_for(caps, rel)
-        if not texts:
-            log.warning("%s: no caption, skipped", rel)
-            continue
-        try:
-            clips.append(set_split(load_bvh_clip(path, folder, texts, bone_map, source), seed=split_seed))
-        except MotionFileError as exc:
-            if not skip_bad:
-                raise exc if path.name in str(exc) else MotionFileError(f"{rel}: {exc}") from None
-            log.warning("%s: skipped (%s)", rel, exc)
-        if limit is not None and len(clips) >= limit:
-            break
-    if not clips:
-        raise RoparError(f"{folder}: no usable BVH files")
-    return clips
