@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ropar_core import motion_losses as ml
 from ropar_core import skeleton as sk
 from ropar_core.checkpoint import config_from_dict
 
@@ -40,6 +41,11 @@ class PVAEConfig:
     position_weight: float = 2.0  # joint positions in each frame's facing frame, per metre of error
     global_weight: float = 1.0  # joint positions along the integrated root path, per metre
     recon: str = "smooth_l1"  # or "mse"
+    # physical terms (ropar_core/motion_losses.py), per metre (per frame for velocities); 0 = off
+    velocity_weight: float = 0.0  # joint displacement per frame along the root path
+    accel_weight: float = 0.0  # second differences of the joints
+    contact_weight: float = 0.0  # foot joints sliding while the target's contact channel is on
+    bone_weight: float = 0.0  # bone lengths of the decoded joints vs the target's
 
     @property
     def num_parts(self) -> int:
@@ -317,13 +323,33 @@ class PVAE(nn.Module):
 
         cells, chan_w, joint_w, token_w = self._loss_weights(frame_mask)
         recon = self._recon_term(pred, self.split(x_norm), chan_w * self.recon_weight)
-        local, glob = self._position_terms(pred, x_norm, cells, joint_w)
+        local, glob, geometry = self._position_terms(pred, x_norm, cells, joint_w)
         kl = _weighted_mean(0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1), token_w)
         cfg = self.cfg
         loss = recon + cfg.position_weight * local + cfg.global_weight * glob + cfg.kl_weight * kl
         logs = {"recon": recon.detach(), "pos_mm": 1000 * local.detach(), "global_mm": 1000 * glob.detach(),
                 "kl": kl.detach(), "credible": frame_mask.float().mean().detach()}
+        for name, (weight, value) in self._physical_terms(x_norm, geometry, joint_w).items():
+            loss = loss + weight * value
+            logs[f"{name}_mm"] = 1000 * value.detach()
         return loss, logs
+
+    def _physical_terms(self, x_norm, geometry, joint_w) -> dict:
+        """The enabled terms of motion_losses as {name: (weight, value in metres)}."""
+        cfg = self.cfg
+        pred_local, true_local, pred_world, true_world = geometry
+        world_w = joint_w.transpose(1, 2)  # (B, P, T, 22)
+        terms = {}
+        if cfg.velocity_weight:
+            terms["vel"] = (cfg.velocity_weight, ml.velocity_error(pred_world, true_world, world_w))
+        if cfg.accel_weight:
+            terms["acc"] = (cfg.accel_weight, ml.acceleration_error(pred_world, true_world, world_w))
+        if cfg.contact_weight:
+            contacts = (x_norm * self.feat_std + self.feat_mean)[..., sk.CONTACT_SLICE].unsqueeze(1)
+            terms["slide"] = (cfg.contact_weight, ml.foot_contact_slide(pred_world, contacts, world_w))
+        if cfg.bone_weight:
+            terms["bone"] = (cfg.bone_weight, ml.bone_length_error(pred_local, true_local, joint_w))
+        return terms
 
     def _loss_weights(self, frame_mask: torch.Tensor):
         """(B, T, 5) credible -> the cells (B, T, P) and weights of the decoded channels (B, T, P, D), of
@@ -353,12 +379,13 @@ class PVAE(nn.Module):
         mean, std = self.feat_mean, self.feat_std
         views = self.merge_view(pred)  # (B, T, P, 263) each part's own channels, normalised
         target = x_norm.unsqueeze(2)  # (B, T, 1, 263)
-        local = local_joints(views * std + mean) - local_joints(target * std + mean)  # (B, T, P, 22, 3)
-        local = _weighted_mean(local.norm(dim=-1), joint_w)
+        pred_local, true_local = local_joints(views * std + mean), local_joints(target * std + mean)
+        local = _weighted_mean((pred_local - true_local).norm(dim=-1), joint_w)  # (B, T, P, 22)
         filled = torch.where(cells.unsqueeze(-1) > 0, views, target).transpose(1, 2)  # (B, P, T, 263)
-        world = recover_from_ric(filled * std + mean) - recover_from_ric(target.transpose(1, 2) * std + mean)
-        glob = _weighted_mean(world.norm(dim=-1).transpose(1, 2), joint_w)  # (B, T, P, 22)
-        return local, glob
+        pred_world = recover_from_ric(filled * std + mean)  # (B, P, T, 22, 3)
+        true_world = recover_from_ric(target.transpose(1, 2) * std + mean)
+        glob = _weighted_mean((pred_world - true_world).norm(dim=-1).transpose(1, 2), joint_w)
+        return local, glob, (pred_local, true_local, pred_world, true_world)
 
     def merge_view(self, pred: torch.Tensor) -> torch.Tensor:
         """(B, T, P, D) -> (B, T, P, 263): each part's vector scattered into its own channels."""
