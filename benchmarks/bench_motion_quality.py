@@ -122,12 +122,14 @@ def targets(result: dict) -> list[str]:
         sink = max(e[kind]["sink_share"] for e in g.values())
         bone = max(e[kind]["bone_variation_max"] for e in g.values())
         walk = g["walk"][kind]["abs_heading_median_deg"]
-        turn = max(abs(g[t][kind]["heading_deg"] - g[t]["real"]["heading_deg"]) for t in ("turn-left", "turn-right"))
+        turn = max(abs(g[t][kind]["heading_deg"] - g[t]["real"]["heading_deg"])
+                   for t in ("turn-left", "turn-right"))
         lines += [
             f"{kind:>8}: walk skating {skate:.2f} <= {1.5 * skate_real + 0.02:.2f} (1.5x real + 0.02): "
             f"{'yes' if skate <= 1.5 * skate_real + 0.02 else 'NO'}",
             f"{kind:>8}: worst sink share {100 * sink:.1f} % <= 2 %: {'yes' if sink <= 0.02 else 'NO'}",
-            f"{kind:>8}: worst bone-length variation {100 * bone:.2f} % <= 1 %: {'yes' if bone <= 0.01 else 'NO'}",
+            f"{kind:>8}: worst bone-length variation {100 * bone:.2f} % <= 1 %: "
+            f"{'yes' if bone <= 0.01 else 'NO'}",
             f"{kind:>8}: straight walk |heading| median {walk:.1f} deg < 15: {'yes' if walk < 15 else 'NO'}",
             f"{kind:>8}: worst turn error vs real {turn:.1f} deg <= 25: {'yes' if turn <= 25 else 'NO'}",
         ]

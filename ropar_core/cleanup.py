@@ -5,8 +5,10 @@
    (skeleton.REST_OFFSETS, the lengths every training clip was retargeted to), parents first;
 3. floor: a slowly varying vertical shift puts the planted toes on the floor (Y = 0);
 4. foot locking: while a foot is in contact (the model's own contact channels, confirmed by the foot
-   being low and slow), its toe stays where it was planted; two-bone IK on hip-knee-ankle reaches it,
-   with a short blend in and out so nothing snaps; feet never go under the floor.
+   being low and slow), its toe stays where it was planted; between plants the correction moves
+   smoothly from one plant to the next, so nothing snaps; two-bone IK on hip-knee-ankle reaches the
+   corrected toe; a swinging toe clears the floor in an arc as in real walks; feet never go under
+   the floor.
 
 Bone lengths stay exact through 3 and 4 (a shift and a two-bone IK do not stretch bones). Everything is
 vectorised numpy over frames: a few milliseconds for a 196-frame motion.
@@ -20,25 +22,29 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ropar_core import skeleton as sk
+from ropar_core.windows import OVERLAP_FRACTION
 
 BONE_LENGTHS = np.linalg.norm(sk.REST_OFFSETS, axis=-1)  # (22,) length of the bone ending at each joint
 LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))  # (hip, knee, ankle, toe) left, right
 CONTACT_CHANNELS = ((259, 260), (261, 262))  # (ankle, toe) contact channels of the 263 vector per leg
 TOE_FLOOR = 0.01  # m: a planted toe joint's height in real Bandai walks (median 0.4-1.2 cm)
 ANKLE_FLOOR = 0.06  # m: the ankle joint never goes lower than this (real planted ankles: 9-10 cm)
-CONTACT_MAX_HEIGHT = 0.12  # m above the floor: a toe higher than this is not planted, whatever the channel says
-CONTACT_MAX_SPEED = 1.0  # m/s: nor is a toe moving faster than this
-LOCK_BLEND = 4  # frames of blend in and out of a lock
+CONTACT_MAX_HEIGHT = 0.12  # m above the floor: a higher toe is not planted, whatever the channel says
+CONTACT_MAX_SPEED = 3.0  # m/s: nor is a toe moving faster than this (a run's swing)
+SWING_CLEARANCE = 0.07  # m above TOE_FLOOR at mid-swing, at least
+STEP_MIN = 0.10  # m between two plants of a toe: a step (shorter: a shuffle in place, left alone)
+SUPPORT_SIGMA = 1.5  # frames: smoothing of the other foot's contact that gates the swing arc
+UNLOCK_FRAMES = 6  # frames over which the offset of the first/last plant fades out
 FLOOR_SIGMA = 6.0  # frames: smoothing of the floor shift (slow, so the body does not bob)
 SEAM_SIGMA = 2.0  # frames: temporal smoothing at window seams
 SEAM_RADIUS = 6  # frames either side of a seam that get smoothed (weight fades out)
 
 
-def window_seams(frames: int, max_tokens: int, overlap_fraction: float = 0.25) -> list[int]:
-    """Frames where a motion of `frames` frames, generated window by window (Generator._sample_tokens),
+def window_seams(frames: int, max_tokens: int) -> list[int]:
+    """Frames where a motion of `frames` frames, generated window by window (windows.sample_in_windows),
     starts new tokens after the first window."""
     tokens = math.ceil(frames / sk.TOKEN_FRAMES)
-    overlap = max(1, int(max_tokens * overlap_fraction))
+    overlap = max(1, int(max_tokens * OVERLAP_FRACTION))
     seams, done = [], 0
     while done < tokens:
         start = max(0, done - overlap)
@@ -117,20 +123,41 @@ def floor_shift(joints: np.ndarray, contact: np.ndarray) -> np.ndarray:
     return gaussian_filter1d(shift, FLOOR_SIGMA, mode="nearest")
 
 
-def _lock_targets(toe: np.ndarray, contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One leg: (T, 3) toe, (T,) contact -> toe targets (T, 3) and blend weights (T,) in 0..1.
-    A planted toe stays at its mean XZ position over the contact, on the floor."""
+def toe_offsets(toe: np.ndarray, contact: np.ndarray) -> np.ndarray:
+    """One leg: (T, 3) toe, (T,) contact -> (T, 3) offsets to add to the toe. In each contact the toe is
+    held at its mean XZ position there, on the floor; between contacts the offset moves linearly from
+    one plant's to the next (the swing absorbs the slide, so releasing a lock never snaps); before the
+    first and after the last contact it fades out over UNLOCK_FRAMES."""
     T = len(toe)
-    target, weight = toe.copy(), np.zeros(T)
+    held = np.zeros(T, bool)
+    goal = toe.copy()
     for s, e in _runs(contact):
-        spot = toe[s:e].mean(0)
-        spot[1] = TOE_FLOOR
-        lo, hi = max(0, s - LOCK_BLEND), min(T, e + LOCK_BLEND)
-        for t in range(lo, hi):
-            w = 1.0 if s <= t < e else 1.0 - (s - t if t < s else t - e + 1) / (LOCK_BLEND + 1)
-            if w > weight[t]:
-                weight[t], target[t] = w, spot
-    return target, weight
+        held[s:e] = True
+        goal[s:e, [0, 2]] = toe[s:e][:, [0, 2]].mean(0)
+        goal[s:e, 1] = TOE_FLOOR
+    if not held.any():
+        return np.zeros_like(toe)
+    t = np.arange(T)
+    idx = np.flatnonzero(held)
+    offset = np.stack([np.interp(t, idx, (goal - toe)[idx, k]) for k in range(3)], axis=-1)
+    fade = np.ones(T)
+    fade[: idx[0]] = np.clip(1.0 - (idx[0] - t[: idx[0]]) / (UNLOCK_FRAMES + 1), 0.0, 1.0)
+    fade[idx[-1] + 1:] = np.clip(1.0 - (t[idx[-1] + 1:] - idx[-1]) / (UNLOCK_FRAMES + 1), 0.0, 1.0)
+    return offset * fade[:, None]
+
+
+def swing_clearance(toe_goal: np.ndarray, contact: np.ndarray) -> np.ndarray:
+    """(T,) lift above TOE_FLOOR the toe must reach at least: between two plants at least STEP_MIN apart,
+    an arc rising to SWING_CLEARANCE at mid-swing (real Bandai walks lift the swinging toe 7-12 cm);
+    0 elsewhere (no limit)."""
+    low = np.zeros(len(toe_goal))
+    runs = _runs(contact)
+    for (_, e0), (s1, _) in zip(runs[:-1], runs[1:]):
+        step = np.linalg.norm(toe_goal[s1, [0, 2]] - toe_goal[e0 - 1, [0, 2]])
+        if s1 - e0 >= 2 and step > STEP_MIN:
+            phase = (np.arange(e0, s1) - e0 + 1) / (s1 - e0 + 1)
+            low[e0:s1] = SWING_CLEARANCE * np.sin(np.pi * phase)
+    return low
 
 
 def two_bone_ik(hip, knee, ankle, goal, l1: float, l2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +180,12 @@ def lock_feet(joints: np.ndarray, contact: np.ndarray) -> np.ndarray:
     out = joints.copy()
     for leg, (hip, knee, ankle, toe) in enumerate(LEGS):
         foot = joints[:, toe] - joints[:, ankle]  # the foot keeps its generated orientation
-        target, w = _lock_targets(joints[:, toe], contact[:, leg])
-        toe_goal = joints[:, toe] + w[:, None] * (target - joints[:, toe])
+        toe_goal = joints[:, toe] + toe_offsets(joints[:, toe], contact[:, leg])
+        # lift the swinging toe only while the other foot carries the body (no flight phase invented)
+        support = gaussian_filter1d(contact[:, 1 - leg].astype(np.float64), SUPPORT_SIGMA, mode="nearest")
+        arc = swing_clearance(toe_goal, contact[:, leg])
+        lifted = np.maximum(toe_goal[:, 1], TOE_FLOOR + arc * support)
+        toe_goal[:, 1] = np.where(arc > 0, lifted, toe_goal[:, 1])
         ankle_goal = toe_goal - foot
         lift = np.maximum(0.0, np.maximum(ANKLE_FLOOR - ankle_goal[:, 1], -toe_goal[:, 1]))
         ankle_goal[:, 1] += lift

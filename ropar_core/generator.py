@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ropar_core import editing
+from ropar_core import cleanup, editing
 from ropar_core import features as feats
 from ropar_core import skeleton as sk
 from ropar_core.device import autocast, resolve_device, set_threads
@@ -238,13 +238,14 @@ class Generator:
     # -- text -> motion ----------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, prompts, frames=None, seconds=None, seed=0, cfg=None, steps=None, temperature=1.0,
-                 batch_size: int = 32, progress: bool = False) -> list[GeneratedMotion]:
+                 batch_size: int = 32, progress: bool = False, raw: bool = False) -> list[GeneratedMotion]:
         """Prompts (a string or a list) -> one GeneratedMotion each, in order.
 
         frames / seconds: length (default 4 s), one value or one per prompt; frames not a multiple of
         4 are generated to the next multiple and trimmed. seed: the first prompt's seed (prompt i gets
         seed + i) or one per prompt. cfg / steps / temperature: guidance scale, unmasking steps,
-        noise scale (None: the model's defaults)."""
+        noise scale (None: the model's defaults). raw: skip the cleanup (cleanup.py: rigid bones, floor,
+        foot locking, seam blending) and return the decoder's joints as they are."""
         req = self.check_request(prompts, frames, seconds, seed, cfg, steps, temperature)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise RoparError(f"batch size must be a positive whole number, got {batch_size!r}")
@@ -267,7 +268,12 @@ class Generator:
             features = self._decode(z)  # (b, 4N, 263)
             for row, i in enumerate(idx):
                 joints = feats.features_to_joints(features[row])
-                results[i] = self._finish(req.prompts[i], req.seeds[i], features[row], joints, req.frames[i])
+                feature_rows = features[row]
+                if not raw:
+                    joints = cleanup.clean_joints(joints, feature_rows,
+                                                  cleanup.window_seams(len(joints), self.max_tokens))
+                    feature_rows = editing.features_of(joints, len(joints))
+                results[i] = self._finish(req.prompts[i], req.seeds[i], feature_rows, joints, req.frames[i])
             if bar is not None:
                 bar.update(len(idx))
         if bar is not None:

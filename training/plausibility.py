@@ -126,7 +126,8 @@ def seam_pop(joints: np.ndarray, seams: Sequence[int]) -> float:
     if len(joints) < 3 or not len(seams):
         return math.nan
     acc = np.linalg.norm(np.diff(joints, n=2, axis=0), axis=-1).mean(1)  # (T-2,), frame t+1
-    near = [t - 1 + d for t in seams for d in range(-SEAM_RADIUS, SEAM_RADIUS + 1) if 0 <= t - 1 + d < len(acc)]
+    near = [t - 1 + d for t in seams for d in range(-SEAM_RADIUS, SEAM_RADIUS + 1)
+            if 0 <= t - 1 + d < len(acc)]
     return float(acc[near].max() / max(np.median(acc), 1e-9)) if near else math.nan
 
 
@@ -171,7 +172,8 @@ def format_row(name: str, summary: dict[str, float]) -> str:
         return f"{v * scale:.{digits}f}" if math.isfinite(v) else "-"
 
     return (f"{name:<22}{f('skating_ratio'):>8}{f('sink_share', 100, 1):>8}{f('float_share', 100, 1):>8}"
-            f"{f('lowest_foot_cm', 1, 1):>8}{f('bone_variation', 100, 2):>8}{f('bone_variation_max', 100, 2):>8}"
+            f"{f('lowest_foot_cm', 1, 1):>8}{f('bone_variation', 100, 2):>8}"
+            f"{f('bone_variation_max', 100, 2):>8}"
             f"{f('jerk', 1, 0):>8}{f('heading_deg', 1, 1):>8}{f('abs_heading_median_deg', 1, 1):>8}"
             f"{f('stride_m'):>8}{f('toe_speed_cms', 1, 1):>8}")
 
