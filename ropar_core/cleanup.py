@@ -3,7 +3,7 @@
 1. seams: frames around the points where a long motion's windows meet are smoothed in time;
 2. rigid bones: every bone keeps its generated direction and takes the skeleton's fixed length
    (skeleton.REST_OFFSETS, the lengths every training clip was retargeted to), parents first;
-3. floor: a slowly varying vertical shift puts the planted toes on the floor (Y = 0);
+3. floor: a slowly varying vertical shift puts the lowest toe of every short window on the floor;
 4. foot locking: while a foot is in contact (the model's own contact channels, confirmed by the foot
    being low and slow), its toe stays where it was planted; between plants the correction moves
    smoothly from one plant to the next, so nothing snaps; two-bone IK on hip-knee-ankle reaches the
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, minimum_filter1d
 
 from ropar_core import skeleton as sk
 from ropar_core.windows import OVERLAP_FRACTION
@@ -34,8 +34,11 @@ CONTACT_MAX_SPEED = 3.0  # m/s: nor is a toe moving faster than this (a run's sw
 SWING_CLEARANCE = 0.07  # m above TOE_FLOOR at mid-swing, at least
 STEP_MIN = 0.10  # m between two plants of a toe: a step (shorter: a shuffle in place, left alone)
 SUPPORT_SIGMA = 1.5  # frames: smoothing of the other foot's contact that gates the swing arc
+REACH = 0.995  # share of the leg's full length a goal may ask for (a fully straight knee pops)
+DROP_SIGMA = 3  # frames: smoothing of the pelvis drop
 UNLOCK_FRAMES = 6  # frames over which the offset of the first/last plant fades out
-FLOOR_SIGMA = 6.0  # frames: smoothing of the floor shift (slow, so the body does not bob)
+FLOOR_WINDOW = 17  # frames (0.85 s) over which some toe is on the floor
+FLOOR_SIGMA = 4.0  # frames: smoothing of the floor shift (slow, so the body does not bob)
 SEAM_SIGMA = 2.0  # frames: temporal smoothing at window seams
 SEAM_RADIUS = 6  # frames either side of a seam that get smoothed (weight fades out)
 
@@ -110,17 +113,12 @@ def _runs(mask: np.ndarray, min_len: int = 2) -> list[tuple[int, int]]:
     return [(int(r[0]), int(r[-1]) + 1) for r in runs if len(r) >= min_len]
 
 
-def floor_shift(joints: np.ndarray, contact: np.ndarray) -> np.ndarray:
-    """(T,) vertical shift that puts the planted toe on the floor: measured in contact frames,
-    interpolated between them, smoothed; without any contact, the lowest foot joint goes to the floor."""
-    toe_y = joints[:, [10, 11], 1]  # (T, 2)
-    planted = np.where(contact, toe_y, np.inf).min(1)  # (T,)
-    have = np.isfinite(planted)
-    if not have.any():
-        return np.full(len(joints), TOE_FLOOR - joints[:, [7, 8, 10, 11], 1].min())
-    t = np.arange(len(joints))
-    shift = np.interp(t, t[have], TOE_FLOOR - planted[have])
-    return gaussian_filter1d(shift, FLOOR_SIGMA, mode="nearest")
+def floor_shift(joints: np.ndarray) -> np.ndarray:
+    """(T,) vertical shift that puts the floor under the feet: within any FLOOR_WINDOW frames some toe of
+    a walking, running or standing body touches the floor, so the lowest toe of the window goes to
+    TOE_FLOOR; smoothed so the body does not bob (a run's flight phases, shorter than the window, stay)."""
+    lowest = minimum_filter1d(joints[:, [10, 11], 1].min(1), FLOOR_WINDOW, mode="nearest")
+    return gaussian_filter1d(TOE_FLOOR - lowest, FLOOR_SIGMA, mode="nearest")
 
 
 def toe_offsets(toe: np.ndarray, contact: np.ndarray) -> np.ndarray:
@@ -175,21 +173,46 @@ def two_bone_ik(hip, knee, ankle, goal, l1: float, l2: float) -> tuple[np.ndarra
     return new_knee, hip + d * u
 
 
-def lock_feet(joints: np.ndarray, contact: np.ndarray) -> np.ndarray:
-    """Toes held at their planted spots while in contact (blended), feet kept above the floor."""
-    out = joints.copy()
-    for leg, (hip, knee, ankle, toe) in enumerate(LEGS):
-        foot = joints[:, toe] - joints[:, ankle]  # the foot keeps its generated orientation
+def ankle_goals(joints: np.ndarray, contact: np.ndarray) -> list[np.ndarray]:
+    """Per leg (T, 3): where the ankle should be so that the toe is planted while in contact, clears the
+    floor in swing, and neither toe nor ankle goes under the floor (the foot keeps its orientation)."""
+    goals = []
+    for leg, (_, _, ankle, toe) in enumerate(LEGS):
         toe_goal = joints[:, toe] + toe_offsets(joints[:, toe], contact[:, leg])
         # lift the swinging toe only while the other foot carries the body (no flight phase invented)
         support = gaussian_filter1d(contact[:, 1 - leg].astype(np.float64), SUPPORT_SIGMA, mode="nearest")
         arc = swing_clearance(toe_goal, contact[:, leg])
         lifted = np.maximum(toe_goal[:, 1], TOE_FLOOR + arc * support)
         toe_goal[:, 1] = np.where(arc > 0, lifted, toe_goal[:, 1])
-        ankle_goal = toe_goal - foot
-        lift = np.maximum(0.0, np.maximum(ANKLE_FLOOR - ankle_goal[:, 1], -toe_goal[:, 1]))
-        ankle_goal[:, 1] += lift
-        new_knee, new_ankle = two_bone_ik(joints[:, hip], joints[:, knee], joints[:, ankle], ankle_goal,
+        ankle_goal = toe_goal - (joints[:, toe] - joints[:, ankle])
+        ankle_goal[:, 1] += np.maximum(0.0, np.maximum(ANKLE_FLOOR - ankle_goal[:, 1], -toe_goal[:, 1]))
+        goals.append(ankle_goal)
+    return goals
+
+
+def pelvis_drop(joints: np.ndarray, goals: list[np.ndarray]) -> np.ndarray:
+    """(T,) how far the body must come down for both legs to reach their ankle goals (a stretched
+    generated leg, once given its true length, often cannot), smoothed over time."""
+    need = np.zeros(len(joints))
+    for (hip, knee, ankle, _), goal in zip(LEGS, goals):
+        reach = REACH * (BONE_LENGTHS[knee] + BONE_LENGTHS[ankle])
+        flat = np.linalg.norm((joints[:, hip] - goal)[:, [0, 2]], axis=-1)
+        height = np.sqrt(np.maximum(reach**2 - flat**2, 0.0))
+        need = np.maximum(need, joints[:, hip, 1] - goal[:, 1] - height)
+    need = maximum_filter1d(need, 2 * DROP_SIGMA + 1, mode="nearest")
+    return gaussian_filter1d(need, DROP_SIGMA, mode="nearest")
+
+
+def lock_feet(joints: np.ndarray, contact: np.ndarray) -> np.ndarray:
+    """Toes held at their planted spots while in contact (blended), feet kept above the floor; the body
+    comes down where the legs would not reach."""
+    out = joints.copy()
+    out[..., 1] -= pelvis_drop(joints, ankle_goals(joints, contact))[:, None]
+    goals = ankle_goals(out, contact)  # again: the swinging foot came down with the body
+    lowered = out.copy()
+    for (hip, knee, ankle, toe), goal in zip(LEGS, goals):
+        foot = lowered[:, toe] - lowered[:, ankle]
+        new_knee, new_ankle = two_bone_ik(lowered[:, hip], lowered[:, knee], lowered[:, ankle], goal,
                                           BONE_LENGTHS[knee], BONE_LENGTHS[ankle])
         out[:, knee], out[:, ankle], out[:, toe] = new_knee, new_ankle, new_ankle + foot
     return out
@@ -200,6 +223,8 @@ def clean_joints(joints: np.ndarray, features: np.ndarray | None = None, seams=(
     -> cleaned joints (T, 22, 3) float64."""
     out = blend_seams(np.asarray(joints, dtype=np.float64), seams)
     out = rigid_bones(out)
+    out[..., 1] += floor_shift(out)[:, None]
     contact = contacts(out, features)
-    out[..., 1] += floor_shift(out, contact)[:, None]
-    return lock_feet(out, contact)
+    out = lock_feet(out, contact)
+    out[..., 1] -= out[..., 1].min()  # the lowest point on the floor, as in every training clip
+    return out

@@ -1,0 +1,95 @@
+"""Output cleanup (ropar_core/cleanup.py) on real Bandai mocap, clean and damaged the way generated
+motion is damaged (stretched bones, sunk and sliding feet)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ropar_core import cleanup
+from ropar_core import features as feats
+from ropar_core.io import load_motion
+from ropar_core.windows import sample_in_windows
+from training import plausibility as pl
+
+DATA = Path(__file__).parent / "data" / "bandai"
+
+
+def real(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A real clip as the model sees it: (joints (T, 22, 3) from the 263 features, the features)."""
+    motion = load_motion(DATA / name, fps=20)
+    x = feats.joints_to_features(motion.joints)
+    return feats.features_to_joints(x).astype(np.float64), x
+
+
+def damaged(joints: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Generated-looking damage: every bone stretched by its own wobbling factor, the body sunk 6 cm,
+    and the legs sliding forward and back by 6 cm."""
+    rng = np.random.default_rng(seed)
+    T = len(joints)
+    out = joints.copy()
+    scale = 1.0 + 0.15 * np.sin(np.linspace(0, 6, T)[:, None] + rng.uniform(0, 6, 22))  # (T, 22)
+    for c in range(1, 22):
+        p = cleanup.sk.PARENTS[c]
+        out[:, c] = out[:, p] + (joints[:, c] - joints[:, p]) * scale[:, c, None]
+    out[..., 1] -= 0.06
+    slide = 0.06 * np.sin(np.linspace(0, 12, T))
+    for leg in cleanup.LEGS:
+        out[:, list(leg), 2] += slide[:, None]
+    return out
+
+
+def test_rigid_bones_restore_the_fixed_lengths_and_keep_clean_motion():
+    joints, _ = real("dataset-2_walk_active_009.bvh")
+    assert np.abs(cleanup.rigid_bones(joints) - joints).max() < 1e-4  # training clips have these lengths
+    fixed = cleanup.rigid_bones(damaged(joints))
+    assert pl.bone_length_variation(damaged(joints)) > 0.05
+    assert pl.bone_length_variation(fixed) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["dataset-2_walk_active_009.bvh", "dataset-2_run_active_031.bvh",
+                                  "dataset-2_walk-turn-right_exhausted_027.bvh"])
+def test_cleanup_repairs_damaged_real_locomotion(name):
+    joints, x = real(name)
+    bad = damaged(joints)
+    before, after = pl.clip_metrics(bad), pl.clip_metrics(cleanup.clean_joints(bad, x))
+    truth = pl.clip_metrics(joints)
+    assert before["sink_share"] > 0.3 and after["sink_share"] == 0.0
+    assert after["bone_variation"] < 1e-6
+    assert after["skating_ratio"] < before["skating_ratio"]
+    assert after["skating_ratio"] <= 1.5 * truth["skating_ratio"] + 0.1
+    assert abs(after["heading_deg"] - truth["heading_deg"]) < 10  # the path is not bent
+
+
+def test_cleanup_leaves_real_motion_nearly_as_it_was():
+    for name in ("dataset-2_walk_active_009.bvh", "dataset-2_raise-up-left-hand_active_020.bvh"):
+        joints, x = real(name)
+        out = cleanup.clean_joints(joints, x)
+        err = np.linalg.norm(out - joints, axis=-1)
+        assert err.mean() < 0.02, (name, err.mean())
+        assert pl.clip_metrics(out)["sink_share"] == 0.0
+
+
+def test_window_seams_follow_the_window_schedule():
+    starts = []
+
+    def window(n, known, known_mask):
+        starts.append(int((~known_mask[0, :, 0]).nonzero()[0]) if (~known_mask).any() else 0)
+        return torch.zeros(known.shape)
+
+    max_tokens, tokens = 32, 100
+    sample_in_windows(window, (1, tokens, 1, 2), max_tokens, torch.device("cpu"))
+    # new tokens start where the previous window ended; cleanup's seams are those frames
+    assert cleanup.window_seams(tokens * 4, max_tokens) == [4 * s for s in (32, 56, 80)]
+    assert len(starts) == 4
+    assert cleanup.window_seams(128, 32) == []
+
+
+def test_seam_blend_smooths_a_jump_only_near_the_seam():
+    joints, _ = real("dataset-2_walk_active_009.bvh")
+    jumped = joints.copy()
+    jumped[40:] += np.array([0.05, 0.0, 0.0])
+    out = cleanup.blend_seams(jumped, [40])
+    assert pl.seam_pop(jumped, [40]) > 2 and pl.seam_pop(out, [40]) < 1.2  # no larger than a usual frame
+    assert np.array_equal(out[:30], jumped[:30]) and np.array_equal(out[50:], jumped[50:])
