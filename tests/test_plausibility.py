@@ -38,10 +38,11 @@ def test_damage_shows_in_the_numbers():
     floating = joints + np.array([0.0, 0.2, 0.0])
     assert pl.float_share(floating) == 1.0
     stretched = joints.copy()
-    stretched[:, 20] = joints[:, 18] + (joints[:, 20] - joints[:, 18]) * np.linspace(1, 1.5, len(joints))[:, None]
+    grow = np.linspace(1, 1.5, len(joints))[:, None]
+    stretched[:, 20] = joints[:, 18] + (joints[:, 20] - joints[:, 18]) * grow
     assert pl.bone_length_variation(stretched) > 0.1
     sliding = joints.copy()
-    sliding[..., 2] = joints[:, :1, 2] + (joints[..., 2] - joints[:, :1, 2]) * 0.2  # feet dragged with the body
+    sliding[..., 2] = joints[:, :1, 2] + (joints[..., 2] - joints[:, :1, 2]) * 0.2  # dragged with the body
     assert pl.skating_ratio(sliding) > pl.skating_ratio(joints) + 0.2
     jittered = joints + np.random.default_rng(0).normal(0, 0.01, joints.shape)
     assert pl.jerk(jittered) > 3 * pl.jerk(joints)

@@ -1,6 +1,6 @@
 """Store with a model what it was trained on (ropar_core/knowledge.py) and choose the warning threshold.
 
-    python -m training.build_knowledge --model assets/default --data /work/data/cache-bandai2/clean [CACHE ...]
+    python -m training.build_knowledge --model assets/default --data CACHE [CACHE ...]
 
 Reads the train split's captions and content labels of each cache, embeds the distinct captions with the
 model's text encoder, keeps per action at most --per-action of them (farthest-point selection, so every
@@ -36,7 +36,8 @@ def training_captions(caches: list[str], split: str = "train") -> dict[str, list
             if clip.get("split") != split:
                 continue
             label = label_of(clip.get("content") or clip.get("source") or "motion")
-            out.setdefault(label, set()).update(" ".join(t.split()) for t in clip.get("texts", []) if t.strip())
+            texts = (" ".join(t.split()) for t in clip.get("texts", []))
+            out.setdefault(label, set()).update(t for t in texts if t)
     return {k: sorted(v) for k, v in sorted(out.items()) if v}
 
 
@@ -62,8 +63,9 @@ def choose_threshold(known: np.ndarray, unknown: np.ndarray) -> tuple[float, flo
     best, best_acc = (0.5, -1.0)
     edges = np.concatenate([[cands[0] - 1e-3], (cands[:-1] + cands[1:]) / 2, [cands[-1] + 1e-3]])
     for t in edges:
-        acc = 0.5 * ((known >= t).mean() if len(known) else 1.0) + 0.5 * ((unknown < t).mean() if len(unknown)
-                                                                          else 1.0)
+        hit = (known >= t).mean() if len(known) else 1.0
+        reject = (unknown < t).mean() if len(unknown) else 1.0
+        acc = 0.5 * (hit + reject)
         if acc > best_acc + 1e-9:
             best, best_acc = float(t), float(acc)
     return best, best_acc
@@ -83,7 +85,8 @@ def calibrate(knowledge: Knowledge, encoder, prompts_file: str | Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.build_knowledge", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.build_knowledge",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="model directory to write knowledge.safetensors into")
     p.add_argument("--data", required=True, nargs="+", help="the cache(s) the model was trained on")
     p.add_argument("--prompts", default=str(DEFAULT_PROMPTS), help="held-out paraphrases (JSON)")
@@ -105,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{path}: {len(knowledge.labels)} actions, {len(knowledge.action)} captions; threshold "
           f"{knowledge.threshold:.3f} (calibrated {report['threshold']:.3f}, balanced accuracy "
-          f"{report['balanced_accuracy']:.2f} on {report['known']} known + {report['unknown']} unknown prompts)")
+          f"{report['balanced_accuracy']:.2f} on {report['known']} known + {report['unknown']} "
+          f"unknown prompts)")
     for line in report["misjudged"]:
         print("  misjudged:", line)
     return 0
