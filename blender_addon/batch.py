@@ -3,11 +3,13 @@
     blender -b [scene.blend] --python blender_addon/batch.py -- --prompts prompts.txt --out DIR
         [--format fbx|bvh|blend] [--armature NAME] [--rig auto|PRESET] [--make-rig smpl|metarig]
         [--server URL | --python PATH | --backend inprocess|fake] [--model DIR] [--device auto|cpu|cuda]
-        [--seconds S] [--seed N] [--foot-lock]
+        [--seconds S] [--seed N] [--foot-lock] [--in-place] [--loop]
 
 Under -b timers never fire, so every generation runs synchronously through `pipeline.generate`.
 With no armature in the scene (or none of that name) an SMPL-like rig is built (`--make-rig metarig`:
-Rigify's human metarig). Prints a summary and exits non-zero when any prompt failed.
+Rigify's human metarig). Actions are named after their prompt ('RoPAR <prompt>'; the FBX take too, the
+BVH file name is the prompt's slug) and re-import keyed from frame 1. Prints a summary and exits
+non-zero when any prompt failed.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=4.0, help="length of every motion")
     p.add_argument("--seed", type=int, default=0, help="seed of the first prompt (prompt i gets seed + i)")
     p.add_argument("--foot-lock", action="store_true", help="hold planted feet still")
+    p.add_argument("--in-place", action="store_true",
+                   help="keep the hips' horizontal travel out (on the rig's root bone when it has one)")
+    p.add_argument("--loop", action="store_true", help="blend each motion's end into its start")
     return p.parse_args(argv)
 
 
@@ -93,7 +98,9 @@ def find_armature(args):
 
 
 def export(obj, action, path: Path, fmt: str) -> None:
-    """Export the armature with `action` (fbx / bvh) over the action's frame range."""
+    """Export the armature with `action` (fbx / bvh) over the action's frame range. The FBX take is named
+    after the action (the scene's name, for the length of the export: importers name the action
+    '<object>|<take>'); FBX time 0 is the action's first frame, which importers key at frame 1."""
     import bpy
 
     from .keyframes import LAYERED_ACTIONS
@@ -110,16 +117,32 @@ def export(obj, action, path: Path, fmt: str) -> None:
     bpy.context.view_layer.objects.active = obj
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # atomic: never a half-written file at `path`
-    if fmt == "fbx":
-        result = bpy.ops.export_scene.fbx(
-            filepath=str(tmp), use_selection=True, object_types={"ARMATURE"}, add_leaf_bones=False,
-            bake_anim=True, bake_anim_use_all_actions=False, bake_anim_use_nla_strips=False,
-            bake_anim_simplify_factor=0.0)
-    else:
-        result = bpy.ops.export_anim.bvh(filepath=str(tmp), frame_start=first, frame_end=last)
+    scene_name = scene.name
+    try:
+        if fmt == "fbx":
+            scene.name = action.name
+            result = bpy.ops.export_scene.fbx(
+                filepath=str(tmp), use_selection=True, object_types={"ARMATURE"}, add_leaf_bones=False,
+                bake_anim=True, bake_anim_use_all_actions=False, bake_anim_use_nla_strips=False,
+                bake_anim_simplify_factor=0.0)
+        else:
+            result = bpy.ops.export_anim.bvh(filepath=str(tmp), frame_start=first, frame_end=last)
+    finally:
+        scene.name = scene_name
     if "FINISHED" not in result or not tmp.is_file():
         raise RuntimeError(f"{fmt} export of {action.name!r} failed")
     tmp.replace(path)
+
+
+def file_name(prompt: str, fmt: str, taken: set[str]) -> str:
+    """'<prompt slug>.<fmt>' (BVH importers name the action after the file), '_2', '_3' ... on repeats."""
+    stem, n = slug(prompt), 1
+    name = f"{stem}.{fmt}"
+    while name in taken:
+        n += 1
+        name = f"{stem}_{n}.{fmt}"
+    taken.add(name)
+    return name
 
 
 def run(args) -> int:
@@ -135,7 +158,8 @@ def run(args) -> int:
     preset = presets.AUTO if args.rig.lower() == "auto" else args.rig
     pipeline.prepare(obj.name, preset)  # a rig that cannot be driven fails once, before any generation
     backend = make_backend(args)
-    rows, failures, actions = [], 0, []
+    rows, failures, actions, taken = [], 0, [], set()
+    first_frame = 0 if args.format == "fbx" else 1  # FBX time 0 = frame 1 once imported (see export)
     try:
         if hasattr(backend, "health"):  # an unreachable server fails once, not once per prompt
             backend.health()
@@ -144,12 +168,13 @@ def run(args) -> int:
             try:
                 applied = pipeline.generate(
                     armature=obj.name, prompt=prompt, backend=backend, seconds=args.seconds,
-                    seed=args.seed + i, preset=preset, foot_lock=args.foot_lock, frame_start=1,
-                    fit_timeline=False, report=lambda level, msg: None)
+                    seed=args.seed + i, preset=preset, foot_lock=args.foot_lock, in_place=args.in_place,
+                    loop=args.loop, frame_start=first_frame, fit_timeline=False,
+                    report=lambda level, msg: None)
                 action = bpy.data.actions[applied.action]
                 action.use_fake_user = True  # every action survives in the saved .blend
                 actions.append(action)
-                target = "" if args.format == "blend" else f"{i:03d}_{slug(prompt)}.{args.format}"
+                target = "" if args.format == "blend" else file_name(prompt, args.format, taken)
                 if target:
                     export(obj, action, out / target, args.format)
                 elapsed = time.perf_counter() - start

@@ -41,6 +41,7 @@ def test_zip_holds_one_package_folder_with_the_manifest(addon_zip):
     assert addon_zip.name == "ropar-0.1.0.zip"
     assert "ropar/__init__.py" in names and "ropar/blender_manifest.toml" in names
     assert "ropar/presets/mixamo.json" in names and "ropar/batch.py" in names
+    assert "ropar/_vendored_skeleton.py" in names  # ropar_core's skeleton: the zip has no ropar_core
     assert all(n.startswith("ropar/") for n in names)
     assert not any("__pycache__" in n or n.endswith("build.py") for n in names)
 
@@ -113,21 +114,39 @@ def test_batch_turns_three_prompts_into_three_fbx_files(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 prompts, 3 ok, 0 failed" in result.stdout
     files = sorted(out.glob("*.fbx"))
-    assert [f.name for f in files] == ["000_a_person_walks_forward.fbx", "001_a_person_runs.fbx",
-                                       "002_a_person_waves_with_the_right_hand.fbx"]
+    assert [f.name for f in files] == ["a_person_runs.fbx", "a_person_walks_forward.fbx",
+                                       "a_person_waves_with_the_right_hand.fbx"]
     assert not list(out.glob(".*"))  # no temporary files left behind
-    _check_fbx_animation(files[1])
+    _check_reimported(files[0], "a person runs")
 
 
-def _check_fbx_animation(path: Path):
-    """Import the FBX back (bpy 5.0 when present): an armature of 22 bones whose pose changes over time."""
-    bpy = pytest.importorskip("bpy", reason="bpy module missing: FBX content not re-imported")
+@needs_blender
+def test_batch_bvh_files_are_named_after_their_prompts(tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a person runs\na person runs\n")
+    out = tmp_path / "out"
+    result = run_blender("--python", str(BATCH), "--", "--prompts", str(prompts), "--out", str(out),
+                         "--format", "bvh", "--backend", "fake", "--seconds", "2", "--in-place", "--loop")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(f.name for f in out.glob("*.bvh")) == ["a_person_runs.bvh", "a_person_runs_2.bvh"]
+    _check_reimported(out / "a_person_runs.bvh", "a_person_runs", frames=47)  # a loop drops its last frame
+
+
+def _check_reimported(path: Path, name: str, frames: int = 48):
+    """Import the file back (bpy 5.0 when present): an armature of 22 bones whose pose changes over time,
+    keyed from frame 1, its action named after the prompt."""
+    bpy = pytest.importorskip("bpy", reason="bpy module missing: file content not re-imported")
     bpy.ops.wm.read_homefile(use_empty=True)
-    assert bpy.ops.import_scene.fbx(filepath=str(path)) == {"FINISHED"}
+    if path.suffix == ".fbx":
+        assert bpy.ops.import_scene.fbx(filepath=str(path)) == {"FINISHED"}
+    else:
+        assert bpy.ops.import_anim.bvh(filepath=str(path)) == {"FINISHED"}
     arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
     assert len(arm.data.bones) == 22
-    first, last = (int(v) for v in arm.animation_data.action.frame_range)
-    assert last - first + 1 == 48  # 2 s at the factory scene's 24 fps
+    action = arm.animation_data.action
+    assert name in action.name, action.name  # FBX: 'SMPL|RoPAR a person runs'; BVH: the file name
+    first, last = (int(v) for v in action.frame_range)
+    assert (first, last - first + 1) == (1, frames)  # 2 s at the factory scene's 24 fps
     heads = []
     for f in (first, (first + last) // 2, last):
         bpy.context.scene.frame_set(f)
@@ -167,3 +186,4 @@ def test_batch_in_process_writes_one_blend_with_all_actions(tmp_path):
     with bpy.data.libraries.load(str(saved)) as (data_from, _):
         names = sorted(data_from.actions)
     assert names == ["RoPAR a person runs", "RoPAR a person walks forward"]
+    assert {int(bpy.data.actions[n].frame_range[0]) for n in names} == {1}  # keys from frame 1
