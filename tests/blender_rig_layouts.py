@@ -53,6 +53,53 @@ def build_layout(kind: str, scale: float = 1.0, name: str = "Rig"):
     return obj
 
 
+def build_named(spec_names: list[str], parents: list[int], joints: dict[int, str], scale: float = 1.0,
+                name: str = "Named"):
+    """A Z-up armature with the given bones: a bone named in `joints` (SMPL index -> bone) has its head at
+    that joint of the SMPL-22 rest pose; any other bone sits halfway between its nearest placed ancestor
+    and the mean of its nearest placed descendants (twist bones, Daz's pelvis, a root at the floor)."""
+    from blender_addon.rotations import Y_UP_TO_Z_UP
+    from blender_addon.smpl22 import rest_joints
+
+    at = rest_joints() @ Y_UP_TO_Z_UP.T
+    at[:, 2] -= at[(10, 11), 2].min() - 0.05
+    heads: dict[int, np.ndarray] = {spec_names.index(b): at[j] * scale for j, b in joints.items()}
+    children = {i: [c for c, p in enumerate(parents) if p == i] for i in range(len(parents))}
+
+    def placed_below(i):
+        out = []
+        for c in children[i]:
+            out += [heads[c]] if c in heads else placed_below(c)
+        return out
+
+    for i in range(len(spec_names)):  # parents come first in the specs
+        if i in heads:
+            continue
+        below = placed_below(i)
+        above = heads[parents[i]] if parents[i] >= 0 else np.array([0.0, 0.0, 0.0])
+        heads[i] = 0.5 * (above + np.mean(below, axis=0)) if below else above + [0.0, 0.0, 0.05 * scale]
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        edit = []
+        for i, bone_name in enumerate(spec_names):
+            bone = data.edit_bones.new(bone_name)
+            bone.head = heads[i]
+            ends = [heads[c] for c in children[i] if np.linalg.norm(heads[c] - heads[i]) > 1e-4 * scale]
+            tail = ends[0] if ends else heads[i] + np.array([0.0, 0.0, 0.05 * scale])
+            bone.tail = tail
+            edit.append(bone)
+        for i, p in enumerate(parents):
+            if p >= 0:
+                edit[i].parent = edit[p]
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+    return obj
+
+
 def raised_hands(seconds: float = 3.0, fps: int = 20) -> np.ndarray:
     """(T, 22, 3) a standing body that lifts both arms sideways over its head in the first half."""
     joints = fake_motion("a person stands", seconds, 0, fps)[0].astype(np.float64)

@@ -18,9 +18,12 @@ bpy = pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not
 import blender_addon  # noqa: E402
 from blender_addon import clip, jobs, keyframes, mapping, pipeline, presets, rig  # noqa: E402
 from blender_addon.backend import FakeBackend, GenerationRequest  # noqa: E402
+from tests import rig_skeletons  # noqa: E402
 from tests.blender_rig_layouts import (  # noqa: E402
+    Z_UP_TO_Y_UP,
     apply_raised_hands,
     build_layout,
+    build_named,
     hips_travel,
     measure,
     world_joints,
@@ -72,6 +75,29 @@ def test_fbx_and_gltf_layouts_stand_and_raise_their_hands(kind, scale):
     assert m["hands_over_neck"] > 0.1  # metres, in the world
     assert 0.0 <= m["ankle_z"] < 0.15  # feet on the world floor, not lying at hip height
     assert m["faces_front"] > 0.99  # faces where its rest pose faces
+
+
+NAMED_RIGS = {"GENESIS_8": "daz_genesis", "GENESIS_9": "daz_genesis", "MAKEHUMAN_DEFAULT": "makehuman",
+              "MAKEHUMAN_GAME": "ue5_mannequin", "CC_BASE": "reallusion_cc", "VROID": "vroid",
+              "UNITY": "humanoid", "BIPED": "biped"}
+
+
+@pytest.mark.parametrize("spec", sorted(NAMED_RIGS))
+def test_named_rigs_in_an_fbx_layout_are_detected_and_raise_their_hands(spec):
+    from mathutils import Matrix
+
+    bone_names, parents = rig_skeletons.skeleton(getattr(rig_skeletons, spec))
+    bone_map = presets.detect(bone_names, parents)
+    assert bone_map.preset == NAMED_RIGS[spec]
+    obj = build_named(bone_names, parents, bone_map.joints, scale=100.0)  # centimetres
+    obj.data.transform(Matrix(Z_UP_TO_Y_UP))  # Y up, as FBX leaves it
+    obj.rotation_euler, obj.scale = (math.pi / 2, 0.0, 0.0), (0.01, 0.01, 0.01)
+    bpy.context.view_layer.update()
+    applied, joints = apply_raised_hands(obj)
+    assert applied.preset == NAMED_RIGS[spec]
+    m = measure(obj, joints, applied.frame_start, last_frame(applied))
+    print(f"{spec}: {m}")
+    assert m["upright"] > 0.99 and m["hands_over_neck"] > 0.1 and m["faces_front"] > 0.99
 
 
 def test_forward_follows_the_rest_pose_not_the_armature_axes():
