@@ -5,6 +5,7 @@ and user presets live outside the add-on and are found like shipped ones."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,5 +112,6 @@ def test_user_presets_live_outside_the_addon_and_are_detected(tmp_path, monkeypa
         presets.save_user_preset("part", {j: b for j, b in zip(presets.JOINT_NAMES, odd) if j != "l_wrist"})
     monkeypatch.delenv(presets.USER_DIR_ENV)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delitem(sys.modules, "bpy", raising=False)  # outside Blender (another test may load bpy)
     assert presets.user_presets_dir() == tmp_path / "xdg" / "ropar" / "presets"  # outside Blender
     assert Path(presets.__file__).parent not in presets.user_presets_dir().parents

@@ -226,7 +226,7 @@ def test_a_failed_candidate_leaves_the_scene_as_it_was(scene, monkeypatch):
     assert (scene.frame_start, scene.frame_end) == frame_range
 
 
-def test_mapping_panel_fills_from_detection_and_saves_a_user_preset(scene, tmp_path):
+def test_mapping_panel_fills_from_detection_and_saves_a_user_preset(scene, tmp_path, monkeypatch):
     obj = rig.build_smpl_armature("Odd")
     odd = {name: f"bn_{k:02d}" for k, name in enumerate(rig.SMPL_BONE_NAMES)}  # names no preset knows
     for bone in obj.data.bones:
@@ -243,6 +243,10 @@ def test_mapping_panel_fills_from_detection_and_saves_a_user_preset(scene, tmp_p
     path = tmp_path / "user_presets" / "my_odd_rig.json"
     assert path.is_file() and scene.ropar.preset == "my_odd_rig"
     assert not str(path).startswith(str(Path(blender_addon.__file__).parent))
+    monkeypatch.delenv(presets.USER_DIR_ENV)  # Blender's own user configuration folder by default
+    config = Path(bpy.utils.user_resource("CONFIG"))
+    assert presets.user_presets_dir() == config / "ropar" / "presets"
+    monkeypatch.setenv(presets.USER_DIR_ENV, str(tmp_path / "user_presets"))
     scene.ropar.preset = "AUTO"
     assert pipeline.prepare("Odd").bone_map.preset == "my_odd_rig"  # auto-detection finds it
     applied, bone_map = apply_raised_hands(obj)
