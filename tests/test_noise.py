@@ -12,6 +12,7 @@ import pytest
 from ropar_core import features as F
 from ropar_core import skeleton as sk
 from ropar_core.credibility import credibility_from_confidences
+from training.data import noise_model as nm
 from training.data import simulate_noise as sn
 from training.data import virtual_camera as vc
 from training.data.cache import Cache, CacheWriter, credible_channels
@@ -92,12 +93,12 @@ def test_framing_prior_is_about_a_quarter_full_body():
 
 def test_envelope():
     noisy = np.array([0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1], bool)
-    env = sn.envelope(noisy)
+    env = nm.envelope(noisy)
     assert np.all(env[~noisy] == 0)
     assert env[1] == 0 and env[8] == 0  # runs start and end at the clean pose
     assert env[4] > 0.5 and np.all(np.diff(env[1:5]) > 0)
     assert env[-1] == 1.0  # a run that reaches the clip's end needs no ramp there
-    assert np.all(sn.envelope(np.ones(6, bool)) == 1.0)
+    assert np.all(nm.envelope(np.ones(6, bool)) == 1.0)
 
 
 def test_reencode_is_exact_for_the_corrupted_joints(sources):
@@ -107,10 +108,10 @@ def test_reencode_is_exact_for_the_corrupted_joints(sources):
     mask = np.ones((len(feats), 5), bool)
     mask[20:90, sk.PART_NAMES.index("right_arm")] = False
     mask[:, sk.PART_NAMES.index("left_leg")] = False
-    bad = sn.corrupt(joints, quat, mask, np.random.default_rng(0), sn.mean_pose_local(feats.mean(0)))
+    bad = nm.corrupt(joints, quat, mask, np.random.default_rng(0), nm.mean_pose_local(feats.mean(0)))
     assert bad.changed[:, [19, 21]].any() and bad.changed[:, [4, 7, 10]].all()
     assert not bad.changed[:, [0, 1, 2, 3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 20]].any()
-    noisy = sn.reencode(feats, bad.joints, bad.changed)
+    noisy = nm.reencode(feats, bad.joints, bad.changed)
     # positions: features_to_joints gives back exactly the corrupted joints
     np.testing.assert_allclose(F.features_to_joints(noisy), bad.joints, atol=2e-5)
     # rotations and velocities: what HumanML3D's own joints_to_features makes of the corrupted joints
@@ -125,21 +126,21 @@ def test_reencode_is_exact_for_the_corrupted_joints(sources):
     bones = lambda J: np.linalg.norm(J[:, 1:] - J[:, list(sk.PARENTS[1:])], axis=-1)  # noqa: E731
     np.testing.assert_allclose(bones(bad.joints), bones(joints), atol=1e-4)
     # nothing moved -> identical features
-    np.testing.assert_array_equal(sn.reencode(feats, joints, np.zeros_like(bad.changed)), feats)
+    np.testing.assert_array_equal(nm.reencode(feats, joints, np.zeros_like(bad.changed)), feats)
 
 
 def test_simulate_clip_keeps_credible_parts_and_corrupts_the_rest(sources):
-    mean_local = sn.mean_pose_local(np.mean([c.features.mean(0) for c in sources.values()], 0))
+    mean_local = nm.mean_pose_local(np.mean([c.features.mean(0) for c in sources.values()], 0))
     errors = []
     for c in sources.values():
         for k in range(6):
-            sim = sn.simulate_clip(c.features, sn.clip_key(0, c.id), k, 0.5, mean_local)
+            sim = nm.simulate_clip(c.features, nm.clip_key(0, c.id), k, 0.5, mean_local)
             ch = credible_channels(sim.frame_mask)
             np.testing.assert_array_equal(sim.features[ch], c.features[ch])  # bit-for-bit
             clean_j, noisy_j = F.features_to_joints(c.features), F.features_to_joints(sim.features)
             for p, part in enumerate(sk.PART_NAMES):
                 run = ~sim.frame_mask[:, p]
-                own = list(sn.CORRUPT_JOINTS[part])
+                own = list(nm.CORRUPT_JOINTS[part])
                 if run.sum() >= 10:
                     errors.append(np.linalg.norm(noisy_j[run][:, own] - clean_j[run][:, own], axis=-1).mean())
     assert len(errors) > 20
@@ -153,9 +154,9 @@ def test_choose_candidates_hits_the_target():
     ratios = rng.uniform(0, 1, (200, 8))
     credible = np.round(ratios * tokens[:, None])
     for target in (0.3, 0.5, 0.7):
-        choice = sn.choose_candidates(credible, tokens, target, np.random.default_rng(1))
+        choice = nm.choose_candidates(credible, tokens, target, np.random.default_rng(1))
         got = credible[np.arange(200), choice].sum() / tokens.sum()
-        assert abs(got - target) <= sn.RATIO_TOLERANCE
+        assert abs(got - target) <= nm.RATIO_TOLERANCE
         assert len(set(choice.tolist())) > 3  # still a mix, not one candidate index everywhere
 
 
@@ -216,6 +217,6 @@ def test_cli(tmp_path, clean_dir, noisy50, capsys):
 
 def test_credibility_comes_from_the_credibility_module(sources):
     joints = F.features_to_joints(sources["raise-up-left-hand"].features)
-    view, mask = sn.film_candidate(joints, 123, 0, 0.5)
+    view, mask = nm.film_candidate(joints, 123, 0, 0.5)
     expected = credibility_from_confidences(view.confidence, "smpl22", tau=0.5, fps=20).frame_mask
     np.testing.assert_array_equal(mask, expected)

@@ -18,6 +18,7 @@ from ropar_core import features as F
 from ropar_core.atomic import atomic_path
 from ropar_core.skeleton import NUM_JOINTS, PARENTS, PART_NAMES, PART_OWN_JOINTS
 from training.data import virtual_camera as vc
+from training.data.noise_model import clip_key, mean_pose_local, simulate_clip
 
 NUM_PANELS = 6
 BONES = [(PARENTS[j], j) for j in range(1, NUM_JOINTS)]
@@ -102,8 +103,6 @@ def plot_clip(path: Path, clean_joints: np.ndarray, noisy_joints: np.ndarray, vi
 def plot_examples(clean_cache, choice: np.ndarray, out_dir: Path, seed: int, tau: float,
                   num: int = 4) -> list[Path]:
     """Plot `num` clips of a simulated cache, preferring different framings and clips with noise."""
-    from training.data.simulate_noise import clip_key, mean_pose_local, simulate_clip
-
     mean_local = mean_pose_local(clean_cache.mean)
     seen: set[str] = set()
     paths: list[Path] = []

@@ -23,6 +23,7 @@ import shutil
 import sys
 import tarfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,11 +64,11 @@ def unpack(archive: Path, dest: Path) -> Path:
     return bandai.find_data_dir(dest)
 
 
-def locate_data(args: argparse.Namespace, work: Path) -> Path:
-    if args.bandai_dir:
-        return bandai.find_data_dir(args.bandai_dir)
-    if args.archive:
-        return unpack(Path(args.archive), work / "raw")
+def locate_data(bandai_dir: str | Path | None, archive: str | Path | None, work: Path) -> Path:
+    if bandai_dir:
+        return bandai.find_data_dir(bandai_dir)
+    if archive:
+        return unpack(Path(archive), work / "raw")
     if DEFAULT_DIR.exists():
         return bandai.find_data_dir(DEFAULT_DIR)
     if DEFAULT_ARCHIVE.exists():
@@ -79,9 +80,9 @@ def locate_data(args: argparse.Namespace, work: Path) -> Path:
 # Stage 2: BVH -> per-clip features (resumable).
 
 
-def _import_one(args: tuple[str, str]) -> tuple[str, str | None]:
+def _import_one(task: tuple[str, str]) -> tuple[str, str | None]:
     """Worker: one BVH -> OUT/_work/features/<id>.npy; returns (id, error message or None)."""
-    path, out = args
+    path, out = task
     path_ = Path(path)
     try:
         bandai.check_labels(path_, bandai.parse_name(path_))
@@ -255,27 +256,44 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def run(args: argparse.Namespace) -> str:
-    if not 0.0 < args.noisy_ratio <= 1.0:
-        raise RoparError(f"--noisy-ratio must be in (0, 1], got {args.noisy_ratio}")
-    if args.limit is not None and args.limit < 1:
-        raise RoparError(f"--limit must be positive, got {args.limit}")
-    if args.workers < 1:
-        raise RoparError(f"--workers must be positive, got {args.workers}")
-    out = Path(args.out)
+@dataclass
+class PrepareSpec:
+    """What `python -m training.prepare` builds (its flags)."""
+
+    archive: str | None = None
+    bandai_dir: str | None = None
+    out: str = "data/cache"
+    noisy_ratio: float = 0.5
+    variants: list[float] = field(default_factory=list)
+    workers: int = 1
+    limit: int | None = None
+    seed: int = 0
+    tau: float = DEFAULT_TAU
+    plots: bool = False
+    quiet: bool = False
+
+
+def run(spec: PrepareSpec) -> str:
+    if not 0.0 < spec.noisy_ratio <= 1.0:
+        raise RoparError(f"--noisy-ratio must be in (0, 1], got {spec.noisy_ratio}")
+    if spec.limit is not None and spec.limit < 1:
+        raise RoparError(f"--limit must be positive, got {spec.limit}")
+    if spec.workers < 1:
+        raise RoparError(f"--workers must be positive, got {spec.workers}")
+    out = Path(spec.out)
     work = out / "_work"
-    progress = not args.quiet
+    progress = not spec.quiet
     timings: dict[str, float] = {}
 
     t = time.time()
-    data_dir = locate_data(args, work)
+    data_dir = locate_data(spec.bandai_dir, spec.archive, work)
     all_paths = bandai.list_bvh(data_dir)
-    group_splits = bandai.take_group_splits([bandai.parse_name(p).take for p in all_paths], args.seed)
-    paths = bandai.list_bvh(data_dir, args.limit)
+    group_splits = bandai.take_group_splits([bandai.parse_name(p).take for p in all_paths], spec.seed)
+    paths = bandai.list_bvh(data_dir, spec.limit)
     timings["locate"] = time.time() - t
 
     t = time.time()
-    failed = import_features(paths, work / "features", args.workers, progress)
+    failed = import_features(paths, work / "features", spec.workers, progress)
     if len(failed) > MAX_FAILED_SHARE * len(paths):
         first = next(iter(failed.values()))
         raise RoparError(f"{len(failed)} of {len(paths)} BVH files could not be read, e.g. {first}")
@@ -283,14 +301,14 @@ def run(args: argparse.Namespace) -> str:
     timings["import"] = time.time() - t
 
     t = time.time()
-    clean = write_clean(paths, work / "features", out / "clean", group_splits, args.seed, progress)
+    clean = write_clean(paths, work / "features", out / "clean", group_splits, spec.seed, progress)
     timings["clean cache"] = time.time() - t
 
     noisy = []
-    for target_dir, ratio in noisy_dirs(out, args.noisy_ratio, args.variants):
+    for target_dir, ratio in noisy_dirs(out, spec.noisy_ratio, spec.variants):
         t = time.time()
-        plots = out / "plots" / target_dir.name if args.plots else None
-        noisy.append(write_noisy(clean, target_dir, ratio, args.seed, args.tau, args.workers, plots,
+        plots = out / "plots" / target_dir.name if spec.plots else None
+        noisy.append(write_noisy(clean, target_dir, ratio, spec.seed, spec.tau, spec.workers, plots,
                                  progress))
         timings[target_dir.name] = time.time() - t
     return summarise(clean, noisy, failed, timings)
@@ -300,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.time()
     try:
-        report = run(args)
+        report = run(PrepareSpec(**vars(args)))
     except RoparError as exc:
         print(f"prepare: error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """A virtual video camera that films SMPL-22 joints and a pose detector that scores what it sees.
 
-Used by the noise simulator (training/simulate_noise.py) to decide, the way the paper does on real
+Used by the noise simulator (training/data/noise_model.py) to decide, the way the paper does on real
 video (§2.2), which parts of a clean mocap clip would have been credible had it been filmed: per-joint
 2D confidences -> `ropar_core.credibility`.
 

@@ -206,34 +206,55 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace) -> dict:
-    if args.repeats < 1:
+@dataclass
+class EvalSpec:
+    """What `python -m training.evaluate` evaluates, and how (its flags)."""
+
+    model: str
+    data: str
+    split: str = "test"
+    evaluator: str = str(DEFAULT_EVALUATOR)
+    mode: str = "generate"  # or "reconstruct" (a P-VAE)
+    repeats: int = 3
+    seed: int = 0
+    mm_captions: int = 0
+    mm_repeats: int = 10
+    batch_size: int = 32
+    cfg: float | None = None
+    steps: int | None = None
+    limit: int | None = None
+    device: str = "cpu"
+    command: str = ""
+
+
+def run(spec: EvalSpec) -> dict:
+    if spec.repeats < 1:
         raise RoparError("--repeats must be at least 1")
-    torch.manual_seed(args.seed)
-    ev_dir = Path(args.evaluator)
+    torch.manual_seed(spec.seed)
+    ev_dir = Path(spec.evaluator)
     if not (ev_dir / "config.json").is_file():
         raise RoparError(f"no evaluator at {ev_dir}; train one with python -m training.train_evaluator "
                          f"--data CLEAN_CACHE --out {ev_dir}")
-    clips = subset(load_clips(args.data, args.split), args.limit, args.seed)
-    ev = TextMotionEvaluator.from_dir(ev_dir, device=args.device)
-    result = {"model": str(args.model), "data": str(args.data), "split": args.split, "evaluator": str(ev_dir),
-              "repeats": args.repeats, "seed": args.seed, "num_items": len(clips), "mode": args.mode,
-              "command": "python -m training.evaluate " + " ".join(sys.argv[1:])}
-    if args.mode == "generate":
+    clips = subset(load_clips(spec.data, spec.split), spec.limit, spec.seed)
+    ev = TextMotionEvaluator.from_dir(ev_dir, device=spec.device)
+    result = {"model": str(spec.model), "data": str(spec.data), "split": spec.split, "evaluator": str(ev_dir),
+              "repeats": spec.repeats, "seed": spec.seed, "num_items": len(clips), "mode": spec.mode,
+              "command": spec.command}
+    if spec.mode == "generate":
         from ropar_core.generator import Generator
 
-        gen = Generator.from_pretrained(args.model, device=args.device)
-        result["real"] = evaluate_real(ev, clips, _reference_split(args.data, args.split), args.repeats,
-                                       args.seed)
+        gen = Generator.from_pretrained(spec.model, device=spec.device)
+        result["real"] = evaluate_real(ev, clips, _reference_split(spec.data, spec.split), spec.repeats,
+                                       spec.seed)
         result["generated"] = evaluate_generation(
-            gen, ev, clips, args.repeats, args.seed, args.mm_captions, args.mm_repeats, args.batch_size,
-            args.cfg, args.steps, _log)
+            gen, ev, clips, spec.repeats, spec.seed, spec.mm_captions, spec.mm_repeats, spec.batch_size,
+            spec.cfg, spec.steps, _log)
     else:
         from ropar_core.modeldir import load_pvae
 
-        pvae, mean, std = load_pvae(args.model, args.device)
-        result["reconstruction"] = evaluate_reconstruction(pvae, mean, std, ev, clips, args.repeats,
-                                                           args.seed)
+        pvae, mean, std = load_pvae(spec.model, spec.device)
+        result["reconstruction"] = evaluate_reconstruction(pvae, mean, std, ev, clips, spec.repeats,
+                                                           spec.seed)
     return result
 
 
@@ -264,8 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
+    command = "python -m training.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
+    fields = {k: v for k, v in vars(args).items() if k != "out"}
     try:
-        result = run(args)
+        result = run(EvalSpec(**fields, command=command))
     except RoparError as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
         return 2
