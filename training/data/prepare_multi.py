@@ -22,6 +22,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -77,16 +78,32 @@ def mirrored(clip: Clip, clean_features=None) -> tuple[Clip, object]:
 # Stage 1: the new sources' clean clips (+ mirrors) and their noisy twin.
 
 
-def import_new(args) -> list[Clip]:
+@dataclass
+class MultiSpec:
+    """What `python -m training.prepare_multi` builds (its flags)."""
+
+    bandai2_cache: str
+    out: str
+    bandai1: str | None = None
+    cmu: str | None = None
+    deepmimic: str | None = None
+    noisy_ratio: float = 0.5
+    weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    workers: int = 1
+    seed: int = 0
+    tau: float = DEFAULT_TAU
+
+
+def import_new(spec: MultiSpec) -> list[Clip]:
     clips: list[Clip] = []
     for name, module, root in (
-        ("bandai1", bandai1, args.bandai1),
-        ("cmu", cmu_iclone, args.cmu),
-        ("deepmimic", deepmimic, args.deepmimic),
+        ("bandai1", bandai1, spec.bandai1),
+        ("cmu", cmu_iclone, spec.cmu),
+        ("deepmimic", deepmimic, spec.deepmimic),
     ):
         if root:
             t = time.time()
-            got = module.load_folder(root, seed=args.seed)
+            got = module.load_folder(root, seed=spec.seed)
             print(f"prepare_multi: {name}: {len(got)} clips in {time.time() - t:.0f} s", file=sys.stderr)
             clips += got
     if not clips:
@@ -94,11 +111,11 @@ def import_new(args) -> list[Clip]:
     return clips
 
 
-def write_new_clean(args, out: Path) -> Cache:
+def write_new_clean(spec: MultiSpec, out: Path) -> Cache:
     if is_complete(out):
         return Cache(out)
-    clips = import_new(args)
-    with CacheWriter(out, "new-sources-clean", noisy=False, extra_meta={"seed": args.seed}) as w:
+    clips = import_new(spec)
+    with CacheWriter(out, "new-sources-clean", noisy=False, extra_meta={"seed": spec.seed}) as w:
         for clip in tqdm(clips, desc="new clips + mirrors", unit="clip", file=sys.stderr):
             w.add(clip, extra=_extra(clip))
             twin, _ = mirrored(clip)
@@ -224,30 +241,30 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def run(args) -> str:
-    out, src = Path(args.out), Path(args.bandai2_cache)
+def run(spec: MultiSpec) -> str:
+    out, src = Path(spec.out), Path(spec.bandai2_cache)
     if not (src / "clean").is_dir():
         raise RoparError(f"{src}: no clean/ cache there (run training.prepare first)")
     work = out / "_work"
-    new_clean = write_new_clean(args, work / "new_clean")
+    new_clean = write_new_clean(spec, work / "new_clean")
     new_noisy = work / "new_noisy"
     if not is_complete(new_noisy):
         simulate_noise.simulate_cache(
-            new_clean.path, new_noisy, args.noisy_ratio, args.seed, args.tau, args.workers
+            new_clean.path, new_noisy, spec.noisy_ratio, spec.seed, spec.tau, spec.workers
         )
     for sub in ("clean", "noisy"):
         if not is_complete(src / sub):
             raise RoparError(
                 f"{src / sub}: not a finished cache (run training.prepare first, or wait for it)"
             )
-    meta = {"seed": args.seed, "sources": sorted(LICENCES), "bandai2_cache": str(src.resolve())}
-    clean = write_merged(Cache(src / "clean"), new_clean, out / "clean", args.weights, "multi-clean", meta)
+    meta = {"seed": spec.seed, "sources": sorted(LICENCES), "bandai2_cache": str(src.resolve())}
+    clean = write_merged(Cache(src / "clean"), new_clean, out / "clean", spec.weights, "multi-clean", meta)
     noisy = write_merged(
         Cache(src / "noisy"),
         Cache(new_noisy),
         out / "noisy",
-        args.weights,
-        f"multi-noisy-r{round(100 * args.noisy_ratio)}",
+        spec.weights,
+        f"multi-noisy-r{round(100 * spec.noisy_ratio)}",
         meta,
     )
     vocab = vocabulary(clean)
@@ -264,7 +281,7 @@ def run(args) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        print(run(build_parser().parse_args(argv)))
+        print(run(MultiSpec(**vars(build_parser().parse_args(argv)))))
     except RoparError as exc:
         print(f"prepare_multi: error: {exc}", file=sys.stderr)
         return 2
