@@ -129,7 +129,7 @@ def _corrupt_run(L: np.ndarray, s: int, e: int, joints: tuple[int, ...], part: s
 
 
 def corrupt(joints: np.ndarray, root_quat: np.ndarray, frame_mask: np.ndarray, rng: np.random.Generator,
-            mean_local: np.ndarray) -> Corruption:
+            mean_local: np.ndarray, smooth: bool = True) -> Corruption:
     """Corrupt the non-credible parts of (T, 22, 3) clean joints. root_quat (T, 4): world -> facing."""
     T = len(joints)
     J = joints.astype(np.float64)
@@ -156,8 +156,8 @@ def corrupt(joints: np.ndarray, root_quat: np.ndarray, frame_mask: np.ndarray, r
             target = _corrupt_run(L, s, e, tuple(idx), part, mode, rng, mean_local, anchor)
             raw[s:e] = L[s:e][:, idx] + env[s:e, None, None] * (target - L[s:e][:, idx])
         modes[part] = part_modes
-        smooth = lowpass(raw)  # reconstruction pipelines smooth what they output
-        local = L[:, idx] + env[:, None, None] * (smooth - L[:, idx])
+        filtered = lowpass(raw) if smooth else raw  # limbs mode: smoothed as the paper does K700-M
+        local = L[:, idx] + env[:, None, None] * (filtered - L[:, idx])
         world = J[:, anchor:anchor + 1] + F.qrot(F.qinv(root_quat)[:, None], local)  # (T, k, 3)
         world[..., 1] = np.maximum(world[..., 1], floor)  # a reconstruction rarely goes under the floor
         cand = J.copy()
@@ -251,6 +251,7 @@ class SimulatedClip:
     modes: dict
     view: vc.View | None = None
     joints: np.ndarray | None = None  # (T, 22, 3) noisy joints (plots)
+    detector: dict | None = None  # video mode: cells unseen/seen and wrongly called credible/noisy
 
 
 def simulate_clip(clean_features: np.ndarray, key: int, k: int, tau: float, mean_local: np.ndarray,

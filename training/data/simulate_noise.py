@@ -26,6 +26,7 @@ from tqdm import tqdm
 from ropar_core import features as F
 from ropar_core.credibility import DEFAULT_TAU
 from ropar_core.errors import RoparError
+from training.data import video_noise
 from training.data.cache import Cache, CacheWriter
 from training.data.importers import Clip
 from training.data.noise_plots import plot_examples
@@ -47,9 +48,10 @@ from training.data.noise_model import (
 _WORKER: dict = {}
 
 
-def _init_worker(cache_dir: str, seed: int, tau: float, num_candidates: int) -> None:
+def _init_worker(cache_dir: str, seed: int, tau: float, num_candidates: int, mode: str = "limbs") -> None:
     cache = Cache(cache_dir)
-    _WORKER.update(cache=cache, seed=seed, tau=tau, K=num_candidates, mean_local=mean_pose_local(cache.mean))
+    _WORKER.update(cache=cache, seed=seed, tau=tau, K=num_candidates, mean_local=mean_pose_local(cache.mean),
+                   mode=mode)
 
 
 def _candidate_counts(i: int) -> tuple[int, np.ndarray, int]:
@@ -58,7 +60,10 @@ def _candidate_counts(i: int) -> tuple[int, np.ndarray, int]:
     key = clip_key(_WORKER["seed"], cache.clips[i]["id"])
     counts, total = [], 0
     for k in range(_WORKER["K"]):
-        _, mask = film_candidate(joints, key, k, _WORKER["tau"])
+        if _WORKER["mode"] == "video":
+            mask = video_noise.film_candidate(joints, key, k, _WORKER["tau"]).frame_mask
+        else:
+            _, mask = film_candidate(joints, key, k, _WORKER["tau"])
         good, total = token_counts(mask)
         counts.append(good)
     return i, np.array(counts), total
@@ -68,6 +73,10 @@ def _simulate_index(task: tuple[int, int]) -> tuple[int, SimulatedClip]:
     i, k = task
     cache = _WORKER["cache"]
     key = clip_key(_WORKER["seed"], cache.clips[i]["id"])
+    if _WORKER["mode"] == "video":
+        sim, sim.detector = video_noise.simulate_clip(cache.clip_features(i), key, k, _WORKER["tau"],
+                                                      _WORKER["mean_local"])
+        return i, sim
     return i, simulate_clip(cache.clip_features(i), key, k, _WORKER["tau"], _WORKER["mean_local"])
 
 
@@ -90,8 +99,11 @@ def _map(fn, items, workers: int, init_args: tuple, desc: str, progress: bool):
 def simulate_cache(in_dir: str | Path, out_dir: str | Path, credible_ratio: float = 0.5, seed: int = 0,
                    tau: float = DEFAULT_TAU, workers: int = 1, plots: str | Path | None = None,
                    num_candidates: int = NUM_CANDIDATES, num_plots: int = 4, progress: bool = True,
-                   extra_meta: dict | None = None) -> dict:
-    """Write a noisy cache from a clean one; returns its meta (with the measured ratio)."""
+                   extra_meta: dict | None = None, mode: str = "limbs") -> dict:
+    """Write a noisy cache from a clean one; returns its meta (with the measured ratio). mode: "limbs"
+    (oracle credibility, distal joints, low-passed) or "video" (training/data/video_noise.py)."""
+    if mode not in ("limbs", "video"):
+        raise RoparError(f"unknown noise mode {mode!r}; choose limbs or video")
     if not 0.0 < credible_ratio <= 1.0:
         raise RoparError(f"--credible-ratio must be in (0, 1], got {credible_ratio}")
     clean = Cache(in_dir)
@@ -100,7 +112,7 @@ def simulate_cache(in_dir: str | Path, out_dir: str | Path, credible_ratio: floa
     if Path(out_dir).resolve() == Path(in_dir).resolve():
         raise RoparError("--out must differ from --in")
     t0 = time.time()
-    init = (str(clean.path), seed, tau, num_candidates)
+    init = (str(clean.path), seed, tau, num_candidates, mode)
     n = len(clean)
     if credible_ratio >= 1.0:  # every token credible: the noisy set is the clean set
         choice = None
@@ -115,8 +127,10 @@ def simulate_cache(in_dir: str | Path, out_dir: str | Path, credible_ratio: floa
     mode_counts: Counter = Counter()
     good = total = 0
     extra = {"seed": seed, "tau": tau, "source_cache": str(clean.path), "num_candidates": num_candidates,
-             "clean_name": clean.meta.get("name"), **(extra_meta or {})}
-    name = f"{clean.meta.get('name', 'cache')}-noisy-r{round(100 * credible_ratio)}"
+             "clean_name": clean.meta.get("name"), "noise_mode": mode, **(extra_meta or {})}
+    detector: Counter = Counter()
+    tag = "-video" if mode == "video" else ""
+    name = f"{clean.meta.get('name', 'cache')}-noisy{tag}-r{round(100 * credible_ratio)}"
     with CacheWriter(out_dir, name, noisy=True, target_credible_ratio=credible_ratio, extra_meta=extra) as w:
         if choice is None:
             results = ((i, SimulatedClip(clean.clip_features(i), np.ones((clean.clips[i]["length"], 5), bool),
@@ -134,13 +148,15 @@ def simulate_cache(in_dir: str | Path, out_dir: str | Path, credible_ratio: floa
             framings[sim.framing.split("+")[0]] += 1
             for part_modes in sim.modes.values():
                 mode_counts.update(part_modes)
+            detector.update({k: v for k, v in (sim.detector or {}).items() if k in video_noise.ERROR_KEYS})
             w.add(clip, split=meta["split"], clean_features=clean.clip_features(i),
                   extra={"framing": sim.framing, "credible_token_ratio": round(g / max(t, 1), 4),
-                         "corruption": sim.modes})
+                         "corruption": sim.modes, **({"video": sim.detector} if sim.detector else {})})
         w.extra_meta.update({
             "achieved_credible_ratio": round(good / max(total, 1), 4),
             "framing_counts": dict(framings.most_common()),
             "corruption_counts": dict(mode_counts.most_common()),
+            **({"detector_errors": video_noise.error_rates(detector)} if mode == "video" else {}),
         })
     meta = w.meta
     if plots is not None and choice is not None:
@@ -165,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--candidates", type=int, default=NUM_CANDIDATES, help="filmed views per clip")
     ap.add_argument("--plots", default=None, help="write a few clean-vs-noisy PNGs into this folder")
+    ap.add_argument("--mode", choices=("limbs", "video"), default="limbs",
+                    help="limbs: oracle credibility, distal joints, low-passed (default); video: "
+                         "training/data/video_noise.py (global errors, detector-decided credibility)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     return ap
 
@@ -172,14 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
 def summary_line(meta: dict) -> str:
     return (f"{meta['name']}: {len(meta['clips'])} clips, credible-token ratio "
             f"{meta['achieved_credible_ratio']:.3f} (requested {meta['target_credible_ratio']:.2f}), "
-            f"framings {meta['framing_counts']}")
+            f"framings {meta['framing_counts']}, mode {meta.get('noise_mode', 'limbs')}"
+            + (f", detector errors {meta['detector_errors']}" if "detector_errors" in meta else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         meta = simulate_cache(args.in_dir, args.out, args.credible_ratio, args.seed, args.tau,
-                              args.workers, args.plots, args.candidates, progress=not args.quiet)
+                              args.workers, args.plots, args.candidates, progress=not args.quiet, mode=args.mode)
     except RoparError as exc:
         print(f"simulate_noise: error: {exc}", file=sys.stderr)
         return 2
