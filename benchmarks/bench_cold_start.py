@@ -76,7 +76,7 @@ print(json.dumps(marks))
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--trees", default=str(ROOT), help="comma-separated checkouts to measure (default: this one)")
+    p.add_argument("--trees", default=str(ROOT), help="comma-separated checkouts (default: this one)")
     p.add_argument("--repeats", type=int, default=5, help="runs of every command (median reported)")
     p.add_argument("--python", default=sys.executable, help="interpreter (default: this one)")
     p.add_argument("--out", default=None, help="write all raw timings as JSON here")
@@ -114,11 +114,13 @@ def measure(args) -> dict:
     results: dict = {"baseline": {"python -c pass": [], "python -c 'import torch'": []},
                      **{t: {"wall": {}, "stages": {}} for t in trees}}
     for rep in range(args.repeats):
-        results["baseline"]["python -c pass"].append(_wall([py, "-c", "pass"], base_env, tmp))
-        results["baseline"]["python -c 'import torch'"].append(_wall([py, "-c", "import torch"], base_env, tmp))
+        base = results["baseline"]
+        base["python -c pass"].append(_wall([py, "-c", "pass"], base_env, tmp))
+        base["python -c 'import torch'"].append(_wall([py, "-c", "import torch"], base_env, tmp))
         for i, tree in enumerate(trees):
             env, stem = _env(tree), os.path.join(tmp, f"t{i}_r{rep}")
-            cli = [py, "-m", "ropar_core.cli", "generate", PROMPT, "--seconds", SECONDS, "--out", stem + ".bvh"]
+            cli = [py, "-m", "ropar_core.cli", "generate", PROMPT, "--seconds", SECONDS,
+                   "--out", stem + ".bvh"]
             runs = {"generate -> BVH": cli, "generate -> BVH + GIF": cli + ["--preview", stem + ".gif"],
                     "generate -> BVH + PNG": cli + ["--preview", stem + ".png"]}
             for name, cmd in runs.items():

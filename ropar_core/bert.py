@@ -40,8 +40,10 @@ def read_config(model_dir: Path) -> BertConfig | None:
         raw = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(raw, dict) or raw.get("model_type") != "bert" or raw.get("hidden_act", "gelu") != "gelu" \
-            or raw.get("position_embedding_type", "absolute") != "absolute":
+    if not isinstance(raw, dict) or raw.get("model_type") != "bert":
+        return None
+    kind = (raw.get("hidden_act", "gelu"), raw.get("position_embedding_type", "absolute"))
+    if kind != ("gelu", "absolute"):
         return None
     try:
         return BertConfig(**{f: raw[f] for f in BertConfig.__dataclass_fields__ if f in raw})
@@ -72,7 +74,8 @@ class _Embeddings(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(ids.shape[1], device=ids.device)
-        x = self.word_embeddings(ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
+        segment = self.token_type_embeddings.weight[0]  # single-segment input: type id 0 everywhere
+        x = self.word_embeddings(ids) + self.position_embeddings(positions) + segment
         return self.LayerNorm(x)
 
 
@@ -159,7 +162,8 @@ class Bert(nn.Module):
 
         model = cls(cfg)
         wanted = set(model.state_dict())
-        state = {k.removeprefix("bert."): v for k, v in load_file(str(model_dir / "model.safetensors")).items()}
+        tensors = load_file(str(model_dir / "model.safetensors"))
+        state = {k.removeprefix("bert."): v for k, v in tensors.items()}
         missing = sorted(wanted - set(state))
         if missing:
             raise KeyError(f"model.safetensors lacks {missing[0]} (and {len(missing) - 1} more)")

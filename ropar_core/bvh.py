@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from ropar_core import features as F
 from ropar_core import skeleton as sk
 from ropar_core.atomic import write_text
 from ropar_core.errors import MotionFileError
 from ropar_core.motion import Motion
-from ropar_core.quaternion import qrot, quat_to_matrix
+from ropar_core.quaternion import matrix_to_euler, qrot, quat_to_matrix
 
 
 # BVH reading.
@@ -191,6 +190,8 @@ def _parse_motion(name: str, lines: list[str], start: int, num_channels: int) ->
 
 def _bvh_fk(parents, offsets, channels, data) -> tuple[np.ndarray, np.ndarray]:
     """Channel data (T, C) -> world positions (T, J, 3) and local quaternions (T, J, 4) wxyz."""
+    from scipy.spatial.transform import Rotation  # here: writing a BVH (every generate) never needs it
+
     frames, num = len(data), len(parents)
     world_rot = np.zeros((frames, num, 3, 3))
     pos = np.zeros((frames, num, 3))
@@ -335,7 +336,7 @@ def write_bvh(path, joints, rotations=None, fps: float = sk.FPS, order: str = "Z
     for j in _depth_first(kids):  # channel columns follow the hierarchy's order
         p = sk.PARENTS[j]
         local = glob[:, j] if p < 0 else np.einsum("tji,tjk->tik", glob[:, p], glob[:, j])
-        euler = Rotation.from_matrix(local).as_euler(order, degrees=True)
+        euler = matrix_to_euler(local, order)
         columns.append(np.unwrap(euler, period=360.0, axis=0))  # no 360-degree jumps between frames
     data = np.concatenate(columns, axis=1)
 

@@ -14,13 +14,15 @@ from ropar_core.errors import RoparError
 COMMANDS = ("generate", "convert", "reconstruct", "credibility", "serve", "info")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every sub-command, or with `only` that one: `ropar generate ...` then imports
+    neither the server nor the keypoint readers nor scipy (start-up is paid on every call)."""
     parser = argparse.ArgumentParser(
         prog="ropar", description="RoPAR text-to-motion: generate, convert, inspect and serve motions."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    for name in (only,) if only in COMMANDS else COMMANDS:
         module_name = f"ropar_core.commands.{name}"
         try:
             module = importlib.import_module(module_name)
@@ -33,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)  # the first word names the command
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

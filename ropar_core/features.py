@@ -15,7 +15,6 @@ Quaternions are float wxyz, Hamilton product, active rotation v' = q v q^-1.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from ropar_core import skeleton as sk
 from ropar_core.errors import MotionFileError
@@ -131,6 +130,17 @@ def foot_contacts(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return contact(sk.LEFT_FOOT_JOINTS), contact(sk.RIGHT_FOOT_JOINTS)
 
 
+def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """scipy.ndimage.gaussian_filter1d(x, sigma, axis=0, mode="nearest") (truncate 4), in numpy: the IK
+    runs on every `ropar generate` and importing scipy.ndimage costs more than the whole IK."""
+    radius = int(4.0 * sigma + 0.5)
+    taps = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (taps / sigma) ** 2)
+    padded = np.pad(x, [(radius, radius)] + [(0, 0)] * (x.ndim - 1), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, len(taps), axis=0)  # (T, ..., taps)
+    return windows @ (kernel / kernel.sum())  # symmetric kernel: correlation = convolution
+
+
 def joints_to_rotations(joints, smooth_forward: bool = True) -> np.ndarray:
     """HumanML3D's swing-only IK (inverse_kinematics_np): (T, 22, 3) -> (T, 22, 4) wxyz in the module's
     rotation convention. Keeps the hip-swap quirk and r_rot[0] = identity."""
@@ -141,7 +151,7 @@ def joints_to_rotations(joints, smooth_forward: bool = True) -> np.ndarray:
     across = across / np.maximum(np.linalg.norm(across, axis=-1, keepdims=True), 1e-12)
     forward = np.cross(_UP, across)  # (T, 3)
     if smooth_forward:
-        forward = gaussian_filter1d(forward, FORWARD_SIGMA, axis=0, mode="nearest")
+        forward = gaussian_smooth(forward, FORWARD_SIGMA)
     forward = forward / np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-12)
     root = qbetween(forward, _FORWARD)  # (T, 4) world -> facing frame
     root[0] = (1.0, 0.0, 0.0, 0.0)

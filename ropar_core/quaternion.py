@@ -1,10 +1,14 @@
 """Quaternion helpers: numpy, wxyz, Hamilton product, active rotation v' = q v q^-1, broadcasting over
-leading axes; plus the 6D (two-column) rotation layout HumanML3D stores."""
+leading axes; plus the 6D (two-column) rotation layout HumanML3D stores, and matrix <-> quaternion / Euler
+conversions.
+
+The conversions are plain numpy rather than scipy's Rotation: importing scipy.spatial.transform costs
+0.2-0.7 s, and `ropar generate` needs them on every call (tests/test_quaternion_numpy.py checks them
+against scipy)."""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 
 def qnormalize(q: np.ndarray) -> np.ndarray:
@@ -55,18 +59,54 @@ def qbetween(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """(..., 4) wxyz -> (..., 3, 3)."""
-    flat = q.reshape(-1, 4)
-    mats = Rotation.from_quat(flat[:, [1, 2, 3, 0]]).as_matrix()
-    return mats.reshape(q.shape[:-1] + (3, 3))
+    """(..., 4) wxyz (normalised here) -> (..., 3, 3)."""
+    w, x, y, z = np.moveaxis(qnormalize(np.asarray(q, np.float64)), -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
 
 
 def matrix_to_quat(m: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) -> (..., 4) wxyz with w >= 0."""
-    xyzw = Rotation.from_matrix(m.reshape(-1, 3, 3)).as_quat()
-    q = xyzw[:, [3, 0, 1, 2]]
+    """(..., 3, 3) -> (..., 4) wxyz with w >= 0. Shepperd's method: build the quaternion from the
+    largest of w, x, y, z so that no component is found by dividing by a small one."""
+    m = np.asarray(m, np.float64)
+    flat = m.reshape(-1, 3, 3)
+    trace = np.trace(flat, axis1=1, axis2=2)
+    choice = np.stack([flat[:, 0, 0], flat[:, 1, 1], flat[:, 2, 2], trace], -1).argmax(-1)
+    xyzw = np.empty((len(flat), 4))
+    for i in range(3):  # x, y or z largest
+        sel, j, k = choice == i, (i + 1) % 3, (i + 2) % 3
+        r = flat[sel]
+        xyzw[sel, i] = 1 - trace[sel] + 2 * r[:, i, i]
+        xyzw[sel, j] = r[:, j, i] + r[:, i, j]
+        xyzw[sel, k] = r[:, k, i] + r[:, i, k]
+        xyzw[sel, 3] = r[:, k, j] - r[:, j, k]
+    r = flat[choice == 3]  # w largest
+    xyzw[choice == 3] = np.stack([r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1],
+                                  1 + trace[choice == 3]], -1)
+    q = qnormalize(xyzw[:, [3, 0, 1, 2]])
     q = np.where(q[:, :1] < 0, -q, q)
     return q.reshape(m.shape[:-2] + (4,))
+
+
+def matrix_to_euler(m: np.ndarray, order: str) -> np.ndarray:
+    """(..., 3, 3) -> (..., 3) intrinsic Euler angles in degrees, R = R_a(e0) @ R_b(e1) @ R_c(e2) for
+    order "abc" (a permutation of XYZ, as BVH channels and scipy's upper-case sequences). At gimbal lock
+    (middle angle +-90 degrees) the last angle is set to 0."""
+    i, j, k = ("XYZ".index(a) for a in order.upper())
+    sign = 1.0 if (j - i) % 3 == 1 else -1.0  # cyclic order (XYZ, YZX, ZXY) or not
+    m = np.asarray(m, np.float64)
+    cos_middle = np.hypot(m[..., i, i], m[..., i, j])
+    middle = np.arctan2(sign * m[..., i, k], cos_middle)  # atan2, not asin: exact near +-90 degrees
+    first = np.arctan2(-sign * m[..., j, k], m[..., k, k])
+    last = np.arctan2(-sign * m[..., i, j], m[..., i, i])
+    locked = cos_middle < 1e-7
+    if np.any(locked):  # R = R_a(first) @ R_b(+-90): read `first` from R_b's own axis column
+        first = np.where(locked, np.arctan2(sign * m[..., k, j], m[..., j, j]), first)
+        last = np.where(locked, 0.0, last)
+    return np.degrees(np.stack([first, middle, last], -1))
 
 
 def quat_to_cont6d(q: np.ndarray) -> np.ndarray:

@@ -234,11 +234,11 @@ def run(args) -> int:
                                temperature=args.temperature, batch_size=args.batch_size,
                                progress=len(items) > 1 and not args.quiet)
     t2 = time.perf_counter()
-    from ropar_core.preview import save_preview
-
     for i, m in enumerate(motions):
         save(m, out.path(i, m.seed, m.prompt))
         if preview is not None:
+            from ropar_core.preview import save_preview  # only then: it imports matplotlib
+
             save_preview(preview.path(i, m.seed, m.prompt), m.joints, fps=m.fps, title=m.prompt)
     t3 = time.perf_counter()
     _summary(motions, out, gen, load_s=t1 - t0, gen_s=t2 - t1, write_s=t3 - t2, edited=source is not None)
