@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,8 +49,12 @@ from ropar_core.cli import build_parser
 args = build_parser().parse_args(["generate", PROMPT, "--seconds", SECONDS, "--out", OUT + ".bvh"])
 lap("cli imports + parser")
 from ropar_core import checkpoint
-from ropar_core.generator import DEFAULT_MODEL_DIR, Generator, resolve_device, _set_threads
-dev = resolve_device("auto"); _set_threads(None, dev)
+from ropar_core.generator import DEFAULT_MODEL_DIR, Generator
+try:
+    from ropar_core.device import resolve_device, set_threads
+except ImportError:  # checkouts before generator.py was split
+    from ropar_core.generator import resolve_device, _set_threads as set_threads
+dev = resolve_device("auto"); set_threads(None, dev)
 config = checkpoint.load_config(DEFAULT_MODEL_DIR)
 from ropar_core.text import TextEncoder
 text = TextEncoder(config.get("text_encoder"), device=dev)
@@ -128,6 +133,7 @@ def measure(args) -> dict:
             for name, secs in _stages(py, env, tmp, stem + "_s").items():
                 results[tree]["stages"].setdefault(name, []).append(secs)
         print(f"repeat {rep + 1}/{args.repeats} done", file=sys.stderr, flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 

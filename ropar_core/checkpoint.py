@@ -9,6 +9,7 @@ Layout of a model directory (DESIGN §5):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -94,11 +95,32 @@ def load_stats(model_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def load_module_weights(module: torch.nn.Module, path: str | os.PathLike) -> None:
-    """Load weights into `module`, turning shape/key mismatches into one clear ModelError."""
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
+                   "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
+
+
+@contextlib.contextmanager
+def skip_init():
+    """Modules built inside skip torch.nn.init's random initialisation: for networks whose every weight
+    is loaded right after (load_module_weights is strict), drawing them first only costs start-up.
+    Not for use while another thread builds modules it means to train."""
+    saved = {name: getattr(torch.nn.init, name) for name in _INIT_FUNCTIONS}
+    for name in _INIT_FUNCTIONS:
+        setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)
+
+
+def load_module_weights(module: torch.nn.Module, path: str | os.PathLike, assign: bool = False) -> None:
+    """Load weights into `module`, turning shape/key mismatches into one clear ModelError.
+    assign: the module adopts the file's (CPU) tensors instead of copying them into its own; for a
+    module built on the CPU under skip_init, whose own tensors were never written."""
     state = load_weights(path)
     try:
-        module.load_state_dict(state, strict=True)
+        module.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         detail = first[1].strip() if len(first) > 1 else first[0]

