@@ -227,7 +227,9 @@ class ServerProcessBackend:
         self._lock = threading.Lock()
 
     def command(self, port: int) -> list[str]:
-        cmd = [self.python, "-m", "ropar_core.cli", "serve", "--port", str(port)]
+        # --parent-pid: if this process (Blender) dies without close(), the server stops by itself
+        cmd = [self.python, "-m", "ropar_core.cli", "serve", "--port", str(port),
+               "--parent-pid", str(os.getpid())]
         if self.model_dir:
             cmd += ["--model", self.model_dir]
         if self.device and self.device != "auto":

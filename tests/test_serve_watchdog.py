@@ -17,15 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 posix_only = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and /proc are POSIX")
 
-# The host: starts the server the way the Blender add-on does (its own PID as --parent-pid), prints the
-# server's PID, then idles until it is killed.
+# The host stands in for Blender: the add-on's "Start Server Process" backend starts `ropar serve` and
+# waits until it answers; the host prints the server's PID and idles until it is killed.
 HOST = """
-import os, subprocess, sys, time
-log = open(sys.argv[1], "wb")
-server = subprocess.Popen([sys.executable, "-m", "ropar_core.cli", "serve", "--port", "0", "--device", "cpu",
-                           "--parent-pid", str(os.getpid())], stdout=log, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL)
-print(server.pid, flush=True)
+import sys, time
+from blender_addon.backend import ServerProcessBackend
+backend = ServerProcessBackend(sys.executable, device="cpu", startup_timeout_s=300)
+backend.start()
+print(backend.process.pid, flush=True)
 time.sleep(600)
 """
 
@@ -53,15 +52,15 @@ def _wait_for(predicate, timeout: float, step: float = 0.1) -> bool:
 
 @posix_only
 def test_server_exits_within_10_s_after_its_host_is_sigkilled(tmp_path):
-    log = tmp_path / "serve.log"
-    host = subprocess.Popen([sys.executable, "-c", HOST, str(log)], stdout=subprocess.PIPE, text=True,
-                            env=ENV)
+    host = subprocess.Popen([sys.executable, "-c", HOST], stdout=subprocess.PIPE, text=True,
+                            env={**ENV, "TMPDIR": str(tmp_path)})  # the backend's server log goes there
+    log = tmp_path / f"ropar-serve-{host.pid}.log"
     server_pid = None
     try:
-        server_pid = int(host.stdout.readline())
-        listening = lambda: "listening on" in log.read_text(errors="replace")  # noqa: E731
-        assert _wait_for(lambda: listening() or _gone(server_pid), 300), "server never started"
-        assert listening(), log.read_text(errors="replace")
+        line = host.stdout.readline()
+        assert line.strip().isdigit(), f"the host could not start the server: {host.wait()}"
+        server_pid = int(line)
+        assert "listening on" in log.read_text(errors="replace")
         host.send_signal(signal.SIGKILL)
         host.wait(timeout=10)
         t0 = time.monotonic()
