@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d, minimum_filter1d
 
 from ropar_core import skeleton as sk
+from ropar_core.filters import gaussian_smooth, maximum_filter, minimum_filter
 from ropar_core.windows import OVERLAP_FRACTION
 
 BONE_LENGTHS = np.linalg.norm(sk.REST_OFFSETS, axis=-1)  # (22,) length of the bone ending at each joint
@@ -61,7 +61,7 @@ def blend_seams(joints: np.ndarray, seams) -> np.ndarray:
     """Replace the frames near each seam by a time-smoothed version, fading back to the original."""
     if not len(seams):
         return joints
-    smooth = gaussian_filter1d(joints, SEAM_SIGMA, axis=0, mode="nearest")
+    smooth = gaussian_smooth(joints, SEAM_SIGMA)
     w = np.zeros(len(joints))
     for s in seams:
         d = np.abs(np.arange(len(joints)) - s)
@@ -117,8 +117,8 @@ def floor_shift(joints: np.ndarray) -> np.ndarray:
     """(T,) vertical shift that puts the floor under the feet: within any FLOOR_WINDOW frames some toe of
     a walking, running or standing body touches the floor, so the lowest toe of the window goes to
     TOE_FLOOR; smoothed so the body does not bob (a run's flight phases, shorter than the window, stay)."""
-    lowest = minimum_filter1d(joints[:, [10, 11], 1].min(1), FLOOR_WINDOW, mode="nearest")
-    return gaussian_filter1d(TOE_FLOOR - lowest, FLOOR_SIGMA, mode="nearest")
+    lowest = minimum_filter(joints[:, [10, 11], 1].min(1), FLOOR_WINDOW)
+    return gaussian_smooth(TOE_FLOOR - lowest, FLOOR_SIGMA)
 
 
 def toe_offsets(toe: np.ndarray, contact: np.ndarray) -> np.ndarray:
@@ -180,7 +180,7 @@ def ankle_goals(joints: np.ndarray, contact: np.ndarray) -> list[np.ndarray]:
     for leg, (_, _, ankle, toe) in enumerate(LEGS):
         toe_goal = joints[:, toe] + toe_offsets(joints[:, toe], contact[:, leg])
         # lift the swinging toe only while the other foot carries the body (no flight phase invented)
-        support = gaussian_filter1d(contact[:, 1 - leg].astype(np.float64), SUPPORT_SIGMA, mode="nearest")
+        support = gaussian_smooth(contact[:, 1 - leg].astype(np.float64), SUPPORT_SIGMA)
         arc = swing_clearance(toe_goal, contact[:, leg])
         lifted = np.maximum(toe_goal[:, 1], TOE_FLOOR + arc * support)
         toe_goal[:, 1] = np.where(arc > 0, lifted, toe_goal[:, 1])
@@ -199,8 +199,8 @@ def pelvis_drop(joints: np.ndarray, goals: list[np.ndarray]) -> np.ndarray:
         flat = np.linalg.norm((joints[:, hip] - goal)[:, [0, 2]], axis=-1)
         height = np.sqrt(np.maximum(reach**2 - flat**2, 0.0))
         need = np.maximum(need, joints[:, hip, 1] - goal[:, 1] - height)
-    need = maximum_filter1d(need, 2 * DROP_SIGMA + 1, mode="nearest")
-    return gaussian_filter1d(need, DROP_SIGMA, mode="nearest")
+    need = maximum_filter(need, 2 * DROP_SIGMA + 1)
+    return gaussian_smooth(need, DROP_SIGMA)
 
 
 def lock_feet(joints: np.ndarray, contact: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ropar_core import skeleton as sk
 from ropar_core.errors import MotionFileError
+from ropar_core.filters import gaussian_smooth
 from ropar_core.quaternion import (
     cont6d_to_matrix,
     matrix_to_quat,
@@ -128,17 +129,6 @@ def foot_contacts(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         step = positions[1:, list(idx)] - positions[:-1, list(idx)]
         return ((step ** 2).sum(-1) < FOOT_VELOCITY_THRESHOLD).astype(np.float64)
     return contact(sk.LEFT_FOOT_JOINTS), contact(sk.RIGHT_FOOT_JOINTS)
-
-
-def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    """scipy.ndimage.gaussian_filter1d(x, sigma, axis=0, mode="nearest") (truncate 4), in numpy: the IK
-    runs on every `ropar generate` and importing scipy.ndimage costs more than the whole IK."""
-    radius = int(4.0 * sigma + 0.5)
-    taps = np.arange(-radius, radius + 1)
-    kernel = np.exp(-0.5 * (taps / sigma) ** 2)
-    padded = np.pad(x, [(radius, radius)] + [(0, 0)] * (x.ndim - 1), mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, len(taps), axis=0)  # (T, ..., taps)
-    return windows @ (kernel / kernel.sum())  # symmetric kernel: correlation = convolution
 
 
 def joints_to_rotations(joints, smooth_forward: bool = True) -> np.ndarray:

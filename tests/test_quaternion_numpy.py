@@ -1,12 +1,12 @@
-"""The numpy rotation conversions and smoothing that replaced scipy on the generate path give scipy's
+"""The numpy rotation conversions and 1-D filters that replaced scipy on the generate path give scipy's
 numbers (scipy stays the reference here)."""
 
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, minimum_filter1d
 from scipy.spatial.transform import Rotation
 
-from ropar_core.features import FORWARD_SIGMA, gaussian_smooth
+from ropar_core.filters import gaussian_smooth, maximum_filter, minimum_filter
 from ropar_core.quaternion import matrix_to_euler, matrix_to_quat, quat_to_matrix
 
 ROTATIONS = Rotation.random(500, random_state=3)
@@ -41,7 +41,12 @@ def test_euler_angles_match_scipy_intrinsic(order):
 
 
 @pytest.mark.parametrize("frames", [1, 7, 80, 400])
-def test_gaussian_smooth_is_scipys_nearest_mode(frames):
-    x = np.random.default_rng(frames).normal(size=(frames, 3))
-    ref = gaussian_filter1d(x, FORWARD_SIGMA, axis=0, mode="nearest")
-    assert np.abs(gaussian_smooth(x, FORWARD_SIGMA) - ref).max() < 1e-12
+def test_filters_are_scipys_nearest_mode(frames):
+    x = np.random.default_rng(frames).normal(size=(frames, 4, 3))
+    for sigma in (1.5, 3, 20):  # the cleanup's and the IK's
+        ref = gaussian_filter1d(x, sigma, axis=0, mode="nearest")
+        assert np.abs(gaussian_smooth(x, sigma) - ref).max() < 1e-12
+    assert gaussian_smooth(x.astype(np.float32), 2.0).dtype == np.float32
+    for size in (1, 4, 7, 17):  # even sizes are centred as scipy centres them
+        assert np.array_equal(minimum_filter(x, size), minimum_filter1d(x, size, axis=0, mode="nearest"))
+        assert np.array_equal(maximum_filter(x, size), maximum_filter1d(x, size, axis=0, mode="nearest"))
