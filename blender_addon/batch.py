@@ -3,7 +3,7 @@
     blender -b [scene.blend] --python blender_addon/batch.py -- --prompts prompts.txt --out DIR
         [--format fbx|bvh|blend] [--armature NAME] [--rig auto|PRESET] [--make-rig smpl|metarig]
         [--server URL | --python PATH | --backend inprocess|fake] [--model DIR] [--device auto|cpu|cuda]
-        [--seconds S] [--seed N] [--foot-lock] [--in-place] [--loop]
+        [--seconds S] [--seed N] [--foot-lock] [--in-place [--root-motion]] [--loop]
 
 Under -b timers never fire, so every generation runs synchronously through `pipeline.generate`.
 With no armature in the scene (or none of that name) an SMPL-like rig is built (`--make-rig metarig`:
@@ -43,8 +43,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=4.0, help="length of every motion")
     p.add_argument("--seed", type=int, default=0, help="seed of the first prompt (prompt i gets seed + i)")
     p.add_argument("--foot-lock", action="store_true", help="hold planted feet still")
-    p.add_argument("--in-place", action="store_true",
-                   help="keep the hips' horizontal travel out (on the rig's root bone when it has one)")
+    p.add_argument("--in-place", action="store_true", help="keep the hips' horizontal travel out")
+    p.add_argument("--root-motion", action="store_true",
+                   help="with --in-place: put the travel on the rig's root bone when it has one")
     p.add_argument("--loop", action="store_true", help="blend each motion's end into its start")
     return p.parse_args(argv)
 
@@ -169,7 +170,7 @@ def run(args) -> int:
                 applied = pipeline.generate(
                     armature=obj.name, prompt=prompt, backend=backend, seconds=args.seconds,
                     seed=args.seed + i, preset=preset, foot_lock=args.foot_lock, in_place=args.in_place,
-                    loop=args.loop, frame_start=first_frame, fit_timeline=False,
+                    root_motion=args.root_motion, loop=args.loop, frame_start=first_frame, fit_timeline=False,
                     report=lambda level, msg: None)
                 action = bpy.data.actions[applied.action]
                 action.use_fake_user = True  # every action survives in the saved .blend

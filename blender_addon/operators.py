@@ -47,7 +47,8 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
             armature=pick("armature", s.armature.name if s.armature else ""),
             keep_parts=tuple(p for p in PART_NAMES if p in s.keep_parts), candidates=pick("candidates"),
             options=dict(preset=pick("preset"), foot_lock=pick("foot_lock"), in_place=pick("in_place"),
-                         loop=pick("loop"), frame_start=start, use_nla=s.use_nla),
+                         root_motion=pick("root_motion"), loop=pick("loop"), frame_start=start,
+                         use_nla=s.use_nla),
         )
 
     def _report(self, level: str, message: str) -> None:

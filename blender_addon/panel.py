@@ -52,6 +52,9 @@ class ROPAR_PT_panel(bpy.types.Panel):
         row = col.row(align=True)
         row.prop(s, "in_place")
         row.prop(s, "loop")
+        sub = col.row()
+        sub.active = s.in_place
+        sub.prop(s, "root_motion")
         col.prop(s, "start_at_current", text="Start at current frame")
         col.prop(s, "use_nla", text="Add as NLA strip")
         layout.prop(s, "candidates")

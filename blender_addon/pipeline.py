@@ -108,7 +108,8 @@ class Options:
 
     preset: str = presets.AUTO
     foot_lock: bool = False
-    in_place: bool = False  # the root's horizontal travel kept out (or on the rig's root bone)
+    in_place: bool = False  # the hips' horizontal travel kept out of the action
+    root_motion: bool = False  # with in_place: the travel goes onto the rig's root bone, if it has one
     loop: bool = False  # the end blended into the start (clip.make_loop)
     frame_start: int | None = None  # None: the scene's start frame
     use_nla: bool = False
@@ -138,7 +139,8 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
         if options.loop:
             joints = clip.make_loop(joints, fps)
         result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=fps,
-                                   foot_lock=options.foot_lock, in_place=options.in_place)
+                                   foot_lock=options.foot_lock, in_place=options.in_place,
+                                   root_motion=options.root_motion)
         frames = max(frames, joints.shape[0])
         metadata = {
             "ropar_prompt": motion.prompt, "ropar_seed": -1 if motion.seed is None else int(motion.seed),

@@ -93,8 +93,12 @@ class GenerationProperties:
                     "proportions)")
     in_place: BoolProperty(
         name="In Place", default=False,
-        description="Keep the hips' horizontal travel out of the action (on the rig's root bone instead, "
-                    "when it has one): for game engines and treadmill loops")
+        description="Keep the hips' horizontal travel out of the action: the body walks on the spot "
+                    "(game engines, treadmill loops)")
+    root_motion: BoolProperty(
+        name="Root Motion", default=False,
+        description="With In Place: put the travel on the rig's root bone (an ancestor of the hips near "
+                    "the floor, like Unreal's root) instead of dropping it")
     loop: BoolProperty(
         name="Loop", default=False,
         description="Blend the end of the motion into its start so the action cycles seamlessly")

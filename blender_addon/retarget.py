@@ -114,11 +114,12 @@ class RetargetResult:
 
 
 def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps: float = 20.0,
-             foot_lock: bool = False, in_place: bool = False) -> RetargetResult:
+             foot_lock: bool = False, in_place: bool = False, root_motion: bool = False) -> RetargetResult:
     """Pose `rig` to follow `joints` (T, 22, 3) (metres, Y up, SMPL-22 order) through `bone_map`.
 
-    in_place: the pelvis's horizontal travel is taken out of the motion; when the rig has a
-    root bone (`placement.root_bone`) that bone gets it as location keys instead (root motion)."""
+    in_place: the pelvis's horizontal travel is taken out of the motion (the hips stay over their start
+    in the world). root_motion (with in_place): when the rig has a root bone (`placement.root_bone`)
+    that bone gets the travel as location keys instead, as game engines expect."""
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) < 1:
         raise RigError(f"generated joints must be (frames, 22, 3), got {joints.shape}")
@@ -135,7 +136,7 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
     if in_place:
         moved = horizontal_travel(joints)
         joints = joints - moved[:, None]
-        root = root_bone(rig.parents, rig.heads, bone_of[0], placement)
+        root = root_bone(rig.parents, rig.heads, bone_of[0], placement) if root_motion else None
         travel = placement.vector_to_rig(moved) if root is not None else None
     targets = placement.to_rig(joints)  # (T, 22, 3) armature space
     aims = _aim_joints(rig, bone_of)

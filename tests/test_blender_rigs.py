@@ -149,11 +149,14 @@ def _add_root_bone(obj, name="root"):
     bpy.ops.object.mode_set(mode="OBJECT")
 
 
-def test_in_place_puts_the_travel_on_a_root_bone():
+def test_root_motion_puts_the_travel_on_a_root_bone():
     obj = rig.build_smpl_armature("SMPL")
     _add_root_bone(obj)
     bone_map = pipeline.prepare("SMPL").bone_map.joints
     held = pipeline.apply_motion(walk(), armature="SMPL", in_place=True, report=lambda *a: None)
+    assert hips_travel(obj, bone_map, held.frame_start, last_frame(held)) < 0.15  # no root motion asked
+    held = pipeline.apply_motion(walk(), armature="SMPL", in_place=True, root_motion=True,
+                                 report=lambda *a: None)
     curves = {(fc.data_path, fc.array_index): fc for fc in _fcurves(obj)}
     assert ('pose.bones["root"].location', 0) in curves  # root motion
     w = curves[('pose.bones["root"].rotation_quaternion', 0)]  # the root's rotation stays at rest
