@@ -80,42 +80,45 @@ def _font(size: int):
 
 
 class _Scene:
-    """One motion, ready to draw any frame into a panel of (width, height) pixels."""
+    """One motion, ready to draw any frame into a panel of (width, height) pixels that sits `top`
+    pixels below the top of its image (room for a title, pasted afterwards)."""
 
-    def __init__(self, joints: np.ndarray, fps: float, size: tuple[int, int]):
-        self.joints, self.fps, self.size = joints, fps, size
+    def __init__(self, joints: np.ndarray, fps: float, size: tuple[int, int], top: int = 0):
+        self.joints, self.fps, self.size, self.top = joints, fps, size, top
         lowest = joints[..., 1].min()
         self.floor = min(lowest, 0.0) if lowest > -0.5 else lowest  # data are grounded at y = 0; keep that
-        root = joints[:, 0].copy()
-        root[:, 1] = self.floor
-        self.trajectory = _project(root)  # (T, 2)
+        ground = joints[:, 0].copy()
+        ground[:, 1] = self.floor
+        self.trajectory = _project(ground)  # (T, 2)
         self.screen = _project(joints)  # (T, 22, 2)
+        ground[:, 1] = self.floor + 0.95
+        self.centres = _project(ground)  # (T, 2) what each frame's panel is centred on
+        snap = np.round(ground / GRID_STEP_M) * GRID_STEP_M  # the grid moves in whole cells
+        snap[:, 1] = 0.0
+        self.grid_shift = _project(snap)  # (T, 2): projection is linear, so shift the projected grid
         w, h = size
         self.scale = min(w / (2 * VIEW_HALF_WIDTH_M), h / (2 * VIEW_HALF_HEIGHT_M)) * SUPERSAMPLE
         ticks = np.arange(-GRID_HALF_M, GRID_HALF_M + 1e-6, GRID_STEP_M)
         ends = np.full((2 * len(ticks), 2, 3), self.floor)  # grid segments around the origin
         ends[:len(ticks), :, 0], ends[:len(ticks), :, 2] = ticks[:, None], [-GRID_HALF_M, GRID_HALF_M]
         ends[len(ticks):, :, 0], ends[len(ticks):, :, 2] = [-GRID_HALF_M, GRID_HALF_M], ticks[:, None]
-        self.grid = ends
+        self.grid = _project(ends)  # (S, 2, 2)
 
     def _pixels(self, screen: np.ndarray, centre: np.ndarray) -> np.ndarray:
         w, h = self.size
         x = w * SUPERSAMPLE / 2 + (screen[..., 0] - centre[0]) * self.scale
-        y = h * SUPERSAMPLE / 2 - (screen[..., 1] - centre[1]) * self.scale
+        y = (self.top + h / 2) * SUPERSAMPLE - (screen[..., 1] - centre[1]) * self.scale
         return np.stack([x, y], -1)
 
     def draw(self, t: int):
-        """-> RGB PIL image of frame t: grid, trajectory, skeleton, time label."""
+        """-> RGB PIL image (width, top + height) of frame t: grid, trajectory, skeleton, time label."""
         from PIL import Image, ImageDraw
 
         w, h = self.size
-        img = Image.new("RGB", (w * SUPERSAMPLE, h * SUPERSAMPLE), WHITE)
+        img = Image.new("RGB", (w * SUPERSAMPLE, (self.top + h) * SUPERSAMPLE), WHITE)
         draw = ImageDraw.Draw(img)
-        root = self.joints[t, 0]
-        centre = _project(np.array([root[0], self.floor + 0.95, root[2]]))
-        snap = np.round(root[[0, 2]] / GRID_STEP_M) * GRID_STEP_M  # grid moves in whole cells
-        grid = self.grid + np.array([snap[0], 0.0, snap[1]])
-        for segment in self._pixels(_project(grid), centre).reshape(-1, 4).tolist():
+        centre = self.centres[t]
+        for segment in self._pixels(self.grid + self.grid_shift[t], centre).reshape(-1, 4).tolist():
             draw.line(segment, fill=GRID, width=GRID_WIDTH)
         draw.line(self._pixels(self.trajectory, centre).ravel().tolist(), fill=TRAJECTORY,
                   width=TRAJECTORY_WIDTH)
@@ -126,8 +129,8 @@ class _Scene:
         for (x, y), colour in zip(pts, _JOINT_COLOURS):  # round joints, as a pen would draw them
             draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
         img = img.reduce(SUPERSAMPLE)
-        ImageDraw.Draw(img).text((w / 2, h - 3), f"{t / self.fps:.2f} s", fill=TEXT, font=_font(LABEL_PX),
-                                 anchor="mb")
+        ImageDraw.Draw(img).text((w / 2, self.top + h - 3), f"{t / self.fps:.2f} s", fill=TEXT,
+                                 font=_font(LABEL_PX), anchor="mb")
         return img
 
 
@@ -146,27 +149,21 @@ def _title_bar(title: str | None, width: int):
     return bar
 
 
-def _stack(bar, panel_height: int, width: int):
-    from PIL import Image
-
-    top = bar.height if bar is not None else 0
-    canvas = Image.new("RGB", (width, top + panel_height), WHITE)
-    if bar is not None:
-        canvas.paste(bar, (0, 0))
-    return canvas, top
-
-
 def save_strip(path: str | os.PathLike, joints, fps: float = 20.0, num_frames: int = 8,
                title: str | None = None) -> Path:
     """PNG: `num_frames` evenly spaced frames side by side."""
     joints = _check_joints(joints)
     n = max(1, min(int(num_frames), joints.shape[0]))
     frames = np.linspace(0, joints.shape[0] - 1, n).round().astype(int)
+    from PIL import Image
+
     pw, ph = STRIP_PANEL
     bar = _title_bar(title, pw * n)
-    height = ph - (bar.height if bar is not None else 0)
-    scene = _Scene(joints, fps, (pw - 2 * STRIP_GAP, height))
-    canvas, top = _stack(bar, height, pw * n)
+    top = bar.height if bar is not None else 0
+    scene = _Scene(joints, fps, (pw - 2 * STRIP_GAP, ph - top))
+    canvas = Image.new("RGB", (pw * n, ph), WHITE)
+    if bar is not None:
+        canvas.paste(bar, (0, 0))
     for i, t in enumerate(frames):
         canvas.paste(scene.draw(int(t)), (i * pw + STRIP_GAP, top))
     with atomic_path(path) as tmp:
@@ -197,14 +194,15 @@ def save_gif(path: str | os.PathLike, joints, fps: float = 20.0, title: str | No
     joints = _check_joints(joints)
     stride = max(1, int(np.ceil(fps / GIF_MAX_FPS)))
     bar = _title_bar(title, GIF_SIZE)
-    height = GIF_SIZE - (bar.height if bar is not None else 0)
-    scene = _Scene(joints, fps, (GIF_SIZE, height))
+    top = bar.height if bar is not None else 0
+    scene = _Scene(joints, fps, (GIF_SIZE, GIF_SIZE - top), top=top)
     palette = _gif_palette()
     frames = []
     for t in range(0, joints.shape[0], stride):
-        canvas, top = _stack(bar, height, GIF_SIZE)
-        canvas.paste(scene.draw(t), (0, top))
-        frames.append(canvas.quantize(palette=palette, dither=Image.Dither.NONE))
+        frame = scene.draw(t)
+        if bar is not None:
+            frame.paste(bar, (0, 0))
+        frames.append(frame.quantize(palette=palette, dither=Image.Dither.NONE))
     with atomic_path(path) as tmp:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], loop=0,
                        duration=round(1000 * stride / fps), optimize=False)
