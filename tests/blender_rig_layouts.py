@@ -156,6 +156,28 @@ def hips_travel(obj, bone_map: dict[int, str], first: int, last: int) -> float:
                for f in range(first, last + 1))
 
 
+def extras(backend) -> str:
+    """One `EXTRAS ...` line: two looping candidates through the operator replace a first action, which
+    keeps a fake user; the scene range fits the clip."""
+    from blender_addon import jobs
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps = 20
+    jobs.set_backend_override(backend)
+    obj = rig.build_smpl_armature("SMPL")
+    bpy.ops.ropar.generate(prompt="a person runs", armature="SMPL", seconds=2.0)
+    old = obj.animation_data.action
+    bpy.ops.ropar.generate(prompt="a person walks", armature="SMPL", seconds=3.0, seed=4, candidates=2,
+                           loop=True)
+    new = obj.animation_data.action
+    kept = bpy.data.actions["RoPAR a person walks #5"]
+    jobs.set_backend_override(None)
+    return (f"EXTRAS active={new.name.replace(' ', '_')} other_fake_user={int(kept.use_fake_user)} "
+            f"old_fake_user={int(old.use_fake_user)} range={scene.frame_start}-{scene.frame_end} "
+            f"keys={int(new.frame_range[1] - new.frame_range[0] + 1)}")
+
+
 def main() -> int:
     import blender_addon
     from blender_addon.backend import FakeBackend
@@ -173,6 +195,7 @@ def main() -> int:
             travel = hips_travel(obj, bone_map, done.frame_start, done.frame_start + done.frames - 1)
             numbers = " ".join(f"{k}={v:.4f}" for k, v in m.items())
             print(f"LAYOUT {kind} {scale:g} {numbers} in_place_travel={travel:.4f}")
+    print(extras(FakeBackend()))
     blender_addon.unregister()
     return 0
 

@@ -118,6 +118,9 @@ def test_layouts_in_blender_3_4():
     out = subprocess.run(["blender", "-b", "--factory-startup", "--python",
                           str(ROOT / "tests" / "blender_rig_layouts.py")],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    extras = [ln for ln in out.stdout.splitlines() if ln.startswith("EXTRAS ")]
+    assert extras == ["EXTRAS active=RoPAR_a_person_walks_#4 other_fake_user=1 old_fake_user=1 "
+                      "range=1-59 keys=59"], out.stdout[-3000:] + out.stderr[-3000:]  # a loop drops a frame
     lines = [ln.split() for ln in out.stdout.splitlines() if ln.startswith("LAYOUT ")]
     assert len(lines) == 6, out.stdout[-3000:] + out.stderr[-3000:]
     for _, kind, scale, *pairs in lines:
@@ -286,3 +289,20 @@ def _fcurves(obj):
 
         return list(anim_utils.action_get_channelbag_for_slot(action, obj.animation_data.action_slot).fcurves)
     return list(action.fcurves)
+
+
+def test_background_job_generates_every_candidate_then_keys_them_together(scene):
+    from blender_addon import operators
+
+    obj = rig.build_smpl_armature("SMPL")
+    request = GenerationRequest(WALK, seconds=2.0, seed=10)
+    settings = dict(armature="SMPL", options=dict(preset="smpl", frame_start=1, in_place=True))
+    job = jobs.start(pipeline.candidate_requests(request, 3), FakeBackend(delay_s=0.05),
+                     operators._applier(settings))
+    assert obj.animation_data is None  # nothing is keyed while candidates are still being generated
+    job.finished.wait(10)
+    assert jobs._poll() is None
+    state, message, _ = jobs.status()
+    assert state == "done" and "+2 candidates" in message
+    assert obj.animation_data.action.name == f"RoPAR {WALK} #10"
+    assert [a["ropar_seed"] for a in bpy.data.actions] == [10, 11, 12]
