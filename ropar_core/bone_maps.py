@@ -81,9 +81,11 @@ def detect_bone_map(names: list[str]) -> tuple[str, dict]:
                           f"{', '.join(sk.JOINT_NAMES)}")
 
 
-def bvh_to_smpl22(bvh: BvhData, bone_map: dict | str | None = None) -> tuple[np.ndarray, float]:
-    """World positions of the mapped joints -> (T, 22, 3) float32 metres, Y up (unit and up axis guessed
-    from the skeleton), and the file's frame rate."""
+def bvh_to_smpl22(bvh: BvhData, bone_map: dict | str | None = None,
+                  scale: float | None = None) -> tuple[np.ndarray, float]:
+    """World positions of the mapped joints -> (T, 22, 3) float32 metres, Y up, and the file's frame rate.
+    The up axis is guessed from the skeleton, the unit too (m, cm, mm, inches, else the skeleton's own
+    height: features.unit_scale) unless `scale` gives the metres per file unit."""
     if isinstance(bone_map, str):
         if bone_map not in BONE_MAPS:
             raise MotionFileError(f"unknown bone map {bone_map!r}; choose from {', '.join(BONE_MAPS)}")
@@ -106,7 +108,7 @@ def bvh_to_smpl22(bvh: BvhData, bone_map: dict | str | None = None) -> tuple[np.
             a = bvh.positions[:, index[_norm_name(spec[0])]]
             b = bvh.positions[:, index[_norm_name(spec[1])]]
             joints[:, j] = a + spec[2] * (b - a)
-    joints *= F.UNIT_SCALE[F.guess_unit(joints)]
+    joints *= F.unit_scale(joints, scale)[0]
     rot, _ = F.up_axis_rotation(joints)
     return (joints @ rot.T).astype(np.float32), bvh.fps
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ropar_core import features as F
+from ropar_core import limits
 from ropar_core import skeleton as sk
 from ropar_core.atomic import write_text
 from ropar_core.errors import MotionFileError
@@ -45,6 +46,10 @@ class BvhData:
         return len(self.positions)
 
 
+MAX_BVH_BYTES = 256 * 2**20  # a 10-minute, 120 fps CMU file is about 50 MB
+MAX_JOINTS = 1024  # CC_Base rigs have about 100 joints with fingers, toes and twist bones
+MAX_FRAME_JOINTS = 4_000_000  # frames x joints: 11 min of a 100-joint rig at 60 fps; FK stays < 1 GB
+_FK_CHUNK = 1_000_000  # frame-joints of world rotation matrices held at once
 _POS = {"xposition": 0, "yposition": 1, "zposition": 2}
 _ROT = {"xrotation": "X", "yrotation": "Y", "zrotation": "Z"}
 
@@ -87,32 +92,25 @@ class _Tokens:
         return self.items[self.i][0] if self.i < len(self.items) else ""
 
 
-def _parse_joint(tok: _Tokens, parent: int, out: dict) -> None:
-    name, _ = tok.next("a joint name")
-    index = len(out["names"])
-    out["names"].append(name)
-    out["parents"].append(parent)
-    out["offsets"].append(np.zeros(3))
-    out["channels"].append(())
-    tok.expect("{")
-    while True:
+def _parse_hierarchy(tok: _Tokens, out: dict) -> None:
+    """ROOT ... } into out's per-joint lists. Iterative with an explicit stack, so a file nested
+    thousands deep is an error line, not a RecursionError."""
+    tok.expect("ROOT")
+    stack = [_open_joint(tok, -1, out)]
+    while stack:
+        index = stack[-1]
         word, line = tok.next("OFFSET, CHANNELS, JOINT, End Site or '}'")
         key = word.upper()
         if key == "}":
-            return
-        if key == "OFFSET":
+            stack.pop()
+        elif key == "OFFSET":
             out["offsets"][index] = np.array([tok.number("OFFSET") for _ in range(3)])
         elif key == "CHANNELS":
-            count = tok.number("the channel count")
-            if count != int(count) or count < 0:
-                raise tok.error(f"bad channel count {count}", line)
-            chans = tuple(tok.next("a channel name")[0] for _ in range(int(count)))
-            for c in chans:
-                if c.lower() not in _POS and c.lower() not in _ROT:
-                    raise tok.error(f"unknown channel {c!r} in joint {name!r}", line)
-            out["channels"][index] = chans
+            out["channels"][index] = _channels(tok, line, out["names"][index])
         elif key == "JOINT":
-            _parse_joint(tok, index, out)
+            if len(out["names"]) >= MAX_JOINTS:
+                raise tok.error(f"more than {MAX_JOINTS} joints", line)
+            stack.append(_open_joint(tok, index, out))
         elif key == "END":
             tok.expect("Site")
             tok.expect("{")
@@ -120,7 +118,28 @@ def _parse_joint(tok: _Tokens, parent: int, out: dict) -> None:
             out["end_sites"][index] = np.array([tok.number("End Site OFFSET") for _ in range(3)])
             tok.expect("}")
         else:
-            raise tok.error(f"unexpected {word!r} in joint {name!r}", line)
+            raise tok.error(f"unexpected {word!r} in joint {out['names'][index]!r}", line)
+
+
+def _open_joint(tok: _Tokens, parent: int, out: dict) -> int:
+    name, _ = tok.next("a joint name")
+    out["names"].append(name)
+    out["parents"].append(parent)
+    out["offsets"].append(np.zeros(3))
+    out["channels"].append(())
+    tok.expect("{")
+    return len(out["names"]) - 1
+
+
+def _channels(tok: _Tokens, line: int, joint: str) -> tuple[str, ...]:
+    count = tok.number("the channel count")
+    if count != int(count) or not 0 <= count <= 12:  # 6 in practice; extra rotations are allowed
+        raise tok.error(f"bad channel count {count:g} (a joint has 0 to 12 channels)", line)
+    chans = tuple(tok.next("a channel name")[0] for _ in range(int(count)))
+    for c in chans:
+        if c.lower() not in _POS and c.lower() not in _ROT:
+            raise tok.error(f"unknown channel {c!r} in joint {joint!r}", line)
+    return chans
 
 
 def _split_sections(name: str, lines: list[str]) -> tuple[int, int]:
@@ -143,53 +162,68 @@ def _header_value(name: str, lines: list[str], i: int, label: str) -> str:
     return lines[i].split(":", 1)[1].strip()
 
 
-def _parse_motion(name: str, lines: list[str], start: int, num_channels: int) -> tuple[np.ndarray, float]:
-    i = start + 1
-    frames_txt = _header_value(name, lines, i, "Frames:")
-    if not frames_txt.isdigit() or int(frames_txt) < 1:
-        raise MotionFileError(f"{name}:{i + 1}: bad frame count {frames_txt!r}")
-    frames = int(frames_txt)
-    time_txt = _header_value(name, lines, i + 1, "Frame Time:")
+def _frame_time(name: str, lines: list[str], i: int) -> float:
+    time_txt = _header_value(name, lines, i, "Frame Time:")
     try:
         frame_time = float(time_txt)
     except ValueError:
-        raise MotionFileError(f"{name}:{i + 2}: bad frame time {time_txt!r}") from None
+        raise MotionFileError(f"{name}:{i + 1}: bad frame time {time_txt!r}") from None
     if not (math.isfinite(frame_time) and frame_time > 0):
-        raise MotionFileError(f"{name}:{i + 2}: frame time must be positive, got {time_txt}")
-    rows: list[list[str]] = []
-    row_lines: list[int] = []
-    for j in range(i + 2, len(lines)):
-        parts = lines[j].split()
-        if not parts:
-            continue
-        if len(rows) == frames:
-            raise MotionFileError(f"{name}:{j + 1}: more frame lines than 'Frames: {frames}'")
-        if len(parts) != num_channels:
-            raise MotionFileError(f"{name}:{j + 1}: frame {len(rows)} has {len(parts)} values, "
-                                  f"the hierarchy has {num_channels} channels")
-        rows.append(parts)
-        row_lines.append(j + 1)
+        raise MotionFileError(f"{name}:{i + 1}: frame time must be positive, got {time_txt}")
+    limits.check_fps(1.0 / frame_time, f"{name}:{i + 1}: frame rate (1 / Frame Time {time_txt})",
+                     error=MotionFileError)
+    return frame_time
+
+
+def _parse_motion(name: str, lines: list[str], start: int, num_channels: int, num_joints: int
+                  ) -> tuple[np.ndarray, float]:
+    i = start + 1
+    frames_txt = _header_value(name, lines, i, "Frames:")
+    if not frames_txt.isdigit() or int(frames_txt) < 1:
+        raise MotionFileError(f"{name}:{i + 1}: bad frame count {frames_txt[:20]!r}")
+    frames = int(frames_txt)
+    frame_time = _frame_time(name, lines, i + 1)
+    rows = [j for j in range(i + 2, len(lines)) if lines[j].strip()]
+    if len(rows) > frames:
+        raise MotionFileError(f"{name}:{rows[frames] + 1}: more frame lines than 'Frames: {frames}'")
     if len(rows) < frames:
         raise MotionFileError(f"{name}:{len(lines)}: truncated: 'Frames: {frames}' but only {len(rows)} "
                               "frame lines")
-    try:
-        data = np.array(rows, dtype=np.float64).reshape(frames, num_channels)
-    except ValueError:
-        for parts, ln in zip(rows, row_lines):
-            try:
-                [float(x) for x in parts]
-            except ValueError:
-                raise MotionFileError(f"{name}:{ln}: non-numeric value in a frame line") from None
-        raise
-    bad = ~np.isfinite(data)
+    limits.check_frames(frames, name, error=MotionFileError)
+    if frames * num_joints > MAX_FRAME_JOINTS:  # world positions and rotations are (frames, joints, ...)
+        raise MotionFileError(f"{name}: {frames} frames x {num_joints} joints is too large "
+                              f"(at most {MAX_FRAME_JOINTS} frame-joints)")
+    data = np.empty((frames, num_channels))
+    for r, j in enumerate(rows):  # row by row: memory stays at the array, not millions of strings
+        parts = lines[j].split()
+        if len(parts) != num_channels:
+            raise MotionFileError(f"{name}:{j + 1}: frame {r} has {len(parts)} values, "
+                                  f"the hierarchy has {num_channels} channels")
+        try:
+            data[r] = np.asarray(parts, dtype=np.float64)
+        except ValueError:
+            raise MotionFileError(f"{name}:{j + 1}: non-numeric value in a frame line") from None
+    bad = ~np.isfinite(data) | (np.abs(data) > limits.MAX_ABS_VALUE)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise MotionFileError(f"{name}:{row_lines[r]}: value {c + 1} is {data[r, c]} (NaN or infinite)")
+        raise MotionFileError(f"{name}:{rows[r] + 1}: value {c + 1} is {data[r, c]:g} (NaN, infinite or "
+                              f"beyond +-{limits.MAX_ABS_VALUE:g})")
     return data, frame_time
 
 
 def _bvh_fk(parents, offsets, channels, data) -> tuple[np.ndarray, np.ndarray]:
-    """Channel data (T, C) -> world positions (T, J, 3) and local quaternions (T, J, 4) wxyz."""
+    """Channel data (T, C) -> world positions (T, J, 3) and local quaternions (T, J, 4) wxyz, in chunks of
+    frames so that the (frames, J, 3, 3) world rotations never all exist at once."""
+    frames, num = len(data), len(parents)
+    pos = np.zeros((frames, num, 3))
+    local_q = np.zeros((frames, num, 4))
+    step = max(1, _FK_CHUNK // max(num, 1))
+    for a in range(0, frames, step):
+        pos[a:a + step], local_q[a:a + step] = _fk_chunk(parents, offsets, channels, data[a:a + step])
+    return pos, local_q
+
+
+def _fk_chunk(parents, offsets, channels, data) -> tuple[np.ndarray, np.ndarray]:
     from scipy.spatial.transform import Rotation  # here: writing a BVH (every generate) never needs it
 
     frames, num = len(data), len(parents)
@@ -226,6 +260,7 @@ def read_bvh(path) -> BvhData:
     """Read a BVH file of any channel layout; errors name the file and line."""
     path = Path(path)
     name = path.name
+    limits.check_file_size(path, MAX_BVH_BYTES, "BVH file")
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -236,14 +271,15 @@ def read_bvh(path) -> BvhData:
              .replace("}", " } ").split()]
     tok = _Tokens(name, items)
     out: dict = {"names": [], "parents": [], "offsets": [], "channels": [], "end_sites": {}}
-    tok.expect("ROOT")
-    _parse_joint(tok, -1, out)
+    _parse_hierarchy(tok, out)
     if tok.peek():
         raise tok.error(f"unexpected {tok.peek()!r} after the root joint (only one ROOT is supported)")
     num_channels = sum(len(c) for c in out["channels"])
-    data, frame_time = _parse_motion(name, lines, motion, num_channels)
+    data, frame_time = _parse_motion(name, lines, motion, num_channels, len(out["names"]))
     parents = np.array(out["parents"], dtype=np.int64)
     offsets = np.array(out["offsets"], dtype=np.float64)
+    if np.abs(offsets).max() > limits.MAX_ABS_VALUE:
+        raise MotionFileError(f"{name}: an OFFSET is beyond +-{limits.MAX_ABS_VALUE:g}")
     pos, rot = _bvh_fk(parents, offsets, out["channels"], data)
     return BvhData(out["names"], parents, offsets, out["channels"], frame_time, pos, rot,
                    out["end_sites"], str(path))

@@ -14,11 +14,15 @@ Quaternions are float wxyz, Hamilton product, active rotation v' = q v q^-1.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from ropar_core import limits
 from ropar_core import skeleton as sk
 from ropar_core.errors import MotionFileError
 from ropar_core.filters import gaussian_smooth
+from ropar_core.limits import MAX_ABS_VALUE
 from ropar_core.quaternion import (
     cont6d_to_matrix,
     matrix_to_quat,
@@ -42,12 +46,15 @@ _FORWARD = np.array([0.0, 0.0, 1.0])
 # Validation.
 def _finite_float64(arr: np.ndarray, what: str) -> np.ndarray:
     """Numeric, finite, as float64; errors name the first bad frame."""
-    if not np.issubdtype(arr.dtype, np.number):
-        raise MotionFileError(f"{what} must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iuf":  # complex would be cast to its real part without a word
+        raise MotionFileError(f"{what} must be real numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         bad = int(np.argwhere(~np.isfinite(arr))[0, 0])
         raise MotionFileError(f"{what} contain NaN or infinite values (first at frame {bad})")
+    if arr.size and np.abs(arr).max() > MAX_ABS_VALUE:  # corrupt; and SVD/FK maths overflows on them
+        bad = int(np.argwhere(np.abs(arr) > MAX_ABS_VALUE)[0, 0])
+        raise MotionFileError(f"{what} contain values beyond +-{MAX_ABS_VALUE:g} (first at frame {bad})")
     return arr
 
 
@@ -261,8 +268,9 @@ def world_bone_rotations(rotations) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # Normalising arbitrary joint data to the HumanML3D convention.
-UNIT_SCALE = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+UNIT_SCALE = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254}
 _TYPICAL_PROXY_M = 1.55  # head-to-pelvis + pelvis-to-ankle bone path of an adult, metres
+_UNIT_TOLERANCE = 1.6  # a named unit fits when it makes the proxy 1.55 m within this factor (0.97-2.5 m)
 
 
 def _size_proxy(joints: np.ndarray) -> float:
@@ -273,15 +281,28 @@ def _size_proxy(joints: np.ndarray) -> float:
 
 
 def guess_unit(joints: np.ndarray) -> str:
+    """The named unit (m, cm, mm, in) that gives an adult's size, or "height" when none does (CMU's
+    'units' of about 5.6 cm, game rigs at odd scales): then the skeleton's own height sets the scale."""
     proxy = _size_proxy(joints)
-    if proxy <= 0:
+    if not proxy > 1e-9:
         raise MotionFileError("all joints coincide: cannot guess the motion's scale")
     unit = min(UNIT_SCALE, key=lambda u: abs(np.log(proxy * UNIT_SCALE[u] / _TYPICAL_PROXY_M)))
     ratio = proxy * UNIT_SCALE[unit] / _TYPICAL_PROXY_M
-    if not 0.25 < ratio < 4.0:
-        raise MotionFileError(f"cannot guess the unit: the skeleton's head-to-ankle bone path is {proxy:.4g} "
-                              "(expected about 1.55 m, 155 cm or 1550 mm)")
-    return unit
+    return unit if 1 / _UNIT_TOLERANCE < ratio < _UNIT_TOLERANCE else "height"
+
+
+def unit_scale(joints: np.ndarray, scale: float | None = None) -> tuple[float, str]:
+    """-> (metres per file unit, unit name). `scale` overrides (unit "given"); otherwise a named unit,
+    or a scale that makes the head-to-ankle bone path 1.55 m (unit "height"). The output is retargeted
+    to standard bone lengths anyway, so the skeleton's own size is a sound unit."""
+    if scale is not None:
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and 1e-6 <= scale <= 1e6):
+            raise MotionFileError(f"scale must be a number of metres per unit in [1e-6, 1e6], got {scale!r}")
+        return float(scale), "given"
+    unit = guess_unit(joints)
+    if unit == "height":
+        return _TYPICAL_PROXY_M / _size_proxy(joints), unit
+    return UNIT_SCALE[unit], unit
 
 
 def up_axis_rotation(joints: np.ndarray) -> tuple[np.ndarray, str]:
@@ -307,18 +328,20 @@ def _mirrored(joints: np.ndarray) -> bool:
     return float(np.median((facing * toes).sum(-1))) < 0.0
 
 
-def normalise_joints(joints, fps: float | None = None) -> tuple[np.ndarray, dict]:
+def normalise_joints(joints, fps: float | None = None,
+                     scale: float | None = None) -> tuple[np.ndarray, dict]:
     """Bring joints of any unit, up axis and facing into the HumanML3D convention: metres, Y up, feet on
-    Y = 0, frame 0's pelvis above the origin and facing +Z, 20 fps when `fps` is given.
+    Y = 0, frame 0's pelvis above the origin and facing +Z, 20 fps when `fps` is given. `scale` (metres
+    per unit) overrides the unit guess (see unit_scale).
 
     Returns (joints (T', 22, 3) float32, report) where report says what was changed:
     {"unit", "scale", "up_axis", "mirrored", "yaw_deg", "floor_shift_m", "fps_in", "fps_out"}."""
     arr = _check_joints(joints)
     report: dict = {}
-    unit = guess_unit(arr)
-    arr = arr * UNIT_SCALE[unit]
+    factor, unit = unit_scale(arr, scale)
+    arr = arr * factor
     report["unit"] = unit
-    report["scale"] = UNIT_SCALE[unit]
+    report["scale"] = factor
 
     rot, up_name = up_axis_rotation(arr)
     arr = arr @ rot.T
@@ -330,9 +353,7 @@ def normalise_joints(joints, fps: float | None = None) -> tuple[np.ndarray, dict
     report["mirrored"] = mirrored
 
     if fps is not None:
-
-        if not np.isfinite(fps) or fps <= 0:
-            raise MotionFileError(f"frame rate must be positive, got {fps}")
+        fps = limits.check_fps(fps, error=MotionFileError)
         arr = resample(arr, float(fps), float(sk.FPS)).astype(np.float64)
         if len(arr) < 2:
             raise MotionFileError("motion is shorter than two frames at 20 fps")
@@ -352,7 +373,10 @@ def normalise_joints(joints, fps: float | None = None) -> tuple[np.ndarray, dict
 def describe_report(report: dict) -> str:
     """One human-readable line for a normalise_joints report."""
     parts = []
-    if report.get("unit", "m") != "m":
+    if report.get("unit", "m") in ("height", "given"):
+        why = "from the skeleton's height" if report["unit"] == "height" else "given"
+        parts.append(f"scale x{report['scale']:.4g} ({why})")
+    elif report.get("unit", "m") != "m":
         parts.append(f"{report['unit']}->m")
     if report.get("up_axis", "+Y") != "+Y":
         parts.append(f"up {report['up_axis']}->+Y")

@@ -8,11 +8,13 @@ BVH files go through `bvh.read_bvh` and `bone_maps.bvh_to_smpl22`, and are writt
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ropar_core import features as F
+from ropar_core import limits
 from ropar_core import skeleton as sk
 from ropar_core.atomic import atomic_path, write_text
 from ropar_core.bone_maps import bvh_to_smpl22
@@ -46,15 +48,34 @@ def _format_for(path: Path, fmt: str | None, writing: bool) -> str:
 def _array_from_json(name: str, value, what: str) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         raise MotionFileError(f"{name}: '{what}' is not a rectangular array of numbers") from None
     return arr
 
 
+def _check_npy_header(path: Path) -> None:
+    """Shape and dtype from the header, before numpy allocates the array."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in read:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, _, dtype = read[version](fh)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise MotionFileError(f"{path.name}: not a readable .npy array ({str(exc)[:80]})") from None
+    if dtype.kind not in "iuf":
+        raise MotionFileError(f"{path.name}: not a readable .npy array: dtype {dtype} (motion arrays hold "
+                              "real numbers; pickled objects are never loaded)")
+    if shape and shape[0] > limits.MAX_MOTION_FRAMES:
+        raise MotionFileError(f"{path.name}: {shape[0]} frames; at most {limits.MAX_MOTION_FRAMES}")
+
+
 def _load_npy(path: Path, fmt: str) -> Motion:
+    _check_npy_header(path)
     try:
         arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise MotionFileError(f"{path.name}: not a readable .npy array ({exc})") from None
     if fmt == "npy":
         fmt = "h3d263" if arr.ndim == 2 and arr.shape[-1] == sk.FEATURE_DIM else "joints"
@@ -66,18 +87,30 @@ def _load_npy(path: Path, fmt: str) -> Motion:
         raise MotionFileError(f"{path.name}: {exc}") from None
 
 
+def _npz_scalar(path: Path, data, key: str, kind):
+    value = data[key]
+    if value.shape != () or value.dtype.kind not in ("U" if kind is str else "iuf"):
+        raise MotionFileError(f"{path.name}: '{key}' must be a single {kind.__name__}, got {value.dtype} "
+                              f"{value.shape}")
+    if kind is int and not (value.dtype.kind in "iu" or float(value).is_integer()):
+        raise MotionFileError(f"{path.name}: 'seed' must be a whole number")
+    return kind(value)
+
+
 def _load_npz(path: Path) -> Motion:
     try:
         with np.load(path, allow_pickle=False) as data:
             if "joints" not in data.files:
-                raise MotionFileError(f"{path.name}: no 'joints' array (keys: {', '.join(data.files)})")
+                raise MotionFileError(f"{path.name}: no 'joints' array (keys: {', '.join(data.files)[:80]})")
             joints = data["joints"]
             rot = data["rotations"] if "rotations" in data.files else None
-            fps = float(data["fps"]) if "fps" in data.files else float(sk.FPS)
-            text = str(data["text"]) if "text" in data.files else ""
-            seed = int(data["seed"]) if "seed" in data.files else None
-    except (ValueError, OSError, TypeError) as exc:
-        raise MotionFileError(f"{path.name}: not a readable .npz motion ({exc})") from None
+            fps = _npz_scalar(path, data, "fps", float) if "fps" in data.files else float(sk.FPS)
+            text = _npz_scalar(path, data, "text", str) if "text" in data.files else ""
+            seed = _npz_scalar(path, data, "seed", int) if "seed" in data.files else None
+    except (ValueError, OSError, TypeError, EOFError, OverflowError, zipfile.BadZipFile,
+            zipfile.LargeZipFile, NotImplementedError) as exc:  # a truncated or foreign zip
+        raise MotionFileError(f"{path.name}: not a readable .npz motion ({type(exc).__name__}: "
+                              f"{str(exc)[:80]})") from None
     try:
         return Motion(joints, rot, fps, text, seed)
     except MotionFileError as exc:
@@ -85,10 +118,7 @@ def _load_npz(path: Path) -> Motion:
 
 
 def _load_json(path: Path) -> Motion:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise MotionFileError(f"{path.name}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    data = limits.read_json_file(path, path.name)
     if not isinstance(data, dict) or "joints" not in data:
         raise MotionFileError(f"{path.name}: expected an object with 'joints' (and 'fps', 'rotations', "
                               "'text')")
@@ -96,23 +126,29 @@ def _load_json(path: Path) -> Motion:
     rot = data.get("rotations")
     rot = None if rot is None else _array_from_json(path.name, rot, "rotations")
     fps = data.get("fps", sk.FPS)
-    seed = data.get("seed")
+    seed, text = data.get("seed"), data.get("text", "")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise MotionFileError(f"{path.name}: 'seed' must be a whole number or null, got {str(seed)[:20]}")
+    if not isinstance(text, str):
+        raise MotionFileError(f"{path.name}: 'text' must be a string")
     try:
-        return Motion(joints, rot, fps, str(data.get("text", "")), None if seed is None else int(seed))
+        return Motion(joints, rot, fps, text, seed)
     except (MotionFileError, TypeError, ValueError) as exc:
         raise MotionFileError(f"{path.name}: {exc}") from None
 
 
-def load_motion(path, fmt: str | None = None, fps: float | None = sk.FPS, bone_map=None) -> Motion:
+def load_motion(path, fmt: str | None = None, fps: float | None = sk.FPS, bone_map=None,
+                scale: float | None = None) -> Motion:
     """Read a motion (.bvh .npz .npy .json; `fmt` overrides the suffix: bvh, npz, h3d263, joints, json) as
-    SMPL-22 joints in metres, Y up, resampled to `fps` (None keeps the file's rate)."""
+    SMPL-22 joints in metres, Y up, resampled to `fps` (None keeps the file's rate). `scale`: metres per
+    BVH unit (default: guessed, see features.unit_scale)."""
     path = Path(path)
     if not path.is_file():
         raise MotionFileError(f"no such motion file: {path}")
     fmt = _format_for(path, fmt, writing=False)
     if fmt == "bvh":
         bvh = read_bvh(path)
-        joints, src_fps = bvh_to_smpl22(bvh, bone_map)
+        joints, src_fps = bvh_to_smpl22(bvh, bone_map, scale)
         motion = Motion(joints, None, src_fps)
     elif fmt in ("npy", "h3d263", "joints"):
         motion = _load_npy(path, fmt)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ropar_core import features as F
+from ropar_core import limits
 from ropar_core import skeleton as sk
 from ropar_core.errors import MotionFileError
 from ropar_core.quaternion import qnormalize
@@ -32,9 +32,8 @@ class Motion:
             if not np.all(np.isfinite(rot)):
                 raise MotionFileError("rotations contain NaN or infinite values")
             self.rotations = qnormalize(rot).astype(np.float32)
-        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and self.fps > 0):
-            raise MotionFileError(f"frame rate must be a positive number, got {self.fps!r}")
-        self.fps = float(self.fps)
+        self.fps = limits.check_fps(self.fps, error=MotionFileError)
+        limits.check_frames(len(self.joints), "the motion", error=MotionFileError)
 
     @property
     def frames(self) -> int:
@@ -42,6 +41,7 @@ class Motion:
 
 
 def resample_motion(motion: Motion, fps: float) -> Motion:
+    fps = limits.check_fps(fps, error=MotionFileError)
     if abs(motion.fps - fps) < 1e-9:
         return motion
     joints = resample(motion.joints, motion.fps, fps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ropar_core import limits
 from ropar_core.errors import MotionFileError
 from ropar_core.quaternion import qnormalize
 
@@ -12,8 +13,8 @@ from ropar_core.quaternion import qnormalize
 def resample(joints: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
     """Linear interpolation of positions (T, ...) from src_fps to dst_fps; keeps the first frame and
     covers the same duration (the last output frame is at or before the last input frame)."""
-    if not (src_fps > 0 and dst_fps > 0):
-        raise MotionFileError(f"frame rates must be positive, got {src_fps} -> {dst_fps}")
+    for fps in (src_fps, dst_fps):
+        limits.check_fps(fps, error=MotionFileError)
     arr = np.asarray(joints)
     if abs(src_fps - dst_fps) < 1e-9:
         return arr.copy()
@@ -23,8 +24,8 @@ def resample(joints: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
 
 
 def resample_index(n: int, src_fps: float, dst_fps: float):
-    duration = (n - 1) / src_fps
-    count = int(np.floor(duration * dst_fps + 1e-6)) + 1
+    count = limits.check_frames(limits.resampled_count(n, src_fps, dst_fps), "the resampled motion",
+                                error=MotionFileError)  # before allocating it
     t = np.arange(count) * (src_fps / dst_fps)  # (count,) positions in source frames
     lo = np.clip(np.floor(t).astype(np.int64), 0, n - 1)
     hi = np.clip(lo + 1, 0, n - 1)

@@ -90,7 +90,13 @@ def test_cmu_bvh_to_joints_formats(tmp_path, capsys):
     (["{tmp}/nope.bvh", "{tmp}/o.npy"], "no such motion file"),
     (["{bandai}", "{tmp}/o.fbx"], "cannot tell the output format"),
     (["{bandai}", "{tmp}/o.npy", "--fps", "30"], "always 20 fps"),
-    (["{bandai}", "{tmp}/o.bvh", "--fps", "-1"], "--fps must be positive"),
+    (["{bandai}", "{tmp}/o.bvh", "--fps", "-1"], "--fps must be between 1 and 1000 fps"),
+    (["{bandai}", "{tmp}/o.bvh", "--fps", "1e9"], "--fps must be between 1 and 1000 fps"),
+    (["{bandai}", "{tmp}/o.bvh", "--fps", "nan"], "--fps must be between 1 and 1000 fps"),
+    (["{bandai}", "{tmp}/o.npz", "--to", "joints"], r"writes a \.npy file; name the output o\.npy"),
+    (["{bandai}", "{tmp}/o.npy", "--to", "bvh"], r"writes a \.bvh file"),
+    (["{bandai}", "{tmp}/o.npy", "--scale", "nan"], "scale must be"),
+    (["{tmp}/tiny.bvh", "{tmp}/o.npy"], "between 1 and 1000 fps"),
     (["{bandai}", "{bandai}"], "same file"),
     (["{tmp}/bad.bvh", "{tmp}/o.npy"], r"bad\.bvh:\d+: truncated"),
     (["{bandai}", "{tmp}/o.npy", "--bone-map", "cmu"], "bone map does not fit"),
@@ -98,6 +104,7 @@ def test_cmu_bvh_to_joints_formats(tmp_path, capsys):
 ])
 def test_convert_errors(tmp_path, capsys, argv, match):
     (tmp_path / "bad.bvh").write_text("\n".join(BANDAI.read_text().splitlines()[:-3]) + "\n")
+    (tmp_path / "tiny.bvh").write_text(re.sub(r"Frame Time:.*", "Frame Time: 1e-300", BANDAI.read_text()))
     np.save(tmp_path / "bad.npy", np.zeros((4, 100), dtype=np.float32))
     args = [a.format(tmp=tmp_path, bandai=BANDAI) for a in argv]
     assert main(["convert", *args]) == 2

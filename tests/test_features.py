@@ -164,10 +164,31 @@ def test_bad_features_raise(sample):
         F.features_to_rotations(broken)
 
 
-def test_unguessable_scale_raises(sample):
+def test_inches_are_a_unit(sample):
     joints, _ = sample
-    with pytest.raises(MotionFileError, match="unit"):
-        F.normalise_joints(joints * 1e5)
+    ref, _ = F.normalise_joints(joints)
+    out, report = F.normalise_joints(joints / 0.0254)
+    assert report["unit"] == "in" and np.abs(out - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("factor", [1e5, 1 / 0.0564, 3e-3])  # no named unit fits (CMU's is 0.0564 m)
+def test_any_other_scale_comes_from_the_skeletons_height(sample, factor):
+    joints, _ = sample
+    ref, _ = F.normalise_joints(joints)
+    out, report = F.normalise_joints(joints * factor)
+    assert report["unit"] == "height" and "skeleton's height" in F.describe_report(report)
+    assert abs(F._size_proxy(out) - 1.55) < 1e-3  # an adult's head-to-ankle bone path
+    ratio = F._size_proxy(ref) / 1.55
+    assert np.abs(out * ratio - ref).max() < 1e-4  # the same motion, only its size changed
+
+
+def test_scale_override_and_coinciding_joints(sample):
+    joints, _ = sample
+    ref, _ = F.normalise_joints(joints)
+    out, report = F.normalise_joints(joints * 7.0, scale=1 / 7.0)
+    assert report["unit"] == "given" and np.abs(out - ref).max() < 1e-4
+    with pytest.raises(MotionFileError, match="scale"):
+        F.normalise_joints(joints, scale=float("nan"))
     with pytest.raises(MotionFileError, match="coincide"):
         F.normalise_joints(np.zeros((4, 22, 3)))
 

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from ropar_core import features as F
-from ropar_core import io
+from ropar_core import io, limits
 from ropar_core import skeleton as sk
 from ropar_core.bone_maps import BONE_MAPS
 from ropar_core.errors import RoparError
@@ -37,6 +37,9 @@ def add_parser(sub) -> None:
                    help="frame rate of an input .npy of joints, which does not store one (default 20)")
     p.add_argument("--bone-map", choices=tuple(BONE_MAPS), default=None,
                    help="BVH joint naming (default: detected from the joint names)")
+    p.add_argument("--scale", type=float, default=None, metavar="M",
+                   help="metres per unit of a BVH or joints input (default: guessed: m, cm, mm, inches, else "
+                        "from the skeleton's height, e.g. for CMU's files)")
     p.set_defaults(func=run)
 
 
@@ -46,10 +49,18 @@ def _in_format(path: Path, src: str | None) -> str:
     return {".bvh": "bvh", ".npz": "npz", ".json": "json"}.get(path.suffix.lower(), "npy")
 
 
+_SUFFIXES = {"bvh": ".bvh", "h3d263": ".npy", "joints": ".npy", "npz": ".npz", "json": ".json"}
+
+
 def _out_format(path: Path, dst: str | None) -> str:
+    suffix = path.suffix.lower()
     if dst is not None:
+        if suffix != _SUFFIXES[dst]:  # never .npy bytes under a .npz name
+            hint = " (or use --to npz)" if suffix == ".npz" else ""
+            raise RoparError(f"--to {dst} writes a {_SUFFIXES[dst]} file; name the output "
+                             f"{path.stem}{_SUFFIXES[dst]}{hint}")
         return dst
-    fmt = {".bvh": "bvh", ".npy": "h3d263", ".npz": "npz", ".json": "json"}.get(path.suffix.lower())
+    fmt = {".bvh": "bvh", ".npy": "h3d263", ".npz": "npz", ".json": "json"}.get(suffix)
     if fmt is None:
         raise RoparError(f"cannot tell the output format from {path.name!r}; "
                          "use .bvh, .npy, .npz, .json or --to")
@@ -58,8 +69,8 @@ def _out_format(path: Path, dst: str | None) -> str:
 
 def _check_args(args: argparse.Namespace) -> None:
     for flag, value in (("--fps", args.fps), ("--in-fps", args.in_fps)):
-        if value is not None and not value > 0:
-            raise RoparError(f"{flag} must be positive, got {value}")
+        if value is not None:
+            limits.check_fps(value, flag)
     if Path(args.input).resolve() == Path(args.output).resolve():
         raise RoparError("IN and OUT are the same file")
 
@@ -69,17 +80,24 @@ def run(args: argparse.Namespace) -> int:
     src_path, dst_path = Path(args.input), Path(args.output)
     src = _in_format(src_path, args.src)
     dst = _out_format(dst_path, args.dst)
-    motion = io.load_motion(src_path, None if src == "npy" else src, fps=None, bone_map=args.bone_map)
+    motion = io.load_motion(src_path, None if src == "npy" else src, fps=None, bone_map=args.bone_map,
+                            scale=args.scale)
     if src in ("npy", "joints") and args.in_fps is not None and motion.rotations is None:
         motion = io.Motion(motion.joints, None, args.in_fps, motion.text, motion.seed)
     if src == "npy":  # name what the array turned out to be
         src = "joints" if motion.rotations is None else "h3d263"
+    if args.scale is not None and src != "bvh":
+        if src == "h3d263":
+            raise RoparError("--scale does not apply to h3d263 features (they are in metres)")
+        F.unit_scale(motion.joints, args.scale)  # validates it
+        motion = io.Motion(motion.joints * args.scale, motion.rotations, motion.fps, motion.text, motion.seed)
     frames_in, fps_in = motion.frames, motion.fps
     note = ""
     if dst == "h3d263":
         if args.fps is not None and args.fps != sk.FPS:
             raise RoparError(f"h3d263 features are always {sk.FPS} fps; drop --fps {args.fps:g}")
-        joints, report = F.normalise_joints(motion.joints, fps=motion.fps)
+        joints, report = F.normalise_joints(motion.joints, fps=motion.fps,
+                                            scale=None if args.scale is None else 1.0)  # metres already
         io.save_motion(dst_path, io.Motion(joints, None, float(sk.FPS)), fmt="h3d263")
         frames_out, fps_out = len(joints) - 1, float(sk.FPS)  # features have one row fewer than frames
         note = f"; normalised: {F.describe_report(report)}"
