@@ -237,7 +237,7 @@ def run(args) -> int:
     for i, m in enumerate(motions):
         save(m, out.path(i, m.seed, m.prompt))
         if preview is not None:
-            from ropar_core.preview import save_preview  # only then: it imports matplotlib
+            from ropar_core.preview import save_preview  # only then: it imports Pillow
 
             save_preview(preview.path(i, m.seed, m.prompt), m.joints, fps=m.fps, title=m.prompt)
     t3 = time.perf_counter()
