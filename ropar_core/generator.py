@@ -42,6 +42,7 @@ from ropar_core import features as feats
 from ropar_core import skeleton as sk
 from ropar_core.device import autocast, resolve_device, set_threads
 from ropar_core.errors import ModelError, RoparError
+from ropar_core.knowledge import Knowledge, action_phrase, warning_for
 from ropar_core.motion import Motion
 from ropar_core.request import (
     MAX_FRAMES,
@@ -69,6 +70,7 @@ class GeneratedMotion:
     fps: int
     seed: int
     features: np.ndarray  # (T, 263) float32, un-normalised
+    warning: str | None = None  # set when the prompt is unlike anything the model was trained on
 
     @property
     def frames(self) -> int:
@@ -102,6 +104,7 @@ class Generator:
         self.device = torch.device(device)
         set_threads(threads, self.device)
         self.config, self.name = config, name
+        self.knowledge = None  # knowledge.Knowledge of the model directory, when it has one
         self.mean = torch.as_tensor(np.asarray(mean, np.float32), device=self.device)  # (263,)
         self.std = torch.as_tensor(np.asarray(std, np.float32), device=self.device)  # (263,)
         self.max_tokens = int(ropar.cfg.max_time_tokens)
@@ -140,7 +143,9 @@ class Generator:
             raise ModelError(f"{path}: text encoder {text.name!r} gives {text.dim}-d embeddings but the "
                              f"model expects {ropar.cfg.text_dim}")
         name = "default" if model_dir is None else path.name
-        return cls(pvae, ropar, text, mean, std, config, dev, name=name, compile=compile, threads=threads)
+        gen = cls(pvae, ropar, text, mean, std, config, dev, name=name, compile=compile, threads=threads)
+        gen.knowledge = Knowledge.load(path)
+        return gen
 
     def _compile(self) -> None:
         """torch.compile the per-step networks (the sampling loops stay eager Python)."""
@@ -250,6 +255,7 @@ class Generator:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise RoparError(f"batch size must be a positive whole number, got {batch_size!r}")
         text_emb = self.text.encode(list(req.prompts)).to(self.device).float()  # (n, D)
+        warnings = self._warnings(req.prompts)
         groups: dict[int, list[int]] = {}
         for i, f in enumerate(req.frames):  # one token count per batch
             groups.setdefault(math.ceil(f / sk.TOKEN_FRAMES), []).append(i)
@@ -272,13 +278,33 @@ class Generator:
                 if not raw:
                     joints = cleanup.clean_joints(joints, feature_rows,
                                                   cleanup.window_seams(len(joints), self.max_tokens))
+                    # features of the cleaned joints, and joints read back from them, so that joints,
+                    # features and rotations describe one motion (HumanML3D's round trip moves < 1 mm)
                     feature_rows = editing.features_of(joints, len(joints))
+                    joints = feats.features_to_joints(feature_rows)
                 results[i] = self._finish(req.prompts[i], req.seeds[i], feature_rows, joints, req.frames[i])
+                results[i].warning = warnings[i]
             if bar is not None:
                 bar.update(len(idx))
         if bar is not None:
             bar.close()
         return results  # type: ignore[return-value]
+
+    def _warnings(self, prompts) -> list[str | None]:
+        """Per prompt: a one-line warning when the model knows nothing like it (no summary: None)."""
+        if self.knowledge is None:
+            return [None] * len(prompts)
+        fams = self.knowledge.familiarity(self.text.encode([action_phrase(p) for p in prompts]))
+        return [warning_for(p, f) for p, f in zip(prompts, fams)]
+
+    def familiarity(self, prompts) -> list:
+        """Prompts -> knowledge.Familiarity each (how close each comes to the training captions), or
+        Nones for a model directory without knowledge.safetensors."""
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if self.knowledge is None:
+            return [None] * len(texts)
+        phrases = [action_phrase(self.check_prompt(t)) for t in texts]
+        return self.knowledge.familiarity(self.text.encode(phrases))
 
     # -- editing -----------------------------------------------------------------------------------
     def _conditioned(self, prompt: str, seed: int, req: Request, source_feats: np.ndarray, kept: np.ndarray):

@@ -4,14 +4,16 @@ how close a prompt comes to it.
 `knowledge.safetensors` in a model directory holds `embeddings` (K, D) float16, L2-normalised sentence
 embeddings of distinct training captions (per action at most a few dozen, spread over the phrasings by
 farthest-point selection), `action` (K,) int32 indices into the action labels; its metadata holds the
-labels (JSON list), the text encoder's name and the threshold. A prompt's familiarity is its largest
-cosine similarity to any stored caption; below the threshold (chosen on held-out paraphrases, see
+labels (JSON list), the text encoder's name and the threshold. Captions and prompts are embedded without
+their leading subject (action_phrase). A prompt's familiarity is its largest cosine similarity to any
+stored caption; below the threshold (chosen on held-out paraphrases, see
 training/build_knowledge.py) the prompt gets a warning naming the closest actions the model knows.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,18 @@ from ropar_core.errors import ModelError
 FILE_NAME = "knowledge.safetensors"
 DEFAULT_THRESHOLD = 0.6
 CLOSEST = 3  # actions named in a warning
+# Who does it says nothing about what is done, yet "a person ..." alone makes any two captions look alike
+# to a sentence encoder; prompts and captions are compared without a leading subject phrase.
+_SUBJECT = re.compile(
+    r"^\s*(?:(?:a|an|the|some|this|that|my|his|her)\s+)?(?:[\w-]+\s+){0,3}?"
+    r"(?:person|people|man|men|woman|women|someone|somebody|human|character|guy|girl|boy|kid|child|lady|"
+    r"figure|individual|he|she|they|it|senior|athlete|runner|dancer|player)\s+(?:is\s+|are\s+)?", re.I)
+
+
+def action_phrase(text: str) -> str:
+    """'an old man slowly walks ahead' -> 'slowly walks ahead' (the text itself if nothing is left)."""
+    rest = _SUBJECT.sub("", " ".join(text.split()), count=1).strip()
+    return rest or " ".join(text.split())
 
 
 @dataclass

@@ -59,3 +59,10 @@ def bone_length_error(pred_local: torch.Tensor, target_local: torch.Tensor, weig
         return (j[..., 1:, :] - j[..., parents, :]).norm(dim=-1)  # (..., 21)
     w = weight[..., 1:] * weight[..., parents]
     return _wmean((lengths(pred_local) - lengths(target_local)).abs(), w)
+
+
+def foot_height_error(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """|height of each foot joint in pred - in the target| (metres): sunk or floating feet cost on their
+    own, not diluted among the other 18 joints."""
+    feet = list(_CONTACT_JOINTS)
+    return _wmean((pred[..., feet, 1] - target[..., feet, 1]).abs(), weight[..., feet])

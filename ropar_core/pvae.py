@@ -46,6 +46,7 @@ class PVAEConfig:
     accel_weight: float = 0.0  # second differences of the joints
     contact_weight: float = 0.0  # foot joints sliding while the target's contact channel is on
     bone_weight: float = 0.0  # bone lengths of the decoded joints vs the target's
+    foot_height_weight: float = 0.0  # heights of the foot joints (ankles, toes) vs the target's
 
     @property
     def num_parts(self) -> int:
@@ -347,6 +348,8 @@ class PVAE(nn.Module):
         if cfg.contact_weight:
             contacts = (x_norm * self.feat_std + self.feat_mean)[..., sk.CONTACT_SLICE].unsqueeze(1)
             terms["slide"] = (cfg.contact_weight, ml.foot_contact_slide(pred_world, contacts, world_w))
+        if cfg.foot_height_weight:
+            terms["foot_y"] = (cfg.foot_height_weight, ml.foot_height_error(pred_world, true_world, world_w))
         if cfg.bone_weight:
             terms["bone"] = (cfg.bone_weight, ml.bone_length_error(pred_local, true_local, joint_w))
         return terms

@@ -320,7 +320,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 future.cancel()  # still queued: the worker will skip it
                 raise HttpError(HTTPStatus.GATEWAY_TIMEOUT, "timeout",
                                 f"no result within {self.server.timeout_s:g} s (server busy)") from None
-            self._send(HTTPStatus.OK, {"motions": [motion_json(m) for m in motions],
+            warnings = [m.warning for m in motions if getattr(m, "warning", None)]
+            self._send(HTTPStatus.OK, {"motions": [motion_json(m) for m in motions], "warnings": warnings,
                                        "elapsed_s": round(time.perf_counter() - start, 4)})
         except HttpError as exc:
             self._error(exc.status, exc.code, str(exc))

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from ropar_core.errors import RoparError
-from ropar_core.knowledge import Knowledge, farthest_points, label_of
+from ropar_core.knowledge import Knowledge, action_phrase, farthest_points, label_of
 
 DEFAULT_PROMPTS = Path(__file__).resolve().parents[1] / "assets" / "prompt_familiarity.json"
 
 
 def training_captions(caches: list[str], split: str = "train") -> dict[str, list[str]]:
-    """action label -> distinct captions of the split's clips, over all caches."""
+    """action label -> distinct captions (their action phrases) of the split's clips, over all caches."""
     out: dict[str, set[str]] = {}
     for cache in caches:
         meta_path = Path(cache) / "meta.json"
@@ -36,8 +36,8 @@ def training_captions(caches: list[str], split: str = "train") -> dict[str, list
             if clip.get("split") != split:
                 continue
             label = label_of(clip.get("content") or clip.get("source") or "motion")
-            texts = (" ".join(t.split()) for t in clip.get("texts", []))
-            out.setdefault(label, set()).update(t for t in texts if t)
+            texts = (action_phrase(t) for t in clip.get("texts", []) if t.strip())
+            out.setdefault(label, set()).update(texts)
     return {k: sorted(v) for k, v in sorted(out.items()) if v}
 
 
@@ -74,7 +74,7 @@ def choose_threshold(known: np.ndarray, unknown: np.ndarray) -> tuple[float, flo
 def calibrate(knowledge: Knowledge, encoder, prompts_file: str | Path) -> dict:
     items = json.loads(Path(prompts_file).read_text())["prompts"]
     texts = [it["text"] for it in items]
-    fams = knowledge.familiarity(encoder.encode(texts))
+    fams = knowledge.familiarity(encoder.encode([action_phrase(t) for t in texts]))
     truth = np.array([is_known(it["matches"], knowledge.labels) for it in items])
     scores = np.array([f.score for f in fams])
     threshold, acc = choose_threshold(scores[truth], scores[~truth])

@@ -234,6 +234,7 @@ def run(args) -> int:
                                temperature=args.temperature, batch_size=args.batch_size,
                                progress=len(items) > 1 and not args.quiet)
     t2 = time.perf_counter()
+    _warn_unfamiliar(motions)
     for i, m in enumerate(motions):
         save(m, out.path(i, m.seed, m.prompt))
         if preview is not None:
@@ -243,6 +244,16 @@ def run(args) -> int:
     t3 = time.perf_counter()
     _summary(motions, out, gen, load_s=t1 - t0, gen_s=t2 - t1, write_s=t3 - t2, edited=source is not None)
     return 0
+
+
+def _warn_unfamiliar(motions) -> None:
+    """One line on stderr when prompts are unlike the model's training data (knowledge.py)."""
+    flagged = [m for m in motions if getattr(m, "warning", None)]
+    if len(flagged) == 1:
+        print(f"ropar generate: warning: {flagged[0].warning}", file=sys.stderr)
+    elif flagged:
+        print(f"ropar generate: warning: {len(flagged)} of {len(motions)} prompts are unlike anything the "
+              f"model was trained on, e.g. {flagged[0].warning}", file=sys.stderr)
 
 
 def _summary(motions, out: Namer, gen, load_s: float, gen_s: float, write_s: float, edited: bool) -> None:

@@ -72,6 +72,23 @@ def read_vocabulary(model_dir: Path) -> list[dict]:
         raise ModelError(f"{path}: not a vocabulary table ({exc})") from None
 
 
+def read_knowledge(model_dir: Path) -> dict | None:
+    """The caption summary behind unfamiliar-prompt warnings (knowledge.py), from its header only."""
+    from safetensors import SafetensorError, safe_open
+
+    path = model_dir / "knowledge.safetensors"
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="np") as f:
+            meta = f.metadata() or {}
+            captions = f.get_slice("action").get_shape()[0]
+        return {"actions": json.loads(meta["labels"]), "captions": captions,
+                "threshold": float(meta.get("threshold", "nan"))}
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise ModelError(f"corrupt {path}: {exc}") from None
+
+
 def vocabulary_lines(rows: list[dict]) -> list[str]:
     """One line per action, merged over sources: 'kick   5 clips   0.3 min  (bandai1, deepmimic)'."""
     merged: dict[str, dict] = {}
@@ -125,6 +142,7 @@ def describe(model_dir: Path, device: str) -> dict:
         "licence": licence_note(model_dir),
         "device": device_note(device),
         "vocabulary": read_vocabulary(model_dir),
+        "knowledge": read_knowledge(model_dir),
     }
 
 
@@ -168,5 +186,11 @@ def run(args) -> int:
         lines.append(f"vocabulary:    {len({r['action'] for r in rows})} actions from {', '.join(sources)} "
                      f"({sum(r['clips'] for r in rows)} clips, {sum(r['minutes'] for r in rows):.0f} min):")
         lines += vocabulary_lines(rows)
+    known = info["knowledge"]
+    if known and not info["vocabulary"]:
+        lines.append(f"knows:         {len(known['actions'])} actions: {', '.join(known['actions'])}")
+    if known:
+        lines.append(f"warnings:      prompts less similar than {known['threshold']:.2f} to all of "
+                     f"{known['captions']} training captions get an 'unlike the training data' warning")
     print("\n".join(lines))
     return 0
