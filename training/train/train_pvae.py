@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-part-decomposition", action="store_true", help="ablation: one full-body token")
     p.add_argument("--no-shared-parameters", action="store_true", help="ablation: one codec per part")
     p.add_argument("--eval-clips", type=int, default=200, help="held-out clips used for MPJPE")
+    p.add_argument("--init", metavar="DIR", default=None,
+                   help="start from this model directory's P-VAE weights and normalisation (fine-tuning)")
     return p
 
 
@@ -92,11 +94,26 @@ def evaluate_mpjpe(model: PVAE, cache, split: str = "val", limit: int | None = 2
             "credible_mpjpe_mm": 1000 * c_sum / max(c_n, 1.0), "frames": n_frames}
 
 
+def init_from(model: PVAE, init_dir: str | Path) -> tuple:
+    """Copy a model directory's P-VAE weights into `model` (same architecture; the loss weights may
+    differ) -> its (mean, std): fine-tuned weights only make sense with the normalisation they learnt."""
+    from ropar_core.errors import ModelError
+    from ropar_core.modeldir import load_pvae
+
+    try:
+        start, mean, std = load_pvae(init_dir)
+        model.load_state_dict(start.state_dict())
+    except (ModelError, RuntimeError) as exc:
+        raise RoparError(f"--init {init_dir}: cannot start from it ({str(exc).splitlines()[0]})") from None
+    return mean, std
+
+
 def train(cfg: TrainConfig, model_cfg: PVAEConfig, cache: str | Path, out: str | Path, *,
           resume: bool = False, eval_clips: int = 200, preset: str | None = None,
-          command: str | None = None) -> dict:
+          command: str | None = None, init: str | Path | None = None) -> dict:
     """Train a P-VAE on the cache directory `cache`; `out` becomes a P-VAE model directory. Returns the
-    training summary (also written to out/summary.json). preset/command are recorded in config.json."""
+    training summary (also written to out/summary.json). preset/command are recorded in config.json.
+    init: a model directory to fine-tune from (its weights and normalisation stats)."""
     from training.data.cache import Cache
     from training.data.dataset import MotionDataset, collate
 
@@ -107,6 +124,8 @@ def train(cfg: TrainConfig, model_cfg: PVAEConfig, cache: str | Path, out: str |
         dataset = MotionDataset(data, "train", crop_frames=cfg.crop_frames, seed=cfg.seed)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = PVAE(model_cfg)
+        if init is not None:
+            mean, std = init_from(model, init)
         model.set_stats(mean, std)
         model.to(dist.device)
         eval_split = "val" if data.indices("val") else "test"
@@ -121,6 +140,7 @@ def train(cfg: TrainConfig, model_cfg: PVAEConfig, cache: str | Path, out: str |
         elif dist.is_main:
             final = ema.copy_of(model)
             train_info = {"data": str(cache), "preset": preset, "steps": summary["step"],
+                          "init": init and str(init),
                           "config": cfg.to_dict(), "eval_split": eval_split,
                           "command": command or "(called from Python)"}
             save_model_dir(out, final.cpu(), mean, std, train=train_info)
@@ -147,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                                     part_decomposition=False if args.no_part_decomposition else None,
                                     shared_parameters=False if args.no_shared_parameters else None)
         train(cfg, model_config(args.preset, overrides), args.data, args.out, resume=args.resume,
-              eval_clips=args.eval_clips, preset=args.preset, command=command)
+              eval_clips=args.eval_clips, preset=args.preset, command=command, init=args.init)
     except RoparError as exc:
         print(f"train_pvae: error: {exc}", file=sys.stderr)
         return 2

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description=__doc__.split("\n\n")[0])
     add_train_flags(p, ROPAR_PRESETS)
     p.add_argument("--pvae", required=True, help="P-VAE model directory (train_pvae output)")
+    p.add_argument("--init", metavar="DIR", default=None,
+                   help="start from this model directory's RoPAR weights (fine-tuning; latent stats are new)")
     p.add_argument("--text-encoder", default=None,
                    help="local Hugging Face model directory (default: all-MiniLM-L6-v2)")
     p.add_argument("--no-diffusion-head", action="store_true", help="ablation: direct regression head")
@@ -222,9 +224,18 @@ def model_config(preset: str, pvae_cfg, text_dim: int, crop_tokens: int,
     return mcfg
 
 
+def init_from(model: RoPAR, init_dir: str | Path) -> None:
+    """Copy a model directory's RoPAR weights into `model` (same architecture)."""
+    try:
+        model.load_state_dict(ckpt_io.load_weights(Path(init_dir) / "ropar.safetensors"))
+    except (RoparError, OSError, RuntimeError) as exc:
+        raise RoparError(f"--init {init_dir}: cannot start from it ({str(exc).splitlines()[0]})") from None
+
+
 def train(cfg: TrainConfig, cache: str | Path, pvae_dir: str | Path, out: str | Path, *,
           preset: str = "small", overrides: dict | None = None, text_encoder=None, token_rule: str = "all",
-          cfg_scale: float = DEFAULT_CFG_SCALE, resume: bool = False, command: str | None = None) -> dict:
+          cfg_scale: float = DEFAULT_CFG_SCALE, resume: bool = False, command: str | None = None,
+          init: str | Path | None = None) -> dict:
     """Train RoPAR on the latents of the frozen P-VAE in `pvae_dir`; `out` becomes a complete model
     directory. overrides: RoPAR config fields changed from the preset. text_encoder: a loaded
     TextEncoder to reuse, or a model name/directory (None: the default). cfg_scale: the guidance scale
@@ -251,7 +262,9 @@ def train(cfg: TrainConfig, cache: str | Path, pvae_dir: str | Path, out: str | 
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = RoPAR(mcfg)
-        model.set_latent_stats(*latent_stats(latents, "train"))
+        if init is not None:
+            init_from(model, init)
+        model.set_latent_stats(*latent_stats(latents, "train"))  # after init: the latents are this P-VAE's
         model.to(dist.device)
 
         def eval_fn(ema_model, step):
@@ -265,6 +278,7 @@ def train(cfg: TrainConfig, cache: str | Path, pvae_dir: str | Path, out: str | 
         elif dist.is_main:
             final = ema.copy_of(model).cpu()
             train_info = {"data": str(cache), "pvae": str(pvae_dir), "preset": preset,
+                          "init": init and str(init),
                           "steps": summary["step"], "config": cfg.to_dict(), "token_rule": token_rule,
                           "command": command or "(called from Python)",
                           "pvae_train": ckpt_io.load_config(pvae_dir).get("train", {})}
@@ -290,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                                     diffusion_head=False if args.no_diffusion_head else None)
         train(cfg, args.data, args.pvae, args.out, preset=args.preset, overrides=overrides,
               text_encoder=args.text_encoder, token_rule=args.token_rule, cfg_scale=args.cfg,
-              resume=args.resume, command=command)
+              resume=args.resume, command=command, init=args.init)
     except RoparError as exc:
         print(f"train_ropar: error: {exc}", file=sys.stderr)
         return 2
