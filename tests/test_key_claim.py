@@ -1,0 +1,82 @@
+"""training.key_claim at the tiny preset on synthetic caches: every arm and seed on record, the report
+blocks the issue's check reads, and a rerun that redoes nothing."""
+
+import json
+
+import pytest
+import torch
+
+from tests.test_evaluator_synthetic import make_synthetic_caches
+from training.data.cache import Cache
+from training.evaluation import judge_check, key_claim
+from training.train.train_evaluator import train_evaluator
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("key_claim")
+    caches = make_synthetic_caches(root / "caches", per_label=16, names=["clean", "noisy"])
+    train_evaluator(caches["clean"], root / "ev", "tiny", steps=60, log=lambda m: None)
+    out = root / "reports"
+    judge_check.run(root / "caches", ["noisy"], root / "ev", out / "judge", repeats=2, seed=0)
+    argv = ["--caches", str(root / "caches"), "--noisy", "noisy", "--preset", "tiny", "--seeds", "2",
+            "--evaluator", str(root / "ev"), "--out", str(out), "--work", str(root / "work")]
+    assert key_claim.main(argv) == 0
+    return root, out, argv
+
+
+@pytest.mark.slow
+def test_report_json_carries_the_judge_and_key_claim_blocks(experiment):
+    _, out, _ = experiment
+    report = json.loads((out / "report.json").read_text())
+    judge, claim = report["judge"], report["key_claim"]
+    n = len(judge["credible_ratio"])
+    assert n == 2 and all(len(judge[k]) == n for k in ("clean_gt_fid", "noisy_gt_fid", "clean_gt_r1",
+                                                       "noisy_gt_r1"))
+    assert claim["test_clips"] == 40 and 0 < claim["credible_ratio"] < 1
+    for arm in ("ropar", "blind", "fullbody"):
+        block = claim["arms"][arm]
+        assert block["seeds"] == [0, 1] and len(block["fid"]) == 2 and len(block["r1"]) == 2
+        assert len(block["multimodality"]) == 2 and block["r1_interval"]["n"] == 2
+    assert claim["verdict"] in ("ropar better", "blind better", "mixed",
+                                "tie: no difference beyond the intervals")
+    assert not claim["complete"] and not claim["r1_target_met"]  # 2 seeds, 40 clips, 20 steps
+    assert any("Incomplete" in s for s in claim["reading"]) and (out / "key_claim.md").is_file()
+    assert set(claim["reconstruction"]) == {"pvae", "pvae_fullbody"}
+
+
+@pytest.mark.slow
+def test_the_blind_arm_differs_in_credibility_only(experiment):
+    root, _, _ = experiment
+    work = root / "work"
+    ropar = json.loads((work / "ropar_s0" / "config.json").read_text())["train"]
+    blind = json.loads((work / "blind_s0" / "config.json").read_text())["train"]
+    assert ropar["pvae"] == blind["pvae"] and ropar["pvae"].endswith("pvae_s0")  # one shared P-VAE
+    assert Cache(blind["data"]).credible[:].all() and not Cache(ropar["data"]).credible[:].all()
+    assert {k: v for k, v in ropar["config"].items()} == {k: v for k, v in blind["config"].items()}
+    full = json.loads((work / "pvae_fullbody_s0" / "config.json").read_text())
+    assert full["pvae"]["part_decomposition"] is False and full["train"]["data"].endswith("-blind")
+
+
+@pytest.mark.slow
+def test_finished_runs_are_never_redone(experiment, monkeypatch, capsys):
+    _, out, argv = experiment
+    before = {p.name: p.read_text() for p in (out / "key_claim").glob("*.json")}
+    assert len(before) == 10  # 2 seeds x (2 P-VAEs + 3 arms)
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(key_claim, "train", boom)
+    assert key_claim.main(argv) == 0
+    assert "10 runs finished, 0 to do" in capsys.readouterr().out
+    assert {p.name: p.read_text() for p in (out / "key_claim").glob("*.json")} == before
+
+
+def test_verdict_needs_a_difference_beyond_the_interval():
+    arms = {"ropar": {"seeds": [0, 1, 2], "fid": [1.0, 1.1, 0.9], "r1": [0.5, 0.52, 0.48]},
+            "blind": {"seeds": [0, 1, 2], "fid": [2.0, 2.1, 1.9], "r1": [0.49, 0.53, 0.5]}}
+    word, per = key_claim.verdict(arms)
+    assert per["fid"]["call"] == "ropar better" and per["r1"]["call"] == "tie" and word == "ropar better"
+    assert key_claim.verdict({"ropar": {"seeds": [0]}, "blind": {"seeds": [0]}})[0].startswith("undecided")
