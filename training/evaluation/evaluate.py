@@ -1,5 +1,6 @@
 """Evaluate a text-to-motion model (or a P-VAE's reconstructions) on a cache split with the judge of
-training/evaluator.py, following the standard T2M protocol (ANCHOR-FACTS §4) where our data allows.
+training/evaluation/evaluator.py, following the standard T2M protocol (ANCHOR-FACTS §4) where our
+data allows.
 
     python -m training.evaluate --model DIR --data CACHE --split test [--evaluator runs/evaluator]
         [--repeats 3] [--seed 0] [--mm-captions 32 --mm-repeats 10] [--out results.json]
