@@ -1,4 +1,5 @@
-"""Session-wide test settings."""
+"""Session-wide test settings and the fixtures several test modules share (their helper functions live
+in tests/helpers/)."""
 
 import os
 
@@ -16,3 +17,23 @@ def _private_text_embedding_cache(tmp_path_factory):
         os.environ.pop("ROPAR_TEXT_CACHE", None)
     else:
         os.environ["ROPAR_TEXT_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: on a shared CPU more threads only fight each other (and run far
+    slower). Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def gen():
+    """A tiny randomly initialised Generator (tests/helpers/tiny_model.py), one per test module."""
+    from tests.helpers.tiny_model import tiny_generator
+
+    return tiny_generator()

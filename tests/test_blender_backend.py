@@ -85,7 +85,7 @@ def _tiny():
     # Imported here, not at the top, so the validation tests above run without torch; a broken import
     # fails these tests (never a skip).
     from ropar_core.server import make_server
-    from tests.test_generator import make_tiny_model_dir, tiny_generator
+    from tests.helpers.tiny_model import make_tiny_model_dir, tiny_generator
 
     return make_server, tiny_generator, make_tiny_model_dir
 

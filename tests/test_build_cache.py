@@ -14,7 +14,7 @@ import pytest
 
 from ropar_core.bvh import write_bvh
 from ropar_core.skeleton import JOINT_NAMES
-from tests.test_importers import (
+from tests.helpers.importer_data import (
     amass_sequence,
     coco_keypoints,
     make_smpl_model,

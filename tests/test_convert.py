@@ -18,7 +18,7 @@ from ropar_core import skeleton as sk
 from ropar_core.bone_maps import bvh_to_smpl22
 from ropar_core.bvh import read_bvh
 from ropar_core.cli import main
-from tests.test_io import BANDAI, SAMPLE, cmu_fk, make_cmu_motion, write_cmu_bvh
+from tests.helpers.motion_files import BANDAI, SAMPLE, cmu_fk, make_cmu_motion, write_cmu_bvh
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,14 +5,7 @@ import torch
 
 from ropar_core.diffusion import DiffusionHead, RegressionHead, cosine_alphas_cumprod
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared CPU more threads only fight each other (and run far slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_cosine_schedule():

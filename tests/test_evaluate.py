@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_evaluator_synthetic import HashTextEncoder, make_synthetic_caches
+from tests.helpers.synthetic import HashTextEncoder, make_synthetic_caches
 from training.evaluation import evaluate
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
 from training.train import train_evaluator as te

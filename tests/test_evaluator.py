@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ropar_core.errors import ModelError, RoparError
-from tests.test_evaluator_synthetic import HashTextEncoder, make_synthetic_caches
+from tests.helpers.synthetic import HashTextEncoder, make_synthetic_caches
 from training.evaluation.evaluator import EvaluatorConfig, TextMotionEvaluator, load_clips, negative_mask
 from training.train import train_evaluator as te
 

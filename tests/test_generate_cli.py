@@ -17,7 +17,7 @@ from PIL import Image
 
 from ropar_core import skeleton as sk
 from ropar_core.cli import main
-from tests.test_generator import make_tiny_model_dir
+from tests.helpers.tiny_model import make_tiny_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def test_prompt_file_to_a_directory_and_jsonl_to_a_pattern(model, tmp_path, caps
 
 def test_edit_keeps_the_legs_of_a_motion_file(model, tmp_path, capsys):
     from ropar_core.io import Motion, load_motion, save_motion
-    from tests.test_generator import walking_motion
+    from tests.helpers.tiny_model import walking_motion
 
     save_motion(tmp_path / "walk.npz", Motion(walking_motion(40), None, 20.0))
     code, out, err = run_cli(capsys, "generate", "a person waves both arms", "--edit", tmp_path / "walk.npz",
@@ -149,7 +149,7 @@ def test_edit_keeps_the_legs_of_a_motion_file(model, tmp_path, capsys):
 ])
 def test_bad_inputs_exit_2_with_one_line_and_write_nothing(model, tmp_path, capsys, args, match):
     from ropar_core.io import Motion, save_motion
-    from tests.test_generator import walking_motion
+    from tests.helpers.tiny_model import walking_motion
 
     (tmp_path / "empty.txt").write_text("# nothing\n\n")
     (tmp_path / "bad.jsonl").write_text('{"text": "a"}\n{"text": \n')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ropar_core.cli import main
-from tests.test_generator import make_tiny_model_dir
+from tests.helpers.tiny_model import make_tiny_model_dir
 
 ROWS = [
     {"action": "kick", "source": "bandai1", "clips": 1, "minutes": 0.2, "licence": "CC BY-NC 4.0"},

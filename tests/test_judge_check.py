@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_evaluator_synthetic import HashTextEncoder, synthetic_clips, write_cache
+from tests.helpers.synthetic import HashTextEncoder, synthetic_clips, write_cache
 from training.evaluation import judge_check, metrics
 from training.train import train_evaluator as te
 

@@ -12,13 +12,7 @@ from ropar_core.pvae import PVAE, PVAE_PRESETS, PVAEConfig, mpjpe_mm, recover_fr
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "humanml3d-sample"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared CPU more threads only fight each other (and run far slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _sample_or_synthetic(T=64):

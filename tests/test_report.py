@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_evaluator_synthetic import make_synthetic_caches
+from tests.helpers.synthetic import make_synthetic_caches
 from training.data.cache import Cache
 from training.evaluation import report
 
@@ -64,13 +64,17 @@ def test_tiny_report_end_to_end_and_resume(caches, tmp_path):
             assert np.isfinite(row[metric]["mean"]) and row[metric]["ci95"] >= 0 and row[metric]["n"] == 2
     for row in rec.values():
         assert row["mpjpe_mm"]["mean"] > 0 and np.isfinite(row["fid"]["mean"])
-    assert data["real"]["fid"]["mean"] < min(r["fid"]["mean"] for r in gen.values())
+    # The real-motions row compares the real test motions with the real val motions: two different sets,
+    # so its FID is above zero; it is a reference distance, not a floor (models may score below it).
+    assert data["real"]["fid"]["mean"] > 0
     assert {c["verdict"] for c in data["claims"]} <= {"better", "worse", "tie"} and len(data["claims"]) >= 12
     commands = " ".join(data["commands"])
     assert "python -m training.train_pvae" in commands and "python -m training.train_ropar" in commands
     md = (out / "report.md").read_text()
     for heading in ("Table 1", "Table 2", "Fig. 3", "Do the paper's claims hold here?", "## Commands"):
         assert heading in md
+    assert "not a lower bound" in md  # the report says what the real-motions FID is
+    assert str(tmp_path) not in md  # paths are printed relative to the repository (or as given)
     assert (out / "fig3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The baseline saw every frame as credible; RoPAR saw the noisy cache's masks.
     baseline_cfg = json.loads((work / "baseline_at_noisy" / "ropar" / "config.json").read_text())

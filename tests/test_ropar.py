@@ -6,14 +6,7 @@ import torch
 
 from ropar_core.ropar import ROPAR_PRESETS, RoPAR, RoPARConfig, build_ropar
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared CPU more threads only fight each other (and run far slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(**kw):

@@ -3,11 +3,7 @@ that are batched but never lost or mixed up."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import re
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,50 +11,12 @@ import pytest
 
 from ropar_core import skeleton as sk
 from ropar_core.errors import RoparError
-from ropar_core.server import check_host, make_server
-from tests.test_generator import tiny_generator, walking_motion
-
-
-class Running:
-    """A server on an ephemeral loopback port, served from a background thread."""
-
-    def __init__(self, generator, **kwargs):
-        self.httpd = make_server(generator, host="127.0.0.1", port=0, log=lambda m: None, **kwargs)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def request(self, method: str, path: str, body=None, headers=None, timeout: float = 60.0):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-        hdrs = {"Content-Type": "application/json", **(headers or {})}
-        if data is not None and "Content-Length" not in hdrs:
-            hdrs["Content-Length"] = str(len(data))
-        try:
-            conn.putrequest(method, path)
-            for k, v in hdrs.items():
-                conn.putheader(k, v)
-            conn.endheaders()
-            if data is not None:
-                conn.send(data)
-            resp = conn.getresponse()
-            return resp.status, json.loads(resp.read().decode())
-        finally:
-            conn.close()
-
-    def healthy(self) -> bool:
-        status, body = self.request("GET", "/health")
-        return status == 200 and body["status"] == "ok"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.httpd.service.stop()
-
-
-@pytest.fixture(scope="module")
-def gen():
-    return tiny_generator()
+from ropar_core.server import check_host
+from tests.helpers.server import (
+    Running,
+    SlowGenerator,
+)
+from tests.helpers.tiny_model import walking_motion
 
 
 @pytest.fixture(scope="module")
@@ -168,25 +126,10 @@ def test_too_large_body_is_refused_without_reading_it(gen):
         s.close()
 
 
-class _Slow:
-    """A stand-in generator: validates like the real one, sleeps or fails when generating."""
-
-    def __init__(self, real, delay=0.0, fail=False):
-        self.real, self.delay, self.fail = real, delay, fail
-        self.name, self.device = "slow", "cpu"
-
-    def check_request(self, *a, **kw):
-        return self.real.check_request(*a, **kw)
-
-    def generate(self, prompts, **kw):
-        time.sleep(self.delay)
-        if self.fail:
-            raise RuntimeError("the GPU caught fire")
-        return self.real.generate(prompts, **kw)
 
 
 def test_timeouts_and_internal_errors_are_json_and_not_fatal(gen):
-    s = Running(_Slow(gen, delay=1.0), timeout_s=0.2)
+    s = Running(SlowGenerator(gen, delay=1.0), timeout_s=0.2)
     try:
         body = {"prompt": "a person walks", "frames": 8, "steps": 1}
         status, payload = s.request("POST", "/generate", body)
@@ -194,7 +137,7 @@ def test_timeouts_and_internal_errors_are_json_and_not_fatal(gen):
         assert s.healthy()
     finally:
         s.close()
-    s = Running(_Slow(gen, fail=True))
+    s = Running(SlowGenerator(gen, fail=True))
     try:
         status, payload = s.request("POST", "/generate", {"prompt": "a person walks", "frames": 8})
         assert status == 500 and payload["error"]["code"] == "internal"

@@ -9,13 +9,7 @@ import time
 
 import pytest
 
-from tests.test_generator import tiny_generator
-from tests.test_server import Running, _Slow
-
-
-@pytest.fixture(scope="module")
-def gen():
-    return tiny_generator()
+from tests.helpers.server import Running, SlowGenerator
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +102,7 @@ def test_connections_beyond_the_cap_wait_for_a_slot(gen):
 
 def test_a_client_that_leaves_early_leaves_no_traceback(gen, capfd):
     logged = []
-    s = Running(_Slow(gen, delay=0.5))
+    s = Running(SlowGenerator(gen, delay=0.5))
     s.httpd.service.log = logged.append
     try:
         body = b'{"prompt": "a person walks", "frames": 8, "steps": 1}'
