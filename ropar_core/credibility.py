@@ -30,6 +30,7 @@ from ropar_core.atomic import write_text
 from ropar_core.errors import MotionFileError
 from ropar_core.keypoints import check_scores, detect_format, load_json, read_keypoints
 from ropar_core.layouts import Layout, get_layout
+from ropar_core.runs import runs
 from ropar_core.skeleton import NUM_PARTS, PART_NAMES, TOKEN_FRAMES
 from ropar_core.tracking import select_person
 
@@ -57,16 +58,6 @@ def part_confidence(conf: np.ndarray, layout: str | Layout) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _runs(x: np.ndarray) -> list[tuple[int, int, bool]]:
-    """Runs of equal values in a 1-D bool array as (start, end_exclusive, value)."""
-    if x.size == 0:
-        return []
-    edges = np.flatnonzero(x[1:] != x[:-1]) + 1
-    starts = np.concatenate([[0], edges])
-    ends = np.concatenate([edges, [x.size]])
-    return [(int(s), int(e), bool(x[s])) for s, e in zip(starts, ends)]
-
-
 def clean_mask(
     mask: np.ndarray, min_gap: int = DEFAULT_MIN_GAP, min_island: int = DEFAULT_MIN_ISLAND
 ) -> np.ndarray:
@@ -80,10 +71,10 @@ def clean_mask(
     T = m.shape[0]
     for p in range(m.shape[1]):
         col = m[:, p]
-        for s, e, val in _runs(col):
+        for s, e, val in runs(col):
             if not val and s > 0 and e < T and e - s < min_gap:
                 col[s:e] = True
-        for s, e, val in _runs(col):
+        for s, e, val in runs(col):
             if val and e - s < min_island and not (s == 0 and e == T):
                 col[s:e] = False
     return m
@@ -204,7 +195,7 @@ def _per_part_stats(frame_mask: np.ndarray, conf: np.ndarray, token_mask: np.nda
             "credible_frame_ratio": round(float(col.mean()), 4) if col.size else 0.0,
             "credible_tokens": int(token_mask[:, k].sum()),
             "credible_token_ratio": round(float(token_mask[:, k].mean()), 4) if token_mask.size else 0.0,
-            "credible_segments": sum(1 for _, _, v in _runs(col) if v),
+            "credible_segments": sum(1 for _, _, v in runs(col) if v),
         }
     return stats
 

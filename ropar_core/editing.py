@@ -18,6 +18,7 @@ from ropar_core import limits
 from ropar_core import skeleton as sk
 from ropar_core.errors import RoparError
 from ropar_core.resample import resample
+from ropar_core.runs import true_runs
 
 SEAM_BLEND_FRAMES = 8  # cross-fade length (0.4 s) where generated frames meet kept frames
 
@@ -70,9 +71,7 @@ def compose(generated: np.ndarray, source: np.ndarray, kept: np.ndarray,
     free = np.flatnonzero(~anchored)
     corrected = out.copy()
     if len(free) and anchored.any():
-        runs = np.split(free, np.flatnonzero(np.diff(free) > 1) + 1)
-        for run in runs:
-            s, e = int(run[0]), int(run[-1]) + 1  # free frames [s, e)
+        for s, e in true_runs(~anchored):  # free frames [s, e)
             k = min(blend, e - s)
             if s > 0:  # anchored frame s-1 on the left
                 delta = out[s - 1] - generated[s - 1]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 BANDAI = DATA / "bandai_wave-left-hand_active_011.bvh"
 
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "humanml3d-sample"
+SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "humanml3d-sample"
 
 
 CMU_SKELETON = [

@@ -27,6 +27,7 @@ from scipy.signal import butter, sosfiltfilt
 
 from ropar_core import features as F
 from ropar_core import skeleton as sk
+from ropar_core.runs import true_runs
 from ropar_core.credibility import credibility_from_confidences, token_mask_from_frame_mask
 from training.data import virtual_camera as vc
 
@@ -55,20 +56,13 @@ CONTACT_JOINTS = {7: 259, 10: 260, 8: 261, 11: 262}  # ankle/foot -> foot-contac
 # Corruption of non-credible parts (joint space).
 
 
-def _runs(col: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) runs of True in a 1-D bool array."""
-    padded = np.concatenate([[False], col, [False]])
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return list(zip(edges[::2], edges[1::2]))
-
-
 def envelope(noisy: np.ndarray) -> np.ndarray:
     """(T,) bool non-credible -> (T,) weight in [0, 1]: 0 on credible frames and on the first/last
     frame of a run that touches a credible frame, rising smoothly over RAMP_FRAMES inside the run (a
     reconstruction drifts away from the last seen pose; it does not jump)."""
     T = len(noisy)
     env = np.zeros(T)
-    for s, e in _runs(noisy):
+    for s, e in true_runs(noisy):
         t = np.arange(s, e)
         up = (t - s) if s > 0 else np.full(e - s, RAMP_FRAMES)
         down = (e - 1 - t) if e < T else np.full(e - s, RAMP_FRAMES)
@@ -150,7 +144,7 @@ def corrupt(joints: np.ndarray, root_quat: np.ndarray, frame_mask: np.ndarray, r
         L = F.qrot(root_quat[:, None], J - J[:, anchor:anchor + 1])  # (T, 22, 3)
         raw = L[:, idx].copy()  # (T, k, 3)
         part_modes = []
-        for s, e in _runs(noisy):
+        for s, e in true_runs(noisy):
             mode = str(rng.choice(MODES[part]))
             part_modes.append(mode)
             target = _corrupt_run(L, s, e, tuple(idx), part, mode, rng, mean_local, anchor)

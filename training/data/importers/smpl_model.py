@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from training.data.importers.npz import read_npz
 from ropar_core.errors import ModelError
 from ropar_core.skeleton import NUM_JOINTS, PARENTS
 
@@ -68,21 +69,6 @@ def find_model_file(model: str | Path, model_type: str, gender: str) -> Path:
     raise ModelError(f"{model}: no {model_type} model for gender {gender!r} (looked for {tried}, ...)")
 
 
-def _read_npz(path: Path) -> dict:
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"{path}: not a readable .npz body model ({exc})") from None
-    data = {}
-    with npz:
-        for key in npz.files:
-            try:
-                data[key] = npz[key]
-            except ValueError:  # an object array (pickled): never needed for the body joints
-                continue
-    return data
-
-
 def _read_pkl(path: Path, trust_pickle: bool) -> dict:
     if not trust_pickle:
         raise ModelError(f"{path}: .pkl body models are pickles and can run code when loaded; convert it to "
@@ -111,7 +97,10 @@ def load_body_model(model: str | Path, model_type: str = "smplh", gender: str = 
     if model_type not in MODEL_TYPES:
         raise ModelError(f"unknown body model type {model_type!r}; choose from {', '.join(MODEL_TYPES)}")
     path = find_model_file(model, model_type, gender)
-    data = _read_pkl(path, trust_pickle) if path.suffix == ".pkl" else _read_npz(path)
+    if path.suffix == ".pkl":
+        data = _read_pkl(path, trust_pickle)
+    else:  # object arrays (pickled) are never needed for the body joints
+        data = read_npz(path, ModelError, "body model", skip_pickled=True, label=str(path))
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise ModelError(f"{path}: not an SMPL-family model (missing {', '.join(missing)})")

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ropar_core import credibility as cred
+from training.data.importers.npz import read_npz
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import FPS, NUM_JOINTS
 from training.data.importers import Clip, features_from_joints, set_split
@@ -38,22 +39,6 @@ _JOINT_KEYS = ("joints_world", "joints", "joints3d")
 _POSE_KEYS = ("pose_world", "poses", "pose")
 _ROOT_KEYS = ("root_orient", "global_orient")
 _TRANS_KEYS = ("trans_world", "trans", "transl")
-
-
-def _read_npz(path: Path) -> dict:
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise MotionFileError(f"{path.name}: not a readable .npz file ({exc})") from None
-    out = {}
-    with npz:
-        for key in npz.files:
-            try:
-                out[key] = npz[key]
-            except ValueError:
-                raise MotionFileError(
-                    f"{path.name}: entry {key!r} is a pickled object; export plain arrays") from None
-    return out
 
 
 def _read_pickle(path: Path, trust_pickle: bool) -> dict:
@@ -115,7 +100,7 @@ def read_wham_output(path: str | Path, trust_pickle: bool = False, track: str | 
         raise MotionFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        raw = _read_npz(path)
+        raw = read_npz(path)
     elif suffix in (".pkl", ".pth", ".pt"):
         raw = _read_pickle(path, trust_pickle)
     else:
