@@ -11,9 +11,10 @@ import numpy as np
 
 from ropar_core import limits
 from ropar_core.errors import RoparError
+from ropar_core.request import MAX_SECONDS
 
 MAX_PROMPTS_PER_REQUEST = 64
-MAX_EDIT_SECONDS = 120.0  # the motion to edit, at 20 fps (the Generator's own length limit)
+MAX_EDIT_SECONDS = MAX_SECONDS  # the motion to edit, at 20 fps: the Generator's own length limit
 JSON_DECIMALS = 5  # 0.01 mm: far below any visible difference, keeps responses small
 
 GENERATE_FIELDS = {"prompt", "prompts", "seconds", "frames", "seed", "cfg", "steps", "temperature"}

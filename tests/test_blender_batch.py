@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from blender_addon import build
+from tests.helpers.optional import installed_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = ROOT / "blender_addon" / "batch.py"
@@ -135,7 +136,7 @@ def test_batch_bvh_files_are_named_after_their_prompts(tmp_path):
 def _check_reimported(path: Path, name: str, frames: int = 48):
     """Import the file back (bpy 5.0 when present): an armature of 22 bones whose pose changes over time,
     keyed from frame 1, its action named after the prompt."""
-    bpy = pytest.importorskip("bpy", reason="bpy module missing: file content not re-imported")
+    bpy = installed_or_skip("bpy", "bpy module missing: file content not re-imported")
     bpy.ops.wm.read_homefile(use_empty=True)
     if path.suffix == ".fbx":
         assert bpy.ops.import_scene.fbx(filepath=str(path)) == {"FINISHED"}
@@ -172,7 +173,7 @@ def test_batch_failures_exit_non_zero_with_a_message(tmp_path):
 
 def test_batch_in_process_writes_one_blend_with_all_actions(tmp_path):
     """The same script through the bpy 5.0 module (layered actions), metarig built by Rigify."""
-    bpy = pytest.importorskip("bpy", reason="bpy (Blender as a module) is not installed")
+    bpy = installed_or_skip("bpy", "bpy (Blender as a module) is not installed")
     from blender_addon import batch
 
     bpy.ops.wm.read_homefile(use_empty=True)

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-bpy = pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not installed")
+from tests.helpers.optional import installed_or_skip
+
+bpy = installed_or_skip("bpy", "bpy (Blender as a Python module) is not installed")
 
 import blender_addon  # noqa: E402
 from blender_addon import clip, jobs, keyframes, mapping, pipeline, presets, rig  # noqa: E402

