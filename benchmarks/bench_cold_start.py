@@ -6,7 +6,8 @@ split into stages, next to `python -c "import torch"` measured in the same run.
 
 Every measurement is a fresh interpreter (nothing warm but the OS file cache). Runs are interleaved
 round-robin (tree by tree, command by command) so that a busy machine slows all of them alike; medians
-are printed. Two kinds of numbers:
+are printed, and minima (on a shared machine the least disturbed run is the better estimate of the
+cost itself). Two kinds of numbers:
 
 - wall: the whole command from the shell (python -m ropar_core.cli ...), with no preview, a GIF preview
   and a PNG strip, plus the baselines `python -c pass` and `python -c "import torch"`.
@@ -15,6 +16,7 @@ are printed. Two kinds of numbers:
   (networks + stats + Generator), generation, BVH writing, then GIF and PNG previews.
 
 --trees names checkouts to compare (each is put first on PYTHONPATH); the default is this one.
+--report FILE prints a saved --out file again.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=5, help="runs of every command (median reported)")
     p.add_argument("--python", default=sys.executable, help="interpreter (default: this one)")
     p.add_argument("--out", default=None, help="write all raw timings as JSON here")
+    p.add_argument("--report", metavar="FILE", default=None, help="only print the results saved in FILE")
     return p.parse_args(argv)
 
 
@@ -138,28 +141,37 @@ def measure(args) -> dict:
 
 
 def report(results: dict) -> None:
+    """Medians, minima in brackets; "+" columns are over the `import torch` baseline."""
     med = statistics.median
-    torch_s = med(results["baseline"]["python -c 'import torch'"])
-    print("baselines (median s):")
+    torch_runs = results["baseline"]["python -c 'import torch'"]
+    torch_med, torch_min = med(torch_runs), min(torch_runs)
+    print("baselines (s, median [min]):")
     for name, values in results["baseline"].items():
-        print(f"  {name:<40} {med(values):6.3f}")
+        print(f"  {name:<40} {med(values):6.3f} [{min(values):6.3f}]")
     for tree, res in results.items():
         if tree == "baseline":
             continue
-        print(f"\n{tree}\n  wall, whole command (median s; + over import torch):")
-        walls = {k: med(v) for k, v in res["wall"].items()}
-        for name, s in walls.items():
-            print(f"    {name:<38} {s:6.3f}   +{s - torch_s:.3f}")
+        print(f"\n{tree}\n  wall, whole command (s, median [min]; + over import torch):")
+        walls = {k: (med(v), min(v)) for k, v in res["wall"].items()}
+        for name, (m, lo) in walls.items():
+            print(f"    {name:<32} {m:6.3f} [{lo:6.3f}]   +{m - torch_med:.3f} [+{lo - torch_min:.3f}]")
         plain = walls["generate -> BVH"]
-        print(f"    {'GIF preview adds':<38} {walls['generate -> BVH + GIF'] - plain:6.3f}")
-        print(f"    {'PNG preview adds':<38} {walls['generate -> BVH + PNG'] - plain:6.3f}")
-        print("  stages in one process (median s):")
+        for kind in ("GIF", "PNG"):
+            extra = walls[f"generate -> BVH + {kind}"]
+            print(f"    {kind + ' preview adds':<32} {extra[0] - plain[0]:6.3f} [{extra[1] - plain[1]:6.3f}]")
+        print("  stages in one process (s, median [min]):")
         for name, values in res["stages"].items():
-            print(f"    {name:<38} {med(values):6.3f}")
+            print(f"    {name:<32} {med(values):6.3f} [{min(values):6.3f}]")
+        fixed = [n for n in res["stages"] if n not in ("torch import", "GIF preview", "PNG preview")]
+        total, least = (sum(f(res["stages"][n]) for n in fixed) for f in (med, min))
+        print(f"    {'all but torch and previews':<32} {total:6.3f} [{least:6.3f}]")
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report:
+        report(json.loads(Path(args.report).read_text(encoding="utf-8")))
+        return 0
     results = measure(args)
     report(results)
     if args.out:
