@@ -99,7 +99,7 @@ def main() -> int:
                        check=True, capture_output=True, timeout=300)
         done = Image.open(Path(tmp) / "done.png").convert("RGB")
         running = Image.open(Path(tmp) / "running.png").convert("RGB")
-    side = running.crop((done.width - 222, 55, done.width - 20, 640))  # the sidebar while generating
+    side = running.crop((done.width - 222, 55, done.width - 20, 700))  # the sidebar while generating
     canvas = Image.new("RGB", (done.width + side.width + 30, done.height), (40, 40, 40))
     canvas.paste(done, (0, 0))
     canvas.paste(side, (done.width + 15, 40))
