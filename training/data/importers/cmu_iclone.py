@@ -25,7 +25,7 @@ from training.data.captions_sources import cmu_action, cmu_captions
 from training.data.importers import Clip, assign_split
 
 SOURCE = "cmu"
-LICENCE = "CMU Graphics Lab Motion Capture Database (free for all uses; credit CMU, NSF EIA-0196217)"
+LICENCE = "CMU Graphics Lab Motion Capture Database (free for all uses except reselling the data; credit mocap.cs.cmu.edu)"
 CSV_NAME = "CMU data.csv"
 NAME_RE = re.compile(r"^(?P<subject>\d{2,3})_(?P<trial>\d{1,2})$")
 TPOSE_JUMP = 0.05  # mean root-relative joint jump between frames 0 and 1, in body heights

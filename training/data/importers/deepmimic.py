@@ -25,7 +25,7 @@ from training.data.captions_sources import deepmimic_action, deepmimic_captions
 from training.data.importers import Clip
 
 SOURCE = "deepmimic"
-LICENCE = "DeepMimic (Peng et al. 2018), MIT licence; clips from the CMU and SFU mocap databases"
+LICENCE = "DeepMimic humanoid motions (Xue Bin Peng, MIT licence)"
 CHARACTER = Path("characters") / "humanoid3d.txt"
 # Frame layout after the duration: (joint name, number of values) in the file's order.
 LAYOUT = (
