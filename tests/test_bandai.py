@@ -155,6 +155,6 @@ def test_caption_errors():
     with pytest.raises(ValueError, match="unknown Bandai content"):
         make_captions("swim", "normal", "x")
     with pytest.raises(ValueError, match="unknown Bandai style"):
-        make_captions("walk", "angry", "x")
+        make_captions("walk", "sleepy", "x")  # "angry" is a dataset-1 style now
     with pytest.raises(ValueError, match="at least one caption"):
         make_captions("walk", "normal", "x", n=0)

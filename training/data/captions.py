@@ -156,9 +156,9 @@ for _alias, _style in STYLE_ALIASES.items():
 
 def _check(content: str, style: str) -> None:
     if content not in ACTIONS:
-        raise ValueError(f"unknown Bandai content {content!r}; known: {', '.join(CONTENTS)}")
+        raise ValueError(f"unknown Bandai content {content!r}; known: {', '.join(ACTIONS)}")
     if style not in STYLE_ADVERBS:
-        raise ValueError(f"unknown Bandai style {style!r}; known: {', '.join(STYLES)}")
+        raise ValueError(f"unknown Bandai style {style!r}; known: {', '.join(STYLE_ADVERBS)}")
 
 
 def caption_pool(content: str, style: str) -> list[str]:
