@@ -37,3 +37,39 @@ def gen():
     from tests.helpers.tiny_model import tiny_generator
 
     return tiny_generator()
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    """A tiny synthetic noisy cache for the trainers (tests/helpers/training_data.py)."""
+    from tests.helpers.training_data import write_training_cache
+
+    return write_training_cache(tmp_path_factory.mktemp("cache") / "noisy")
+
+
+@pytest.fixture(scope="module")
+def pvae_dir(cache_dir, tmp_path_factory):
+    """A P-VAE trained for 6 steps on `cache_dir` through the command line."""
+    from tests.helpers.training_data import TINY
+    from training.train.train_pvae import main
+
+    out = tmp_path_factory.mktemp("pvae")
+    assert main(["--data", str(cache_dir), "--out", str(out), "--steps", "6", "--ckpt-every", "3",
+                 "--eval-every", "6", *TINY]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def sources():
+    """content -> Clip of the four real Bandai clips in tests/data/bandai."""
+    from tests.helpers.noise_data import fixture_sources
+
+    return fixture_sources()
+
+
+@pytest.fixture(scope="module")
+def clean_dir(tmp_path_factory, sources):
+    """A clean cache of 32 windows cut from the four real clips (tests/helpers/noise_data.py)."""
+    from tests.helpers.noise_data import write_clean_windows
+
+    return write_clean_windows(tmp_path_factory.mktemp("noise") / "clean", sources)

@@ -17,7 +17,7 @@ from ropar_core import skeleton as sk
 from ropar_core.bone_maps import bvh_to_smpl22
 from ropar_core.bvh import read_bvh
 from ropar_core.cli import main
-from tests.test_io import BANDAI
+from tests.helpers.motion_files import BANDAI
 
 DATA = Path(__file__).resolve().parent / "data"
 CMU = DATA / "cmu_01_01_first2s.bvh"

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ropar_core import checkpoint
-from tests.test_training import TINY, cache_dir, pvae_dir  # noqa: F401 (module fixtures)
+from tests.helpers.training_data import TINY
 
 
 def _pvae_args(cache, out, steps):

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from tests.test_evaluator_synthetic import make_synthetic_caches
+from tests.helpers.synthetic import make_synthetic_caches
 from training.data.cache import Cache
 from training.evaluation import judge_check, key_claim
 from training.train.train_evaluator import train_evaluator

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,37 +11,11 @@ import pytest
 from ropar_core import features as F
 from ropar_core import skeleton as sk
 from ropar_core.credibility import credibility_from_confidences
+from tests.helpers.noise_data import NUM_CLIPS
 from training.data import noise_model as nm
 from training.data import simulate_noise as sn
 from training.data import virtual_camera as vc
-from training.data.cache import Cache, CacheWriter, credible_channels
-from training.data.importers import Clip
-from training.data.importers.bandai import load_folder
-
-FIXTURES = Path(__file__).resolve().parent / "data" / "bandai"
-NUM_CLIPS = 32
-
-
-@pytest.fixture(scope="module")
-def sources():
-    return {c.meta["content"]: c for c in load_folder(FIXTURES)}
-
-
-@pytest.fixture(scope="module")
-def clean_dir(tmp_path_factory, sources):
-    """A clean cache of 32 windows (30-120 frames) cut from the four real clips."""
-    out = tmp_path_factory.mktemp("noise") / "clean"
-    rng = np.random.default_rng(0)
-    srcs = list(sources.values())
-    with CacheWriter(out, "fixture-clean") as w:
-        for i in range(NUM_CLIPS):
-            src = srcs[i % len(srcs)]
-            T = int(rng.integers(min(30, src.length), min(120, src.length) + 1))
-            s = int(rng.integers(0, src.length - T + 1))
-            clip = Clip(id=f"{src.id}-w{i}", features=src.features[s:s + T], texts=src.texts,
-                        source="bandai2", meta={"content": src.meta["content"], "style": src.meta["style"]})
-            w.add(clip, split="train" if i % 5 else "val")
-    return out
+from training.data.cache import Cache, credible_channels
 
 
 @pytest.fixture(scope="module")

@@ -14,48 +14,11 @@ import torch
 
 from ropar_core import checkpoint
 from ropar_core.errors import RoparError
-from training.data.cache import CacheWriter
-from training.data.importers import Clip
+from tests.helpers.training_data import TINY
 from training.train import engine
 from training.train.config import TrainConfig, apply_overrides, load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--preset", "tiny", "--batch-size", "4", "--log-every", "1", "--threads", "1", "--device", "cpu"]
-CAPTIONS = ["a person walks forward", "someone waves the left hand", "a man runs",
-            "a person raises both arms"]
-
-
-def _features(T, rng):
-    t = np.arange(T)[:, None] / 20.0
-    freq = rng.uniform(0.3, 2.0, 263)
-    phase = rng.uniform(0, 6.28, 263)
-    x = 0.1 * np.sin(t * freq * 6.28 + phase) + rng.normal(0, 0.01, (T, 263))
-    x[:, 3] += 0.9  # root height
-    return x.astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    """16 noisy clips (random part dropouts), 12 train / 2 val / 2 test."""
-    out = tmp_path_factory.mktemp("cache") / "noisy"
-    rng = np.random.default_rng(0)
-    with CacheWriter(out, name="synthetic", noisy=True) as w:
-        for i in range(16):
-            T = int(rng.integers(40, 90))
-            clean = _features(T, rng)
-            mask = np.ones((T, 5), dtype=bool)
-            part = int(rng.integers(5))
-            a = int(rng.integers(0, T // 2))
-            mask[a:a + T // 3, part] = False
-            noisy = clean.copy()
-            noisy[~mask[:, 1], 10:20] += 0.5
-            split = "train" if i < 12 else ("val" if i < 14 else "test")
-            clip = Clip(id=f"c{i}", features=noisy, texts=[CAPTIONS[i % 4], CAPTIONS[(i + 1) % 4]],
-                        frame_mask=mask, meta={"split": split})
-            w.add(clip, clean_features=clean)
-    return out
-
-
 def _run_module(module, args):
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -67,16 +30,6 @@ def _weights(path):
 
 def _same(a, b):
     return set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
-
-
-@pytest.fixture(scope="module")
-def pvae_dir(cache_dir, tmp_path_factory):
-    from training.train.train_pvae import main
-
-    out = tmp_path_factory.mktemp("pvae")
-    assert main(["--data", str(cache_dir), "--out", str(out), "--steps", "6", "--ckpt-every", "3",
-                 "--eval-every", "6", *TINY]) == 0
-    return out
 
 
 def test_pvae_run_writes_a_model_directory(pvae_dir):

@@ -8,7 +8,6 @@ import pytest
 
 from ropar_core import features as F
 from ropar_core import skeleton as sk
-from tests.test_noise import clean_dir, sources  # noqa: F401  (module fixtures: real Bandai windows)
 from training.data import simulate_noise as sn
 from training.data import video_noise as vn
 from training.data import virtual_camera as vc
@@ -18,7 +17,7 @@ ROOT_CHANNELS = slice(0, 4)  # yaw velocity, XZ velocity, root height
 
 
 @pytest.fixture(scope="module")
-def video50(tmp_path_factory, clean_dir):  # noqa: F811
+def video50(tmp_path_factory, clean_dir):
     out = tmp_path_factory.mktemp("video") / "noisy_video_r50"
     meta = sn.simulate_cache(clean_dir, out, 0.5, seed=0, num_candidates=6, progress=False, mode="video")
     return out, meta
@@ -32,7 +31,7 @@ def test_meta_says_which_mode_ran_and_how_wrong_the_detector_is(video50):
     assert abs(meta["achieved_credible_ratio"] - 0.5) < 0.1
 
 
-def test_global_orientation_and_depth_errors_reach_the_root_channels(video50, clean_dir):  # noqa: F811
+def test_global_orientation_and_depth_errors_reach_the_root_channels(video50, clean_dir):
     out, _ = video50
     cache = Cache(out)
     root_changed = [i for i in range(len(cache))
@@ -57,7 +56,7 @@ def test_credibility_is_not_an_oracle(video50):
     assert wrong > 0
 
 
-def test_limbs_mode_is_unchanged_and_keeps_the_root_clean(clean_dir, tmp_path):  # noqa: F811
+def test_limbs_mode_is_unchanged_and_keeps_the_root_clean(clean_dir, tmp_path):
     meta = sn.simulate_cache(clean_dir, tmp_path / "limbs", 0.5, seed=0, num_candidates=6, progress=False)
     assert meta["noise_mode"] == "limbs" and "detector_errors" not in meta
     cache = Cache(tmp_path / "limbs")
@@ -66,7 +65,7 @@ def test_limbs_mode_is_unchanged_and_keeps_the_root_clean(clean_dir, tmp_path): 
         assert np.array_equal(root, cache.clip_clean_features(i)[:, ROOT_CHANNELS])
 
 
-def test_rotating_the_upper_body_keeps_bone_lengths(sources):  # noqa: F811
+def test_rotating_the_upper_body_keeps_bone_lengths(sources):
     longest = max(sources.values(), key=lambda c: c.length)
     joints = F.features_to_joints(longest.features[:40]).astype(np.float64)
     quat = np.tile(np.array([np.cos(0.3), 0.0, np.sin(0.3), 0.0]), (len(joints), 1))
@@ -76,7 +75,7 @@ def test_rotating_the_upper_body_keeps_bone_lengths(sources):  # noqa: F811
     assert np.allclose(out[:, :10], joints[:, :10]) and not np.allclose(out[:, 16], joints[:, 16])
 
 
-def test_a_fully_seen_clip_gets_no_global_error(sources):  # noqa: F811
+def test_a_fully_seen_clip_gets_no_global_error(sources):
     joints = F.features_to_joints(max(sources.values(), key=lambda c: c.length).features[:60])
     view = vc.film(joints, np.random.default_rng(0), framing="full")
     view.visibility[:] = 1.0
@@ -84,7 +83,7 @@ def test_a_fully_seen_clip_gets_no_global_error(sources):  # noqa: F811
     assert stats["lost_hips_frames"] == 0 and np.allclose(out, joints)
 
 
-def test_features_round_trip_keeps_the_frame_count(sources):  # noqa: F811
+def test_features_round_trip_keeps_the_frame_count(sources):
     feats = next(iter(sources.values())).features[:50]
     back = vn.to_features(F.features_to_joints(feats))
     assert back.shape == feats.shape and np.abs(back - feats).mean() < 1e-3
