@@ -37,6 +37,11 @@ class Placement:
     offset: np.ndarray  # (3,)
     axes: np.ndarray  # (3, 3)
     floor: float = 0.0  # the rig's floor height along `up` (armature space)
+    standing: bool = False  # the rest pose stands along `up` (its feet define the floor)
+
+    def lift(self, distance: float) -> None:
+        """Move the whole motion `distance` along up (armature units)."""
+        self.offset = self.offset + distance * self.up
 
     @property
     def up(self) -> np.ndarray:
@@ -112,7 +117,7 @@ def place(joints: np.ndarray, heads: np.ndarray, bone_of: dict[int, int], world:
     gen_floor = float(joints[:, ground, 1].min())
     offset = heads[bone_of[0]] - scale * (axes @ joints[0, 0])  # pelvis over the rest pelvis
     offset += (rig_floor - scale * gen_floor - offset @ up) * up
-    return Placement(scale, offset, axes, rig_floor)
+    return Placement(scale, offset, axes, rig_floor, standing)
 
 
 def root_bone(parents: np.ndarray, heads: np.ndarray, pelvis: int, placement: Placement) -> int | None:

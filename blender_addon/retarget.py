@@ -143,9 +143,15 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
     sides = _side_pairs(bone_of)
     chain = _Chain(rig, bone_of)
     deltas = _deltas(chain, aims, sides, targets, overrides={})
+    heads = _posed_heads(chain, deltas, targets)
+    if placement.standing:  # the rig's own legs decide where its feet land: put them on its floor
+        lift = _floor_lift(heads, bone_of, placement)
+        placement.lift(lift)
+        targets = targets + lift * placement.up
+        heads = heads + lift * placement.up
     contacts = foot_contacts(joints, fps)
     if foot_lock:
-        overrides = _foot_lock(rig, bone_of, aims, targets, _posed_heads(chain, deltas, targets), contacts)
+        overrides = _foot_lock(rig, bone_of, aims, targets, heads, contacts)
         if overrides:
             deltas = _deltas(chain, aims, sides, targets, overrides)
 
@@ -183,6 +189,16 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
         joint_bones=dict(bone_map),
         _posed=posed,
     )
+
+
+def _floor_lift(heads: np.ndarray, bone_of: dict[int, int], placement: Placement) -> float:
+    """How far to move the motion along up so that the posed rig's lowest foot bone over the clip sits
+    on the rig's floor: the pelvis follows the generated pelvis, but the rig's own hip offsets and leg
+    lengths (MakeHuman's root starts below the hips, say) would otherwise leave the feet floating or
+    sunk by the difference."""
+    ground = [bone_of[j] for j in ((10, 11) if 10 in bone_of and 11 in bone_of else (7, 8))]
+    lowest = float(np.min(heads[:, ground] @ placement.up))
+    return placement.floor - lowest
 
 
 def _carrier(rig: RigRest, b: int) -> int:

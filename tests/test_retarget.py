@@ -378,3 +378,20 @@ def test_bad_inputs_are_clear_errors(walk):
         retarget(joints, rig, {**bmap, 0: "Nope"})
     with pytest.raises(RigError, match="cycle"):
         RigRest(["a", "b"], np.array([1, 0]), np.tile(np.eye(4), (2, 1, 1)))
+
+
+def test_feet_land_on_the_floor_when_the_pelvis_bone_starts_below_the_hips(walk):
+    """MakeHuman's root bone (the pelvis joint) starts some centimetres below the hips: following the
+    generated pelvis with it would leave the feet floating by that much, so the motion is lowered until
+    the lowest foot bone over the clip touches the rig's floor."""
+    joints, _, fps = walk
+    rig = smpl_rig(1.0)
+    mats = rig.matrices.copy()
+    mats[0, 2, 3] -= 0.10  # the pelvis head 10 cm lower; everything else as before
+    low = RigRest(rig.names, rig.parents, mats)
+    result = retarget(joints, low, {j: low.names[j] for j in range(22)}, fps=fps)
+    heads = blender_pose_heads(low, result)
+    floor = low.heads[[10, 11], 2].mean()
+    lowest = heads[:, [10, 11], 2].min()
+    print(f"lowest toe {100 * (lowest - floor):+.3f} cm from the floor (the pelvis bone 10 cm low)")
+    assert abs(lowest - floor) < 1e-6
