@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 from ropar_core import features as feats  # noqa: E402
-from training import plausibility as pl  # noqa: E402
+from training.evaluation import plausibility as pl  # noqa: E402
 
 DEFAULT_DATA = "/work/data/cache-bandai2/clean"
 # group -> (Bandai contents whose real clips it is compared with, prompts unlike the training captions)

@@ -11,7 +11,7 @@ from ropar_core import cleanup
 from ropar_core import features as feats
 from ropar_core.io import load_motion
 from ropar_core.windows import sample_in_windows
-from training import plausibility as pl
+from training.evaluation import plausibility as pl
 
 DATA = Path(__file__).parent / "data" / "bandai"
 

@@ -14,7 +14,7 @@ from ropar_core.errors import ModelError
 from ropar_core.knowledge import FILE_NAME, Knowledge, action_phrase, farthest_points
 from tests.helpers.server import Running
 from tests.helpers.tiny_model import make_tiny_model_dir, text_encoder, tiny_generator
-from training.build_knowledge import calibrate, is_known
+from training.train.build_knowledge import calibrate, is_known
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "assets" / "default"

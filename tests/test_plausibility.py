@@ -6,7 +6,7 @@ import numpy as np
 
 from ropar_core import features as feats
 from ropar_core.io import load_motion
-from training import plausibility as pl
+from training.evaluation import plausibility as pl
 
 DATA = Path(__file__).parent / "data" / "bandai"
 

@@ -36,7 +36,7 @@ from ropar_core import features as feats
 from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError
 from ropar_core.skeleton import TOKEN_FRAMES
-from training.evaluation import metrics
+from training.evaluation import metrics, plausibility
 from training.evaluation.evaluator import EvalClip, TextMotionEvaluator, load_clips
 
 DEFAULT_EVALUATOR = Path(__file__).resolve().parents[2] / "runs" / "evaluator"
@@ -116,7 +116,10 @@ def evaluate_real(ev: TextMotionEvaluator, clips: list[EvalClip], reference: lis
             other = ev.embed_motions([_window(reference, ref_items[int(i)]) for i in pick])
         else:
             other = real
-        runs.append(score_set(ev, real, [it.caption for it in items], other, seed + r))
+        scores = score_set(ev, real, [it.caption for it in items], other, seed + r)
+        joints = (feats.features_to_joints(_window(clips, it)) for it in items)
+        scores.update(plausibility.set_scores(joints))  # the same physical numbers as every model's
+        runs.append(scores)
     return summarise(runs)
 
 
@@ -138,6 +141,8 @@ def evaluate_generation(generator, ev: TextMotionEvaluator, clips: list[EvalClip
         gen = ev.embed_motions([m.features for m in out])
         real = ev.embed_motions([_window(clips, it) for it in items])
         scores = score_set(ev, gen, captions, real, seed + r)
+        scores.update(plausibility.set_scores(
+            m.joints if hasattr(m, "joints") else feats.features_to_joints(m.features) for m in out))
         if mm_captions > 0:
             scores["multimodality"] = _multimodality(generator, ev, items[:mm_captions], mm_repeats,
                                                      seed * 7 + r, batch_size, cfg, steps)
@@ -182,7 +187,8 @@ def evaluate_reconstruction(pvae, mean, std, ev: TextMotionEvaluator, clips: lis
                   for a, b in zip(recon, truth)]
         frames = np.array([len(f) for f in truth], np.float64)
         runs.append({"fid": metrics.fid(ev.embed_motions(truth), ev.embed_motions(recon)),
-                     "mpjpe_mm": float((np.array(errors) * frames).sum() / frames.sum())})
+                     "mpjpe_mm": float((np.array(errors) * frames).sum() / frames.sum()),
+                     **plausibility.set_scores(feats.features_to_joints(f) for f in recon)})
     return summarise(runs)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ropar_core.atomic import atomic_path, write_text
+from training.evaluation import plausibility
 
 # ----------------------------------------------------------------------------------------------------
 # Reading the results
@@ -146,6 +147,12 @@ def write_markdown(results: dict, ratios: dict[float, str], path: Path) -> None:
             if key in gen:
                 label = "RoPAR" if method == "ropar" else "full-body baseline (all frames credible)"
                 lines.append(f"| {label} | {d} | " + " | ".join(fmt(gen[key].get(c)) for c in cols) + " |")
+    physical = plausibility.markdown_rows({"real motions": real, **gen})
+    if physical:
+        lines += ["", "Physical plausibility of the same motions (training/evaluation/plausibility.py: "
+                  "skating = share of frames with a foot joint under 5 cm moving > 2.5 cm per frame, sink = "
+                  "lowest foot joint under -3 cm, float = above 5 cm; generated motions cleaned as users get "
+                  "them):", ""] + physical
     lines += ["", "Real motions: FID compares the test motions with as many motions of the val split "
               "(other takes, another mix of contents): how far two real sets lie apart, not a lower bound; a "
               "model's FID compares its motions with the ground truth of its own items and can be lower.",

@@ -180,3 +180,32 @@ def format_row(name: str, summary: dict[str, float]) -> str:
 
 HEADER = (f"{'':<22}{'skate':>8}{'sink%':>8}{'float%':>8}{'low_cm':>8}{'bone%':>8}{'bone%mx':>8}"
           f"{'jerk':>8}{'head':>8}{'|head|md':>8}{'stride':>8}{'toe_cms':>8}")
+
+
+def set_scores(joints_list: Iterable[np.ndarray]) -> dict[str, float]:
+    """The plausibility numbers `training.evaluate` reports per repeat for a set of motions (the same
+    for the real ground truth and for every model): means over motions, bone variation of the worst."""
+    s = summarise(clip_metrics(j) for j in joints_list)
+    keys = ("skating_ratio", "sink_share", "float_share", "bone_variation_max", "jerk")
+    return {k: s[k] for k in keys}
+
+
+TABLE_COLUMNS = (("skating_ratio", "skating ↓ (real)", 1.0), ("sink_share", "sink % ↓", 100.0),
+                 ("float_share", "float % (real)", 100.0), ("bone_variation_max", "worst bone % ↓", 100.0),
+                 ("jerk", "jerk m/s³ (real)", 1.0))
+
+
+def markdown_rows(rows: dict[str, dict]) -> list[str]:
+    """{name: {metric: {"mean", "ci95"} | float}} -> a markdown table of the physical numbers (rows whose
+    evaluation predates them are left out)."""
+    def cell(v, scale):
+        if isinstance(v, dict):
+            return f"{v['mean'] * scale:.2f} ± {v['ci95'] * scale:.2f}"
+        return f"{v * scale:.2f}"
+
+    head = "| motions | " + " | ".join(title for _, title, _ in TABLE_COLUMNS) + " |"
+    lines = [head, "|---" * (len(TABLE_COLUMNS) + 1) + "|"]
+    for name, r in rows.items():
+        if all(k in r for k, _, _ in TABLE_COLUMNS):
+            lines.append(f"| {name} | " + " | ".join(cell(r[k], s) for k, _, s in TABLE_COLUMNS) + " |")
+    return lines if len(lines) > 2 else []
