@@ -106,3 +106,14 @@ def test_bad_weights_and_missing_cache_fail_with_one_line(tmp_path, capsys):
     assert "no clean/ cache" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         prepare_multi.build_parser().parse_args(["--bandai2-cache", "x", "--out", "y", "--weights", "kit=2"])
+
+
+def test_rare_actions_are_counted_over_sources_without_mirrors():
+    from types import SimpleNamespace
+
+    a = SimpleNamespace(
+        clips=[{"content": "walk"}] * 3 + [{"content": "kick"}, {"content": "kick", "mirrored": True}]
+    )
+    b = SimpleNamespace(clips=[{"content": "walk"}] * 2 + [{"content": "crawl"}] + [{"content": "kick"}] * 3)
+    # kick: 4 takes (its mirror does not count) is still rare; walk: 5 is not
+    assert prepare_multi.rare_actions([a, b]) == {"crawl", "kick"}

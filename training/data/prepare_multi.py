@@ -43,6 +43,7 @@ LICENCES = {
     "cmu": cmu_iclone.LICENCE,
     "deepmimic": deepmimic.LICENCE,
 }
+RARE_CLIPS = 4  # an action with this few original takes (all sources) is "rare" for --rare-boost
 ENTRY_KEYS = ("id", "start", "length", "texts", "split", "source", "subject", "content", "style")
 
 
@@ -89,6 +90,7 @@ class MultiSpec:
     deepmimic: str | None = None
     noisy_ratio: float = 0.5
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    rare_boost: int = 1  # extra repeats for train clips of actions with at most RARE_CLIPS takes
     workers: int = 1
     seed: int = 0
     tau: float = DEFAULT_TAU
@@ -160,8 +162,24 @@ def merged_clips(bandai2: Cache, new: Cache) -> Iterator[tuple[Clip, dict, objec
         yield clip_of(new, i)
 
 
+def rare_actions(caches: list[Cache]) -> set[str]:
+    """Contents with at most RARE_CLIPS original (not mirrored) clips over all the caches."""
+    counts: dict[str, int] = {}
+    for cache in caches:
+        for c in cache.clips:
+            if not c.get("mirrored") and c.get("content"):
+                counts[c["content"]] = counts.get(c["content"], 0) + 1
+    return {k for k, n in counts.items() if n <= RARE_CLIPS}
+
+
 def write_merged(
-    bandai2: Cache, new: Cache, out: Path, weights: dict[str, int], name: str, extra_meta: dict
+    bandai2: Cache,
+    new: Cache,
+    out: Path,
+    weights: dict[str, int],
+    name: str,
+    extra_meta: dict,
+    rare_boost: int = 1,
 ) -> Cache:
     if is_complete(out):
         print(f"prepare_multi: {out} is complete, kept", file=sys.stderr)
@@ -170,15 +188,22 @@ def write_merged(
     if noisy != new.noisy:
         raise RoparError(f"{bandai2.path} and {new.path}: one is noisy, the other clean")
     target = bandai2.meta.get("target_credible_ratio")
+    rare = rare_actions([bandai2, new]) if rare_boost > 1 else set()
     with CacheWriter(
         out,
         name,
         noisy=noisy,
         target_credible_ratio=target,
-        extra_meta={**extra_meta, "sampling_weights": weights},
+        extra_meta={
+            **extra_meta,
+            "sampling_weights": weights,
+            "rare_boost": rare_boost,
+            "rare_actions": sorted(rare),
+        },
     ) as w:
         for clip, extra, gt in merged_clips(bandai2, new):
             repeat = weights.get(clip.source, 1) if clip.meta["split"] == "train" else 1
+            repeat *= rare_boost if clip.meta["content"] in rare else 1
             w.add(clip, clean_features=gt, extra={**extra, "repeat": repeat})
     return Cache(out)
 
@@ -235,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=dict(DEFAULT_WEIGHTS),
         help="per-source repeats of a train clip per epoch, e.g. bandai2=1,cmu=8",
     )
+    ap.add_argument(
+        "--rare-boost",
+        type=int,
+        default=1,
+        help=f"multiply the repeats of actions with <= {RARE_CLIPS} takes (train split) by this",
+    )
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tau", type=float, default=DEFAULT_TAU)
@@ -258,7 +289,9 @@ def run(spec: MultiSpec) -> str:
                 f"{src / sub}: not a finished cache (run training.prepare first, or wait for it)"
             )
     meta = {"seed": spec.seed, "sources": sorted(LICENCES), "bandai2_cache": str(src.resolve())}
-    clean = write_merged(Cache(src / "clean"), new_clean, out / "clean", spec.weights, "multi-clean", meta)
+    clean = write_merged(
+        Cache(src / "clean"), new_clean, out / "clean", spec.weights, "multi-clean", meta, spec.rare_boost
+    )
     noisy = write_merged(
         Cache(src / "noisy"),
         Cache(new_noisy),
@@ -266,6 +299,7 @@ def run(spec: MultiSpec) -> str:
         spec.weights,
         f"multi-noisy-r{round(100 * spec.noisy_ratio)}",
         meta,
+        spec.rare_boost,
     )
     vocab = vocabulary(clean)
     write_text(out / "vocabulary.json", json.dumps(vocab, indent=1) + "\n")
