@@ -7,7 +7,7 @@ model's motions (raw and cleaned) side by side with real held-out mocap of the s
 Real motions: the test split of a clean cache (default: Bandai dataset-2, /work/data/cache-bandai2/clean),
 whole clips, through features_to_joints like everything the model makes. Generated motions: prompts
 phrased unlike the training captions (PROMPTS), `--seconds` long, seeds 0..N-1, plus `--long-seconds`
-walks for the seam and drift figures. Columns are defined in training/plausibility.py.
+walks for the seam and drift figures. Columns are defined in training/evaluation/plausibility.py.
 """
 
 from __future__ import annotations

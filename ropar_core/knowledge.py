@@ -7,7 +7,7 @@ farthest-point selection), `action` (K,) int32 indices into the action labels; i
 labels (JSON list), the text encoder's name and the threshold. Captions and prompts are embedded without
 their leading subject (action_phrase). A prompt's familiarity is its largest cosine similarity to any
 stored caption; below the threshold (chosen on held-out paraphrases, see
-training/build_knowledge.py) the prompt gets a warning naming the closest actions the model knows.
+training/train/build_knowledge.py) the prompt gets a warning naming the closest actions the model knows.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plausibility metrics (training/plausibility.py) on real Bandai clips and on known damage."""
+"""Plausibility metrics (training/evaluation/plausibility.py) on real Bandai clips and on known damage."""
 
 from pathlib import Path
 
