@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from ropar_core.atomic import atomic_path, write_text
 from ropar_core.errors import ModelError
+from ropar_core.limits import read_json_file
 
 FORMAT_VERSION = 1
 
@@ -54,10 +56,9 @@ def load_config(model_dir: str | os.PathLike) -> dict:
     path = model_dir / "config.json"
     if not path.is_file():
         raise ModelError(f"{model_dir} is not a model directory (no config.json)")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"corrupt {path}: {exc}") from None
+    config = read_json_file(path, f"corrupt {path}", error=ModelError)
+    if not isinstance(config, dict):
+        raise ModelError(f"corrupt {path}: a JSON object is expected, got {type(config).__name__}")
     version = config.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelError(
@@ -66,12 +67,38 @@ def load_config(model_dir: str | os.PathLike) -> dict:
     return config
 
 
+# Bounds of config values: a hand-edited or corrupt config.json must not build a network of gigabytes
+# (or crash one) before the weights file is even opened. Ints default to 1..4096, floats to +-1e4.
+INT_RANGES = {"diffusion_steps": (1, 100_000), "max_frames": (1, 100_000), "ff_dim": (1, 16_384),
+              "text_hidden": (1, 16_384)}
+FLOAT_RANGES = {"mlp_ratio": (0.25, 16.0), "dropout": (0.0, 0.99), "cond_drop": (0.0, 1.0)}
+
+
+def _check_field(name: str, value, default, what: str, error: type[Exception]):
+    kind = type(default)
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise error(f"{what} config: {name!r} must be a {kind.__name__}, got {json.dumps(value)[:30]}")
+    if kind in (int, float):
+        lo, hi = (INT_RANGES.get(name, (1, 4096)) if kind is int else FLOAT_RANGES.get(name, (-1e4, 1e4)))
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise error(f"{what} config: {name!r} must be in [{lo:g}, {hi:g}], got {value!r}")
+    return value
+
+
 def config_from_dict(cls, data: dict, what: str, error: type[Exception] = ModelError):
-    """Build the config dataclass `cls` from a config.json section, naming unknown keys."""
-    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    """Build the config dataclass `cls` from a config.json section, naming unknown keys and checking each
+    value's type (that of the field's default) and range (INT_RANGES / FLOAT_RANGES)."""
+    if not isinstance(data, dict):
+        raise error(f"{what} config must be a JSON object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise error(f"{what} config has unknown keys: {', '.join(unknown)}")
-    return cls(**data)
+        raise error(f"{what} config has unknown keys: {', '.join(unknown)[:200]}")
+    checked = {k: _check_field(k, v, fields[k].default, what, error) for k, v in data.items()}
+    return cls(**checked)
 
 
 def save_stats(model_dir: str | os.PathLike, mean: np.ndarray, std: np.ndarray) -> None:
@@ -92,6 +119,9 @@ def load_stats(model_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     finite = np.isfinite(mean).all() and np.isfinite(std).all()
     if mean.shape != (263,) or std.shape != (263,) or not finite:
         raise ModelError(f"{model_dir}/stats.safetensors: mean/std must be finite (263,) vectors")
+    if not (std > 1e-6).all() or np.abs(mean).max() > 1e4:  # x / std and x * std would blow up
+        raise ModelError(f"{model_dir}/stats.safetensors: std must be positive and mean sane "
+                         f"(min std {std.min():g}, largest |mean| {np.abs(mean).max():g})")
     return mean, std
 
 

@@ -156,7 +156,7 @@ class Credibility:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        return json.dumps(self.to_dict(), allow_nan=False)  # NaN would make the file invalid JSON
 
     def save(self, path: str | Path) -> None:
         write_text(path, self.to_json() + "\n")

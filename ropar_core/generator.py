@@ -114,7 +114,7 @@ class Generator:
         self.default_cfg = float(sampling.get("cfg", DEFAULT_CFG_SCALE))
         self.default_steps = int(sampling.get("steps", DEFAULT_UNMASK_STEPS))
         # DDIM steps of the diffusion head per token (None: the model's sample_steps); a speed knob
-        self.ddim_steps = sampling.get("ddim_steps")
+        self.ddim_steps = None if sampling.get("ddim_steps") is None else int(sampling["ddim_steps"])
         encoder_limit = int(getattr(text_encoder, "max_length", MAX_PROMPT_TOKENS))
         self.max_prompt_tokens = min(MAX_PROMPT_TOKENS, encoder_limit)
         if compile:

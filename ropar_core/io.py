@@ -53,26 +53,8 @@ def _array_from_json(name: str, value, what: str) -> np.ndarray:
     return arr
 
 
-def _check_npy_header(path: Path) -> None:
-    """Shape and dtype from the header, before numpy allocates the array."""
-    try:
-        with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-            if version not in read:
-                raise ValueError(f"unsupported .npy version {version}")
-            shape, _, dtype = read[version](fh)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
-        raise MotionFileError(f"{path.name}: not a readable .npy array ({str(exc)[:80]})") from None
-    if dtype.kind not in "iuf":
-        raise MotionFileError(f"{path.name}: not a readable .npy array: dtype {dtype} (motion arrays hold "
-                              "real numbers; pickled objects are never loaded)")
-    if shape and shape[0] > limits.MAX_MOTION_FRAMES:
-        raise MotionFileError(f"{path.name}: {shape[0]} frames; at most {limits.MAX_MOTION_FRAMES}")
-
-
 def _load_npy(path: Path, fmt: str) -> Motion:
-    _check_npy_header(path)
+    limits.check_npy_header(path)
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ropar_core import limits
 from ropar_core.errors import MotionFileError
 from ropar_core.layouts import LAYOUTS, Layout, get_layout, layout_for_joints
 
@@ -75,6 +76,7 @@ def check_scores(scores: np.ndarray, where: str) -> np.ndarray:
 def load_json(path: Path):
     if not path.exists():
         raise MotionFileError(f"{path}: no such file")
+    limits.check_file_size(path, limits.MAX_JSON_BYTES, "JSON file")
     text = path.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         raise MotionFileError(f"{path}: empty file")
@@ -82,12 +84,14 @@ def load_json(path: Path):
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise MotionFileError(f"{path}: invalid or truncated JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise MotionFileError(f"{path}: JSON nested too deeply") from None
 
 
 def _as_array(value, where: str) -> np.ndarray:
     try:
         return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         raise MotionFileError(f"{where}: keypoints are not a numeric array") from None
 
 
@@ -96,7 +100,10 @@ def _bbox(value) -> np.ndarray | None:
     corner 1 is read as COCO [x, y, w, h]."""
     if value is None:
         return None
-    b = np.asarray(value, dtype=np.float64).reshape(-1)
+    try:
+        b = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return None  # an unreadable box is no box: the keypoints' extent stands in
     if b.size < 4 or not np.isfinite(b[:4]).all():
         return None
     b = b[:4]
@@ -111,9 +118,11 @@ def _track_id(d: dict) -> str | None:
             v = d[key]
             if isinstance(v, list):  # OpenPose writes [-1]
                 v = v[0] if v else -1
+            if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+                raise MotionFileError(f"track id {str(v)[:30]} is not a number or a string")
             if isinstance(v, (int, float)) and v < 0:
                 return None  # -1 = untracked
-            return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+            return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)[:100]
     return None
 
 
@@ -152,13 +161,28 @@ def _coco_instance(inst, where: str) -> Detection:
 
 
 def _frame_index(d: dict) -> int | None:
+    """A frame number in 0..MAX_MOTION_FRAMES-1: missing frames are filled with empty ones, so a huge
+    index would ask for that many."""
     for key in ("frame", "frame_id", "frame_idx", "frame_index"):
         if key in d:
-            try:
-                return int(d[key])
-            except (TypeError, ValueError):
-                raise MotionFileError(f"frame index {d[key]!r} is not an integer") from None
+            v = d[key]
+            whole = isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+            if isinstance(v, bool) or not whole:
+                raise MotionFileError(f"frame index {str(v)[:30]} is not a whole number")
+            if not 0 <= v < limits.MAX_MOTION_FRAMES:
+                top = limits.MAX_MOTION_FRAMES - 1
+                raise MotionFileError(f"frame index {str(v)[:30]} is outside 0..{top}")
+            return int(v)
     return None
+
+
+def _people(value, where: str, what: str) -> list:
+    """An MMPose 'predictions' / 'instances' value: a list of people (or None)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MotionFileError(f"{where}: '{what}' must be a list of people, got {type(value).__name__}")
+    return value
 
 
 def _coco_frame(entry, where: str) -> tuple[int | None, list[Detection]]:
@@ -166,12 +190,12 @@ def _coco_frame(entry, where: str) -> tuple[int | None, list[Detection]]:
     if isinstance(entry, dict):
         idx = _frame_index(entry)
         if "predictions" in entry:  # MMPoseInferencer: [[inst, ...]] (batch of one) or [inst, ...]
-            preds = entry["predictions"] or []
+            preds = _people(entry["predictions"], where, "predictions")
             if preds and isinstance(preds[0], list):
-                preds = [p for batch in preds for p in batch]
+                preds = [p for batch in preds for p in _people(batch, where, "predictions")]
             return idx, [_coco_instance(p, where) for p in preds]
         if "instances" in entry:  # MMPose saved predictions / demo `instance_info`
-            return idx, [_coco_instance(p, where) for p in entry["instances"] or []]
+            return idx, [_coco_instance(p, where) for p in _people(entry["instances"], where, "instances")]
         if "keypoints" in entry:  # simple form: one person per entry
             return idx, [_coco_instance(entry, where)]
         if entry and all(isinstance(v, list) for v in entry.values()):  # {track_id: 17x3} per frame
@@ -215,8 +239,6 @@ def read_coco17(path: str | Path) -> KeypointSequence:
         if idx is None:
             sequential.append(people)
         else:
-            if idx < 0:
-                raise MotionFileError(f"{path} entry {i}: negative frame index {idx}")
             indexed.setdefault(idx, []).extend(people)
     if indexed and sequential:
         raise MotionFileError(f"{path}: some entries have a frame index and some do not")
@@ -230,8 +252,8 @@ def read_coco17(path: str | Path) -> KeypointSequence:
 def _fps_value(d: dict) -> float | None:
     for key in ("fps", "frame_rate", "video_fps"):
         v = d.get(key)
-        if isinstance(v, (int, float)) and v > 0:
-            return float(v)
+        if v is not None:
+            return limits.check_fps(v, f"'{key}'", error=MotionFileError)
     return None
 
 
@@ -248,6 +270,7 @@ def read_openpose25(path: str | Path) -> KeypointSequence:
         if not files:
             raise MotionFileError(f"{path}: no *_keypoints.json files in the folder")
         files.sort(key=lambda p: (_frame_number(p), p.name))
+        limits.check_frames(len(files), f"{path} (one frame per file)", error=MotionFileError)
     elif path.exists():
         files = [path]
     else:
@@ -259,6 +282,8 @@ def read_openpose25(path: str | Path) -> KeypointSequence:
             raise MotionFileError(f"{f}: not an OpenPose keypoints file (no 'people' list)")
         people = []
         for person in data["people"]:
+            if not isinstance(person, dict):
+                raise MotionFileError(f"{f}: each entry of 'people' must be an object with pose_keypoints_2d")
             kp = _as_array(person.get("pose_keypoints_2d", []), str(f)).reshape(-1)
             if kp.size != 75:
                 hint = " (54 = OpenPose COCO-18 model, not supported)" if kp.size == 54 else ""
@@ -276,7 +301,7 @@ def _mediapipe_person(landmarks, where: str) -> Detection:
     try:
         xyzv = np.array([[lm["x"], lm["y"], lm.get("z", 0.0), lm["visibility"]] for lm in landmarks],
                         dtype=np.float64)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise MotionFileError(f"{where}: landmark without x/y/visibility ({exc})") from None
     return Detection(check_scores(xyzv[:, 3], where), xyzv[:, :2])
 
@@ -324,12 +349,11 @@ def read_mediapipe33(path: str | Path) -> KeypointSequence:
 def _load_npy(path: Path) -> np.ndarray:
     if not path.exists():
         raise MotionFileError(f"{path}: no such file")
+    limits.check_npy_header(path)  # real numbers, a bounded frame count: before numpy allocates
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise MotionFileError(f"{path}: not a readable .npy array ({exc})") from None
-    if not np.issubdtype(arr.dtype, np.number):
-        raise MotionFileError(f"{path}: array of {arr.dtype}, expected numbers")
     return arr.astype(np.float64)
 
 
@@ -368,6 +392,8 @@ def read_array(path: str | Path, layout: str | None = None) -> KeypointSequence:
         if isinstance(data, dict):
             fps = _fps_value(data)
             layout = layout or data.get("layout")
+            if layout is not None and not isinstance(layout, str):
+                raise MotionFileError(f"{path}: 'layout' must be a name such as coco17")
             data = data.get("confidence", data.get("confidences", data.get("scores")))
         arr = _as_array(data if data is not None else [], str(path))
     else:
@@ -396,8 +422,8 @@ def detect_format(path: str | Path) -> str:
     if suffix == ".csv":
         return "array"
     if suffix == ".npy":
-        arr = np.load(path, mmap_mode="r", allow_pickle=False) if path.exists() else None
-        return "mediapipe33" if arr is not None and arr.ndim == 3 else "array"
+        shape = limits.check_npy_header(path) if path.exists() else ()
+        return "mediapipe33" if len(shape) == 3 else "array"
     if suffix == ".json":
         data = load_json(path)
         if isinstance(data, dict) and "people" in data:
@@ -414,8 +440,20 @@ def detect_format(path: str | Path) -> str:
 
 
 def read_keypoints(path: str | Path, fmt: str, layout: str | None = None) -> KeypointSequence:
-    """Read any supported format into per-frame detections."""
+    """Read any supported format into per-frame detections. A file of the right syntax but a shape no
+    reader expects is one MotionFileError line, whatever part of the reader trips over it."""
+    try:
+        return _read_keypoints(path, fmt, layout)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
+            RecursionError) as exc:
+        raise MotionFileError(f"{path}: not a readable {fmt} keypoint file ({type(exc).__name__}: "
+                              f"{str(exc)[:80]})") from None
+
+
+def _read_keypoints(path: str | Path, fmt: str, layout: str | None = None) -> KeypointSequence:
     fmt = detect_format(path) if fmt == "auto" else fmt
+    if layout is not None and not isinstance(layout, str):
+        raise MotionFileError(f"{path}: layout must be a name, got {str(layout)[:30]}")
     if fmt == "coco17":
         seq = read_coco17(path)
     elif fmt == "openpose25":

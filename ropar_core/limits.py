@@ -69,6 +69,35 @@ def parse_json(text: str, what: str, error: type[Exception] = MotionFileError):
         raise error(f"{what}: JSON nested too deeply") from None
 
 
+def check_npy_header(path: str | os.PathLike, error: type[Exception] = MotionFileError) -> tuple:
+    """-> the shape, read from a .npy header before numpy allocates anything: real numbers only (complex
+    would be cast silently, objects need pickle) and at most MAX_MOTION_FRAMES rows."""
+    import numpy as np  # here: this module is imported by every command
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in read:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, _, dtype = read[version](fh)
+            data_bytes = path.stat().st_size - fh.tell()
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise error(f"{path.name}: not a readable .npy array ({str(exc)[:80]})") from None
+    if dtype.kind not in "iuf":
+        raise error(f"{path.name}: not a readable .npy array: dtype {dtype} (real numbers only; pickled "
+                    "objects are never loaded)")
+    if shape and shape[0] > MAX_MOTION_FRAMES:
+        raise error(f"{path.name}: {shape[0]} frames; at most {MAX_MOTION_FRAMES}")
+    count = math.prod(shape)
+    if count > MAX_MOTION_FRAMES * 263:  # the widest motion array: 263 features per frame
+        raise error(f"{path.name}: array of shape {shape} is too large")
+    if count * dtype.itemsize > data_bytes:
+        raise error(f"{path.name}: truncated .npy ({data_bytes} bytes of data for shape {shape})")
+    return shape
+
+
 def check_file_size(path: str | os.PathLike, limit: int, what: str = "file",
                     error: type[Exception] = MotionFileError) -> int:
     path = Path(path)

@@ -30,13 +30,45 @@ def _config_of(cls, config: dict, key: str, model_dir: Path):
         raise ModelError(f"{model_dir}/config.json: bad {key!r} section: {exc}") from None
 
 
+def _build(cls, cfg, model_dir: Path):
+    """The network for a config that passed the type and range checks but may still not make one (e.g.
+    width not divisible by heads): one ModelError, not torch's assertion."""
+    try:
+        with checkpoint.skip_init():  # every weight comes from the file
+            return cls(cfg)
+    except (AssertionError, ValueError, RuntimeError, TypeError) as exc:
+        raise ModelError(f"{model_dir}/config.json describes no valid {cls.__name__}: "
+                         f"{type(exc).__name__}: {str(exc)[:100]}") from None
+
+
+def check_model_config(config: dict, model_dir: Path) -> None:
+    """The parts of config.json outside the network sections: frame rate, text encoder, sampling."""
+    where = f"{model_dir}/config.json"
+    if config.get("fps", 20) != 20:
+        raise ModelError(f"{where}: fps {config.get('fps')!r}; this ropar's models run at 20 fps")
+    encoder = config.get("text_encoder")
+    if encoder is not None and not isinstance(encoder, str):
+        raise ModelError(f"{where}: 'text_encoder' must be a model name or path")
+    sampling = config.get("sampling", {})
+    if not isinstance(sampling, dict):
+        raise ModelError(f"{where}: 'sampling' must be an object")
+    bounds = (("cfg", float, 0.0, 20.0), ("steps", int, 1, 100), ("ddim_steps", int, 1, 1000))
+    for key, kind, lo, hi in bounds:
+        value = sampling.get(key)
+        if value is None:
+            continue
+        good = isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi
+        if not good or (kind is int and not float(value).is_integer()):
+            raise ModelError(f"{where}: sampling {key!r} must be a {kind.__name__} in [{lo:g}, {hi:g}], "
+                             f"got {str(value)[:30]}")
+
+
 def load_pvae(model_dir: str | os.PathLike, device: str | torch.device = "cpu"
               ) -> tuple[PVAE, np.ndarray, np.ndarray]:
     """-> (pvae in eval mode with its stats set, mean (263,), std (263,))."""
     model_dir = Path(model_dir)
     config = checkpoint.load_config(model_dir)
-    with checkpoint.skip_init():  # every weight comes from the file
-        pvae = PVAE(_config_of(PVAEConfig, config, "pvae", model_dir))
+    pvae = _build(PVAE, _config_of(PVAEConfig, config, "pvae", model_dir), model_dir)
     checkpoint.load_module_weights(pvae, model_dir / "pvae.safetensors", assign=True)
     mean, std = checkpoint.load_stats(model_dir)
     pvae.set_stats(mean, std)
@@ -48,13 +80,13 @@ def load_models(model_dir: str | os.PathLike, device: str | torch.device = "cpu"
     """-> (pvae, ropar, config dict, mean, std); both networks in eval mode on `device`."""
     model_dir = Path(model_dir)
     config = checkpoint.load_config(model_dir)
+    check_model_config(config, model_dir)
     pvae, mean, std = load_pvae(model_dir, device)
     rcfg = _config_of(RoPARConfig, config, "ropar", model_dir)
     if rcfg.latent_dim != pvae.cfg.latent_dim or rcfg.num_parts != pvae.cfg.num_parts:
         raise ModelError(f"{model_dir}: RoPAR expects {rcfg.num_parts} x {rcfg.latent_dim} latents but the "
                          f"P-VAE makes {pvae.cfg.num_parts} x {pvae.cfg.latent_dim}")
-    with checkpoint.skip_init():
-        ropar = RoPAR(rcfg)
+    ropar = _build(RoPAR, rcfg, model_dir)
     checkpoint.load_module_weights(ropar, model_dir / "ropar.safetensors", assign=True)
     return pvae, ropar.to(device).eval(), config, mean, std
 

@@ -228,3 +228,23 @@ def test_serve_command_listens_on_loopback_and_answers(model):
 def test_serve_refuses_remote_hosts_before_loading_anything(capsys):
     code, _, err = run_cli(capsys, "serve", "--host", "0.0.0.0", "--model", "/does/not/matter")
     assert code == 2 and "allow-remote" in err
+
+
+def test_a_failing_preview_leaves_neither_file(model, tmp_path, capsys, monkeypatch):
+    import ropar_core.preview as preview
+
+    def broken(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(preview, "save_preview", broken)
+    code, _, err = run_cli(capsys, "generate", "a person walks", "--frames", 20, "--model", model,
+                           "--out", tmp_path / "m.bvh", "--preview", tmp_path / "m.png")
+    assert code == 2 and "No space left" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # no motion file, no preview, no temporary file
+    monkeypatch.undo()
+    blocked = tmp_path / "file"
+    blocked.write_text("x")  # a file where the preview's folder should be
+    code, _, err = run_cli(capsys, "generate", "a person walks", "--frames", 20, "--model", model,
+                           "--out", tmp_path / "m.bvh", "--preview", blocked / "p.png")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

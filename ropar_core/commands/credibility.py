@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ropar_core import limits
 from ropar_core.credibility import (
     DEFAULT_MIN_GAP,
     DEFAULT_MIN_ISLAND,
@@ -46,8 +47,8 @@ def add_parser(sub) -> None:
 def _check_args(args: argparse.Namespace) -> None:
     if not 0.0 <= args.tau < 1.0:
         raise RoparError(f"--tau must be in [0, 1), got {args.tau}")
-    if args.fps is not None and args.fps <= 0:
-        raise RoparError(f"--fps must be positive, got {args.fps}")
+    if args.fps is not None:
+        limits.check_fps(args.fps, "--fps")  # nan would be written as invalid JSON
     if args.min_gap < 0 or args.min_island < 0:
         raise RoparError("--min-gap and --min-island must be >= 0")
     if not args.out.lower().endswith(".json"):

@@ -177,6 +177,23 @@ def save(motion, path: Path) -> None:
         io.save_motion(path, motion.to_motion())
 
 
+def write_outputs(motion, path: Path, preview_path: Path | None) -> None:
+    """The motion file and its preview, both or neither: each is written under a temporary name, and the
+    names are swapped in only once both exist (a failing preview leaves no motion file behind)."""
+    import contextlib
+
+    from ropar_core.atomic import atomic_path
+
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_path(path))
+        if preview_path is not None:
+            from ropar_core.preview import save_preview  # only then: it imports Pillow
+
+            tmp_preview = stack.enter_context(atomic_path(preview_path))
+            save_preview(tmp_preview, motion.joints, fps=motion.fps, title=motion.prompt)
+        save(motion, tmp)
+
+
 # ---------------------------------------------------------------------------------------------
 def _items(args) -> list[Item]:
     if (args.prompt is None) == (args.prompts is None):
@@ -236,11 +253,8 @@ def run(args) -> int:
     t2 = time.perf_counter()
     _warn_unfamiliar(motions)
     for i, m in enumerate(motions):
-        save(m, out.path(i, m.seed, m.prompt))
-        if preview is not None:
-            from ropar_core.preview import save_preview  # only then: it imports Pillow
-
-            save_preview(preview.path(i, m.seed, m.prompt), m.joints, fps=m.fps, title=m.prompt)
+        write_outputs(m, out.path(i, m.seed, m.prompt),
+                      None if preview is None else preview.path(i, m.seed, m.prompt))
     t3 = time.perf_counter()
     _summary(motions, out, gen, load_s=t1 - t0, gen_s=t2 - t1, write_s=t3 - t2, edited=source is not None)
     return 0
