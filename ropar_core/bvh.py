@@ -365,6 +365,12 @@ def write_bvh(path, joints, rotations=None, fps: float = sk.FPS, order: str = "Z
     if unit not in ("m", "cm"):
         raise MotionFileError(f"unit must be 'm' or 'cm', got {unit!r}")
     scale = 100.0 if unit == "cm" else 1.0
+    if lengths is None:
+        bones = np.median(F._bone_lengths(motion.joints.astype(np.float64)), axis=0)[1:]
+        if not (bones > 1e-6).all():  # a bone without a direction has no rotation to write
+            name = sk.JOINT_NAMES[1 + int(np.argmin(bones))]
+            raise MotionFileError(f"cannot write a BVH: the bone to {name} has zero length "
+                                  "(joints that coincide)")
     offsets, glob = bvh_pose(motion.joints, motion.rotations, lengths)
     frames = len(glob)
     kids = _children()

@@ -86,6 +86,8 @@ def load_json(path: Path):
         raise MotionFileError(f"{path}: invalid or truncated JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
         raise MotionFileError(f"{path}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise MotionFileError(f"{path}: invalid JSON ({str(exc)[:80]})") from None
 
 
 def _as_array(value, where: str) -> np.ndarray:
@@ -103,7 +105,7 @@ def _bbox(value) -> np.ndarray | None:
     try:
         b = np.asarray(value, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError, OverflowError, RecursionError):
-        return None  # an unreadable box is no box: the keypoints' extent stands in
+        raise MotionFileError(f"bbox {str(value)[:30]} is not numbers [x1, y1, x2, y2]") from None
     if b.size < 4 or not np.isfinite(b[:4]).all():
         return None
     b = b[:4]

@@ -67,6 +67,8 @@ def parse_json(text: str, what: str, error: type[Exception] = MotionFileError):
         raise error(f"{what}:{exc.lineno}: invalid JSON ({exc.msg})") from None
     except RecursionError:
         raise error(f"{what}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise error(f"{what}: invalid JSON ({str(exc)[:80]})") from None
 
 
 def check_npy_header(path: str | os.PathLike, error: type[Exception] = MotionFileError) -> tuple:

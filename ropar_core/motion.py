@@ -33,6 +33,11 @@ class Motion:
                 raise MotionFileError("rotations contain NaN or infinite values")
             self.rotations = qnormalize(rot).astype(np.float32)
         self.fps = limits.check_fps(self.fps, error=MotionFileError)
+        if self.seed is not None:
+            whole = isinstance(self.seed, (int, np.integer)) and not isinstance(self.seed, bool)
+            if not (whole and 0 <= self.seed < 2**63):
+                raise MotionFileError(f"seed must be a whole number in [0, 2^63), got {str(self.seed)[:24]}")
+            self.seed = int(self.seed)
         limits.check_frames(len(self.joints), "the motion", error=MotionFileError)
 
     @property
