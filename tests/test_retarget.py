@@ -15,7 +15,8 @@ from scipy.spatial.transform import Rotation
 from blender_addon import presets, rotations, smpl22
 from blender_addon.errors import RigError
 from blender_addon.fake_motion import fake_motion, forward_kinematics
-from blender_addon.retarget import LOCK_BLEND_FRAMES, RigRest, _runs, foot_contacts, retarget
+from blender_addon.footlock import LOCK_BLEND_FRAMES, _runs, foot_contacts
+from blender_addon.retarget import RigRest, retarget
 from blender_addon.rotations import Y_UP_TO_Z_UP, normalize, quat_to_matrix
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
