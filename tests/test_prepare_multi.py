@@ -114,6 +114,11 @@ def test_rare_actions_are_counted_over_sources_without_mirrors():
     a = SimpleNamespace(
         clips=[{"content": "walk"}] * 3 + [{"content": "kick"}, {"content": "kick", "mirrored": True}]
     )
-    b = SimpleNamespace(clips=[{"content": "walk"}] * 2 + [{"content": "crawl"}] + [{"content": "kick"}] * 3)
+    b = SimpleNamespace(
+        clips=[{"content": "walk"}] * 2
+        + [{"content": "crawl"}]
+        + [{"content": "kick"}] * 3
+        + [{"content": "kick", "id": "k_mirror"}]
+    )  # a noisy cache marks mirrors by id only
     # kick: 4 takes (its mirror does not count) is still rare; walk: 5 is not
     assert prepare_multi.rare_actions([a, b]) == {"crawl", "kick"}

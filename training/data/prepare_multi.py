@@ -167,7 +167,9 @@ def rare_actions(caches: list[Cache]) -> set[str]:
     counts: dict[str, int] = {}
     for cache in caches:
         for c in cache.clips:
-            if not c.get("mirrored") and c.get("content"):
+            # a noisy cache keeps the ids, not the "mirrored" flag
+            mirror = c.get("mirrored") or str(c.get("id", "")).endswith("_mirror")
+            if not mirror and c.get("content"):
                 counts[c["content"]] = counts.get(c["content"], 0) + 1
     return {k for k, n in counts.items() if n <= RARE_CLIPS}
 
