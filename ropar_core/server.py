@@ -176,6 +176,40 @@ _BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\
          b'{"error":{"code":"busy","message":"too many open connections; retry shortly"}}')
 
 
+class Deadlines:
+    """One watchdog thread for all connections: a connection past its deadline has its socket shut down,
+    which ends any blocking read or write on it (a socket timeout only bounds each single read)."""
+
+    def __init__(self, tick_s: float = 0.2):
+        self._due: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._tick = tick_s
+        threading.Thread(target=self._run, name="ropar-deadlines", daemon=True).start()
+
+    def arm(self, sock: socket.socket, seconds: float) -> None:
+        with self._lock:
+            self._due[sock] = time.monotonic() + seconds
+
+    def disarm(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._due.pop(sock, None)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._tick):
+            now = time.monotonic()
+            with self._lock:
+                expired = [s for s, due in self._due.items() if due <= now]
+                for s in expired:
+                    del self._due[s]
+            for s in expired:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+
 class RoparHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the listen backlog: bursts of concurrent clients are not refused
@@ -184,6 +218,7 @@ class RoparHTTPServer(ThreadingHTTPServer):
                  max_connections: int = MAX_CONNECTIONS, deadline_s: float = REQUEST_DEADLINE_S):
         self.service, self.timeout_s, self.max_body, self.verbose = service, timeout_s, max_body, verbose
         self.deadline_s = deadline_s
+        self.deadlines = Deadlines()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._closing = threading.Event()
         if ":" in address[0]:
@@ -225,6 +260,10 @@ class RoparHTTPServer(ThreadingHTTPServer):
         self._closing.set()
         super().shutdown()
 
+    def server_close(self):
+        self.deadlines.stop()
+        super().server_close()
+
 
 class RequestHandler(BaseHTTPRequestHandler):
     server_version = f"ropar/{__version__}"
@@ -233,25 +272,14 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
-        self._watchdog: threading.Timer | None = None
         self._arm()  # the whole request (line, headers, body) must arrive within the deadline
 
     def _arm(self) -> None:
-        """(Re)start the watchdog: when it fires the socket is shut down, so a client that trickles
-        bytes slower than the deadline cannot hold this thread (the socket timeout is per read)."""
-        self._disarm()
-        self._watchdog = threading.Timer(self.server.deadline_s, self._expire)
-        self._watchdog.daemon = True
-        self._watchdog.start()
+        """(Re)start this connection's deadline: a client that trickles bytes cannot hold the thread."""
+        self.server.deadlines.arm(self.connection, self.server.deadline_s)
 
     def _disarm(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-
-    def _expire(self) -> None:
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+        self.server.deadlines.disarm(self.connection)
 
     def finish(self):
         self._disarm()
