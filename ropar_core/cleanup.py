@@ -35,6 +35,7 @@ SWING_CLEARANCE = 0.07  # m above TOE_FLOOR at mid-swing, at least
 STEP_MIN = 0.10  # m between two plants of a toe: a step (shorter: a shuffle in place, left alone)
 SUPPORT_SIGMA = 1.5  # frames: smoothing of the other foot's contact that gates the swing arc
 REACH = 0.995  # share of the leg's full length a goal may ask for (a fully straight knee pops)
+MAX_DROP = 0.10  # m: the body comes down at most this much (more would be a crouch nobody asked for)
 DROP_SIGMA = 3  # frames: smoothing of the pelvis drop
 UNLOCK_FRAMES = 6  # frames over which the offset of the first/last plant fades out
 FLOOR_WINDOW = 17  # frames (0.85 s) over which some toe is on the floor
@@ -198,8 +199,9 @@ def pelvis_drop(joints: np.ndarray, goals: list[np.ndarray]) -> np.ndarray:
         reach = REACH * (BONE_LENGTHS[knee] + BONE_LENGTHS[ankle])
         flat = np.linalg.norm((joints[:, hip] - goal)[:, [0, 2]], axis=-1)
         height = np.sqrt(np.maximum(reach**2 - flat**2, 0.0))
-        need = np.maximum(need, joints[:, hip, 1] - goal[:, 1] - height)
-    need = maximum_filter(need, 2 * DROP_SIGMA + 1)
+        # a goal out of reach sideways cannot be met by coming down: the IK gets as near as it can
+        need = np.maximum(need, np.where(flat < reach, joints[:, hip, 1] - goal[:, 1] - height, 0.0))
+    need = maximum_filter(np.clip(need, 0.0, MAX_DROP), 2 * DROP_SIGMA + 1)
     return gaussian_smooth(need, DROP_SIGMA)
 
 

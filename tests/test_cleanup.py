@@ -14,6 +14,7 @@ from ropar_core.windows import sample_in_windows
 from training.evaluation import plausibility as pl
 
 DATA = Path(__file__).parent / "data" / "bandai"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "default"
 
 
 def real(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +61,21 @@ def test_cleanup_repairs_damaged_real_locomotion(name):
     assert after["skating_ratio"] < before["skating_ratio"]
     assert after["skating_ratio"] <= 1.5 * truth["skating_ratio"] + 0.1
     assert abs(after["heading_deg"] - truth["heading_deg"]) < 10  # the path is not bent
+
+
+@pytest.mark.skipif(not (DEFAULT_MODEL / "config.json").is_file(), reason="no model in assets/default")
+def test_generated_walks_stand_on_the_floor_after_cleanup():
+    """The shipped model's raw walks drag their feet far from the body; locking them must not pull the
+    body down onto the floor (it comes down MAX_DROP at most), and the feet end up on the floor."""
+    from ropar_core.generator import Generator
+
+    gen = Generator.from_pretrained(device="cpu")
+    prompts = ["a man goes for a walk down the street", "she is walking along calmly",
+               "somebody paces down a long corridor"]
+    for m in gen.generate(prompts, seconds=5, seed=0, raw=True):
+        out = cleanup.clean_joints(m.joints, m.features)
+        assert pl.lowest_foot(out).min() < 0.02 and pl.float_share(out) < 0.2, m.prompt
+        assert pl.sink_share(out) == 0.0 and pl.bone_length_variation(out) < 1e-6
 
 
 def test_cleanup_leaves_real_motion_nearly_as_it_was():
