@@ -37,12 +37,16 @@ def process_alive(pid: int) -> bool:
 
 
 def _windows_alive(pid: int) -> bool:
+    """Not exercised by the tests (they run on Linux): OpenProcess + a zero-timeout wait."""
     import ctypes
 
-    kernel32 = ctypes.windll.kernel32
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.restype = ctypes.c_void_p
+    kernel32.WaitForSingleObject.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    kernel32.CloseHandle.argtypes = [ctypes.c_void_p]
     handle = kernel32.OpenProcess(0x00100000 | 0x1000, False, pid)  # SYNCHRONIZE | QUERY_LIMITED_INFO
     if not handle:
-        return kernel32.GetLastError() == 5  # access denied: it exists; invalid parameter: it does not
+        return ctypes.get_last_error() == 5  # access denied: it exists; invalid parameter: it does not
     try:
         return kernel32.WaitForSingleObject(handle, 0) != 0  # WAIT_OBJECT_0: it has exited
     finally:
