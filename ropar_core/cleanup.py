@@ -26,6 +26,7 @@ from ropar_core.windows import OVERLAP_FRACTION
 
 BONE_LENGTHS = np.linalg.norm(sk.REST_OFFSETS, axis=-1)  # (22,) length of the bone ending at each joint
 LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))  # (hip, knee, ankle, toe) left, right
+LIMBS = ((1, 4, 7), (2, 5, 8), (16, 18, 20), (17, 19, 21))  # (root, middle, end): legs, then arms
 CONTACT_CHANNELS = ((259, 260), (261, 262))  # (ankle, toe) contact channels of the 263 vector per leg
 TOE_FLOOR = 0.01  # m: a planted toe joint's height in real Bandai walks (median 0.4-1.2 cm)
 ANKLE_FLOOR = 0.06  # m: the ankle joint never goes lower than this (real planted ankles: 9-10 cm)
@@ -70,11 +71,24 @@ def blend_seams(joints: np.ndarray, seams) -> np.ndarray:
     return joints + w[:, None, None] * (smooth - joints)
 
 
-def rigid_bones(joints: np.ndarray) -> np.ndarray:
-    """Bones keep their directions and take the fixed lengths; the root path is unchanged."""
+def rigid_bones(joints: np.ndarray, keep_ends: bool = True) -> np.ndarray:
+    """Every bone takes its fixed length; the root path is unchanged. The trunk, head, collars, hips and
+    feet keep their generated directions; with keep_ends, each arm and leg is solved by two-bone IK so
+    that the wrist and ankle stay where they were generated (as far as the limb reaches), the elbow and
+    knee bending in their generated plane: where a hand is (raised, waving) is what a motion says, so
+    a stretched forearm is fixed at the elbow, not by moving the hand."""
     out = joints.copy()
+    limbs = {mid: (root, end) for root, mid, end in LIMBS} if keep_ends else {}
+    ends = {end for _, _, end in LIMBS} if keep_ends else set()
     for c in range(1, sk.NUM_JOINTS):  # parents come first in SMPL order
         p = sk.PARENTS[c]
+        if c in ends:
+            continue  # placed with its limb's middle joint
+        if c in limbs:
+            root, end = limbs[c]
+            out[:, c], out[:, end] = two_bone_ik(out[:, root], joints[:, c], joints[:, end], joints[:, end],
+                                                 BONE_LENGTHS[c], BONE_LENGTHS[end])
+            continue
         bone = joints[:, c] - joints[:, p]
         norm = np.linalg.norm(bone, axis=-1, keepdims=True)
         direction = np.where(norm > 1e-9, bone / np.maximum(norm, 1e-9), sk.RAW_OFFSETS[c])
@@ -167,6 +181,9 @@ def two_bone_ik(hip, knee, ankle, goal, l1: float, l2: float) -> tuple[np.ndarra
     u = axis / np.maximum(d, 1e-9)
     d = np.clip(d, abs(l1 - l2) + 1e-4, l1 + l2 - 1e-4)
     pole = (knee - hip) - ((knee - hip) * u).sum(-1, keepdims=True) * u
+    any_side = np.cross(u, np.where(np.abs(u[..., 1:2]) < 0.9, [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]))
+    norm = np.linalg.norm(pole, axis=-1, keepdims=True)
+    pole = np.where(norm > 1e-6, pole, any_side)  # a straight limb: any bending plane will do
     pole = pole / np.maximum(np.linalg.norm(pole, axis=-1, keepdims=True), 1e-9)
     a = (l1**2 - l2**2 + d**2) / (2 * d)
     h = np.sqrt(np.maximum(l1**2 - a**2, 0.0))
