@@ -234,7 +234,7 @@ def test_deep_keypoint_json_is_one_line(fmt):
 # Model config.json.
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from tests.test_generator import make_tiny_model_dir
+    from tests.helpers.tiny_model import make_tiny_model_dir
 
     return make_tiny_model_dir(tmp_path_factory.mktemp("fuzz_model") / "tiny")
 

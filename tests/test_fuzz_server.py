@@ -27,7 +27,7 @@ EDIT_FIELDS = {**REQUEST_FIELDS, "motion": JSON | st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def gen():
-    from tests.test_generator import tiny_generator
+    from tests.helpers.tiny_model import tiny_generator
 
     return tiny_generator()
 
@@ -74,7 +74,7 @@ def test_fuzz_edit_bodies(gen, text):
 
 
 def test_live_server_answers_hostile_bodies(gen):
-    from tests.test_server import Running
+    from tests.helpers.server import Running
 
     s = Running(gen)
     try:
