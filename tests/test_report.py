@@ -79,10 +79,17 @@ def test_tiny_report_end_to_end_and_resume(caches, tmp_path):
     baseline_cfg = json.loads((work / "baseline_at_noisy" / "ropar" / "config.json").read_text())
     assert baseline_cfg["pvae"]["part_decomposition"] is False and "blind" in baseline_cfg["train"]["data"]
 
-    # A second call finds every model and result in --work and only rewrites the report.
+    # Without parts the P-VAE cannot leave a noisy limb out: it is trained on the blind view.
+    nopart = json.loads((work / "ropar-nopart_at_noisy" / "pvae" / "config.json").read_text())
+    assert nopart["pvae"]["part_decomposition"] is False and "blind" in json.dumps(nopart["train"])
+
+    # A second call finds every model and result in --work and only rewrites the report, keeping the
+    # blocks the judge check / key-claim experiment added.
     (out / "report.md").unlink()
+    (out / "report.json").write_text(json.dumps({**data, "key_claim": {"verdict": "kept"}}))
     assert report.main(argv) == 0
     again = json.loads((out / "report.json").read_text())
+    assert again["key_claim"] == {"verdict": "kept"}
     assert again["meta"]["stage_seconds"] == data["meta"]["stage_seconds"]  # nothing redone
     assert "ropar@noisy/pvae" in data["meta"]["stage_seconds"] and data["meta"]["compute_seconds"] > 0
     assert again["generation"]["ropar@noisy"] == gen["ropar@noisy"]

@@ -115,6 +115,9 @@ def cache_identity(path: Path) -> dict:
     ident = {k: meta.get(k) for k in ("name", "fingerprint", "noise_mode", "seed", "target_credible_ratio",
                                       "achieved_credible_ratio", "num_frames")}
     ident["clips"] = len(meta["clips"])
+    from training.data.cache import Cache
+
+    ident["credible_token_ratio"] = round(Cache(path).credible_token_ratio("train"), 4)
     return ident
 
 
@@ -230,7 +233,7 @@ def run_job(job: Job, ctx: dict) -> dict:
     result = evaluate_job(job, model_dir, ctx)
     record = {"key": ctx["keys"][job.name], "run": job.name, "kind": job.kind, "seed": job.seed, **result,
               "train_seconds": round(train_s, 1), "eval_seconds": round(time.time() - t0, 1),
-              "device": ctx["device"]}
+              "device": ctx["device"], "preset": ctx["preset"]}
     write_text(result_path(Path(ctx["out"]), job), json.dumps(record, indent=1) + "\n")
     summary = ", ".join(f"{k} {np.mean(v):.3f}" for k, v in result["metrics"].items())
     print(f"[key_claim] {job.name}: {summary} (train {train_s:.0f}s, eval {record['eval_seconds']:.0f}s)",
@@ -309,12 +312,16 @@ def verdict(arms: dict) -> tuple[str, dict]:
     return word, per
 
 
-def key_claim_block(out: Path, cfg_name: str, cfg: dict, data: dict, noisy: Path) -> dict:
-    records = []
-    for path in sorted((out / "key_claim").glob("*.json")):
-        rec = json.loads(path.read_text(encoding="utf-8"))
-        if rec.get("key", {}).get("data") == data:
-            records.append(rec)
+def load_records(out: Path, data: dict | None) -> tuple[list[dict], dict | None]:
+    """Run records of one noisy cache: `data`, or (None) the cache most records are about."""
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / "key_claim").glob("*.json"))]
+    if data is None and records:
+        ids = [json.dumps(r["key"]["data"], sort_keys=True) for r in records]
+        data = json.loads(max(set(ids), key=ids.count))
+    return [r for r in records if r.get("key", {}).get("data") == data], data
+
+
+def key_claim_block(records: list[dict], data: dict) -> dict:
     arms = {arm: arm_block([r for r in records if r["kind"] == arm]) for arm in ARMS}
     recon = {k: arm_block([r for r in records if r["kind"] == k]) for k in ("pvae", "pvae_fullbody")}
     word, per = verdict(arms)
@@ -322,12 +329,14 @@ def key_claim_block(out: Path, cfg_name: str, cfg: dict, data: dict, noisy: Path
     ropar_r1 = float(np.mean(arms["ropar"]["r1"])) if arms["ropar"].get("r1") else None
     complete = (min(len(arms[a]["seeds"]) for a in ("ropar", "blind")) >= MIN_SEEDS
                 and bool(clips) and min(clips) >= MIN_TEST_CLIPS)
-    from training.data.cache import Cache
-
-    return {"credible_ratio": round(Cache(noisy).credible_token_ratio("train"), 4),
+    gen = [r for r in records if r["kind"] in ARMS] or records
+    key = gen[0]["key"] if gen else {}
+    return {"credible_ratio": data.get("credible_token_ratio"),
             "noise_mode": data.get("noise_mode") or "limbs",
-            "cache": str(noisy), "test_clips": clips[0] if len(clips) == 1 else clips, "preset": cfg_name,
-            "budget": {k: cfg[k] for k in ("pvae", "ropar", "eval")}, "unmasking_steps": cfg["eval"]["steps"],
+            "cache": data.get("name"), "test_clips": clips[0] if len(clips) == 1 else clips,
+            "preset": sorted({r.get("preset", "?") for r in records}),
+            "budget": {k: key.get(k) for k in ("pvae", "ropar", "eval")},
+            "unmasking_steps": key.get("eval", {}).get("steps"),
             "arms": arms, "reconstruction": recon, "verdict": word, "per_metric": per,
             "ropar_r1": ropar_r1, "r1_target": R1_TARGET,
             "r1_target_met": ropar_r1 is not None and ropar_r1 >= R1_TARGET, "complete": complete}
@@ -352,7 +361,8 @@ def reading(block: dict, judge: dict | None) -> list[str]:
         lines.append(f"Verdict: {block['verdict']}.")
     if block["ropar_r1"] is not None and not block["r1_target_met"]:
         lines.append(f"The credibility-aware arm reaches R@1 {block['ropar_r1']:.3f} < {R1_TARGET}: at this "
-                     f"budget (`{block['preset']}`) the models have not learned enough for the claim to be "
+                     f"budget (`{', '.join(block['preset'])}`) the models have not learned enough for the "
+                     "claim to be "
                      "tested; the verdict describes this budget only.")
     if not block["complete"]:
         lines.append(f"Incomplete: the claim needs >= {MIN_SEEDS} seeds per arm on >= {MIN_TEST_CLIPS} test "
@@ -386,7 +396,8 @@ def write_markdown(out: Path, block: dict) -> None:
     lines = ["# The key claim: credibility-aware vs credibility-blind, same model", "",
              f"Noise mode `{block['noise_mode']}`, credible-token ratio {block['credible_ratio']}, "
              f"{block['test_clips']} test clips, {block['unmasking_steps']} unmasking steps, preset "
-             f"`{block['preset']}`. Per seed: mean over evaluation repeats; ± = 95 % Student-t over "
+             f"`{', '.join(block['preset'])}`. Per seed: mean over evaluation repeats; ± = 95 % "
+             "Student-t over "
              "seeds.", "",
              "| arm | seeds | FID ↓ | R@1 ↑ | MultiModality |", "|---|---|---|---|---|"]
     for arm in ARMS:
@@ -403,15 +414,28 @@ def write_markdown(out: Path, block: dict) -> None:
     write_text(out / "key_claim.md", "\n".join(lines))
 
 
+def assemble(out: Path, data: dict | None) -> dict:
+    """report.json's judge + key_claim blocks and key_claim.md from the run records on disk."""
+    records, data = load_records(out, data)
+    if not records:
+        raise RoparError(f"no finished runs in {out / 'key_claim'}")
+    block = key_claim_block(records, data)
+    judge = judge_block(out, block["noise_mode"])
+    block["reading"] = reading(block, judge)
+    merge_report(out, judge, block)
+    write_markdown(out, block)
+    return block
+
+
 # ----------------------------------------------------------------------------------------------------
 # Command line
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.evaluation.report import blind_cache
+    from training.evaluation.report_runs import blind_cache
 
     ap = argparse.ArgumentParser(prog="python -m training.key_claim", description=__doc__.split("\n")[0])
-    ap.add_argument("--caches", required=True, help="directory with clean/ and the noisy cache")
+    ap.add_argument("--caches", help="directory with clean/ and the noisy cache")
     ap.add_argument("--noisy", default="noisy", help="noisy cache name inside --caches")
     ap.add_argument("--preset", default="shipped", choices=sorted(PRESETS))
     ap.add_argument("--seeds", type=int, default=3)
@@ -422,8 +446,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per run (0: torch's default)")
     ap.add_argument("--estimate-only", action="store_true", help="print the estimate and stop")
+    ap.add_argument("--report-only", action="store_true",
+                    help="only rebuild report.json / key_claim.md from the run records in OUT/key_claim")
     args = ap.parse_args(argv)
     try:
+        if args.report_only:
+            print("\n".join(assemble(Path(args.out), None)["reading"]))
+            return 0
+        if not args.caches:
+            raise RoparError("--caches is required (unless --report-only)")
         caches, out = Path(args.caches), Path(args.out)
         noisy, clean, evaluator = caches / args.noisy, caches / "clean", Path(args.evaluator)
         for path, what in ((clean, "clean cache"), (noisy, "noisy cache"), (evaluator, "evaluator")):
@@ -449,23 +480,20 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         if args.estimate_only:
             return 0
-        ctx = {"cfg": cfg, "work": str(work), "noisy": str(noisy), "clean": str(clean), "out": str(out),
+        ctx = {"cfg": cfg, "preset": args.preset, "work": str(work), "noisy": str(noisy), "clean": str(clean),
+               "out": str(out),
                "evaluator": str(evaluator), "device": args.device, "threads": args.threads, "keys": keys,
                "blind": str(blind_cache(noisy, work / "caches" / f"{args.noisy}-blind"))}
         # A RoPAR job needs its P-VAE trained even when the P-VAE's own evaluation is already on record.
         need_pvae = {f"{j.pvae_kind}_s{j.seed}" for j in stage2 if j in todo}
         first = [j for j in stage1 if j in todo]
         run_stage(first, ctx, args.jobs)
+        assemble(out, data)
         for j in stage1:
             if j not in todo and j.name in need_pvae:
                 train(j, ctx)
         run_stage([j for j in stage2 if j in todo], ctx, args.jobs)
-        block = key_claim_block(out, args.preset, cfg, data, noisy)
-        judge = judge_block(out, block["noise_mode"])
-        block["reading"] = reading(block, judge)
-        merge_report(out, judge, block)
-        write_markdown(out, block)
-        print("\n".join(block["reading"]))
+        print("\n".join(assemble(out, data)["reading"]))
     except RoparError as exc:
         print(f"key_claim: error: {exc}", file=sys.stderr)
         return 2

@@ -264,6 +264,11 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
         results.update({k: earlier[k] for k in ("judge", "key_claim") if k in earlier})
     except (OSError, ValueError):
         pass
+    try:  # the judge check and the key-claim experiment (key_claim.py) add blocks of their own: keep them
+        earlier = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        results.update({k: earlier[k] for k in ("judge", "key_claim") if k in earlier})
+    except (OSError, ValueError):
+        pass
     write_text(out / "report.json", json.dumps(results, indent=1, default=float) + "\n")
     write_markdown(results, ratios, out / "report.md")
     log(f"wrote {out / 'report.md'} in {(time.time() - t_start) / 60:.1f} min")

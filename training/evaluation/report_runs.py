@@ -104,6 +104,7 @@ class Run:
     ropar: dict = field(default_factory=dict)  # RoPAR flags: diffusion_head
     pvae_from: str | None = None  # reuse another run's P-VAE
     pvae_only: bool = False
+    pvae_cache: str | None = None  # the P-VAE's data when it differs from `cache`
 
 
 def plan(ratios_available: dict[float, str]) -> list[Run]:
@@ -115,7 +116,9 @@ def plan(ratios_available: dict[float, str]) -> list[Run]:
         blind = d if d == "clean" else f"{d}-blind"
         runs.append(Run(f"baseline@{d}", blind, pvae={"part_decomposition": False}))
     runs += [
-        Run("ropar-nopart@noisy", "noisy", pvae={"part_decomposition": False}),
+        # Without parts the P-VAE cannot leave a noisy limb out: it reads the blind view (noisy channels
+        # in its input and loss); RoPAR on top still skips tokens in which any part is noisy.
+        Run("ropar-nopart@noisy", "noisy", pvae={"part_decomposition": False}, pvae_cache="noisy-blind"),
         Run("pvae-noshared@noisy", "noisy", pvae={"shared_parameters": False}, pvae_only=True),
         Run("ropar-nodiffusion@noisy", "noisy", ropar={"diffusion_head": False}, pvae_from="ropar@noisy"),
     ]
@@ -159,13 +162,14 @@ def train_run(run: Run, caches: dict[str, Path], work: Path, cfg: dict, record: 
         tcfg = budget_config(pvae_train_defaults(), budget, SEEDS["pvae"], cfg["threads"])
         flags = ["--no-part-decomposition"] if run.pvae.get("part_decomposition") is False else []
         flags += ["--no-shared-parameters"] if run.pvae.get("shared_parameters") is False else []
-        command = " ".join(["python -m training.train_pvae --data", shown(caches[run.cache]), "--out",
+        data = caches[run.pvae_cache or run.cache]
+        command = " ".join(["python -m training.train_pvae --data", shown(data), "--out",
                             shown(pvae_dir), "--preset", budget["preset"],
                             *flags_for(tcfg, pvae_train_defaults()), "--eval-clips 16 --resume", *flags])
         record.setdefault("commands", []).append(command)
         if not _finished(pvae_dir, "pvae", budget["steps"]):
             t0 = time.time()
-            train_pvae.train(tcfg, train_pvae.model_config(budget["preset"], run.pvae), caches[run.cache],
+            train_pvae.train(tcfg, train_pvae.model_config(budget["preset"], run.pvae), data,
                              pvae_dir, resume=True, eval_clips=16, preset=budget["preset"], command=command)
             record["timings"].add(f"{run.name}/pvae", time.time() - t0)
     out["pvae"] = pvae_dir
