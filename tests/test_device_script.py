@@ -43,7 +43,7 @@ def test_device_script_dry_run_at_the_tiny_preset(tmp_path):
            "DATA": str(tmp_path / "data"), "ARCHIVE": str(tmp_path / "none.tar.xz"),
            "PACK": str(tmp_path / "pack.npz"), "EVALUATOR": str(tmp_path / "ev"),
            "REPORTS": str(tmp_path / "reports"), "OUT": str(tmp_path / "out"), "JUDGE_REPEATS": "2",
-           "PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
+           "BUDGET_S": "3000", "PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(["bash", str(REPO / "scripts" / "device_experiment.sh")], env=env,
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
