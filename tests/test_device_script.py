@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_evaluator_synthetic import make_synthetic_caches
+from tests.helpers.synthetic import make_synthetic_caches
 from training.data import device_pack
 from training.data.cache import Cache
 from training.train.train_evaluator import train_evaluator

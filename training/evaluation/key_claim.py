@@ -19,8 +19,7 @@ finished run's metrics go to <out>/key_claim/<run>.json (small, committed) keyed
 a rerun with the same configuration skips it, on any machine, without the trained model. Numbers per
 seed are means over evaluation repeats; intervals are Student-t over seeds, so they hold training and
 evaluation variance together; a verdict counts a difference only beyond the Welch interval of ropar -
-blind. The command prints its time estimate before it starts; `report.json` gets the `key_claim` block
-(and the `judge` block from <out>/judge/*.json).
+blind. It prints its time estimate first; report.json gets `key_claim` and `judge` (<out>/judge/*.json).
 """
 
 from __future__ import annotations
@@ -41,9 +40,7 @@ from ropar_core.errors import RoparError
 from training.evaluation import metrics
 
 REPO = Path(__file__).resolve().parents[2]
-VERSION = 1
-EVAL_SEED = 0
-R1_TARGET = 0.45
+VERSION, EVAL_SEED, R1_TARGET = 1, 0, 0.45
 MIN_SEEDS, MIN_TEST_CLIPS = 3, 290
 
 # pvae / ropar: train_* flags; eval: repeats per seed, unmasking steps, MultiModality captions x repeats;
@@ -236,8 +233,8 @@ def run_job(job: Job, ctx: dict) -> dict:
               "device": ctx["device"], "preset": ctx["preset"]}
     write_text(result_path(Path(ctx["out"]), job), json.dumps(record, indent=1) + "\n")
     summary = ", ".join(f"{k} {np.mean(v):.3f}" for k, v in result["metrics"].items())
-    print(f"[key_claim] {job.name}: {summary} (train {train_s:.0f}s, eval {record['eval_seconds']:.0f}s)",
-          file=sys.stderr, flush=True)
+    timing = f"train {train_s:.0f}s, eval {record['eval_seconds']:.0f}s"
+    print(f"[key_claim] {job.name}: {summary} ({timing})", file=sys.stderr, flush=True)
     return record
 
 
@@ -476,8 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         est = estimate_seconds(todo, cfg, n_test, done, args.jobs)
         print(f"key_claim: {len(done)} runs finished, {len(todo)} to do (preset {args.preset}, {args.seeds} "
               f"seeds, {n_test} test clips, {args.jobs} job(s) on {args.device}); "
-              f"estimate {est / 60:.0f} min",
-              flush=True)
+              f"estimate {est / 60:.0f} min", flush=True)
         if args.estimate_only:
             return 0
         ctx = {"cfg": cfg, "preset": args.preset, "work": str(work), "noisy": str(noisy), "clean": str(clean),
