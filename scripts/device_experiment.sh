@@ -13,10 +13,10 @@
 # nvidia-smi works, else cpu), THREADS (torch threads per run, 2), DATA (data/device), ARCHIVE, PACK,
 # EVALUATOR (assets/evaluator), REPORTS (reports), OUT ($OUT or out/device), JUDGE_REPEATS (10),
 # BUDGET_S (seconds for the whole script, 470: the experiment is stopped in time to copy what finished;
-# finished runs are on record and a rerun does only the rest), PYTHON (python).
+# finished runs are on record and a rerun does only the rest), PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python}
+PY=${PYTHON:-$(command -v python3 || command -v python)}
 PRESET=${PRESET:-device}
 SEEDS=${SEEDS:-3}
 JOBS=${JOBS:-6}
