@@ -19,7 +19,7 @@ from hypothesis.extra import numpy as hnp
 from ropar_core import io
 from ropar_core import skeleton as sk
 from ropar_core.credibility import credibility_from_file
-from tests.fuzzing import FUZZ, JSON, NASTY_NUMBERS, NUMBERS, dumps, nested, path_for, refused_or_read
+from tests.helpers.fuzzing import FUZZ, JSON, NASTY_NUMBERS, NUMBERS, dumps, nested, path_for, refused_or_read
 
 DATA = Path(__file__).resolve().parent / "data"
 BANDAI_LINES = (DATA / "bandai_wave-left-hand_active_011.bvh").read_text().splitlines()

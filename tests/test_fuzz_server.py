@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ropar_core import limits
 from ropar_core.errors import RoparError
 from ropar_core.http_api import HttpError, bad_request, parse_edit, parse_generate
-from tests.fuzzing import FUZZ, JSON, NUMBERS, dumps, nested
+from tests.helpers.fuzzing import FUZZ, JSON, NUMBERS, dumps, nested
 
 STILL = [[[0.0, 1.0, 0.0]] * 22] * 8
 REQUEST_FIELDS = {"prompt": JSON | st.just("a person walks"), "prompts": JSON | st.just(["a", "b"]),
