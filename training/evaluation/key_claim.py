@@ -276,7 +276,7 @@ def estimate_seconds(todo: list[Job], cfg: dict, test_clips: int, done: list[dic
 def arm_block(records: list[dict]) -> dict:
     recs = sorted(records, key=lambda r: r["seed"])
     out = {"seeds": [r["seed"] for r in recs]}
-    for metric in ("fid", "r1", "r2", "r3", "mm_dist", "diversity", "multimodality"):
+    for metric in ("fid", "r1", "r2", "r3", "mm_dist", "diversity", "multimodality", "mpjpe_mm"):
         if all(metric in r["metrics"] for r in recs) and recs:
             out[metric] = [float(np.mean(r["metrics"][metric])) for r in recs]
             out[f"{metric}_repeats"] = [r["metrics"][metric] for r in recs]
