@@ -4,7 +4,7 @@ model's motions (raw and cleaned) side by side with real held-out mocap of the s
 
     python benchmarks/bench_motion_quality.py [--model DIR] [--data CACHE] [--seeds 3] [--out q.json]
 
-Real motions: the test split of a clean cache (default: Bandai dataset-2, /work/data/cache-bandai2/clean),
+Real motions: the test split of a clean cache (default: data/cache/clean, from training.prepare),
 whole clips, through features_to_joints like everything the model makes. Generated motions: prompts
 phrased unlike the training captions (PROMPTS), `--seconds` long, seeds 0..N-1, plus `--long-seconds`
 walks for the seam and drift figures. Columns are defined in training/evaluation/plausibility.py.
@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 from ropar_core import features as feats  # noqa: E402
 from training.evaluation import plausibility as pl  # noqa: E402
 
-DEFAULT_DATA = "/work/data/cache-bandai2/clean"
+DEFAULT_DATA = "data/cache/clean"  # what training.prepare writes
 # group -> (Bandai contents whose real clips it is compared with, prompts unlike the training captions)
 PROMPTS = {
     "walk": (("walk",), ("a man goes for a walk down the street", "she is walking along calmly",

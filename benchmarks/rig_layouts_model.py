@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CC_BVH = Path("/work/data/cmu-iclone/cmu-iclone/bvh/007_01.bvh")
+CC_BVH = ROOT / "tests" / "data" / "cmu_iclone" / "bvh" / "007_03.bvh"  # a real CC_Base skeleton
 
 
 def cc_base_rig(bpy):
@@ -75,7 +75,7 @@ def main() -> int:
         "MakeHuman default (FBX layout)": lambda: named_rig("MAKEHUMAN_DEFAULT"),
     }
     if CC_BVH.is_file():
-        rigs["CC_Base (iClone BVH 007_01)"] = lambda: cc_base_rig(bpy)
+        rigs["CC_Base (iClone BVH 007_03)"] = lambda: cc_base_rig(bpy)
     quiet = dict(report=lambda *a: None)
     for label, build in rigs.items():
         bpy.ops.wm.read_homefile(use_empty=True)

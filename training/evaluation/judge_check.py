@@ -1,6 +1,6 @@
 """Can the judge see the noise? Evaluator metrics of the noisy ground truth against the clean ground truth.
 
-    python -m training.judge_check --caches /work/data/cache-bandai2 --evaluator assets/evaluator \\
+    python -m training.judge_check --caches data/cache --evaluator assets/evaluator \\
         [--noisy noisy_r30 noisy noisy_r70] [--repeats 10] [--out reports/judge]
 
 A credibility-blind model can at best reproduce its noisy training data, so the noisy ground truth scored
@@ -32,6 +32,7 @@ from training.data.cache import Cache
 from training.evaluation import metrics
 from training.evaluation.evaluate import draw_items
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
+from training.evaluation.report_runs import shown
 
 VERSION = 1
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +91,7 @@ def judge_cache(ev: TextMotionEvaluator, clean_dir: Path, noisy_dir: Path, repea
             log(f"{noisy_dir.name} repeat {r + 1}/{repeats}: FID clean {rows['clean_gt_fid'][-1]:.4f} noisy "
                 f"{rows['noisy_gt_fid'][-1]:.4f}, R@1 clean {pc[0]:.3f} noisy {pn[0]:.3f} "
                 f"({time.time() - t0:.0f}s)")
-    return {"cache": str(noisy_dir), "noise_mode": cache.meta.get("noise_mode", "limbs"),
+    return {"cache": shown(noisy_dir), "noise_mode": cache.meta.get("noise_mode", "limbs"),
             "credible_ratio": round(cache.credible_token_ratio("train"), 4),
             "target_credible_ratio": cache.meta.get("target_credible_ratio"),
             "test_clips": len(test), "val_clips": len(val), "repeats": repeats, "seed": seed, **rows,
@@ -135,7 +136,7 @@ def run(caches: Path, names: list[str], evaluator: Path, out: Path, repeats: int
     results = []
     for name in names:
         path = out / f"{name}.json"
-        key = {"version": VERSION, "cache": str(caches / name), "evaluator": str(evaluator),
+        key = {"version": VERSION, "cache": shown(caches / name), "evaluator": shown(evaluator),
                "repeats": repeats, "seed": seed}
         if path.is_file():
             saved = json.loads(path.read_text(encoding="utf-8"))
