@@ -82,6 +82,7 @@ class Motion:
     rotations: np.ndarray | None = None  # (T, 22, 4) wxyz local w.r.t. the SMPL-22 rest pose
     root: np.ndarray | None = None  # (T, 3)
     info: dict = field(default_factory=dict)
+    warning: str = ""  # the model's one-line "unlike anything it was trained on" note, if any
 
     def __post_init__(self):
         self.joints = np.asarray(self.joints, dtype=np.float32)
@@ -198,6 +199,9 @@ class HttpBackend:
             raise BackendError(f"the server's answer to {path} holds no motion")
         motion = Motion.from_json(motions[0])
         motion.info["elapsed_s"] = answer.get("elapsed_s")
+        warnings = answer.get("warnings")
+        if isinstance(warnings, list):
+            motion.warning = "; ".join(w for w in warnings if isinstance(w, str))
         return motion
 
     def close(self) -> None:
@@ -338,7 +342,8 @@ class InProcessBackend:
         except Exception as exc:  # the core raises RoparError subclasses with one-line messages
             raise BackendError(str(exc)) from None
         _check_cancel(cancel)
-        return Motion(out.joints, float(out.fps), out.prompt, out.seed, out.rotations, out.root)
+        return Motion(out.joints, float(out.fps), out.prompt, out.seed, out.rotations, out.root,
+                      warning=getattr(out, "warning", None) or "")
 
     def close(self) -> None:
         self.generator = None

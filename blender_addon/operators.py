@@ -101,7 +101,8 @@ def _applier(st: dict):
         except RuntimeError:  # no window (e.g. a script without UI): nothing to push onto
             pass
         more = f" +{len(applied.actions) - 1} candidates" if len(applied.actions) > 1 else ""
-        return f"{applied.action}{more}: {applied.frames} frames ({applied.preset})"
+        done = f"{applied.action}{more}: {applied.frames} frames ({applied.preset})"
+        return f"{done}. {applied.warning}" if applied.warning else done
 
     return apply
 

@@ -47,6 +47,7 @@ class Applied:
     fps: float
     seconds_retarget: float  # retarget + keyframes, for the status line and the benchmark
     actions: list[str] = dataclasses.field(default_factory=list)  # every candidate, the active one first
+    warning: str = ""  # the model's note on an unfamiliar prompt (shown in the status line)
 
 
 def prepare(armature: str, preset: str = presets.AUTO) -> Prepared:
@@ -152,11 +153,14 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
     actions = keyframes.write_actions(prep.obj, items, frame_start=first, use_nla=options.use_nla,
                                       fit_timeline=options.fit_timeline, scene=scene)
     elapsed = time.perf_counter() - start
+    warning = next((m.warning for m in motions if m.warning), "")  # the same prompt for every candidate
     applied = Applied(actions[0].name, frames, first, prep.bone_map.preset, fps, elapsed,
-                      [a.name for a in actions])
+                      [a.name for a in actions], warning)
     more = f" (+{len(actions) - 1} candidates)" if len(actions) > 1 else ""
     report("INFO", f"{applied.action!r}{more}: {applied.frames} frames on {prep.obj.name!r} "
                    f"({prep.bone_map.describe()})")
+    if warning:
+        report("WARNING", warning)
     return applied
 
 

@@ -381,3 +381,26 @@ def test_generate_operator_with_the_shipped_model_on_a_rigify_metarig(scene):
           f"travel {travel:.2f} m")
     assert worst < 0.05 and root_cm < 0.01
     assert travel > 0.3  # it walks
+
+
+def test_an_unfamiliar_prompt_is_reported_and_shown_in_the_status_line(scene):
+    """The shipped model's note on a prompt unlike its training data reaches the operator's reports and
+    the panel's status line (the background job's message); a prompt it knows gets none."""
+    from blender_addon.backend import InProcessBackend
+
+    backend = InProcessBackend(str(Path(__file__).resolve().parents[1] / "assets" / "default"), device="cpu")
+    rig.build_smpl_armature("SMPL")
+    reports = []
+    applied = pipeline.generate(armature="SMPL", prompt="a person plays the guitar", backend=backend,
+                                seconds=1.0, report=lambda level, msg: reports.append((level, msg)))
+    assert "unlike anything this model was trained on" in applied.warning
+    assert ("WARNING", applied.warning) in reports
+
+    motion = backend.generate(GenerationRequest("a person plays the guitar", seconds=1.0))
+    status = operators._applier({"armature": "SMPL", "options": {}})([motion])
+    assert status.endswith(applied.warning) and "frames" in status
+
+    reports.clear()
+    known = pipeline.generate(armature="SMPL", prompt="a person walks forward", backend=backend, seconds=1.0,
+                              report=lambda level, msg: reports.append((level, msg)))
+    assert known.warning == "" and not [r for r in reports if r[0] == "WARNING"]

@@ -161,3 +161,26 @@ def test_in_process_backend_uses_the_generator(tmp_path):
     assert motion.joints.shape == (20, 22, 3) and motion.seed == 2
     with pytest.raises(BackendError, match="could not load the model"):
         InProcessBackend(str(tmp_path / "missing"), device="cpu").generate(GenerationRequest("walk"))
+
+
+def test_http_backend_carries_the_models_warning_on_an_unfamiliar_prompt():
+    """`ropar serve` with the shipped model: its `warnings` reach Motion.warning (the panel shows it)."""
+    from pathlib import Path
+
+    from ropar_core import Generator
+
+    make_server, _, _ = _tiny()
+    model = Path(__file__).resolve().parents[1] / "assets" / "default"
+    httpd = make_server(Generator.from_pretrained(str(model), device="cpu"), host="127.0.0.1", port=0,
+                        log=lambda m: None)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = HttpBackend(f"http://127.0.0.1:{httpd.server_address[1]}")
+        odd = client.generate(GenerationRequest("a person plays the guitar", seconds=1.0))
+        assert "unlike anything this model was trained on" in odd.warning
+        assert client.generate(GenerationRequest("a person walks forward", seconds=1.0)).warning == ""
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        httpd.service.stop()
