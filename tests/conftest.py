@@ -73,3 +73,16 @@ def clean_dir(tmp_path_factory, sources):
     from tests.helpers.noise_data import write_clean_windows
 
     return write_clean_windows(tmp_path_factory.mktemp("noise") / "clean", sources)
+
+
+@pytest.fixture(scope="module")
+def registered_addon():
+    """The add-on registered in the bpy module for one test module, unregistered after it."""
+    import bpy
+
+    import blender_addon
+
+    blender_addon.register()
+    yield
+    if hasattr(bpy.types.Scene, "ropar"):
+        blender_addon.unregister()

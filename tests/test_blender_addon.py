@@ -25,17 +25,9 @@ from blender_addon.fake_motion import fake_motion  # noqa: E402
 from blender_addon.rotations import Y_UP_TO_Z_UP, normalize  # noqa: E402
 from blender_addon.smpl22 import AIM_CHILD, PART_OWN_JOINTS  # noqa: E402
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered_addon")]
 BANDAI_BVH = Path(__file__).parent / "data" / "bandai_wave-left-hand_active_011.bvh"
 PROMPT = "a person walks forward"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def addon():
-    blender_addon.register()
-    yield
-    if hasattr(bpy.types.Scene, "ropar"):
-        blender_addon.unregister()
 
 
 @pytest.fixture(autouse=True)

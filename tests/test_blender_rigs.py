@@ -31,18 +31,10 @@ from tests.blender_rig_layouts import (  # noqa: E402
     world_joints,
 )
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered_addon")]
 ROOT = Path(__file__).resolve().parents[1]
 CMU_ICLONE = ROOT / "tests" / "data" / "cmu_iclone" / "bvh" / "007_03.bvh"  # cut from shared/ cmu-iclone
 WALK = "a person walks forward"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def addon():
-    blender_addon.register()
-    yield
-    if hasattr(bpy.types.Scene, "ropar"):
-        blender_addon.unregister()
 
 
 @pytest.fixture(autouse=True)
