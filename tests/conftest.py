@@ -86,3 +86,21 @@ def registered_addon():
     yield
     if hasattr(bpy.types.Scene, "ropar"):
         blender_addon.unregister()
+
+
+@pytest.fixture
+def blender_scene():
+    """An empty scene at 20 fps (frames 1-250) with the fake backend; the job queue emptied after."""
+    import bpy
+
+    from blender_addon import jobs
+    from blender_addon.backend import FakeBackend
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    sc = bpy.context.scene
+    sc.render.fps, sc.render.fps_base = 20, 1.0
+    sc.frame_start, sc.frame_end = 1, 250
+    jobs.set_backend_override(FakeBackend())
+    yield sc
+    jobs.shutdown()
+    jobs.set_backend_override(None)

@@ -31,15 +31,8 @@ PROMPT = "a person walks forward"
 
 
 @pytest.fixture(autouse=True)
-def scene():
-    bpy.ops.wm.read_homefile(use_empty=True)
-    sc = bpy.context.scene
-    sc.render.fps, sc.render.fps_base = 20, 1.0
-    sc.frame_start, sc.frame_end = 1, 250
-    jobs.set_backend_override(FakeBackend())
-    yield sc
-    jobs.shutdown()
-    jobs.set_backend_override(None)
+def scene(blender_scene):
+    return blender_scene
 
 
 def world_heads(obj, names):

@@ -38,16 +38,9 @@ WALK = "a person walks forward"
 
 
 @pytest.fixture(autouse=True)
-def scene(tmp_path, monkeypatch):
-    monkeypatch.setenv(presets.USER_DIR_ENV, str(tmp_path / "user_presets"))
-    bpy.ops.wm.read_homefile(use_empty=True)
-    sc = bpy.context.scene
-    sc.render.fps, sc.render.fps_base = 20, 1.0
-    sc.frame_start, sc.frame_end = 1, 250
-    jobs.set_backend_override(FakeBackend())
-    yield sc
-    jobs.shutdown()
-    jobs.set_backend_override(None)
+def scene(blender_scene, tmp_path, monkeypatch):
+    monkeypatch.setenv(presets.USER_DIR_ENV, str(tmp_path / "user_presets"))  # never the user's folder
+    return blender_scene
 
 
 def walk(seconds=4.0, seed=0):
