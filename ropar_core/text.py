@@ -47,23 +47,45 @@ class TextEncoder:
                  max_length: int = 64, cache_size: int = 4096, batch_size: int = 64,
                  disk_cache: str | os.PathLike | bool | None = None):
         self.name = DEFAULT_TEXT_MODEL if model is None or str(model) in _DEFAULT_ALIASES else str(model)
-        path = resolve_text_model(model)
-        looks_like_path = Path(path).is_absolute() or path.startswith((".", "~")) or path.count("/") > 1
-        if Path(path).exists() and not Path(path, "config.json").is_file():
-            raise ModelError(f"text encoder {path} is not a Hugging Face model directory (no config.json)")
-        if looks_like_path and not Path(path).exists():
-            raise ModelError(f"text encoder directory {path} does not exist")
-        fast = _load_fast(Path(path)) if Path(path).is_dir() else None
-        self.fast = fast is not None  # ropar_core.bert rather than transformers
-        self.tokenizer, self.model = fast or _load_transformers(path)
         self.device = torch.device(device)
-        self.model.to(self.device).eval().requires_grad_(False)
         self.max_length = max_length
         self.batch_size = batch_size
         self.cache_size = cache_size
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        try:
+            path = resolve_text_model(model)
+            looks_like_path = Path(path).is_absolute() or path.startswith((".", "~")) or path.count("/") > 1
+            if Path(path).exists() and not Path(path, "config.json").is_file():
+                raise ModelError(f"text encoder {path} is not a Hugging Face model directory "
+                                 "(no config.json)")
+            if looks_like_path and not Path(path).exists():
+                raise ModelError(f"text encoder directory {path} does not exist")
+        except ModelError as missing:
+            # No weights here (e.g. a device machine that got only the repository): a caption cache carried
+            # along (ROPAR_TEXT_CACHE) can still answer every caption it holds.
+            self.store = None if disk_cache is False else self._cache_only_store(disk_cache)
+            if self.store is None:
+                raise missing
+            self.fast, self.tokenizer, self.model = False, None, None
+            self.dim = self.store.dim()
+            return
+        fast = _load_fast(Path(path)) if Path(path).is_dir() else None
+        self.fast = fast is not None  # ropar_core.bert rather than transformers
+        self.tokenizer, self.model = fast or _load_transformers(path)
+        self.model.to(self.device).eval().requires_grad_(False)
         self.dim = int((self.model.cfg if self.fast else self.model.config).hidden_size)
         self.store = self._open_store(path, disk_cache)
+
+    @property
+    def cache_only(self) -> bool:
+        """True when there are no weights and every vector comes from the caption cache."""
+        return self.model is None
+
+    def _cache_only_store(self, disk_cache):
+        from ropar_core import text_cache
+
+        root = text_cache.current_root() if disk_cache is None or disk_cache is True else disk_cache
+        return None if root is None else text_cache.EmbeddingStore.find(root, self.name)
 
     def _open_store(self, path: str, disk_cache):
         from ropar_core import text_cache
@@ -103,6 +125,9 @@ class TextEncoder:
             for text, emb in self.store.lookup(missing).items():
                 self._cache[text] = emb.to(self.device)
             missing = [t for t in missing if t not in self._cache]
+        if missing and self.cache_only:
+            raise ModelError(f"text encoder {self.name!r} is not installed and {len(missing)} prompt(s) are "
+                             f"not in the caption cache {self.store.dir}, e.g. {missing[0][:80]!r}")
         computed = []
         for i in range(0, len(missing), self.batch_size):
             chunk = missing[i:i + self.batch_size]

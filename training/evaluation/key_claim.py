@@ -29,7 +29,7 @@ import hashlib
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,10 +97,27 @@ class Job:
         return "pvae_fullbody" if self.kind in ("fullbody", "pvae_fullbody") else "pvae"
 
 
-def plan(seeds: list[int]) -> tuple[list[Job], list[Job]]:
-    """(P-VAE jobs, RoPAR jobs): the second stage needs the first's models."""
-    return ([Job(k, s) for s in seeds for k in ("pvae", "pvae_fullbody")],
-            [Job(a, s) for s in seeds for a in ARMS])
+def plan(seeds: list[int], arms: tuple[str, ...] = ARMS) -> tuple[list[Job], list[Job]]:
+    """(P-VAE jobs, RoPAR jobs): the second stage needs the first's models. Only the P-VAEs the arms use."""
+    kinds = [k for k in ("pvae", "pvae_fullbody")
+             if any(Job(a, 0).pvae_kind == k for a in arms)]
+    return ([Job(k, s) for s in seeds for k in kinds],
+            [Job(a, s) for s in seeds for a in ARMS if a in arms])
+
+
+def schedule(stage1: list[Job], stage2: list[Job], todo: list[Job]) -> list[tuple[str, Job, str | None]]:
+    """Tasks (what, job, needs) in the order they should start: each seed's P-VAE, then the arms that use
+    it, seed by seed, so finished seeds come early. what: "run" (train + evaluate + record) or "train"
+    (a P-VAE whose evaluation is on record but whose model a RoPAR job still needs)."""
+    needed = {f"{j.pvae_kind}_s{j.seed}" for j in stage2 if j in todo}
+    tasks = []
+    for p in stage1:
+        if p in todo:
+            tasks.append(("run", p, None))
+        elif p.name in needed:
+            tasks.append(("train", p, None))
+        tasks += [("run", j, p.name) for j in stage2 if j in todo and f"{j.pvae_kind}_s{j.seed}" == p.name]
+    return tasks
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -238,13 +255,31 @@ def run_job(job: Job, ctx: dict) -> dict:
     return record
 
 
-def run_stage(jobs: list[Job], ctx: dict, workers: int) -> list[dict]:
-    if workers <= 1 or len(jobs) <= 1:
-        return [run_job(j, ctx) for j in jobs]
+def run_tasks(tasks: list[tuple[str, Job, str | None]], ctx: dict, workers: int) -> None:
+    """Runs the schedule with at most `workers` processes; a task starts as soon as the P-VAE it needs is
+    trained, so no core waits for a whole stage to end."""
+    call = {"run": run_job, "train": train}
+    if workers <= 1 or len(tasks) <= 1:
+        for what, job, _ in tasks:
+            call[what](job, ctx)
+        return
     import multiprocessing as mp
 
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-        return list(pool.map(run_job, jobs, [ctx] * len(jobs)))
+    pending, ready_models, running = list(tasks), set(), {}
+    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context("spawn")) as pool:
+        while pending or running:
+            for task in [t for t in pending if t[2] is None or t[2] in ready_models]:
+                if len(running) >= workers:
+                    break
+                pending.remove(task)
+                running[pool.submit(call[task[0]], task[1], ctx)] = task
+            if not running:
+                raise RoparError("key_claim: a RoPAR job waits for a P-VAE that is not scheduled")
+            finished_now, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished_now:
+                what, job, _ = running.pop(fut)
+                fut.result()  # a failed run stops the experiment with its error
+                ready_models.add(job.name)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -436,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noisy", default="noisy", help="noisy cache name inside --caches")
     ap.add_argument("--preset", default="shipped", choices=sorted(PRESETS))
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--arms", default=",".join(ARMS),
+                    help="arms to train (comma-separated; the rest keep what is on record)")
     ap.add_argument("--evaluator", default=str(REPO / "assets" / "evaluator"))
     ap.add_argument("--out", default=str(REPO / "reports"))
     ap.add_argument("--work", default=None, help="trained models (default runs/key-claim-PRESET)")
@@ -463,7 +500,10 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.work) if args.work else REPO / "runs" / f"key-claim-{args.preset}"
         data = cache_identity(noisy)
         ev_id = evaluator_identity(evaluator)
-        stage1, stage2 = plan(list(range(args.seeds)))
+        arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+        if not arms or set(arms) - set(ARMS):
+            raise RoparError(f"--arms: choose from {', '.join(ARMS)}")
+        stage1, stage2 = plan(list(range(args.seeds)), arms)
         keys = {j.name: job_key(j, cfg, data, ev_id) for j in stage1 + stage2}
         done = [r for j in stage1 + stage2 if (r := finished(out, j, keys[j.name]))]
         todo = [j for j in stage1 + stage2 if not finished(out, j, keys[j.name])]
@@ -481,14 +521,7 @@ def main(argv: list[str] | None = None) -> int:
                "evaluator": str(evaluator), "device": args.device, "threads": args.threads, "keys": keys,
                "blind": str(blind_cache(noisy, work / "caches" / f"{args.noisy}-blind"))}
         # A RoPAR job needs its P-VAE trained even when the P-VAE's own evaluation is already on record.
-        need_pvae = {f"{j.pvae_kind}_s{j.seed}" for j in stage2 if j in todo}
-        first = [j for j in stage1 if j in todo]
-        run_stage(first, ctx, args.jobs)
-        assemble(out, data)
-        for j in stage1:
-            if j not in todo and j.name in need_pvae:
-                train(j, ctx)
-        run_stage([j for j in stage2 if j in todo], ctx, args.jobs)
+        run_tasks(schedule(stage1, stage2, todo), ctx, args.jobs)
         print("\n".join(assemble(out, data)["reading"]))
     except RoparError as exc:
         print(f"key_claim: error: {exc}", file=sys.stderr)
