@@ -59,6 +59,8 @@ def multi(tmp_path_factory):
         str(root / "m"),
         "--weights",
         "cmu=3,deepmimic=5",
+        "--action-weights",
+        "walk=2",
     ]
     assert prepare_multi.main(args) == 0
     return root
@@ -79,9 +81,14 @@ def test_merged_caches_keep_dataset2_and_add_mirrored_sources(multi):
     assert sources == {"bandai2", "bandai1", "cmu", "deepmimic"}
     assert "cmu_002_05_mirror" in ids and "deepmimic_cartwheel_mirror" in ids
     assert noisy.noisy and 0.3 < noisy.credible_token_ratio() < 0.7  # new sources went through the simulator
-    repeats = {(c["source"], c["split"]): c["repeat"] for c in clean.clips}
+    repeats = {(c["source"], c["split"]): c["repeat"] for c in clean.clips if c["content"] != "walk"}
     assert repeats[("cmu", "train")] == 3 and repeats[("deepmimic", "train")] == 5
     assert repeats[("bandai2", "train")] == 1 and repeats.get(("bandai2", "test"), 1) == 1
+    # --action-weights walk=2 multiplies the source's weight, on train clips only
+    assert ids["deepmimic_walk"]["repeat"] == 10 and ids["deepmimic_walk_mirror"]["repeat"] == 10
+    walks = [c for c in clean.clips if c["content"] == "walk" and c["source"] == "bandai2"]
+    assert walks and all(c["repeat"] == (2 if c["split"] == "train" else 1) for c in walks)
+    assert clean.meta["action_weights"] == {"walk": 2}
 
 
 def test_dataset_draws_a_clip_as_often_as_its_weight(multi):

@@ -138,6 +138,20 @@ def test_deepmimic_names_become_captions():
     assert caps[0] == "a person does a spinning kick" and len(set(caps)) == 4
 
 
+def test_a_wandering_walk_is_not_captioned_as_walking_forward(character):
+    """The committed walk goes straight; the same walk bent into a 180-degree arc is 'around'."""
+    path = DATA / "deepmimic" / "motions" / "humanoid3d_walk.txt"
+    straight = deepmimic.motion_to_features(path, character)
+    assert deepmimic.turn_range_deg(straight) < 30
+    assert "forward" in " ".join(deepmimic_captions(path.stem, turn_deg=deepmimic.turn_range_deg(straight)))
+    arc = straight.copy()
+    arc[:, 0] = np.radians(90.0) / len(arc)  # channel 0 is half the yaw rate: 180 deg over the clip
+    assert 170 < deepmimic.turn_range_deg(arc) < 190
+    caps = deepmimic_captions(path.stem, turn_deg=deepmimic.turn_range_deg(arc))
+    assert all("forward" not in c and "around" in c or "winding" in c or "curves" in c for c in caps)
+    assert deepmimic_captions("humanoid3d_jump", turn_deg=400)[0] == "a person jumps forward"  # walks only
+
+
 # ---------------------------------------------------------------------------------------------
 # Bandai dataset-1
 

@@ -274,6 +274,20 @@ DEEPMIMIC_CAPTIONS = {
 }
 
 
+# The long DeepMimic walks wander (long_walk2 turns 618 deg in 25 s, the 66 s stealthy walks change
+# direction every few seconds): "walks forward" on them taught the model that a plain walk circles. A
+# clip whose heading spreads over more than WANDER_TURN_DEG gets these captions instead (same action).
+WANDER_TURN_DEG = 120.0
+DEEPMIMIC_WANDERING = {
+    "walk": ("walks around", "wanders around, turning this way and that", "walks along a winding path",
+             "strolls around in curves"),
+    "sneak": ("sneaks around", "creeps around, changing direction", "prowls around stealthily",
+              "tiptoes around in curves"),
+    "zombie walk": ("shambles around like a zombie", "wanders around like a zombie",
+                    "staggers around in curves with arms stretched out", "walks around like the undead"),
+}
+
+
 def deepmimic_key(name: str) -> str:
     """'humanoid3d_long_walk2_mirror' -> 'long_walk', 'humanoid3d_stealthy_walk0' -> 'stealthy_walk'."""
     base = re.sub(r"^humanoid3d_", "", name)
@@ -288,9 +302,13 @@ def deepmimic_action(name: str) -> str:
     return DEEPMIMIC_CAPTIONS[deepmimic_key(name)][0]
 
 
-def deepmimic_captions(name: str, n: int = 4, seed: int = 0) -> list[str]:
-    """`n` sentences for one DeepMimic clip (its paraphrases with varied subjects)."""
-    phrases = DEEPMIMIC_CAPTIONS[deepmimic_key(name)][1]
+def deepmimic_captions(name: str, n: int = 4, seed: int = 0, turn_deg: float = 0.0) -> list[str]:
+    """`n` sentences for one DeepMimic clip (its paraphrases with varied subjects). turn_deg: how much the
+    clip's heading spreads (importers.deepmimic.turn_range_deg); past WANDER_TURN_DEG a walk is captioned
+    as wandering."""
+    action, phrases = DEEPMIMIC_CAPTIONS[deepmimic_key(name)]
+    if turn_deg > WANDER_TURN_DEG and action in DEEPMIMIC_WANDERING:
+        phrases = DEEPMIMIC_WANDERING[action]
     rng = _rng(f"deepmimic:{name}", seed)
     out = []
     for i, body in enumerate(phrases[: max(n, 1)]):

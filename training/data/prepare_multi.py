@@ -59,6 +59,17 @@ def parse_weights(text: str) -> dict[str, int]:
     return out
 
 
+def parse_action_weights(text: str) -> dict[str, int]:
+    """'walk=3,kick=2' -> {'walk': 3, 'kick': 2} (actions as in vocabulary.json)."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, value = item.partition("=")
+        if not name.strip() or not value.strip().isdigit() or int(value) < 1:
+            raise argparse.ArgumentTypeError(f"expected ACTION=N (N >= 1), got {item!r}")
+        out[name.strip()] = int(value)
+    return out
+
+
 def mirrored(clip: Clip, clean_features=None) -> tuple[Clip, object]:
     """The mirror twin of a clip (id + '_mirror'), and of its ground truth when given."""
     feats = mirror_features(clip.features)
@@ -91,6 +102,9 @@ class MultiSpec:
     noisy_ratio: float = 0.5
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     rare_boost: int = 1  # extra repeats for train clips of actions with at most RARE_CLIPS takes
+    # per-action repeats of train clips, e.g. {"walk": 3}: Bandai-2 holds 568 turning walks ("walks forward
+    # and turns left") against 124 straight ones, and a plain walk came out curving
+    action_weights: dict = field(default_factory=dict)
     workers: int = 1
     seed: int = 0
     tau: float = DEFAULT_TAU
@@ -182,6 +196,7 @@ def write_merged(
     name: str,
     extra_meta: dict,
     rare_boost: int = 1,
+    action_weights: dict[str, int] | None = None,
 ) -> Cache:
     if is_complete(out):
         print(f"prepare_multi: {out} is complete, kept", file=sys.stderr)
@@ -201,11 +216,14 @@ def write_merged(
             "sampling_weights": weights,
             "rare_boost": rare_boost,
             "rare_actions": sorted(rare),
+            "action_weights": dict(action_weights or {}),
         },
     ) as w:
         for clip, extra, gt in merged_clips(bandai2, new):
-            repeat = weights.get(clip.source, 1) if clip.meta["split"] == "train" else 1
+            train = clip.meta["split"] == "train"
+            repeat = weights.get(clip.source, 1) if train else 1
             repeat *= rare_boost if clip.meta["content"] in rare else 1
+            repeat *= (action_weights or {}).get(clip.meta["content"], 1) if train else 1
             w.add(clip, clean_features=gt, extra={**extra, "repeat": repeat})
     return Cache(out)
 
@@ -268,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help=f"multiply the repeats of actions with <= {RARE_CLIPS} takes (train split) by this",
     )
+    ap.add_argument(
+        "--action-weights",
+        type=parse_action_weights,
+        default={},
+        help="per-action repeats of a train clip per epoch, e.g. walk=3 (Bandai contents, CMU/DeepMimic actions)",
+    )
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tau", type=float, default=DEFAULT_TAU)
@@ -292,7 +316,8 @@ def run(spec: MultiSpec) -> str:
             )
     meta = {"seed": spec.seed, "sources": sorted(LICENCES), "bandai2_cache": str(src.resolve())}
     clean = write_merged(
-        Cache(src / "clean"), new_clean, out / "clean", spec.weights, "multi-clean", meta, spec.rare_boost
+        Cache(src / "clean"), new_clean, out / "clean", spec.weights, "multi-clean", meta, spec.rare_boost,
+        spec.action_weights,
     )
     noisy = write_merged(
         Cache(src / "noisy"),
@@ -302,6 +327,7 @@ def run(spec: MultiSpec) -> str:
         f"multi-noisy-r{round(100 * spec.noisy_ratio)}",
         meta,
         spec.rare_boost,
+        spec.action_weights,
     )
     vocab = vocabulary(clean)
     write_text(out / "vocabulary.json", json.dumps(vocab, indent=1) + "\n")

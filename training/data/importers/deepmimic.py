@@ -175,15 +175,26 @@ def load_folder(root: str | Path, seed: int = 0, num_captions: int = 4) -> list[
     paths = sorted(p for p in (root / "motions").glob("humanoid3d_*.txt") if not p.stem.endswith("_mirror"))
     if not paths:
         raise RoparError(f"{root / 'motions'}: no humanoid3d_*.txt motions")
-    return [
-        Clip(
+    clips = []
+    for p in paths:
+        features = motion_to_features(p, character)
+        turn = turn_range_deg(features)
+        clips.append(Clip(
             id=f"deepmimic_{p.stem.removeprefix('humanoid3d_')}",
-            features=motion_to_features(p, character),
-            texts=deepmimic_captions(p.stem, num_captions, seed),
+            features=features,
+            texts=deepmimic_captions(p.stem, num_captions, seed, turn_deg=turn),
             source=SOURCE,
             subject="deepmimic",
             split_key=f"{SOURCE}/{p.stem}",
-            meta={"content": deepmimic_action(p.stem), "style": "", "split": "train", "file": p.name},
-        )
-        for p in paths
-    ]
+            meta={"content": deepmimic_action(p.stem), "style": "", "split": "train", "file": p.name,
+                  "turn_deg": round(turn, 1)},
+        ))
+    return clips
+
+
+def turn_range_deg(features: np.ndarray) -> float:
+    """The spread of the root's heading over the clip: near 0 for a straight walk whatever its length (the
+    gait's sway cancels), large for one that wanders. Channel 0 integrates to HALF the yaw (the root
+    quaternion is (cos a, 0, sin a, 0), a turn by 2a; ANCHOR-FACTS)."""
+    heading = 2 * np.degrees(np.concatenate([[0.0], np.cumsum(features[:-1, 0])]))
+    return float(heading.max() - heading.min())
