@@ -33,6 +33,10 @@ ANKLE_FLOOR = 0.06  # m: the ankle joint never goes lower than this (real plante
 CONTACT_MAX_HEIGHT = 0.12  # m above the floor: a higher toe is not planted, whatever the channel says
 CONTACT_MAX_SPEED = 3.0  # m/s: nor is a toe moving faster than this (a run's swing)
 SWING_CLEARANCE = 0.07  # m above TOE_FLOOR at mid-swing, at least
+# shape of that arc: sin(pi * phase) ** ARC_POWER. A real toe leaves the floor fast at toe-off and comes
+# down steeply; a plain sine (1.0) kept it under 5 cm, moving, for the first and last fifth of every swing
+# (measured: skating of cleaned walks 0.43 -> 0.40, turns 0.53/0.48 -> 0.50/0.44 with 0.5; jerk +1 %)
+ARC_POWER = 0.5
 STEP_MIN = 0.10  # m between two plants of a toe: a step (shorter: a shuffle in place, left alone)
 SUPPORT_SIGMA = 1.5  # frames: smoothing of the other foot's contact that gates the swing arc
 REACH = 0.995  # share of the leg's full length a goal may ask for (a fully straight knee pops)
@@ -161,7 +165,7 @@ def toe_offsets(toe: np.ndarray, contact: np.ndarray) -> np.ndarray:
 
 def swing_clearance(toe_goal: np.ndarray, contact: np.ndarray) -> np.ndarray:
     """(T,) lift above TOE_FLOOR the toe must reach at least: between two plants at least STEP_MIN apart,
-    an arc rising to SWING_CLEARANCE at mid-swing (real Bandai walks lift the swinging toe 7-12 cm);
+    an arc rising fast to SWING_CLEARANCE at mid-swing (real Bandai walks lift the swinging toe 7-12 cm);
     0 elsewhere (no limit)."""
     low = np.zeros(len(toe_goal))
     runs = _runs(contact)
@@ -169,7 +173,7 @@ def swing_clearance(toe_goal: np.ndarray, contact: np.ndarray) -> np.ndarray:
         step = np.linalg.norm(toe_goal[s1, [0, 2]] - toe_goal[e0 - 1, [0, 2]])
         if s1 - e0 >= 2 and step > STEP_MIN:
             phase = (np.arange(e0, s1) - e0 + 1) / (s1 - e0 + 1)
-            low[e0:s1] = SWING_CLEARANCE * np.sin(np.pi * phase)
+            low[e0:s1] = SWING_CLEARANCE * np.sin(np.pi * phase) ** ARC_POWER
     return low
 
 
