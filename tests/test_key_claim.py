@@ -87,8 +87,9 @@ def test_schedule_starts_each_arm_after_its_own_pvae():
     assert [j.name for j in stage1] == ["pvae_s0", "pvae_s1"]  # no full-body P-VAE without its arm
     tasks = key_claim.schedule(stage1, stage2, stage1[1:] + stage2)  # pvae_s0's evaluation is on record
     assert [(what, job.name, needs) for what, job, needs in tasks] == [
-        ("train", "pvae_s0", None), ("run", "ropar_s0", "pvae_s0"), ("run", "blind_s0", "pvae_s0"),
-        ("run", "pvae_s1", None), ("run", "ropar_s1", "pvae_s1"), ("run", "blind_s1", "pvae_s1")]
+        ("train", "pvae_s0", None), ("run", "pvae_s1", None),  # P-VAEs first: every arm waits for one
+        ("run", "ropar_s0", "pvae_s0"), ("run", "blind_s0", "pvae_s0"),
+        ("run", "ropar_s1", "pvae_s1"), ("run", "blind_s1", "pvae_s1")]
 
 
 @pytest.mark.slow

@@ -106,18 +106,13 @@ def plan(seeds: list[int], arms: tuple[str, ...] = ARMS) -> tuple[list[Job], lis
 
 
 def schedule(stage1: list[Job], stage2: list[Job], todo: list[Job]) -> list[tuple[str, Job, str | None]]:
-    """Tasks (what, job, needs) in the order they should start: each seed's P-VAE, then the arms that use
-    it, seed by seed, so finished seeds come early. what: "run" (train + evaluate + record) or "train"
-    (a P-VAE whose evaluation is on record but whose model a RoPAR job still needs)."""
+    """Tasks (what, job, needs) in the order they should start: the P-VAEs first (every arm waits for
+    one), then the arms seed by seed, so finished seeds come early. what: "run" (train + evaluate +
+    record) or "train" (a P-VAE whose evaluation is on record but whose model a RoPAR job still needs)."""
     needed = {f"{j.pvae_kind}_s{j.seed}" for j in stage2 if j in todo}
-    tasks = []
-    for p in stage1:
-        if p in todo:
-            tasks.append(("run", p, None))
-        elif p.name in needed:
-            tasks.append(("train", p, None))
-        tasks += [("run", j, p.name) for j in stage2 if j in todo and f"{j.pvae_kind}_s{j.seed}" == p.name]
-    return tasks
+    pvaes = [("run" if p in todo else "train", p, None) for p in stage1 if p in todo or p.name in needed]
+    arms = [("run", j, f"{j.pvae_kind}_s{j.seed}") for j in stage2 if j in todo]
+    return pvaes + arms
 
 
 # ----------------------------------------------------------------------------------------------------
