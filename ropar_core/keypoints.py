@@ -80,14 +80,7 @@ def load_json(path: Path):
     text = path.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         raise MotionFileError(f"{path}: empty file")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MotionFileError(f"{path}: invalid or truncated JSON ({exc.msg} at line {exc.lineno})") from None
-    except RecursionError:
-        raise MotionFileError(f"{path}: JSON nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise MotionFileError(f"{path}: invalid JSON ({str(exc)[:80]})") from None
+    return limits.parse_json(text, str(path))
 
 
 def _as_array(value, where: str) -> np.ndarray:

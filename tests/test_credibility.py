@@ -348,7 +348,7 @@ def bad_cases(tmp_path):
     ok = np.full(17, 0.9)
     cases = {
         "empty.json": ("", "coco17", "empty file"),
-        "trunc.json": (json.dumps([{"instances": [coco_inst(ok)]}])[:-20], "coco17", "truncated JSON"),
+        "trunc.json": (json.dumps([{"instances": [coco_inst(ok)]}])[:-20], "coco17", "invalid JSON"),
         "sixteen.json": (json.dumps([{"keypoints": coco_xy(n=16).tolist(), "keypoint_scores": [0.9] * 16}]),
                          "coco17", "16 keypoints"),
         "nan.json": (json.dumps([{"keypoints": coco_xy().tolist(),

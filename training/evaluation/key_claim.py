@@ -386,6 +386,15 @@ def reading(block: dict, judge: dict | None) -> list[str]:
                      f"{block['verdict']}; " + "; ".join(parts) + ".")
     else:
         lines.append(f"Verdict: {block['verdict']}.")
+    full, ropar = arms.get("fullbody", {}), arms.get("ropar", {})
+    if len(full.get("seeds", [])) >= 2 and len(ropar.get("seeds", [])) >= 2:
+        parts = []
+        for m in ("fid", "r1"):
+            d = metrics.welch_difference(full[m], ropar[m])
+            call = "beyond the interval" if abs(d.mean) > d.ci95 else "tie"
+            parts.append(f"{m} {d.mean:+.4f} ± {d.ci95:.4f} ({call})")
+        lines.append("Second row, the full-body baseline (its own P-VAE and RoPAR, both blind) minus ropar: "
+                     + "; ".join(parts) + ".")
     if block["ropar_r1"] is not None and not block["r1_target_met"]:
         lines.append(f"The credibility-aware arm reaches R@1 {block['ropar_r1']:.3f} < {R1_TARGET}: at this "
                      f"budget (`{', '.join(block['preset'])}`) the models have not learned enough for the "
