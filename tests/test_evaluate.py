@@ -121,3 +121,22 @@ def test_cli_errors_are_one_line(setup, tmp_path, capsys):
     assert evaluate.main(["--model", str(tmp_path), "--data", str(tmp_path / "nocache"),
                           "--evaluator", str(root / "ev")]) == 2
     assert "not a dataset cache" in capsys.readouterr().err
+
+
+def test_raw_scores_the_models_own_output(setup):
+    """raw=True asks the generator for its uncleaned output in every call (the scored sets and the
+    MultiModality ones); the default leaves the Generator's cleanup on."""
+    data, ev, _ = setup
+    test = load_clips(data, "test")
+    seen = []
+
+    class Recording(StandIn):
+        def generate(self, prompts, frames=None, seed=0, batch_size=32, cfg=None, steps=None, raw=False):
+            seen.append(raw)
+            return super().generate(prompts, frames, seed, batch_size, cfg, steps)
+
+    gen = Recording(lambda p, f, rng: np.zeros((f, 263), np.float32))
+    evaluate.evaluate_generation(gen, ev, test, repeats=1, seed=0, mm_captions=2, mm_repeats=2, raw=True)
+    assert seen == [True, True]
+    evaluate.evaluate_generation(gen, ev, test, repeats=1, seed=0, mm_captions=2, mm_repeats=2)
+    assert seen[2:] == [False, False]

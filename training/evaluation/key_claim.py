@@ -14,7 +14,8 @@ The P-VAE without parts (`fullbody`'s) is trained on the blind view, so it reall
 channels; its reconstruction is scored next to the part P-VAE's (Table 2).
 
 Every generation run is evaluated on the whole test split with the judge (R-precision in batches of 32,
-FID against the clean ground truth of the same items, MultiModality), `unmasking_steps` steps. Each
+FID against the clean ground truth of the same items, MultiModality), `unmasking_steps` steps, on the
+model's own output (`raw`: the T2M protocol; the Generator's cleanup is a product step, not the model). Each
 finished run's metrics go to <out>/key_claim/<run>.json (small, committed) keyed by its configuration:
 a rerun with the same configuration skips it, on any machine, without the trained model. Numbers per
 seed are means over evaluation repeats; intervals are Student-t over seeds, so they hold training and
@@ -50,7 +51,8 @@ PRESETS = {
     "tiny": {  # CI: synthetic caches, minutes
         "pvae": {"preset": "tiny", "steps": 20, "batch_size": 16, "lr": 2e-3, "crop_frames": 32, "ema": 0.9},
         "ropar": {"preset": "tiny", "steps": 20, "batch_size": 16, "lr": 1e-3, "crop_frames": 64, "ema": 0.9},
-        "eval": {"repeats": 1, "steps": 2, "mm_captions": 4, "mm_repeats": 3, "batch_size": 64},
+        "eval": {"raw": True, "repeats": 1, "steps": 2, "mm_captions": 4, "mm_repeats": 3,
+                 "batch_size": 64},
         "sec": {"pvae": 0.05, "ropar": 0.08, "gen": 0.002},
     },
     "small": {  # this shared CPU: shows the pipeline end to end; models do NOT reach the R@1 target
@@ -58,7 +60,8 @@ PRESETS = {
                  "ema": 0.98},
         "ropar": {"preset": "tiny", "steps": 200, "batch_size": 32, "lr": 2e-3, "crop_frames": 128,
                   "ema": 0.98},
-        "eval": {"repeats": 1, "steps": 10, "mm_captions": 10, "mm_repeats": 10, "batch_size": 64},
+        "eval": {"raw": True, "repeats": 1, "steps": 10, "mm_captions": 10, "mm_repeats": 10,
+                 "batch_size": 64},
         "sec": {"pvae": 0.35, "ropar": 0.6, "gen": 0.004},
     },
     "shipped": {  # the shipped default model's budget (assets/default/config.json)
@@ -66,7 +69,8 @@ PRESETS = {
                  "ema": 0.998},
         "ropar": {"preset": "mini", "steps": 1400, "batch_size": 32, "lr": 1e-3, "crop_frames": 128,
                   "ema": 0.998},
-        "eval": {"repeats": 2, "steps": 10, "mm_captions": 32, "mm_repeats": 10, "batch_size": 64},
+        "eval": {"raw": True, "repeats": 2, "steps": 10, "mm_captions": 32, "mm_repeats": 10,
+                 "batch_size": 64},
         "sec": {"pvae": 1.2, "ropar": 1.5, "gen": 0.01},
     },
     "device": {  # one H200: 2x the shipped steps, parallel jobs (scripts/device_experiment.sh)
@@ -74,7 +78,8 @@ PRESETS = {
                  "ema": 0.998},
         "ropar": {"preset": "mini", "steps": 2800, "batch_size": 32, "lr": 1e-3, "crop_frames": 128,
                   "ema": 0.998},
-        "eval": {"repeats": 2, "steps": 10, "mm_captions": 32, "mm_repeats": 10, "batch_size": 128},
+        "eval": {"raw": True, "repeats": 2, "steps": 10, "mm_captions": 32, "mm_repeats": 10,
+                 "batch_size": 128},
         "sec": {"pvae": 0.02, "ropar": 0.03, "gen": 0.0004},
     },
 }
@@ -231,7 +236,8 @@ def evaluate_job(job: Job, model_dir: Path, ctx: dict) -> dict:
         gen = Generator.from_pretrained(model_dir, device=device)
         res = evaluate.evaluate_generation(gen, ev, clips, repeats=e["repeats"], seed=EVAL_SEED,
                                            mm_captions=e["mm_captions"], mm_repeats=e["mm_repeats"],
-                                           batch_size=e["batch_size"], steps=e["steps"])
+                                           batch_size=e["batch_size"], steps=e["steps"],
+                                           raw=e.get("raw", False))
     return {"test_clips": len(clips), "metrics": {k: v["values"] for k, v in res.items()}}
 
 
@@ -431,7 +437,8 @@ def judge_block(out: Path, mode: str) -> dict | None:
 def write_markdown(out: Path, block: dict) -> None:
     lines = ["# The key claim: credibility-aware vs credibility-blind, same model", "",
              f"Noise mode `{block['noise_mode']}`, credible-token ratio {block['credible_ratio']}, "
-             f"{block['test_clips']} test clips, {block['unmasking_steps']} unmasking steps, preset "
+             f"{block['test_clips']} test clips, {block['unmasking_steps']} unmasking steps, "
+             f"{'raw' if block['budget'].get('eval', {}).get('raw') else 'cleaned'} model output, preset "
              f"`{', '.join(block['preset'])}`. Per seed: mean over evaluation repeats; ± = 95 % "
              "Student-t over "
              "seeds.", "",

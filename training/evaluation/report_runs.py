@@ -52,12 +52,13 @@ PRESETS = {
 
 
 def shown(path) -> str:
-    """A path as the report prints it: relative to the repository when inside it (no machine paths)."""
+    """A path as the report prints it: relative to the repository when inside it, else its last two parts
+    (".../cache/noisy"): committed reports carry no machine paths."""
     p = Path(path)
     try:
         return str(p.resolve().relative_to(REPO))
     except ValueError:
-        return str(p)
+        return str(Path("...", *p.resolve().parts[-2:])) if p.is_absolute() else str(p)
 
 
 def log(msg: str) -> None:
