@@ -287,9 +287,11 @@ def run_tasks(tasks: list[tuple[str, Job, str | None]], ctx: dict, workers: int)
 # Estimate
 
 
-def estimate_seconds(todo: list[Job], cfg: dict, test_clips: int, done: list[dict], workers: int) -> float:
+def estimate_seconds(todo: list[Job], cfg: dict, test_clips: int, done: list[dict], workers: int,
+                     trained: set[str] = frozenset()) -> float:
     """Seconds for the jobs still to do: measured per-job figures when finished runs exist, else the
-    preset's per-step figures."""
+    preset's per-step figures; a job whose model is already trained here (`trained`: job names) costs
+    its evaluation only."""
     measured: dict[str, list[float]] = {}
     for rec in done:
         group = "pvae" if rec["kind"].startswith("pvae") else "ropar"
@@ -301,7 +303,10 @@ def estimate_seconds(todo: list[Job], cfg: dict, test_clips: int, done: list[dic
     total = 0.0
     for job in todo:
         group = "pvae" if job.kind.startswith("pvae") else "ropar"
-        total += float(np.median(measured[group])) if group in measured else guess[group]
+        if job.name in trained:
+            total += gen / 5 if group == "pvae" else gen
+        else:
+            total += float(np.median(measured[group])) if group in measured else guess[group]
     return total / max(1, min(workers, max(1, len(todo) // 2)))
 
 
@@ -521,10 +526,13 @@ def main(argv: list[str] | None = None) -> int:
         from training.data.cache import Cache
 
         n_test = len(Cache(clean).indices("test"))
-        est = estimate_seconds(todo, cfg, n_test, done, args.jobs)
+        stage = {j.name: "pvae" if j.kind.startswith("pvae") else "ropar" for j in todo}
+        trained = {n for n, st in stage.items() if _done(work / n, st, cfg[st]["steps"])}
+        est = estimate_seconds(todo, cfg, n_test, done, args.jobs, trained)
         print(f"key_claim: {len(done)} runs finished, {len(todo)} to do (preset {args.preset}, {args.seeds} "
               f"seeds, {n_test} test clips, {args.jobs} job(s) on {args.device}); "
-              f"estimate {est / 60:.0f} min", flush=True)
+              f"estimate {est / 60:.0f} min" + (f" ({len(trained)} already trained: evaluation only)"
+                                                if trained else ""), flush=True)
         if args.estimate_only:
             return 0
         ctx = {"cfg": cfg, "preset": args.preset, "work": str(work), "noisy": str(noisy), "clean": str(clean),
