@@ -294,6 +294,8 @@ def estimate_seconds(todo: list[Job], cfg: dict, test_clips: int, done: list[dic
     its evaluation only."""
     measured: dict[str, list[float]] = {}
     for rec in done:
+        if rec["train_seconds"] <= 0:  # evaluated from a model trained earlier: says nothing of training
+            continue
         group = "pvae" if rec["kind"].startswith("pvae") else "ropar"
         measured.setdefault(group, []).append(rec["train_seconds"] + rec["eval_seconds"])
     sec, e = cfg["sec"], cfg["eval"]
