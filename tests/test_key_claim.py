@@ -106,3 +106,26 @@ def test_two_jobs_add_a_seed_to_one_arm(experiment, capsys):
     assert all(after[name] == text for name, text in before.items())
     claim = json.loads((out / "report.json").read_text())["key_claim"]
     assert claim["arms"]["ropar"]["seeds"] == [0, 1, 2] and claim["arms"]["blind"]["seeds"] == [0, 1]
+
+
+def test_runs_measured_differently_never_mix(tmp_path):
+    """A record left from another evaluation setting (here: cleaned instead of raw output) of the same
+    data is not averaged with the others."""
+    data = {"name": "noisy"}
+    raw, cleaned = {"raw": True, "steps": 10}, {"steps": 10}
+
+    def rec(run, kind, seed, ev, ropar=True):
+        key = {"version": 1, "run": run, "data": data, "evaluator": "e", "pvae": {"steps": 9}, "eval": ev}
+        if ropar:
+            key["ropar"] = {"steps": 7}
+        return {"key": key, "run": run, "kind": kind, "seed": seed}
+
+    (tmp_path / "key_claim").mkdir()
+    for r in (rec("ropar_s0", "ropar", 0, raw), rec("blind_s0", "blind", 0, raw),
+              rec("ropar_s1", "ropar", 1, raw), rec("fullbody_s1", "fullbody", 1, cleaned),
+              rec("pvae_s0", "pvae", 0, raw, ropar=False),
+              rec("pvae_s1", "pvae", 1, cleaned, ropar=False)):
+        (tmp_path / "key_claim" / f"{r['run']}.json").write_text(json.dumps(r))
+    records, got = key_claim.load_records(tmp_path, None)
+    assert got == data
+    assert sorted(r["run"] for r in records) == ["blind_s0", "pvae_s0", "ropar_s0", "ropar_s1"]

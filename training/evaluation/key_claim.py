@@ -352,13 +352,29 @@ def verdict(arms: dict) -> tuple[str, dict]:
     return word, per
 
 
+def _budget(record: dict) -> str:
+    """What a record was measured with besides data and seed: code version, judge, budget, evaluation."""
+    key = record.get("key", {})
+    return json.dumps({k: key.get(k) for k in ("version", "evaluator", "pvae", "ropar", "eval")},
+                      sort_keys=True)
+
+
 def load_records(out: Path, data: dict | None) -> tuple[list[dict], dict | None]:
-    """Run records of one noisy cache: `data`, or (None) the cache most records are about."""
+    """Run records of one noisy cache (`data`, or None: the cache most records are about) and one
+    budget and evaluation (those of most generation runs), so runs measured differently never mix."""
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / "key_claim").glob("*.json"))]
     if data is None and records:
         ids = [json.dumps(r["key"]["data"], sort_keys=True) for r in records]
         data = json.loads(max(set(ids), key=ids.count))
-    return [r for r in records if r.get("key", {}).get("data") == data], data
+    records = [r for r in records if r.get("key", {}).get("data") == data]
+    gen = [_budget(r) for r in records if r["kind"] in ARMS]
+    if gen:
+        chosen = json.loads(max(set(gen), key=gen.count))
+        want = {"gen": json.dumps(chosen, sort_keys=True),
+                "pvae": json.dumps({**chosen, "ropar": None}, sort_keys=True)}  # P-VAE keys: no RoPAR budget
+        kind = lambda r: "pvae" if r["kind"].startswith("pvae") else "gen"  # noqa: E731
+        records = [r for r in records if _budget(r) == want[kind(r)]]
+    return records, data
 
 
 def key_claim_block(records: list[dict], data: dict) -> dict:
