@@ -415,6 +415,7 @@ def reading(block: dict, judge: dict | None) -> list[str]:
                      f"{block['verdict']}; " + "; ".join(parts) + ".")
     else:
         lines.append(f"Verdict: {block['verdict']}.")
+    lines += scale_reading(block, judge)
     full, ropar = arms.get("fullbody", {}), arms.get("ropar", {})
     if len(full.get("seeds", [])) >= 2 and len(ropar.get("seeds", [])) >= 2:
         parts = []
@@ -433,6 +434,29 @@ def reading(block: dict, judge: dict | None) -> list[str]:
         lines.append(f"Incomplete: the claim needs >= {MIN_SEEDS} seeds per arm on >= {MIN_TEST_CLIPS} test "
                      "clips; rerun the same command to add the missing runs.")
     return lines
+
+
+def scale_reading(block: dict, judge: dict | None) -> list[str]:
+    """How large the noise is next to the models' own error: the judge's noisy ground truth is the most
+    a blind model that learnt the noise exactly could lose; if the arms are further from the data than
+    that, their own error and not the noise decides what the judge sees."""
+    arms = block["arms"]
+    if not judge or not judge.get("by_cache") or not arms["blind"].get("fid") or not arms["ropar"].get("fid"):
+        return []
+    cache = min(judge["by_cache"], key=lambda c: abs(c["credible_ratio"] - (block["credible_ratio"] or 0)))
+    s = cache["summary"]
+    noise_fid = s["noisy_gt_fid"]["mean"] - s["clean_gt_fid"]["mean"]
+    blind_fid, ropar_fid = float(np.mean(arms["blind"]["fid"])), float(np.mean(arms["ropar"]["fid"]))
+    blind_r1 = float(np.mean(arms["blind"]["r1"]))
+    return [f"Scale: the noisy ground truth itself scores FID {s['noisy_gt_fid']['mean']:.4f} and R@1 "
+            f"{s['noisy_gt_r1']['mean']:.3f} (clean {s['clean_gt_fid']['mean']:.4f} / "
+            f"{s['clean_gt_r1']['mean']:.3f}): a blind model that learnt the noise exactly would lose "
+            f"{-s['r1_noisy_minus_clean']['mean']:.3f} R@1 and {noise_fid:.4f} FID. The arms' own FID (blind "
+            f"{blind_fid:.4f}, ropar {ropar_fid:.4f}) is {blind_fid / max(noise_fid, 1e-9):.1f}x / "
+            f"{ropar_fid / max(noise_fid, 1e-9):.1f}x that noise effect: at this budget the models' own "
+            "error weighs more than the noise, and what masking can win is bounded by about that effect. "
+            + (f"The blind arm's R@1 {blind_r1:.3f} is above the noisy ground truth's: it did not learn the "
+               "noise as it is." if blind_r1 > s["noisy_gt_r1"]["mean"] else "")]
 
 
 def merge_report(out: Path, judge: dict | None, block: dict) -> None:
