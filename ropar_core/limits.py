@@ -64,7 +64,8 @@ def parse_json(text: str, what: str, error: type[Exception] = MotionFileError):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise error(f"{what}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        cut = exc.pos >= len(text.rstrip())  # the parser ran out of text: a file cut short
+        raise error(f"{what}:{exc.lineno}: invalid JSON ({'truncated: ' if cut else ''}{exc.msg})") from None
     except RecursionError:
         raise error(f"{what}: JSON nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
