@@ -46,6 +46,7 @@ from training.evaluation.key_claim_report import (  # noqa: F401  (the report ha
     arm_block,
     assemble,
     load_records,
+    stage_of,
     verdict,
 )
 
@@ -105,6 +106,10 @@ class Job:
         return f"{self.kind}_s{self.seed}"
 
     @property
+    def stage(self) -> str:
+        return stage_of(self.kind)
+
+    @property
     def pvae_kind(self) -> str:
         return "pvae_fullbody" if self.kind in ("fullbody", "pvae_fullbody") else "pvae"
 
@@ -147,10 +152,9 @@ def evaluator_identity(path: Path) -> str:
 
 
 def job_key(job: Job, cfg: dict, data: dict, evaluator: str) -> dict:
-    stage = "pvae" if job.kind.startswith("pvae") else "ropar"
     key = {"version": VERSION, "run": job.name, "data": data, "evaluator": evaluator, "pvae": cfg["pvae"],
            "eval": cfg["eval"]}
-    if stage == "ropar":
+    if job.stage == "ropar":
         key["ropar"] = cfg["ropar"]
     return key
 
@@ -204,7 +208,7 @@ def train(job: Job, ctx: dict) -> tuple[Path, float]:
     blind = Path(ctx["blind"])
     pvae_dir = work / f"{job.pvae_kind}_s{job.seed}"
     t0 = time.time()
-    if job.kind.startswith("pvae"):
+    if job.stage == "pvae":
         data = blind if job.kind == "pvae_fullbody" else Path(ctx["noisy"])
         argv = _train_argv(cfg["pvae"], job.seed, data, pvae_dir, ctx["device"], ctx["threads"])
         argv += ["--eval-clips", "16"] + (["--no-part-decomposition"] if job.kind == "pvae_fullbody" else [])
@@ -233,7 +237,7 @@ def evaluate_job(job: Job, model_dir: Path, ctx: dict) -> dict:
     ev = TextMotionEvaluator.from_dir(ctx["evaluator"], device=device)
     clips = load_clips(ctx["clean"], "test")
     e = ctx["cfg"]["eval"]
-    if job.kind.startswith("pvae"):
+    if job.stage == "pvae":
         pvae, mean, std = load_pvae(model_dir, device)
         res = evaluate.evaluate_reconstruction(pvae, mean, std, ev, clips, repeats=e["repeats"],
                                                seed=EVAL_SEED)
@@ -303,7 +307,7 @@ def estimate_seconds(todo: list[Job], cfg: dict, test_clips: int, done: list[dic
     for rec in done:
         if rec["train_seconds"] <= 0:  # evaluated from a model trained earlier: says nothing of training
             continue
-        group = "pvae" if rec["kind"].startswith("pvae") else "ropar"
+        group = stage_of(rec["kind"])
         measured.setdefault(group, []).append(rec["train_seconds"] + rec["eval_seconds"])
     sec, e = cfg["sec"], cfg["eval"]
     gen = sec["gen"] * e["steps"] * (test_clips * e["repeats"] + e["mm_captions"] * e["mm_repeats"])
@@ -311,7 +315,7 @@ def estimate_seconds(todo: list[Job], cfg: dict, test_clips: int, done: list[dic
              "ropar": sec["ropar"] * cfg["ropar"]["steps"] + gen}
     total = 0.0
     for job in todo:
-        group = "pvae" if job.kind.startswith("pvae") else "ropar"
+        group = job.stage
         if job.name in trained:
             total += gen / 5 if group == "pvae" else gen
         else:
@@ -370,8 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         from training.data.cache import Cache
 
         n_test = len(Cache(clean).indices("test"))
-        stage = {j.name: "pvae" if j.kind.startswith("pvae") else "ropar" for j in todo}
-        trained = {n for n, st in stage.items() if _done(work / n, st, cfg[st]["steps"])}
+        trained = {j.name for j in todo if _done(work / j.name, j.stage, cfg[j.stage]["steps"])}
         est = estimate_seconds(todo, cfg, n_test, done, args.jobs, trained)
         print(f"key_claim: {len(done)} runs finished, {len(todo)} to do (preset {args.preset}, {args.seeds} "
               f"seeds, {n_test} test clips, {args.jobs} job(s) on {args.device}); "

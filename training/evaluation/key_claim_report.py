@@ -18,6 +18,11 @@ R1_TARGET = 0.45
 MIN_SEEDS, MIN_TEST_CLIPS = 3, 290
 
 
+def stage_of(kind: str) -> str:
+    """A run's stage from its kind: "pvae" for the P-VAEs (reconstruction), "ropar" for the arms."""
+    return "pvae" if kind.startswith("pvae") else "ropar"
+
+
 def arm_block(records: list[dict]) -> dict:
     recs = sorted(records, key=lambda r: r["seed"])
     out = {"seeds": [r["seed"] for r in recs]}
@@ -72,10 +77,9 @@ def load_records(out: Path, data: dict | None) -> tuple[list[dict], dict | None]
     gen = [_budget(r) for r in records if r["kind"] in ARMS]
     if gen:
         chosen = json.loads(max(set(gen), key=gen.count))
-        want = {"gen": json.dumps(chosen, sort_keys=True),
+        want = {"ropar": json.dumps(chosen, sort_keys=True),
                 "pvae": json.dumps({**chosen, "ropar": None}, sort_keys=True)}  # P-VAE keys: no RoPAR budget
-        kind = lambda r: "pvae" if r["kind"].startswith("pvae") else "gen"  # noqa: E731
-        records = [r for r in records if _budget(r) == want[kind(r)]]
+        records = [r for r in records if _budget(r) == want[stage_of(r["kind"])]]
     return records, data
 
 
