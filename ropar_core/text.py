@@ -63,7 +63,7 @@ class TextEncoder:
         except ModelError as missing:
             # No weights here (e.g. a device machine that got only the repository): a caption cache carried
             # along (ROPAR_TEXT_CACHE) can still answer every caption it holds.
-            self.store = None if disk_cache is False else self._cache_only_store(disk_cache)
+            self.store = self._cache_only_store(disk_cache)
             if self.store is None:
                 raise missing
             self.fast, self.tokenizer, self.model = False, None, None
@@ -81,20 +81,29 @@ class TextEncoder:
         """True when there are no weights and every vector comes from the caption cache."""
         return self.model is None
 
+    @staticmethod
+    def _cache_root(disk_cache):
+        """Where the disk cache lives: None (off) for False; the process/environment default for None; that
+        default or else ~/.cache/ropar/text-embeddings for True; otherwise the directory given."""
+        from ropar_core import text_cache
+
+        if disk_cache is False:
+            return None
+        if disk_cache is None or disk_cache is True:
+            root = text_cache.current_root()
+            return text_cache.TRAINING_DEFAULT if root is None and disk_cache is True else root
+        return disk_cache
+
     def _cache_only_store(self, disk_cache):
         from ropar_core import text_cache
 
-        root = text_cache.current_root() if disk_cache is None or disk_cache is True else disk_cache
+        root = self._cache_root(disk_cache)
         return None if root is None else text_cache.EmbeddingStore.find(root, self.name)
 
     def _open_store(self, path: str, disk_cache):
         from ropar_core import text_cache
 
-        if disk_cache is False:
-            return None
-        root = text_cache.current_root() if disk_cache is None or disk_cache is True else disk_cache
-        if root is None and disk_cache is True:
-            root = text_cache.TRAINING_DEFAULT
+        root = self._cache_root(disk_cache)
         if root is None:
             return None
         fingerprint = text_cache.encoder_fingerprint(path, self.max_length)

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ropar_core.atomic import atomic_path
+from ropar_core.errors import ModelError
 
 ENV = "ROPAR_TEXT_CACHE"
 TRAINING_DEFAULT = Path.home() / ".cache" / "ropar" / "text-embeddings"
@@ -92,8 +93,6 @@ class EmbeddingStore:
         dirs = [d for d in sorted(Path(root).glob(f"{_slug(encoder_name)}-*"))
                 if d.is_dir() and any(d.glob("*.safetensors"))]
         if len(dirs) > 1:
-            from ropar_core.errors import ModelError
-
             raise ModelError(f"text encoder {encoder_name!r} is not installed and {root} holds "
                              f"{len(dirs)} caption caches for it; keep one")
         if not dirs:
