@@ -135,7 +135,12 @@ def test_deepmimic_names_become_captions():
     assert deepmimic_key("humanoid3d_long_walk2_mirror") == "long_walk"
     assert deepmimic_key("humanoid3d_stealthy_walk0") == "stealthy_walk"
     caps = deepmimic_captions("humanoid3d_spinkick")
-    assert caps[0] == "a person does a spinning kick" and len(set(caps)) == 4
+    assert caps[0] == "a person does a spinning kick" and len(set(caps)) == 4  # its whole pool
+    # one clip of its kind carries many wordings: the first, then others drawn from the rest
+    caps = deepmimic_captions("humanoid3d_crawl", n=6)
+    assert caps[0] == "a person crawls forward" and len(set(caps)) == 6
+    assert caps == deepmimic_captions("humanoid3d_crawl", n=6)  # deterministic
+    assert caps != deepmimic_captions("humanoid3d_crawl", n=6, seed=1)
 
 
 def test_a_wandering_walk_is_not_captioned_as_walking_forward(character):

@@ -173,6 +173,10 @@ DEEPMIMIC_CAPTIONS = {
             "turns a cartwheel to the side",
             "cartwheels sideways across the floor",
             "does a cartwheel, landing on the feet",
+            "flips sideways over both hands",
+            "goes sideways upside down on the hands and lands on the feet",
+            "does a sideways handspring",
+            "turns sideways head over heels on the hands",
         ),
     ),
     "crawl": (
@@ -182,6 +186,10 @@ DEEPMIMIC_CAPTIONS = {
             "crawls on hands and knees",
             "crawls along the ground",
             "gets down and crawls ahead",
+            "moves forward on hands and knees",
+            "creeps along the floor on hands and knees",
+            "crawls like a baby",
+            "crawls across the floor",
         ),
     ),
     "dance_a": (
@@ -220,8 +228,11 @@ DEEPMIMIC_CAPTIONS = {
         ),
     ),
     "jog": ("run", ("jogs forward", "jogs", "runs at an easy pace", "jogs ahead")),
-    "jump": ("jump", ("jumps forward", "does a long jump", "jumps with both feet", "jumps ahead and lands")),
-    "kick": ("kick", ("kicks", "kicks with one leg", "does a front kick", "kicks forward with one foot")),
+    "jump": ("jump", ("jumps forward", "does a long jump", "jumps with both feet", "jumps ahead and lands",
+                      "leaps forward", "springs forward off both feet", "jumps up and lands ahead")),
+    "kick": ("kick", ("kicks", "kicks with one leg", "does a front kick", "kicks forward with one foot",
+                      "strikes out with a foot", "swings one leg up in a kick", "does a martial arts kick",
+                      "kicks the air")),
     "long_walk": ("walk", ("walks", "walks forward", "walks around", "takes a long walk")),
     "long_zombie": (
         "zombie walk",
@@ -302,16 +313,19 @@ def deepmimic_action(name: str) -> str:
     return DEEPMIMIC_CAPTIONS[deepmimic_key(name)][0]
 
 
-def deepmimic_captions(name: str, n: int = 4, seed: int = 0, turn_deg: float = 0.0) -> list[str]:
-    """`n` sentences for one DeepMimic clip (its paraphrases with varied subjects). turn_deg: how much the
-    clip's heading spreads (importers.deepmimic.turn_range_deg); past WANDER_TURN_DEG a walk is captioned
-    as wandering."""
+def deepmimic_captions(name: str, n: int = 8, seed: int = 0, turn_deg: float = 0.0) -> list[str]:
+    """`n` sentences for one DeepMimic clip: its first paraphrase, then others drawn from the rest, with
+    varied subjects (a clip is one of very few for its action, so it carries many wordings). turn_deg: how
+    much the clip's heading spreads (importers.deepmimic.turn_range_deg); past WANDER_TURN_DEG a walk is
+    captioned as wandering."""
     action, phrases = DEEPMIMIC_CAPTIONS[deepmimic_key(name)]
     if turn_deg > WANDER_TURN_DEG and action in DEEPMIMIC_WANDERING:
         phrases = DEEPMIMIC_WANDERING[action]
     rng = _rng(f"deepmimic:{name}", seed)
+    rest = list(phrases[1:])
+    picks = rng.choice(len(rest), size=min(max(n, 1) - 1, len(rest)), replace=False)
     out = []
-    for i, body in enumerate(phrases[: max(n, 1)]):
+    for i, body in enumerate([phrases[0]] + [rest[int(j)] for j in picks]):
         who = "a person" if i == 0 else GENERIC_SUBJECTS[int(rng.integers(len(GENERIC_SUBJECTS)))]
         out.append(f"{who} {body}")
     return out

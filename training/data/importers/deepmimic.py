@@ -167,7 +167,7 @@ def find_root(root: str | Path) -> Path:
     raise RoparError(f"{root}: no DeepMimic data there ({CHARACTER} and motions/)")
 
 
-def load_folder(root: str | Path, seed: int = 0, num_captions: int = 4) -> list[Clip]:
+def load_folder(root: str | Path, seed: int = 0, num_captions: int = 8) -> list[Clip]:
     """Every humanoid3d motion. All go to train: each action has one or two takes, too few to hold out
     (the mirrored long walks are DeepMimic's own mirror copies; ours are made for every clip)."""
     root = find_root(root)
