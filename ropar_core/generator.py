@@ -113,6 +113,7 @@ class Generator:
         sampling = config.get("sampling", {}) if isinstance(config.get("sampling"), dict) else {}
         self.default_cfg = float(sampling.get("cfg", DEFAULT_CFG_SCALE))
         self.default_steps = int(sampling.get("steps", DEFAULT_UNMASK_STEPS))
+        self.default_temperature = float(sampling.get("temperature", 1.0))
         # DDIM steps of the diffusion head per token (None: the model's sample_steps); a speed knob
         self.ddim_steps = None if sampling.get("ddim_steps") is None else int(sampling["ddim_steps"])
         encoder_limit = int(getattr(text_encoder, "max_length", MAX_PROMPT_TOKENS))
@@ -173,11 +174,12 @@ class Generator:
 
     frames_for = staticmethod(frames_for)
 
-    def check_sampling(self, cfg=None, steps=None, temperature=1.0) -> tuple[float, int, float]:
-        return check_sampling(cfg, steps, temperature, self.default_cfg, self.default_steps)
+    def check_sampling(self, cfg=None, steps=None, temperature=None) -> tuple[float, int, float]:
+        return check_sampling(cfg, steps, temperature, self.default_cfg, self.default_steps,
+                              self.default_temperature)
 
-    def check_request(self, prompts, frames=None, seconds=None, seed=0, cfg=None, steps=None, temperature=1.0,
-                      default_frames: int | None = None) -> Request:
+    def check_request(self, prompts, frames=None, seconds=None, seed=0, cfg=None, steps=None,
+                      temperature=None, default_frames: int | None = None) -> Request:
         """Validate everything about a request before any work: one-line RoparErrors.
         frames / seconds / seed may be one value or one per prompt."""
         if isinstance(prompts, str):
@@ -242,14 +244,14 @@ class Generator:
 
     # -- text -> motion ----------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, prompts, frames=None, seconds=None, seed=0, cfg=None, steps=None, temperature=1.0,
+    def generate(self, prompts, frames=None, seconds=None, seed=0, cfg=None, steps=None, temperature=None,
                  batch_size: int = 32, progress: bool = False, raw: bool = False) -> list[GeneratedMotion]:
         """Prompts (a string or a list) -> one GeneratedMotion each, in order.
 
         frames / seconds: length (default 4 s), one value or one per prompt; frames not a multiple of
         4 are generated to the next multiple and trimmed. seed: the first prompt's seed (prompt i gets
         seed + i) or one per prompt. cfg / steps / temperature: guidance scale, unmasking steps,
-        noise scale (None: the model's defaults). raw: skip the cleanup (cleanup.py: rigid bones, floor,
+        noise scale (None: the model's defaults, config.json "sampling"). raw: skip the cleanup (cleanup.py: rigid bones, floor,
         foot locking, seam blending) and return the decoder's joints as they are."""
         req = self.check_request(prompts, frames, seconds, seed, cfg, steps, temperature)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -336,7 +338,7 @@ class Generator:
     @torch.no_grad()
     def edit(self, prompt: str, motion, keep_parts=None, keep_frames=None, *, fps: float | None = None,
              frames=None, seconds=None, seed: int = 0, cfg=None, steps=None,
-             temperature=1.0) -> GeneratedMotion:
+             temperature=None) -> GeneratedMotion:
         """Regenerate a motion except the kept cells: `keep_parts` (e.g. "torso,left_leg" or a list)
         and/or `keep_frames` (first, end) in 20-fps frames, end exclusive; both together keep those
         parts within those frames. The kept joints come back exactly as given (at 20 fps; in the
@@ -363,7 +365,7 @@ class Generator:
     @torch.no_grad()
     def inbetween(self, motion_a, motion_b, frames, prompt: str = "a person moves", *,
                   fps: float | None = None, seed: int = 0, cfg=None, steps=None,
-                  temperature=1.0) -> GeneratedMotion:
+                  temperature=None) -> GeneratedMotion:
         """A then `frames` generated frames then B. A comes back exactly (in its own frame, see edit);
         B exactly up to a rigid move (a turn about Y and a shift on the ground) that continues the
         generated transition."""

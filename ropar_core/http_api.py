@@ -69,7 +69,7 @@ def _common(body: dict) -> dict:
         "seed": _number(body, "seed", int, 0),
         "cfg": _number(body, "cfg", float),
         "steps": _number(body, "steps", int),
-        "temperature": _number(body, "temperature", float, 1.0),
+        "temperature": _number(body, "temperature", float),
     }
 
 

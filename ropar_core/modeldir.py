@@ -52,7 +52,8 @@ def check_model_config(config: dict, model_dir: Path) -> None:
     sampling = config.get("sampling", {})
     if not isinstance(sampling, dict):
         raise ModelError(f"{where}: 'sampling' must be an object")
-    bounds = (("cfg", float, 0.0, 20.0), ("steps", int, 1, 100), ("ddim_steps", int, 1, 1000))
+    bounds = (("cfg", float, 0.0, 20.0), ("steps", int, 1, 100), ("ddim_steps", int, 1, 1000),
+              ("temperature", float, 0.0, 5.0))
     for key, kind, lo, hi in bounds:
         value = sampling.get(key)
         if value is None:

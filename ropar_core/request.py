@@ -77,12 +77,12 @@ def frames_for(frames=None, seconds=None, default_frames: int | None = None) -> 
     return n
 
 
-def check_sampling(cfg, steps, temperature, default_cfg: float,
-                   default_steps: int) -> tuple[float, int, float]:
-    """Guidance scale, unmasking steps and temperature (None: the defaults) -> validated values."""
+def check_sampling(cfg, steps, temperature, default_cfg: float, default_steps: int,
+                   default_temperature: float = 1.0) -> tuple[float, int, float]:
+    """Guidance scale, unmasking steps and temperature (None: the model's defaults) -> validated values."""
     cfg = default_cfg if cfg is None else cfg
     steps = default_steps if steps is None else steps
-    temperature = 1.0 if temperature is None else temperature
+    temperature = default_temperature if temperature is None else temperature
     for name, value, (lo, hi) in (("cfg", cfg, CFG_RANGE), ("temperature", temperature, TEMP_RANGE)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
             raise RoparError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")

@@ -4,6 +4,7 @@ helpers at the top are shared with test_generate_cli.py and test_server.py."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -112,6 +113,31 @@ def test_cfg_steps_temperature_are_used(gen):
     [d] = gen.generate("a person walks", frames=16, seed=0, cfg=1.0, steps=2, temperature=0.0)
     for other in (b, c, d):
         assert np.abs(a.joints - other.joints).max() > 1e-4
+
+
+def test_the_models_sampling_temperature_is_the_default(tmp_path):
+    """config.json "sampling" may set the temperature (a lower one keeps straight walks straight); an
+    explicit temperature still wins; one out of range is refused at load."""
+    import ropar_core.generator as G
+    from ropar_core import checkpoint
+
+    model = make_tiny_model_dir(tmp_path / "tiny")
+    config = json.loads((model / "config.json").read_text())
+    config["sampling"]["temperature"] = 0.5
+    checkpoint.save_config(model, config)
+    gen = G.Generator.from_pretrained(model, device="cpu")
+    assert gen.default_temperature == 0.5
+    [default] = gen.generate("a person walks", frames=16, seed=0, steps=2)
+    [low] = gen.generate("a person walks", frames=16, seed=0, steps=2, temperature=0.5)
+    [one] = gen.generate("a person walks", frames=16, seed=0, steps=2, temperature=1.0)
+    [explicit] = tiny_generator().generate("a person walks", frames=16, seed=0, steps=2)
+    np.testing.assert_allclose(default.joints, low.joints, atol=1e-5)
+    np.testing.assert_allclose(explicit.joints, one.joints, atol=1e-5)  # the tiny model's default is 1
+    assert np.abs(one.joints - low.joints).max() > 1e-4
+    config["sampling"]["temperature"] = 9.0
+    checkpoint.save_config(model, config)
+    with pytest.raises(ModelError, match="sampling 'temperature' must be a float in"):
+        G.Generator.from_pretrained(model, device="cpu")
 
 
 def test_long_motion_windows_share_their_overlap(gen, monkeypatch):

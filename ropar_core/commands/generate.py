@@ -41,7 +41,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the first prompt; prompt i gets seed + i")
     p.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
     p.add_argument("--steps", type=int, default=None, help="unmasking steps (default: the model's)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling noise scale (default 1)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling noise scale (default: the model's, see `ropar info`)")
     p.add_argument("--model", metavar="DIR", default=None, help="model directory (default: the shipped one)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
     p.add_argument("--batch-size", type=int, default=32, help="motions generated together (default 32)")

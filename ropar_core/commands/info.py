@@ -175,7 +175,7 @@ def run(args) -> int:
         f"RoPAR:         {_short(info['ropar'], ('width', 'depth', 'heads', 'diffusion_head'))}",
         f"window:        {info['window_seconds']} s per window (longer motions are generated in windows)",
         f"text encoder:  {info['text_encoder']}",
-        f"sampling:      {_short(info['sampling'], ('cfg', 'steps')) or 'defaults'}",
+        f"sampling:      {_short(info['sampling'], ('cfg', 'steps', 'temperature')) or 'defaults'}",
         f"training:      {_short(train, _scalar_keys(train))[:300] or '(no notes)'}",
         f"licence:       {info['licence']}",
         f"device:        {info['device']}",
