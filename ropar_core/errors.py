@@ -11,3 +11,11 @@ class ModelError(RoparError):
 
 class MotionFileError(RoparError):
     """A motion or keypoint file that cannot be read (truncated, NaN, wrong layout, ...)."""
+
+
+def cli_error(prog: str, exc: Exception) -> int:
+    """Print `prog: error: <message>` as one line on stderr; -> the exit status of a refused command (2)."""
+    import sys
+
+    print(f"{prog}: error: {exc}", file=sys.stderr)
+    return 2

@@ -251,8 +251,9 @@ class Generator:
         frames / seconds: length (default 4 s), one value or one per prompt; frames not a multiple of
         4 are generated to the next multiple and trimmed. seed: the first prompt's seed (prompt i gets
         seed + i) or one per prompt. cfg / steps / temperature: guidance scale, unmasking steps,
-        noise scale (None: the model's defaults, config.json "sampling"). raw: skip the cleanup (cleanup.py: rigid bones, floor,
-        foot locking, seam blending) and return the decoder's joints as they are."""
+        noise scale (None: the model's defaults, config.json "sampling"). raw: skip the cleanup
+        (cleanup.py: rigid bones, floor, foot locking, seam blending) and return the decoder's joints as
+        they are."""
         req = self.check_request(prompts, frames, seconds, seed, cfg, steps, temperature)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise RoparError(f"batch size must be a positive whole number, got {batch_size!r}")

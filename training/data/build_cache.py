@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from ropar_core.bone_maps import BONE_MAPS
 from ropar_core.credibility import DEFAULT_TAU, token_mask_from_frame_mask
-from ropar_core.errors import MotionFileError, RoparError
+from ropar_core.errors import MotionFileError, RoparError, cli_error
 from ropar_core.keypoints import FORMATS
 from ropar_core.skeleton import FPS, PART_NAMES
 from training.data.cache import CacheWriter, is_complete
@@ -249,8 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = BuildSpec(**{**vars(args), "splits": parse_splits(args.splits)})
         meta, tally, notes, skipped = build(spec)
     except RoparError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error(PROG, exc)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)

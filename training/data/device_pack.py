@@ -29,7 +29,7 @@ import numpy as np
 
 from ropar_core import features as F
 from ropar_core.atomic import atomic_path
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from training.data.cache import Cache, CacheWriter
 from training.data.importers import Clip
 
@@ -143,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             meta = unpack(args.pack, args.out, args.workers)
             print(f"{args.out}: {len(meta['clips'])} clips")
     except RoparError as exc:
-        print(f"device_pack: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("device_pack", exc)
     return 0
 
 

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from ropar_core.atomic import atomic_path, write_text
 from ropar_core.credibility import DEFAULT_TAU, token_mask_from_frame_mask
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from ropar_core.skeleton import FPS, PART_NAMES
 from training.data import simulate_noise
 from training.data.cache import Cache, CacheWriter, is_complete
@@ -320,8 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run(PrepareSpec(**vars(args)))
     except RoparError as exc:
-        print(f"prepare: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("prepare", exc)
     except KeyboardInterrupt:
         print("prepare: interrupted (rerun the same command to resume)", file=sys.stderr)
         return 130

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ropar_core.atomic import write_text
 from ropar_core.credibility import DEFAULT_TAU
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from ropar_core.skeleton import FPS
 from training.data import simulate_noise
 from training.data.cache import Cache, CacheWriter, is_complete
@@ -345,8 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(run(MultiSpec(**vars(build_parser().parse_args(argv)))))
     except RoparError as exc:
-        print(f"prepare_multi: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("prepare_multi", exc)
     return 0
 
 

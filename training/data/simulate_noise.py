@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ropar_core import features as F
 from ropar_core.credibility import DEFAULT_TAU
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from training.data import video_noise
 from training.data.cache import Cache, CacheWriter
 from training.data.importers import Clip
@@ -201,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         meta = simulate_cache(args.in_dir, args.out, args.credible_ratio, args.seed, args.tau,
                               args.workers, args.plots, args.candidates, progress=not args.quiet, mode=args.mode)
     except RoparError as exc:
-        print(f"simulate_noise: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("simulate_noise", exc)
     print(summary_line(meta) + f" in {meta['elapsed_s']} s")
     return 0
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from training.data.cache import Cache, CacheWriter
 from training.data.importers import Clip
 
@@ -75,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         meta = subset_cache(args.src, args.out, {"train": args.train, "val": args.val, "test": args.test},
                             args.seed)
     except RoparError as exc:
-        print(f"subset_cache: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("subset_cache", exc)
     print(f"{args.out}: {len(meta['clips'])} clips")
     return 0
 

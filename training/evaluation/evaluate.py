@@ -34,7 +34,7 @@ import torch
 
 from ropar_core import features as feats
 from ropar_core.atomic import write_text
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from ropar_core.skeleton import TOKEN_FRAMES
 from training.evaluation import metrics, plausibility
 from training.evaluation.evaluator import EvalClip, TextMotionEvaluator, load_clips
@@ -307,8 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(EvalSpec(**fields, command=command))
     except RoparError as exc:
-        print(f"evaluate: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("evaluate", exc)
     text = json.dumps(result, indent=2, default=float)
     if args.out:
         write_text(args.out, text + "\n")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ropar_core.atomic import write_text
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from training.data.cache import Cache
 from training.evaluation import metrics
 from training.evaluation.evaluate import draw_items
@@ -182,8 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RoparError(f"{caches}: no noisy caches")
         results = run(caches, names, Path(args.evaluator), Path(args.out), args.repeats, args.seed)
     except RoparError as exc:
-        print(f"judge_check: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("judge_check", exc)
     print(format_summary(results))
     return 0
 

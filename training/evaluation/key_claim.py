@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ropar_core.atomic import write_text
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from training.evaluation.key_claim_report import (  # noqa: F401  (the report half, re-exported)
     ARMS,
     MIN_SEEDS,
@@ -390,8 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         run_tasks(schedule(stage1, stage2, todo), ctx, args.jobs)
         print("\n".join(assemble(out, data)["reading"]))
     except RoparError as exc:
-        print(f"key_claim: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("key_claim", exc)
     return 0
 
 

@@ -20,7 +20,7 @@ from collections import defaultdict
 import numpy as np
 
 from ropar_core.atomic import write_text
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from ropar_core.skeleton import TOKEN_FRAMES
 from training.evaluation.evaluator import EvalClip, TextMotionEvaluator, load_clips
 
@@ -113,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             generator = Generator.from_pretrained(args.model, device="cpu")
         rows = retrieval(ev, clips, pick(clips, args.per_action, args.seed), generator, args.seed)
     except RoparError as exc:
-        print(f"per_action: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("per_action", exc)
     print(format_table(rows))
     if args.out:
         write_text(args.out, json.dumps(rows, indent=1) + "\n")

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from ropar_core.atomic import write_text
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from training.data.cache import Cache
 from training.evaluation import evaluate
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
@@ -300,8 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         build_report(args.preset, Path(args.out), Path(args.caches), work, evaluator, args.repeats,
                      args.limit, command)
     except RoparError as exc:
-        print(f"report: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("report", exc)
     return 0
 
 

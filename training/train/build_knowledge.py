@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from ropar_core.knowledge import Knowledge, action_phrase, farthest_points, label_of
 
 DEFAULT_PROMPTS = Path(__file__).resolve().parents[2] / "assets" / "prompt_familiarity.json"
@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         knowledge.threshold = args.threshold if args.threshold is not None else report["threshold"]
         path = knowledge.save(args.model)
     except RoparError as exc:
-        print(f"build_knowledge: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("build_knowledge", exc)
     print(f"{path}: {len(knowledge.labels)} actions, {len(knowledge.action)} captions; threshold "
           f"{knowledge.threshold:.3f} (calibrated {report['threshold']:.3f}, balanced accuracy "
           f"{report['balanced_accuracy']:.2f} on {report['known']} known + {report['unknown']} "

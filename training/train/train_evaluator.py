@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ropar_core import checkpoint
-from ropar_core.errors import ModelError, RoparError
+from ropar_core.errors import ModelError, RoparError, cli_error
 from training.data.cache import Cache
 from training.evaluation import metrics
 from training.evaluation.evaluator import (
@@ -253,8 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         report = train_evaluator(args.data, args.out, args.preset, args.steps, args.batch_size, args.lr,
                                  args.seed, args.device, args.fresh, model_overrides=overrides)
     except RoparError as exc:
-        print(f"train_evaluator: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("train_evaluator", exc)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ropar_core import skeleton as sk
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from ropar_core.modeldir import save_model_dir
 from ropar_core.pvae import PVAE, PVAE_PRESETS, PVAEConfig, local_joints, recover_from_ric
 from training.train import engine
@@ -169,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         train(cfg, model_config(args.preset, overrides), args.data, args.out, resume=args.resume,
               eval_clips=args.eval_clips, preset=args.preset, command=command, init=args.init)
     except RoparError as exc:
-        print(f"train_pvae: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("train_pvae", exc)
     return 0
 
 

@@ -28,7 +28,7 @@ from ropar_core import checkpoint as ckpt_io
 from ropar_core import skeleton as sk
 from ropar_core.atomic import write_text
 from ropar_core.credibility import token_mask_from_frame_mask
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 from ropar_core.modeldir import load_pvae, save_model_dir
 from ropar_core.ropar import DEFAULT_CFG_SCALE, DEFAULT_UNMASK_STEPS, ROPAR_PRESETS, RoPAR, RoPARConfig
 from training.train import engine
@@ -306,8 +306,7 @@ def main(argv: list[str] | None = None) -> int:
               text_encoder=args.text_encoder, token_rule=args.token_rule, cfg_scale=args.cfg,
               resume=args.resume, command=command, init=args.init)
     except RoparError as exc:
-        print(f"train_ropar: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_error("train_ropar", exc)
     return 0
 
 
