@@ -121,3 +121,11 @@ def test_a_swinging_toe_leaves_the_floor_at_once():
     assert (arc[contact] == 0).all()
     assert arc[5] + cleanup.TOE_FLOOR > 0.05 and arc[12] + cleanup.TOE_FLOOR > 0.05
     assert arc.max() <= cleanup.SWING_CLEARANCE
+
+
+def test_contact_gaps_of_a_frame_or_two_are_closed():
+    from ropar_core.cleanup import close_gaps
+
+    mask = np.array([0, 1, 1, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 0], bool)
+    want = np.array([0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0], bool)
+    np.testing.assert_array_equal(close_gaps(mask), want)  # a 3-frame gap stays, a blip is kept here
