@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-from ropar_core.errors import RoparError
+from ropar_core.errors import RoparError, cli_error
 
 # Sub-commands in help order; each is imported lazily so `ropar convert` never loads torch.
 COMMANDS = ("generate", "convert", "reconstruct", "credibility", "serve", "info")
@@ -40,15 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except RoparError as exc:
-        print(f"ropar {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except (RoparError, OSError, ValueError) as exc:
+        return cli_error(f"ropar {args.command}", exc)
     except KeyboardInterrupt:
         print(f"ropar {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError) as exc:
-        print(f"ropar {args.command}: error: {exc}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """One exception type for every user-facing failure: the CLI prints its message as one line."""
 
+import sys
+
 
 class RoparError(Exception):
     """A bad input or environment problem that the user can fix (bad file, bad prompt, ...)."""
@@ -13,9 +15,8 @@ class MotionFileError(RoparError):
     """A motion or keypoint file that cannot be read (truncated, NaN, wrong layout, ...)."""
 
 
-def cli_error(prog: str, exc: Exception) -> int:
-    """Print `prog: error: <message>` as one line on stderr; -> the exit status of a refused command (2)."""
-    import sys
-
-    print(f"{prog}: error: {exc}", file=sys.stderr)
+def cli_error(prog: str, message: object) -> int:
+    """Print `prog: error: <message>` (an exception or a text) as one line on stderr; -> the exit status
+    of a refused command (2)."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
     return 2

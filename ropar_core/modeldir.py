@@ -18,6 +18,7 @@ import torch
 from ropar_core import checkpoint
 from ropar_core.errors import ModelError
 from ropar_core.pvae import PVAE, PVAEConfig
+from ropar_core.request import CFG_RANGE, STEPS_RANGE, TEMP_RANGE
 from ropar_core.ropar import RoPAR, RoPARConfig
 
 
@@ -52,8 +53,8 @@ def check_model_config(config: dict, model_dir: Path) -> None:
     sampling = config.get("sampling", {})
     if not isinstance(sampling, dict):
         raise ModelError(f"{where}: 'sampling' must be an object")
-    bounds = (("cfg", float, 0.0, 20.0), ("steps", int, 1, 100), ("ddim_steps", int, 1, 1000),
-              ("temperature", float, 0.0, 5.0))
+    bounds = (("cfg", float, *CFG_RANGE), ("steps", int, *STEPS_RANGE), ("ddim_steps", int, 1, 1000),
+              ("temperature", float, *TEMP_RANGE))  # the ranges a request may ask for
     for key, kind, lo, hi in bounds:
         value = sampling.get(key)
         if value is None:

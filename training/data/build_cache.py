@@ -252,8 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli_error(PROG, exc)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return cli_error(PROG, f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; {args.out} is unchanged", file=sys.stderr)
         return 130
