@@ -129,3 +129,41 @@ def test_rare_actions_are_counted_over_sources_without_mirrors():
     )  # a noisy cache marks mirrors by id only
     # kick: 4 takes (its mirror does not count) is still rare; walk: 5 is not
     assert prepare_multi.rare_actions([a, b]) == {"crawl", "kick"}
+
+
+def test_noise_draws_film_each_new_train_clip_again_and_share_its_repeats(multi, tmp_path):
+    import shutil
+
+    shutil.copytree(multi / "m" / "_work", tmp_path / "m3" / "_work")  # the imports and draw 0 are reused
+    args = ["--bandai2-cache", str(multi / "b2"), "--out", str(tmp_path / "m3"),
+            "--weights", "cmu=3,deepmimic=5", "--action-weights", "walk=2", "--noise-draws", "3"]
+    assert prepare_multi.main(args) == 0
+    one, three = Cache(multi / "m" / "noisy"), Cache(tmp_path / "m3" / "noisy")
+    clean = Cache(tmp_path / "m3" / "clean")
+    assert [c["id"] for c in clean.clips] == [c["id"] for c in Cache(multi / "m" / "clean").clips]
+    ids = {c["id"]: i for i, c in enumerate(three.clips)}
+    cart = [ids["deepmimic_cartwheel" + k] for k in ("", "~noise1", "~noise2")]
+    assert [three.clips[i]["repeat"] for i in cart] == [2, 2, 1]  # its 5 repeats spread over the draws
+    masks = [three.clip_credible(i) for i in cart]
+    assert not np.array_equal(masks[0], masks[1]) and not np.array_equal(masks[1], masks[2])
+    for i in cart:  # same ground truth, same captions, different filming
+        assert np.array_equal(three.clip_clean_features(i), three.clip_clean_features(cart[0]))
+        assert three.clips[i]["texts"] == three.clips[cart[0]]["texts"]
+    # draw 0 is the one-draw cache's clip; dataset-2 and held-out clips are filmed once
+    old = {c["id"]: i for i, c in enumerate(one.clips)}
+    assert np.array_equal(three.clip_credible(cart[0]), one.clip_credible(old["deepmimic_cartwheel"]))
+    once = [c for c in three.clips if c["source"] == "bandai2" or c["split"] != "train"]
+    assert once and not any("~noise" in c["id"] for c in once)
+
+    def total(cache):
+        return sum(e["repeat"] for e in cache.clips if e["split"] == "train")
+
+    assert total(one) == total(three) and three.meta["noise_draws"] == 3
+    assert prepare_multi.draw_repeats(2, 8) == [1, 1] and prepare_multi.draw_repeats(7, 3) == [3, 2, 2]
+
+
+def test_zero_noise_draws_fail_with_one_line(multi, tmp_path, capsys):
+    args = ["--bandai2-cache", str(multi / "b2"), "--out", str(tmp_path / "o"), "--noise-draws", "0"]
+    assert prepare_multi.main(args) == 2
+    assert "--noise-draws must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

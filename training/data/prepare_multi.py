@@ -11,7 +11,10 @@ through the same video-noise simulator at the same credible ratio as dataset-2's
 
 Weights: a train clip of source S is drawn `weight[S]` times per epoch (the cache records it per clip as
 "repeat"; `MotionDataset` and RoPAR's latent dataset honour it), so twenty minutes of new actions are
-not drowned by hours of walking. Stages are resumable: a finished stage's meta.json is its marker.
+not drowned by hours of walking. `--noise-draws K` films each new-source train clip K times (independent
+simulator draws, ids `<id>~noiseK`) and spreads its repeats over them: one draw repeated 48 times
+corrupted the same limb every time, and every kick in the data had its kicking leg marked not credible.
+Stages are resumable: a finished stage's meta.json is its marker.
 Writes OUT/vocabulary.json (action, clips, minutes, source, licence) for the model card and `ropar info`.
 """
 
@@ -105,6 +108,7 @@ class MultiSpec:
     # per-action repeats of train clips, e.g. {"walk": 3}: Bandai-2 holds 568 turning walks ("walks forward
     # and turns left") against 124 straight ones, and a plain walk came out curving
     action_weights: dict = field(default_factory=dict)
+    noise_draws: int = 1  # independent video-noise draws of each new-source train clip
     workers: int = 1
     seed: int = 0
     tau: float = DEFAULT_TAU
@@ -164,16 +168,28 @@ def clip_of(cache: Cache, i: int) -> tuple[Clip, dict, object]:
     return clip, extra, (cache.clip_clean_features(i) if cache.noisy else None)
 
 
-def merged_clips(bandai2: Cache, new: Cache) -> Iterator[tuple[Clip, dict, object]]:
-    """Dataset-2 as it is, its train clips mirrored, then the new sources (already mirrored)."""
+def merged_clips(bandai2: Cache, new: Cache) -> Iterator[tuple[Clip, dict, object, int | None]]:
+    """Dataset-2 as it is, its train clips mirrored, then the new sources (already mirrored); the last
+    field is the clip's index in `new` (None for dataset-2)."""
     for i in tqdm(range(len(bandai2)), desc=f"merge {bandai2.path.name}", unit="clip", file=sys.stderr):
         clip, extra, gt = clip_of(bandai2, i)
-        yield clip, extra, gt
+        yield clip, extra, gt, None
         if clip.meta["split"] == "train":
             twin, twin_gt = mirrored(clip, gt)
-            yield twin, {**extra, "mirrored": True}, twin_gt
+            yield twin, {**extra, "mirrored": True}, twin_gt, None
     for i in range(len(new)):
-        yield clip_of(new, i)
+        yield (*clip_of(new, i), i)
+
+
+def draw_repeats(repeat: int, draws: int) -> list[int]:
+    """A clip drawn `repeat` times per epoch, spread as evenly as it goes over at most `draws` noise draws."""
+    n = max(1, min(draws, repeat))
+    return [repeat // n + (d < repeat % n) for d in range(n)]
+
+
+def noise_draw_seed(seed: int, draw: int) -> int:
+    """The simulator seed of draw k (draw 0 keeps the run's seed, so one-draw caches are unchanged)."""
+    return seed + 1_000_003 * draw
 
 
 def rare_actions(caches: list[Cache]) -> set[str]:
@@ -190,7 +206,7 @@ def rare_actions(caches: list[Cache]) -> set[str]:
 
 def write_merged(
     bandai2: Cache,
-    new: Cache,
+    new: Cache | list[Cache],
     out: Path,
     weights: dict[str, int],
     name: str,
@@ -201,8 +217,10 @@ def write_merged(
     if is_complete(out):
         print(f"prepare_multi: {out} is complete, kept", file=sys.stderr)
         return Cache(out)
+    draws = new if isinstance(new, list) else [new]  # the new sources, one cache per noise draw
+    new = draws[0]
     noisy = bandai2.noisy
-    if noisy != new.noisy:
+    if any(noisy != d.noisy for d in draws):
         raise RoparError(f"{bandai2.path} and {new.path}: one is noisy, the other clean")
     target = bandai2.meta.get("target_credible_ratio")
     rare = rare_actions([bandai2, new]) if rare_boost > 1 else set()
@@ -217,14 +235,22 @@ def write_merged(
             "rare_boost": rare_boost,
             "rare_actions": sorted(rare),
             "action_weights": dict(action_weights or {}),
+            "noise_draws": len(draws),
         },
     ) as w:
-        for clip, extra, gt in merged_clips(bandai2, new):
+        for clip, extra, gt, i in merged_clips(bandai2, new):
             train = clip.meta["split"] == "train"
             repeat = weights.get(clip.source, 1) if train else 1
             repeat *= rare_boost if clip.meta["content"] in rare else 1
             repeat *= (action_weights or {}).get(clip.meta["content"], 1) if train else 1
-            w.add(clip, clean_features=gt, extra={**extra, "repeat": repeat})
+            if i is None or not train:
+                w.add(clip, clean_features=gt, extra={**extra, "repeat": repeat})
+                continue
+            for d, r in enumerate(draw_repeats(repeat, len(draws))):
+                if d:
+                    clip, extra, gt = clip_of(draws[d], i)
+                    clip.id, extra = f"{clip.id}~noise{d}", {**extra, "noise_draw": d}
+                w.add(clip, clean_features=gt, extra={**extra, "repeat": r})
     return Cache(out)
 
 
@@ -292,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
         default={},
         help="per-action repeats of a train clip per epoch, e.g. walk=3 (Bandai contents, CMU/DeepMimic actions)",
     )
+    ap.add_argument(
+        "--noise-draws",
+        type=int,
+        default=1,
+        help="film each new-source train clip this many times (independent noise; its repeats spread over them)",
+    )
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tau", type=float, default=DEFAULT_TAU)
@@ -302,13 +334,15 @@ def run(spec: MultiSpec) -> str:
     out, src = Path(spec.out), Path(spec.bandai2_cache)
     if not (src / "clean").is_dir():
         raise RoparError(f"{src}: no clean/ cache there (run training.prepare first)")
+    if spec.noise_draws < 1:
+        raise RoparError(f"--noise-draws must be at least 1, got {spec.noise_draws}")
     work = out / "_work"
     new_clean = write_new_clean(spec, work / "new_clean")
-    new_noisy = work / "new_noisy"
-    if not is_complete(new_noisy):
-        simulate_noise.simulate_cache(
-            new_clean.path, new_noisy, spec.noisy_ratio, spec.seed, spec.tau, spec.workers
-        )
+    new_noisy = [work / ("new_noisy" + (f"_draw{k}" if k else "")) for k in range(spec.noise_draws)]
+    for k, path in enumerate(new_noisy):
+        if not is_complete(path):
+            seed = noise_draw_seed(spec.seed, k)
+            simulate_noise.simulate_cache(new_clean.path, path, spec.noisy_ratio, seed, spec.tau, spec.workers)
     for sub in ("clean", "noisy"):
         if not is_complete(src / sub):
             raise RoparError(
@@ -321,7 +355,7 @@ def run(spec: MultiSpec) -> str:
     )
     noisy = write_merged(
         Cache(src / "noisy"),
-        Cache(new_noisy),
+        [Cache(p) for p in new_noisy],
         out / "noisy",
         spec.weights,
         f"multi-noisy-r{round(100 * spec.noisy_ratio)}",
