@@ -46,6 +46,9 @@ class RoPARConfig:
     dropout: float = 0.1
     max_time_tokens: int = 64  # N limit: 64 tokens = 256 frames = 12.8 s at 20 fps
     cond_drop: float = 0.1  # text dropout for classifier-free guidance
+    # conditioning augmentation (training only): Gaussian noise of this std per text channel, then back to
+    # unit length, so that each caption conditions a neighbourhood and a paraphrase lands inside one
+    text_noise: float = 0.0
     diffusion_head: bool = True  # False: direct regression head (ablation)
     head_width: int = 256
     head_depth: int = 3
@@ -191,6 +194,9 @@ class RoPAR(nn.Module):
         m = part_aware_mask(token_mask.bool(), valid.bool(), generator)
         gen_device = generator.device if generator is not None else z.device
         drop = torch.rand(B, generator=generator, device=gen_device).to(z.device) < self.cfg.cond_drop
+        if self.cfg.text_noise > 0:
+            noise = torch.randn(text_emb.shape, generator=generator, device=gen_device).to(text_emb)
+            text_emb = F.normalize(text_emb + self.cfg.text_noise * noise, dim=-1)
         c = self.condition(text_emb, drop)
         z_hat = self(z_norm, m["masked"], c, valid.bool())  # (B, N, P, W)
         target = m["target"]

@@ -128,3 +128,31 @@ def test_learns_text_conditioned_tokens(kw, steps):
     err_right = (out - proto).abs().mean().item()
     err_swapped = (out - proto.flip(0)).abs().mean().item()
     assert err_right < 0.4 * err_swapped, (err_right, err_swapped)
+
+
+def test_text_noise_perturbs_captions_in_training_only():
+    """Conditioning augmentation: the loss sees each caption embedding moved (still unit length), a zero
+    text_noise leaves it untouched, and sampling never adds it."""
+    seen = []
+
+    def record(m):
+        m.text_in.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
+        return m
+
+    z, credible, valid, text = _batch()
+    text = torch.nn.functional.normalize(text, dim=-1)
+    for noise in (0.0, 0.3):
+        m = record(_model(text_noise=noise, cond_drop=0.0))
+        m.loss(z, credible, valid, text, generator=torch.Generator().manual_seed(0))
+        got = seen.pop()
+        if noise == 0:
+            assert torch.equal(got, text)
+        else:
+            cos = (got * text).sum(-1)
+            assert torch.allclose(got.norm(dim=-1), torch.ones(3), atol=1e-5)
+            assert (cos < 0.9).all() and (cos > 0.3).all()  # 0.3 per channel of 12: cos ~0.7
+        m.eval()
+        seen.clear()
+        m.sample(text, 2, steps=1, generator=torch.Generator().manual_seed(0))
+        assert torch.equal(seen[0], text)  # the prompt's condition (seen[1]: the null text for CFG)
+        seen.clear()
