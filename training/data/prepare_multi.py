@@ -206,7 +206,7 @@ def rare_actions(caches: list[Cache]) -> set[str]:
 
 def write_merged(
     bandai2: Cache,
-    new: Cache | list[Cache],
+    draws: list[Cache],
     out: Path,
     weights: dict[str, int],
     name: str,
@@ -214,10 +214,11 @@ def write_merged(
     rare_boost: int = 1,
     action_weights: dict[str, int] | None = None,
 ) -> Cache:
+    """Dataset-2 and the new sources in one cache. draws: the new sources' caches, one per noise draw
+    (a clean cache is its own single draw); a new-source train clip enters once per draw."""
     if is_complete(out):
         print(f"prepare_multi: {out} is complete, kept", file=sys.stderr)
         return Cache(out)
-    draws = new if isinstance(new, list) else [new]  # the new sources, one cache per noise draw
     new = draws[0]
     noisy = bandai2.noisy
     if any(noisy != d.noisy for d in draws):
@@ -350,7 +351,7 @@ def run(spec: MultiSpec) -> str:
             )
     meta = {"seed": spec.seed, "sources": sorted(LICENCES), "bandai2_cache": str(src.resolve())}
     clean = write_merged(
-        Cache(src / "clean"), new_clean, out / "clean", spec.weights, "multi-clean", meta, spec.rare_boost,
+        Cache(src / "clean"), [new_clean], out / "clean", spec.weights, "multi-clean", meta, spec.rare_boost,
         spec.action_weights,
     )
     noisy = write_merged(
