@@ -186,17 +186,21 @@ class RoPAR(nn.Module):
         return x.unflatten(1, (N, P))
 
     # -- training ----------------------------------------------------------------------------------
-    def loss(self, z, token_mask, valid, text_emb, generator: torch.Generator | None = None):
+    def loss(self, z, token_mask, valid, text_emb, generator: torch.Generator | None = None,
+             text_noise: torch.Tensor | None = None):
         """z (B, N, P, C) raw latents, token_mask (B, N, P) credible, valid (B, N), text_emb (B, D)
-        -> (scalar loss, logs). Only the credible tokens chosen for masking are in the loss."""
+        -> (scalar loss, logs). Only the credible tokens chosen for masking are in the loss.
+        text_noise (B,): the conditioning augmentation's std per sample (None: the config's for all)."""
         B = z.shape[0]
         z_norm = self.normalise(z)
         m = part_aware_mask(token_mask.bool(), valid.bool(), generator)
         gen_device = generator.device if generator is not None else z.device
         drop = torch.rand(B, generator=generator, device=gen_device).to(z.device) < self.cfg.cond_drop
-        if self.cfg.text_noise > 0:
+        std = torch.full((B, 1), self.cfg.text_noise) if text_noise is None else text_noise.view(B, 1)
+        std = std.to(text_emb)
+        if bool((std > 0).any()):
             noise = torch.randn(text_emb.shape, generator=generator, device=gen_device).to(text_emb)
-            text_emb = F.normalize(text_emb + self.cfg.text_noise * noise, dim=-1)
+            text_emb = torch.where(std > 0, F.normalize(text_emb + std * noise, dim=-1), text_emb)
         c = self.condition(text_emb, drop)
         z_hat = self(z_norm, m["masked"], c, valid.bool())  # (B, N, P, W)
         target = m["target"]

@@ -49,3 +49,34 @@ def test_ropar_init_and_bad_init_dir(pvae_dir, cache_dir, tmp_path, capsys):  # 
     assert torch.equal(a["latent_mean"], b["latent_mean"])  # same P-VAE, same data: same stats
     assert main(args + ["--out", str(tmp_path / "c"), "--init", str(tmp_path / "missing")]) == 2
     assert "--init" in capsys.readouterr().err
+
+
+def test_text_noise_per_source(pvae_dir, cache_dir, tmp_path, capsys):  # noqa: F811
+    """--text-noise-source SOURCE=STD: the clips of that source carry the std into the loss, the others the
+    model's text_noise; recorded with the model; an unknown source or a bad value is one line, exit 2."""
+    from training.train.train_ropar import LatentDataset, collate_latents, main
+
+    args = ["--data", str(cache_dir), "--pvae", str(pvae_dir), "--steps", "1", "--ckpt-every", "50",
+            "--eval-every", "0", "--crop-frames", "64", *TINY]
+    out = tmp_path / "noise"
+    assert main(args + ["--out", str(out), "--text-noise-source", "web=0.3"]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["text_noise_sources"] == {"web": 0.3}
+
+    latents = {"tensors": checkpoint.load_weights(out / "latents.safetensors"),
+               "index": json.loads((out / "latents.json").read_text())}
+    for c in latents["index"]["clips"]:
+        c["source"] = ("studio", "web")[int(c["id"][1:]) % 2]  # as train() labels them from the cache
+    ds = LatentDataset(latents, "train", 16, text_noise={"web": 0.3}, default_noise=0.05)
+    stds = {ds.clips[i]["source"]: ds[i]["text_noise"] for i in range(len(ds))}
+    assert stds == {"web": 0.3, "studio": 0.05}
+    batch = collate_latents([ds[i] for i in range(4)])
+    assert batch["text_noise"].shape == (4,)
+    assert "text_noise" not in collate_latents([LatentDataset(latents, "train", 16)[0]])
+
+    for bad, word in ((["--text-noise-source", "nowhere=0.1"], "nowhere"),
+                      (["--text-noise-source", "web=-1"], "SOURCE=STD"),
+                      (["--text-noise-source", "web"], "SOURCE=STD")):
+        capsys.readouterr()
+        assert main(args + ["--out", str(tmp_path / "bad")] + bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert word in err and len(err.splitlines()) == 1

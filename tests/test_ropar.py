@@ -156,3 +156,19 @@ def test_text_noise_perturbs_captions_in_training_only():
         m.sample(text, 2, steps=1, generator=torch.Generator().manual_seed(0))
         assert torch.equal(seen[0], text)  # the prompt's condition (seen[1]: the null text for CFG)
         seen.clear()
+
+
+def test_text_noise_per_sample_moves_only_the_rows_that_ask_for_it():
+    """A per-sample std (what --text-noise-source gives the trainer) overrides the config's: rows with 0
+    keep their caption exactly, the others are moved and stay unit length."""
+    seen = []
+    m = _model(text_noise=0.0, cond_drop=0.0)
+    m.text_in.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
+    z, credible, valid, text = _batch()
+    text = torch.nn.functional.normalize(text, dim=-1)
+    m.loss(z, credible, valid, text, generator=torch.Generator().manual_seed(0),
+           text_noise=torch.tensor([0.0, 0.3, 0.0]))
+    got = seen.pop()
+    assert torch.equal(got[[0, 2]], text[[0, 2]])
+    assert float((got[1] * text[1]).sum()) < 0.9
+    assert torch.allclose(got.norm(dim=-1), torch.ones(3), atol=1e-5)

@@ -12,6 +12,7 @@ from training.data.importers import Clip
 TINY = ["--preset", "tiny", "--batch-size", "4", "--log-every", "1", "--threads", "1", "--device", "cpu"]
 CAPTIONS = ["a person walks forward", "someone waves the left hand", "a man runs",
             "a person raises both arms"]
+SOURCES = ("studio", "web")  # two data sources, alternating (per-source training options)
 
 
 def _features(T, rng):
@@ -24,7 +25,7 @@ def _features(T, rng):
 
 
 def write_training_cache(out: Path) -> Path:
-    """16 noisy clips (random part dropouts), 12 train / 2 val / 2 test."""
+    """16 noisy clips (random part dropouts), 12 train / 2 val / 2 test, of two sources."""
     rng = np.random.default_rng(0)
     with CacheWriter(out, name="synthetic", noisy=True) as w:
         for i in range(16):
@@ -38,6 +39,6 @@ def write_training_cache(out: Path) -> Path:
             noisy[~mask[:, 1], 10:20] += 0.5
             split = "train" if i < 12 else ("val" if i < 14 else "test")
             clip = Clip(id=f"c{i}", features=noisy, texts=[CAPTIONS[i % 4], CAPTIONS[(i + 1) % 4]],
-                        frame_mask=mask, meta={"split": split})
+                        frame_mask=mask, meta={"split": split}, source=SOURCES[i % 2])
             w.add(clip, clean_features=clean)
     return out

@@ -59,7 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a token is credible when all / most of its 4 frames are")
     p.add_argument("--cfg", type=float, default=DEFAULT_CFG_SCALE,
                    help="default guidance scale stored with the model")
+    p.add_argument("--text-noise-source", action="append", metavar="SOURCE=STD", default=None,
+                   help="conditioning augmentation per data source (repeatable): the captions of SOURCE's "
+                        "clips get this noise std, the other sources the model's text_noise")
     return p
+
+
+def parse_source_noise(items: list[str] | None) -> dict[str, float]:
+    """['cmu=0.04', 'deepmimic=0.04'] -> {'cmu': 0.04, 'deepmimic': 0.04}."""
+    out = {}
+    for item in items or []:
+        src, sep, std = item.partition("=")
+        try:
+            value = float(std)
+        except ValueError:
+            value = float("nan")
+        if not sep or not src or not value >= 0:
+            raise RoparError(f"--text-noise-source expects SOURCE=STD with STD >= 0, got {item!r}")
+        out[src] = value
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,7 +163,10 @@ class LatentDataset(Dataset):
     (seed, epoch, index) only."""
 
     def __init__(self, latents: dict, split: str, crop_tokens: int, seed: int = 0, min_tokens: int = 2,
-                 random_crop: bool | None = None):
+                 random_crop: bool | None = None, text_noise: dict[str, float] | None = None,
+                 default_noise: float = 0.0):
+        """text_noise: per source, the conditioning augmentation's std for its clips' captions (the
+        others get default_noise); None: items carry no per-sample noise (the model's own applies)."""
         self.z = latents["tensors"]["z"]
         self.credible = latents["tensors"]["credible"].bool()
         self.text_emb = latents["tensors"]["text_emb"]
@@ -159,6 +180,7 @@ class LatentDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.random_crop = split == "train" if random_crop is None else random_crop
+        self.text_noise, self.default_noise = text_noise, float(default_noise)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -172,7 +194,10 @@ class LatentDataset(Dataset):
         n = min(c["tokens"], self.crop)
         a = c["start"] + int(rng.integers(0, c["tokens"] - n + 1))
         t = c["texts"][int(rng.integers(len(c["texts"])))]
-        return {"z": self.z[a:a + n], "credible": self.credible[a:a + n], "text_emb": self.text_emb[t]}
+        item = {"z": self.z[a:a + n], "credible": self.credible[a:a + n], "text_emb": self.text_emb[t]}
+        if self.text_noise is not None:
+            item["text_noise"] = self.text_noise.get(c.get("source", ""), self.default_noise)
+        return item
 
 
 def collate_latents(items: list[dict]) -> dict:
@@ -186,13 +211,17 @@ def collate_latents(items: list[dict]) -> dict:
         n = len(it["z"])
         z[b, :n], cred[b, :n], valid[b, :n] = it["z"], it["credible"], True
     text_emb = torch.stack([it["text_emb"] for it in items])
-    return {"z": z, "token_mask": cred, "valid": valid, "text_emb": text_emb}
+    batch = {"z": z, "token_mask": cred, "valid": valid, "text_emb": text_emb}
+    if "text_noise" in items[0]:  # per-sample conditioning augmentation (B,)
+        batch["text_noise"] = torch.tensor([it["text_noise"] for it in items], dtype=torch.float32)
+    return batch
 
 
 def ropar_loss(model: RoPAR, batch: dict):
     dev = model.device
+    noise = batch.get("text_noise")
     return model.loss(batch["z"].to(dev), batch["token_mask"].to(dev), batch["valid"].to(dev),
-                      batch["text_emb"].to(dev))
+                      batch["text_emb"].to(dev), text_noise=None if noise is None else noise.to(dev))
 
 
 @torch.no_grad()
@@ -235,11 +264,12 @@ def init_from(model: RoPAR, init_dir: str | Path) -> None:
 def train(cfg: TrainConfig, cache: str | Path, pvae_dir: str | Path, out: str | Path, *,
           preset: str = "small", overrides: dict | None = None, text_encoder=None, token_rule: str = "all",
           cfg_scale: float = DEFAULT_CFG_SCALE, resume: bool = False, command: str | None = None,
-          init: str | Path | None = None) -> dict:
+          init: str | Path | None = None, text_noise_sources: dict[str, float] | None = None) -> dict:
     """Train RoPAR on the latents of the frozen P-VAE in `pvae_dir`; `out` becomes a complete model
     directory. overrides: RoPAR config fields changed from the preset. text_encoder: a loaded
     TextEncoder to reuse, or a model name/directory (None: the default). cfg_scale: the guidance scale
-    stored as the model's default. Returns the summary."""
+    stored as the model's default. text_noise_sources: per data source, the conditioning augmentation's
+    std for its captions (other sources: the model's text_noise). Returns the summary."""
     from ropar_core.text import TextEncoder
     from training.data.cache import Cache
 
@@ -255,8 +285,16 @@ def train(cfg: TrainConfig, cache: str | Path, pvae_dir: str | Path, out: str | 
 
         data = Cache(cache)
         out = Path(out)
+        source = {c["id"]: c.get("source", "") for c in data.clips}
+        unknown = sorted(set(text_noise_sources or {}) - set(source.values()))
+        if unknown:
+            raise RoparError(f"--text-noise-source: no clip of source {', '.join(unknown)} in {cache} "
+                             f"(sources: {', '.join(sorted(set(source.values())))})")
         latents = load_or_encode(out, pvae, data, text, token_rule, dist)
-        dataset = LatentDataset(latents, "train", crop_tokens, seed=cfg.seed)
+        for c in latents["index"]["clips"]:
+            c["source"] = source.get(c["id"], "")
+        dataset = LatentDataset(latents, "train", crop_tokens, seed=cfg.seed, text_noise=text_noise_sources,
+                                default_noise=mcfg.text_noise)
         val_split = "val" if any(c["split"] == "val" for c in latents["index"]["clips"]) else "test"
         val_set = LatentDataset(latents, val_split, crop_tokens, seed=cfg.seed)
 
@@ -278,7 +316,7 @@ def train(cfg: TrainConfig, cache: str | Path, pvae_dir: str | Path, out: str | 
         elif dist.is_main:
             final = ema.copy_of(model).cpu()
             train_info = {"data": str(cache), "pvae": str(pvae_dir), "preset": preset,
-                          "init": init and str(init),
+                          "init": init and str(init), "text_noise_sources": text_noise_sources or {},
                           "steps": summary["step"], "config": cfg.to_dict(), "token_rule": token_rule,
                           "command": command or "(called from Python)",
                           "pvae_train": ckpt_io.load_config(pvae_dir).get("train", {})}
@@ -304,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                                     diffusion_head=False if args.no_diffusion_head else None)
         train(cfg, args.data, args.pvae, args.out, preset=args.preset, overrides=overrides,
               text_encoder=args.text_encoder, token_rule=args.token_rule, cfg_scale=args.cfg,
-              resume=args.resume, command=command, init=args.init)
+              resume=args.resume, command=command, init=args.init,
+              text_noise_sources=parse_source_noise(args.text_noise_source))
     except RoparError as exc:
         return cli_error("train_ropar", exc)
     return 0
