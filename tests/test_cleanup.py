@@ -129,3 +129,21 @@ def test_contact_gaps_of_a_frame_or_two_are_closed():
     mask = np.array([0, 1, 1, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 0], bool)
     want = np.array([0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0], bool)
     np.testing.assert_array_equal(close_gaps(mask), want)  # a 3-frame gap stays, a blip is kept here
+
+
+def test_a_plants_height_correction_does_not_press_a_flight_down():
+    """A generated plant often floats (toe 8 cm up while its contact holds): locking puts it on the floor,
+    but in the air between two such plants the toe keeps its own height (carrying the -7 cm across the
+    flight cost generated jumps 0.08-0.12 m of lift); the horizontal correction still spans the gap."""
+    contact = np.array([1] * 6 + [0] * 12 + [1] * 6, bool)
+    toe = np.zeros((len(contact), 3))
+    toe[:, 1] = np.where(contact, 0.08, 0.30)  # plants afloat, a 22 cm jump in between
+    toe[:6, 2] = np.linspace(0.0, 0.06, 6)  # the toe slides 6 cm while planted,
+    toe[6:18, 2] = np.linspace(0.1, 0.9, 12)  # travels 1 m in the air
+    toe[18:, 2] = 1.0 + np.linspace(0.0, 0.06, 6)  # and slides again
+    goal = toe + cleanup.toe_offsets(toe, contact)
+    np.testing.assert_allclose(goal[contact, 1], cleanup.TOE_FLOOR)
+    mid = slice(6 + cleanup.LIFT_RELEASE_FRAMES + 1, 18 - cleanup.LIFT_RELEASE_FRAMES - 1)
+    np.testing.assert_allclose(goal[mid, 1], 0.30)  # the flight as generated
+    assert np.all(np.diff(goal[5:9, 1]) > 0)  # rising out of the plant, no step
+    assert abs(goal[7, 2] - toe[7, 2] + 0.03) < 0.01  # the slide is still absorbed in the air
