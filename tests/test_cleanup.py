@@ -147,3 +147,21 @@ def test_a_plants_height_correction_does_not_press_a_flight_down():
     np.testing.assert_allclose(goal[mid, 1], 0.30)  # the flight as generated
     assert np.all(np.diff(goal[5:9, 1]) > 0)  # rising out of the plant, no step
     assert abs(goal[7, 2] - toe[7, 2] + 0.03) < 0.01  # the slide is still absorbed in the air
+
+
+def test_a_plant_that_slides_on_is_released_and_planted_again():
+    """A contact that lasts while the toe travels 2 m (generated shuffling) becomes plants of at most
+    PLANT_RADIUS with PLANT_GAP-frame steps between them; a short plant is left whole."""
+    T = 60
+    toe = np.zeros((T, 3))
+    toe[:, 2] = np.linspace(0.0, 2.0, T)  # 3.4 cm per frame, "in contact" all along
+    mask = cleanup.split_long_plants(np.ones(T, bool), toe)
+    runs = cleanup._runs(mask, min_len=1)
+    assert len(runs) >= 3
+    for s, e in runs:
+        assert abs(toe[e - 1, 2] - toe[s, 2]) <= cleanup.PLANT_RADIUS + 0.035
+    for (_, e0), (s1, _) in zip(runs[:-1], runs[1:]):
+        assert s1 - e0 == cleanup.PLANT_GAP
+    short = np.zeros(T, bool)
+    short[10:20] = True
+    np.testing.assert_array_equal(cleanup.split_long_plants(short, toe), short)
