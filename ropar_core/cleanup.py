@@ -258,25 +258,30 @@ def ankle_goals(joints: np.ndarray, contact: np.ndarray) -> list[np.ndarray]:
     return goals
 
 
-def pelvis_drop(joints: np.ndarray, goals: list[np.ndarray]) -> np.ndarray:
-    """(T,) how far the body must come down for both legs to reach their ankle goals (a stretched
-    generated leg, once given its true length, often cannot), smoothed over time."""
+def pelvis_drop(joints: np.ndarray, goals: list[np.ndarray], contact: np.ndarray) -> np.ndarray:
+    """(T,) how far the body must come down for the planted legs to reach their ankle goals (a stretched
+    generated leg, once given its true length, often cannot), smoothed over time. Only a planted foot
+    pulls the body down, and the drop fades out while no foot is planted: lowering a flight phase by
+    the drop of the plants around it cost generated jumps 0.1 m of height (a swinging foot that cannot
+    reach its goal is left as near as the IK gets it)."""
     need = np.zeros(len(joints))
-    for (hip, knee, ankle, _), goal in zip(LEGS, goals):
+    for leg, ((hip, knee, ankle, _), goal) in enumerate(zip(LEGS, goals)):
         reach = REACH * (BONE_LENGTHS[knee] + BONE_LENGTHS[ankle])
         flat = np.linalg.norm((joints[:, hip] - goal)[:, [0, 2]], axis=-1)
         height = np.sqrt(np.maximum(reach**2 - flat**2, 0.0))
         # a goal out of reach sideways cannot be met by coming down: the IK gets as near as it can
-        need = np.maximum(need, np.where(flat < reach, joints[:, hip, 1] - goal[:, 1] - height, 0.0))
+        down = np.where(flat < reach, joints[:, hip, 1] - goal[:, 1] - height, 0.0)
+        need = np.maximum(need, np.where(contact[:, leg], down, 0.0))
     need = maximum_filter(np.clip(need, 0.0, MAX_DROP), 2 * DROP_SIGMA + 1)
-    return gaussian_smooth(need, DROP_SIGMA)
+    planted = gaussian_smooth(contact.any(1).astype(np.float64), DROP_SIGMA / 2)
+    return gaussian_smooth(need, DROP_SIGMA) * np.clip(planted, 0.0, 1.0)
 
 
 def lock_feet(joints: np.ndarray, contact: np.ndarray) -> np.ndarray:
     """Toes held at their planted spots while in contact (blended), feet kept above the floor; the body
     comes down where the legs would not reach."""
     out = joints.copy()
-    out[..., 1] -= pelvis_drop(joints, ankle_goals(joints, contact))[:, None]
+    out[..., 1] -= pelvis_drop(joints, ankle_goals(joints, contact), contact)[:, None]
     goals = ankle_goals(out, contact)  # again: the swinging foot came down with the body
     lowered = out.copy()
     for (hip, knee, ankle, toe), goal in zip(LEGS, goals):

@@ -181,3 +181,22 @@ def test_a_plant_that_slides_on_is_released_and_planted_again():
     short = np.zeros(T, bool)
     short[10:20] = True
     np.testing.assert_array_equal(cleanup.split_long_plants(short, toe), short)
+
+
+def test_a_jump_keeps_its_height_when_the_plants_around_it_float():
+    """A standing clip with a 0.3 m jump in it, the plants before and after floating 8 cm as generated
+    ones do: the cleanup puts the plants on the floor and brings the body down with them, but not in the
+    air (spreading the plants' drop into the flight cost generated jumps 0.1 m)."""
+    joints, _ = real("dataset-2_raise-up-left-hand_active_020.bvh")
+    joints = joints - [0.0, joints[..., 1].min(), 0.0]
+    T = len(joints)
+    a, n = T // 2 - 6, 12
+    flight = np.zeros(T)
+    flight[a:a + n] = 0.3 * np.sin(np.pi * (np.arange(n) + 1) / (n + 1))
+    jumped = joints + (flight + 0.08 * (flight == 0))[:, None, None] * [0.0, 1.0, 0.0]
+    contact = np.repeat((flight == 0)[:, None], 2, axis=1)
+    out = cleanup.lock_feet(jumped, contact)
+    apex = a + n // 2
+    standing = np.median(out[flight == 0, 0, 1])
+    assert out[apex, 0, 1] - standing > 0.27  # the jump's 0.3 m, nearly all of it
+    assert np.abs(out[flight == 0][:, [10, 11], 1] - cleanup.TOE_FLOOR).max() < 0.03  # plants on the floor
