@@ -53,6 +53,11 @@ SWING_CLEARANCE = 0.07  # m above TOE_FLOOR at mid-swing, at least
 ARC_POWER = 0.5
 STEP_MIN = 0.10  # m between two plants of a toe: a step (shorter: a shuffle in place, left alone)
 SUPPORT_SIGMA = 1.5  # frames: smoothing of the other foot's contact that gates the swing arc
+# Running has flight phases, walking does not: people change gait near a Froude number of 0.5, about
+# 2.1 m/s for a 0.9 m leg. From RUN_SPEED[0] to RUN_SPEED[1] (pelvis, m/s) the swing arc stops waiting for
+# the other foot to carry the body. Generated runs swung their feet along the floor between plants
+# (cleaned skating 0.52 against 0.20 real; 0.40 with this, walks and turns unchanged).
+RUN_SPEED = (1.8, 2.4)
 REACH = 0.995  # share of the leg's full length a goal may ask for (a fully straight knee pops)
 MAX_DROP = 0.10  # m: the body comes down at most this much (more would be a crouch nobody asked for)
 DROP_SIGMA = 3  # frames: smoothing of the pelvis drop
@@ -245,10 +250,14 @@ def ankle_goals(joints: np.ndarray, contact: np.ndarray) -> list[np.ndarray]:
     """Per leg (T, 3): where the ankle should be so that the toe is planted while in contact, clears the
     floor in swing, and neither toe nor ankle goes under the floor (the foot keeps its orientation)."""
     goals = []
+    speed = gaussian_smooth(_speed(joints[:, 0]), 3.0)  # pelvis speed over ~0.3 s
+    running = np.clip((speed - RUN_SPEED[0]) / (RUN_SPEED[1] - RUN_SPEED[0]), 0.0, 1.0)
     for leg, (_, _, ankle, toe) in enumerate(LEGS):
         toe_goal = joints[:, toe] + toe_offsets(joints[:, toe], contact[:, leg])
-        # lift the swinging toe only while the other foot carries the body (no flight phase invented)
+        # lift the swinging toe only while the other foot carries the body or the body runs (no flight
+        # phase invented in a walk)
         support = gaussian_smooth(contact[:, 1 - leg].astype(np.float64), SUPPORT_SIGMA)
+        support = np.maximum(support, running)
         arc = swing_clearance(toe_goal, contact[:, leg])
         lifted = np.maximum(toe_goal[:, 1], TOE_FLOOR + arc * support)
         toe_goal[:, 1] = np.where(arc > 0, lifted, toe_goal[:, 1])
