@@ -196,9 +196,11 @@ class RoPAR(nn.Module):
         m = part_aware_mask(token_mask.bool(), valid.bool(), generator)
         gen_device = generator.device if generator is not None else z.device
         drop = torch.rand(B, generator=generator, device=gen_device).to(z.device) < self.cfg.cond_drop
-        std = torch.full((B, 1), self.cfg.text_noise) if text_noise is None else text_noise.view(B, 1)
-        std = std.to(text_emb)
-        if bool((std > 0).any()):
+        # the plain config path decides on a float: no tensor work (and no device sync) when noise is off
+        active = self.cfg.text_noise > 0 if text_noise is None else bool((text_noise > 0).any())
+        if active:
+            std = torch.full((B, 1), self.cfg.text_noise) if text_noise is None else text_noise.view(B, 1)
+            std = std.to(text_emb)
             noise = torch.randn(text_emb.shape, generator=generator, device=gen_device).to(text_emb)
             text_emb = torch.where(std > 0, F.normalize(text_emb + std * noise, dim=-1), text_emb)
         c = self.condition(text_emb, drop)
