@@ -116,9 +116,8 @@ def targets(result: dict) -> list[str]:
     """The issue's "Done means" checks on the cleaned (default) output."""
     g = result["groups"]
     lines = []
+    limits = {name: 1.5 * e["real"]["skating_ratio"] + 0.02 for name, e in g.items()}  # each group's own
     for kind in ("raw", "cleaned"):
-        # every group against its own real clips
-        limits = {name: 1.5 * e["real"]["skating_ratio"] + 0.02 for name, e in g.items()}
         skates = ", ".join(f"{name} {e[kind]['skating_ratio']:.2f}/{limits[name]:.2f}"
                            for name, e in g.items())
         skating_ok = all(e[kind]["skating_ratio"] <= limits[name] for name, e in g.items())

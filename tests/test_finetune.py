@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ropar_core import checkpoint
-from tests.helpers.training_data import TINY
+from tests.helpers.training_data import SOURCES, TINY
 
 
 def _pvae_args(cache, out, steps):
@@ -65,7 +65,7 @@ def test_text_noise_per_source(pvae_dir, cache_dir, tmp_path, capsys):  # noqa: 
     latents = {"tensors": checkpoint.load_weights(out / "latents.safetensors"),
                "index": json.loads((out / "latents.json").read_text())}
     for c in latents["index"]["clips"]:
-        c["source"] = ("studio", "web")[int(c["id"][1:]) % 2]  # as train() labels them from the cache
+        c["source"] = SOURCES[int(c["id"][1:]) % 2]  # as train() labels them from the cache
     ds = LatentDataset(latents, "train", 16, text_noise={"web": 0.3}, default_noise=0.05)
     stds = {ds.clips[i]["source"]: ds[i]["text_noise"] for i in range(len(ds))}
     assert stds == {"web": 0.3, "studio": 0.05}
