@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers.evaluator import train_tiny_evaluator
 from tests.helpers.synthetic import make_synthetic_caches
 from training.data import device_pack
 from training.data.cache import Cache
-from training.train.train_evaluator import train_evaluator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def test_pack_round_trip_rebuilds_the_clean_cache(tmp_path):
 def test_device_script_dry_run_at_the_tiny_preset(tmp_path):
     clean = make_synthetic_caches(tmp_path / "src", per_label=16, names=["clean"])["clean"]
     device_pack.pack(clean, tmp_path / "pack.npz")
-    train_evaluator(clean, tmp_path / "ev", "tiny", steps=60, log=lambda m: None)
+    train_tiny_evaluator(clean, tmp_path / "ev", 60)
     env = {**os.environ, "PRESET": "tiny", "SEEDS": "2", "JOBS": "1", "THREADS": "1", "DEVICE": "cpu",
            "DATA": str(tmp_path / "data"), "ARCHIVE": str(tmp_path / "none.tar.xz"),
            "PACK": str(tmp_path / "pack.npz"), "EVALUATOR": str(tmp_path / "ev"),

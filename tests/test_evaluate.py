@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers.evaluator import train_tiny_evaluator
 from tests.helpers.synthetic import HashTextEncoder, make_synthetic_caches
 from training.evaluation import evaluate
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
-from training.train import train_evaluator as te
 
 
 class StandIn:
@@ -35,8 +35,7 @@ def setup(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("evaluate")
     caches = make_synthetic_caches(root, per_label=16, names=["clean"])
-    te.train_evaluator(caches["clean"], root / "ev", preset="tiny", steps=250, text_encoder=HashTextEncoder(),
-                       log=lambda m: None)
+    train_tiny_evaluator(caches["clean"], root / "ev", 250, text_encoder=HashTextEncoder())
     ev = TextMotionEvaluator.from_dir(root / "ev", text_encoder=HashTextEncoder())
     return caches["clean"], ev, root
 

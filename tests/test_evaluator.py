@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ropar_core.errors import ModelError, RoparError
+from tests.helpers.evaluator import train_tiny_evaluator
 from tests.helpers.synthetic import HashTextEncoder, make_synthetic_caches
 from training.evaluation.evaluator import EvaluatorConfig, TextMotionEvaluator, load_clips, negative_mask
 from training.train import train_evaluator as te
@@ -21,9 +22,8 @@ def caches(tmp_path_factory):
 def trained(caches, tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("ev") / "evaluator"
-    report = te.train_evaluator(caches["clean"], out, preset="tiny", steps=250,
-                                text_encoder=HashTextEncoder(), log=lambda m: None)
-    return out, report
+    summary = train_tiny_evaluator(caches["clean"], out, 250, text_encoder=HashTextEncoder())
+    return out, summary["retrieval"]
 
 
 def test_negative_mask_label_cosine_and_identical_captions():
@@ -52,15 +52,14 @@ def test_trained_evaluator_retrieves_far_above_chance(trained):
 
 
 def test_untrained_evaluator_is_near_chance(caches, tmp_path):
-    report = te.train_evaluator(caches["clean"], tmp_path / "ev", preset="tiny", steps=1,
-                                text_encoder=HashTextEncoder(), log=lambda m: None)
-    assert report["guo_r_label"]["R@1"] < 0.6
+    report = train_tiny_evaluator(caches["clean"], tmp_path / "ev", 1, text_encoder=HashTextEncoder())
+    assert report["retrieval"]["guo_r_label"]["R@1"] < 0.6
 
 
 def test_saved_directory_reloads_with_same_embeddings(trained, caches):
     out, report = trained
     config = json.loads((out / "config.json").read_text())
-    assert config["evaluator"]["latent_dim"] == 16 and config["train"]["step"] == 250
+    assert config["evaluator"]["latent_dim"] == 16 and config["train"]["steps"] == 250
     assert config["retrieval"]["guo_r_label"] == report["guo_r_label"]
     assert (out / "evaluator.safetensors").is_file() and (out / "stats.safetensors").is_file()
     ev = TextMotionEvaluator.from_dir(out, text_encoder=HashTextEncoder())
@@ -73,19 +72,15 @@ def test_saved_directory_reloads_with_same_embeddings(trained, caches):
     assert t.shape == (1, 16)
 
 
-def test_resume_after_a_crash_gives_the_same_weights(caches, tmp_path):
-    def run(out, crash_at=None):
-        def log(msg):
-            if crash_at and msg.startswith(f"step {crash_at}/"):
-                raise KeyboardInterrupt
-        return te.train_evaluator(caches["clean"], out, preset="tiny", steps=20, save_every=8,
-                                  text_encoder=HashTextEncoder(), log=log)
+def test_resume_after_a_stop_gives_the_same_weights(caches, tmp_path):
+    def run(out, **changes):
+        return train_tiny_evaluator(caches["clean"], out, 20, text_encoder=HashTextEncoder(), resume=True,
+                                    ckpt_every=8, **changes)
 
     run(tmp_path / "a")
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "b", crash_at=12)  # last checkpoint: step 8
-    assert json.loads((tmp_path / "b" / "config.json").read_text())["train"]["step"] == 8
-    run(tmp_path / "b")
+    assert run(tmp_path / "b", stop_after=12)["stopped"]
+    assert not (tmp_path / "b" / "config.json").exists()  # no evaluator directory until the last step
+    assert run(tmp_path / "b")["step"] == 20
     from safetensors.numpy import load_file
 
     a = load_file(tmp_path / "a" / "evaluator.safetensors")
@@ -117,7 +112,7 @@ def test_bad_inputs_give_clear_errors(tmp_path, trained, capsys):
     with pytest.raises(ModelError, match="unknown keys"):
         EvaluatorConfig.from_dict({"latent_dim": 8, "bogus": 1})
     with pytest.raises(RoparError, match="preset"):
-        te.train_evaluator(tmp_path, tmp_path / "x", preset="huge")
+        te.train(te.train_defaults("tiny"), tmp_path, tmp_path / "x", preset="huge")
     assert te.main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a dataset cache" in err[0]

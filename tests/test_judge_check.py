@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers.evaluator import train_tiny_evaluator
 from tests.helpers.synthetic import HashTextEncoder, synthetic_clips, write_cache
-from training.evaluation import judge_check, metrics
-from training.train import train_evaluator as te
+from training.evaluation import metrics
+from training.experiments import judge_check
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +19,7 @@ def setup(tmp_path_factory):
     clips = synthetic_clips(per_label=16)
     for name, ratio in (("clean", None), ("noisy_r30", 0.3), ("noisy_r100", 1.0)):
         write_cache(root / name, clips, ratio)
-    te.train_evaluator(root / "clean", root / "ev", preset="tiny", steps=60, text_encoder=HashTextEncoder(),
-                       log=lambda m: None)
+    train_tiny_evaluator(root / "clean", root / "ev", 60, text_encoder=HashTextEncoder())
     results = judge_check.run(root, ["noisy_r30", "noisy_r100"], root / "ev", root / "out", repeats=3, seed=0,
                               text_encoder=HashTextEncoder())
     return root, {r["cache"].rsplit("/", 1)[-1]: r for r in results}

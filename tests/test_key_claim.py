@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
+from tests.helpers.evaluator import train_tiny_evaluator
 from tests.helpers.synthetic import make_synthetic_caches
 from training.data.cache import Cache
-from training.evaluation import judge_check, key_claim
-from training.train.train_evaluator import train_evaluator
+from training.experiments import judge_check, key_claim
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def experiment(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("key_claim")
     caches = make_synthetic_caches(root / "caches", per_label=16, names=["clean", "noisy"])
-    train_evaluator(caches["clean"], root / "ev", "tiny", steps=60, log=lambda m: None)
+    train_tiny_evaluator(caches["clean"], root / "ev", 60)
     out = root / "reports"
     judge_check.run(root / "caches", ["noisy"], root / "ev", out / "judge", repeats=2, seed=0)
     argv = ["--caches", str(root / "caches"), "--noisy", "noisy", "--preset", "tiny", "--seeds", "2",
@@ -68,7 +68,7 @@ def test_finished_runs_are_never_redone(experiment, monkeypatch, capsys):
     def boom(*a, **k):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(key_claim, "train", boom)
+    monkeypatch.setattr(key_claim, "train_run", boom)
     assert key_claim.main(argv) == 0
     assert "10 runs finished, 0 to do" in capsys.readouterr().out
     assert {p.name: p.read_text() for p in (out / "key_claim").glob("*.json")} == before

@@ -1,4 +1,4 @@
-"""Retrieval per action (training.evaluation.per_action) with a stand-in judge whose embeddings are known:
+"""Retrieval per action (training.experiments.per_action) with a stand-in judge whose embeddings are known:
 a motion is retrieved when it lies nearest to its own content's caption prototype."""
 
 from types import SimpleNamespace
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from training.evaluation.evaluator import EvalClip
-from training.evaluation.per_action import format_table, pick, retrieval
+from training.experiments.per_action import format_table, pick, retrieval
 
 AXES = {"walk": 0, "run": 1, "wave": 2}
 

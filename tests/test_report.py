@@ -1,4 +1,4 @@
-"""training.evaluation.report: the tiny preset end to end on synthetic caches, the blind cache, verdicts."""
+"""training.experiments.report: the tiny preset end to end on synthetic caches, the blind cache, verdicts."""
 
 import json
 
@@ -8,7 +8,7 @@ import torch
 
 from tests.helpers.synthetic import make_synthetic_caches
 from training.data.cache import Cache
-from training.evaluation import report
+from training.experiments import report
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_tiny_report_end_to_end_and_resume(caches, tmp_path):
 
 
 def test_report_prints_paths_inside_the_repository_relative():
-    from training.evaluation.report_runs import REPO, shown
+    from training.experiments.runs import REPO, shown
 
     assert shown(REPO / "data" / "cache" / "noisy") == "data/cache/noisy"
     assert shown("/work/elsewhere/cache") == ".../elsewhere/cache"  # outside: no machine path, a label

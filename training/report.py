@@ -1,8 +1,8 @@
-"""`python -m training.report`: the command lives in training/evaluation/report.py."""
+"""`python -m training.report`: the command lives in training/experiments/report.py."""
 
 import sys
 
-from training.evaluation.report import main
+from training.experiments.report import main
 
 if __name__ == "__main__":
     sys.exit(main())

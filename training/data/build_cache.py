@@ -46,8 +46,7 @@ from ropar_core.errors import MotionFileError, RoparError, cli_error
 from ropar_core.keypoints import FORMATS
 from ropar_core.skeleton import FPS, PART_NAMES
 from training.data.cache import CacheWriter, is_complete
-from training.train.config import pvae_train_defaults
-from training.data.dataset import DEFAULT_MIN_FRAMES
+from training.data.dataset import DEFAULT_BATCH_SIZE, DEFAULT_MIN_FRAMES
 from training.data.plans import SOURCES, BuildSpec, iter_clips, plan_for
 from training.data.importers import (
     SPLITS,
@@ -189,7 +188,7 @@ def summarise(out: Path, meta: dict, tally: Tally, notes: list[str], skipped: li
     if not tally.splits["train"] or not (tally.splits["val"] or tally.splits["test"]):
         lines.append("warning  training needs train clips and val or test clips; change --splits "
                      "(e.g. --splits 0.5,0.5,0) or add data")
-    batch = pvae_train_defaults().batch_size
+    batch = DEFAULT_BATCH_SIZE
     if 0 < tally.train_usable < batch:
         n = tally.train_usable
         lines.append(f"warning  {n} train clips are fewer than the trainers' default batch of {batch}: "

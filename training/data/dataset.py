@@ -21,6 +21,7 @@ from ropar_core.skeleton import FEATURE_DIM, NUM_PARTS, TOKEN_FRAMES
 from training.data.cache import Cache
 
 DEFAULT_MIN_FRAMES = 24  # 6 tokens, 1.2 s; Bandai's shortest raise-hand takes are ~1 s
+DEFAULT_BATCH_SIZE = 64  # the trainers' default batch (training.train.config.TrainConfig)
 
 
 class MotionDataset(Dataset):

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ropar_core.errors import RoparError
+from training.data.dataset import DEFAULT_BATCH_SIZE
 
 
 @dataclass
 class TrainConfig:
     steps: int = 20000
-    batch_size: int = 64
+    batch_size: int = DEFAULT_BATCH_SIZE
     lr: float = 2e-4
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 0.0
@@ -47,15 +48,6 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
         return d
-
-
-def pvae_train_defaults() -> TrainConfig:
-    return TrainConfig(steps=20000, batch_size=64, lr=2e-4, crop_frames=64)
-
-
-def ropar_train_defaults() -> TrainConfig:
-    # whole clips up to 196 frames (49 tokens), like MARDM's crops
-    return TrainConfig(steps=50000, batch_size=64, lr=2e-4, weight_decay=1e-5, crop_frames=196)
 
 
 def apply_overrides(obj, overrides: dict, what: str):

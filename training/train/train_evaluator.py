@@ -1,35 +1,30 @@
-"""Train the TMR-style evaluator (training/evaluator.py) on a clean cache and report its own retrieval
-accuracy on the real test motions.
+"""Train the TMR-style evaluator (training/evaluation/evaluator.py) on a clean cache and report its own
+retrieval accuracy on the real test motions.
 
     python -m training.train_evaluator --data data/cache/clean --out runs/evaluator [--preset small]
-        [--steps N] [--batch-size 32] [--lr 3e-4] [--seed 1234] [--device cpu] [--threads N] [--fresh]
+        [--steps N] [--batch-size 32] [--lr 3e-4] [--seed 1234] [--device cpu] [--threads N] [--resume]
 
-The output directory is a complete model directory after every checkpoint (config.json, written last,
-evaluator.safetensors, stats.safetensors = the cache's train-split mean/std) plus optimizer.safetensors
-for resuming. Re-running the same command resumes from the last checkpoint; batches and noise are
-seeded per step, so a resumed run ends with the same weights as an uninterrupted one.
+It trains on the shared loop of training/train/engine.py (checkpoints, --resume, logs), like the P-VAE
+and RoPAR. The output directory ends up an evaluator directory (config.json written last, with the
+retrieval report; evaluator.safetensors; stats.safetensors = the cache's train-split mean/std).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import math
-import os
 import sys
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
-from ropar_core import checkpoint
-from ropar_core.errors import ModelError, RoparError, cli_error
+from ropar_core.errors import RoparError, cli_error
 from training.data.cache import Cache
 from training.evaluation import metrics
 from training.evaluation.evaluator import (
-    WEIGHTS_NAME,
     EvalClip,
     Evaluator,
     EvaluatorConfig,
@@ -37,58 +32,91 @@ from training.evaluation.evaluator import (
     load_clips,
     pad_batch,
 )
-
-OPTIMIZER_NAME = "optimizer.safetensors"
+from training.train import engine
+from training.train.config import (
+    TrainConfig,
+    add_train_flags,
+    apply_overrides,
+    load_yaml,
+    model_overrides,
+    train_config,
+)
 
 # Model sizes. "full" is TMR's (6 layers, width/latent 256, one token per frame); "small" fits a CPU budget
 # of minutes (4 frames per token); "tiny" exists for tests.
 PRESETS = {
-    "tiny": {"model": dict(latent_dim=16, width=32, layers=1, heads=2, ff_dim=64, text_hidden=64,
-                           patch_frames=4),
-             "train": dict(steps=30, batch_size=16, lr=1e-3, save_every=15)},
-    "small": {"model": dict(latent_dim=128, width=128, layers=2, heads=4, ff_dim=256, text_hidden=256,
-                            patch_frames=4),
-              "train": dict(steps=1500, batch_size=32, lr=3e-4, save_every=250)},
-    "full": {"model": dict(latent_dim=256, width=256, layers=6, heads=4, ff_dim=1024, text_hidden=512),
-             "train": dict(steps=20000, batch_size=32, lr=1e-4, save_every=1000)},
+    "tiny": dict(latent_dim=16, width=32, layers=1, heads=2, ff_dim=64, text_hidden=64, patch_frames=4),
+    "small": dict(latent_dim=128, width=128, layers=2, heads=4, ff_dim=256, text_hidden=256, patch_frames=4),
+    "full": dict(latent_dim=256, width=256, layers=6, heads=4, ff_dim=1024, text_hidden=512),
 }
+# Each size's training budget: (steps, batch size, learning rate, checkpoint every N steps).
+BUDGETS = {"tiny": (30, 16, 1e-3, 15), "small": (1500, 32, 3e-4, 250), "full": (20000, 32, 1e-4, 1000)}
 
 
-@dataclass
-class TrainConfig:
-    steps: int = 1500
-    batch_size: int = 32
-    lr: float = 3e-4
-    weight_decay: float = 0.01
-    warmup: int = 100
-    seed: int = 1234
-    save_every: int = 250
+def train_defaults(preset: str = "small") -> TrainConfig:
+    """The evaluator's optimiser: AdamW with torch's betas and weight decay 0.01, no weight averaging
+    (ema_decay 0 keeps the trained weights), whole clips up to the model's 196 frames."""
+    if preset not in BUDGETS:
+        raise RoparError(f"unknown evaluator preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    steps, batch_size, lr, ckpt_every = BUDGETS[preset]
+    return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, betas=(0.9, 0.999), weight_decay=0.01,
+                       warmup=100, ema_decay=0.0, seed=1234, crop_frames=EvaluatorConfig.max_frames,
+                       eval_every=0, log_every=max(1, steps // 10), ckpt_every=ckpt_every)
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+def model_config(preset: str, overrides: dict | None = None, text_dim: int = 384) -> EvaluatorConfig:
+    """A size preset with overrides (YAML model section, --set, --negative-filter) applied."""
+    if preset not in PRESETS:
+        raise RoparError(f"unknown evaluator preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    cfg = apply_overrides(EvaluatorConfig(**PRESETS[preset], text_dim=text_dim), overrides or {}, "evaluator")
+    cfg.validate()
+    return cfg
 
 
 # ----------------------------------------------------------------------------------------------------
 # Batches
 
 
-def _crop(features: np.ndarray, max_frames: int, rng: np.random.Generator) -> np.ndarray:
-    if len(features) <= max_frames:
-        return features
-    start = int(rng.integers(len(features) - max_frames + 1))
-    return features[start:start + max_frames]
+class CaptionedClips(Dataset):
+    """Whole clips (a random window beyond crop_frames) with one random caption each; the randomness comes
+    from (seed, epoch, index) only, so a resumed run replays the same items."""
+
+    def __init__(self, clips: list[EvalClip], text_table: dict[str, torch.Tensor], crop_frames: int,
+                 seed: int = 0):
+        self.clips, self.text_table, self.crop = clips, text_table, crop_frames
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, idx: int) -> dict:
+        clip = self.clips[idx]
+        rng = np.random.default_rng([self.seed, self.epoch, idx])
+        start = int(rng.integers(len(clip.features) - self.crop + 1)) if len(clip.features) > self.crop else 0
+        caption = clip.texts[int(rng.integers(len(clip.texts)))]
+        return {"features": clip.features[start:start + self.crop], "caption": caption,
+                "text_emb": self.text_table[caption], "label": clip.label}
 
 
-def make_batch(clips: list[EvalClip], text_table: dict[str, torch.Tensor], mean, std, cfg: EvaluatorConfig,
-               batch_size: int, rng: np.random.Generator):
-    """A random batch: whole clips (random crop only beyond max_frames) and one random caption each."""
-    idx = rng.choice(len(clips), size=min(batch_size, len(clips)), replace=False)
-    chosen = [clips[int(i)] for i in idx]
-    captions = [c.texts[int(rng.integers(len(c.texts)))] for c in chosen]
-    x, valid = pad_batch([_crop(c.features, cfg.max_frames, rng) for c in chosen], mean, std, cfg.max_frames)
-    text_emb = torch.stack([text_table[t] for t in captions])  # (B, D)
-    return x, valid, text_emb, captions, [c.label for c in chosen]
+class Collate:
+    """Items -> normalised x (B, T, 263), valid (B, T), text_emb (B, D), captions, labels."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, max_frames: int):
+        self.mean, self.std, self.max_frames = mean, std, max_frames
+
+    def __call__(self, items: list[dict]) -> dict:
+        x, valid = pad_batch([it["features"] for it in items], self.mean, self.std, self.max_frames)
+        return {"x": x, "valid": valid, "text_emb": torch.stack([it["text_emb"] for it in items]),
+                "captions": [it["caption"] for it in items], "labels": [it["label"] for it in items]}
+
+
+def evaluator_loss(model: Evaluator, batch: dict):
+    dev = next(model.parameters()).device
+    return model.loss(batch["x"].to(dev), batch["valid"].to(dev), batch["text_emb"].to(dev),
+                      batch["captions"], batch["labels"])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -121,140 +149,76 @@ def retrieval_report(ev: TextMotionEvaluator, clips: list[EvalClip], seed: int =
 
 
 # ----------------------------------------------------------------------------------------------------
-# Checkpoints (resumable)
-
-
-def _save_optimizer(path: Path, opt: torch.optim.Optimizer, step: int) -> None:
-    tensors = {}
-    for idx, state in opt.state_dict()["state"].items():
-        for key, value in state.items():
-            tensors[f"{idx}.{key}"] = torch.as_tensor(value).reshape(-1) if key == "step" else value
-    checkpoint.save_weights(path, tensors, metadata={"step": str(step)})
-
-
-def _load_optimizer(path: Path, opt: torch.optim.Optimizer) -> None:
-    flat = checkpoint.load_weights(path)
-    state: dict[int, dict] = {}
-    for name, value in flat.items():
-        idx, key = name.split(".", 1)
-        state.setdefault(int(idx), {})[key] = value.reshape(()) if key == "step" else value
-    try:
-        opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise ModelError(f"{path} does not match the evaluator: {exc}") from None
-
-
-def _lr_at(step: int, tc: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to 10 % (a pure function of the step, so resuming is exact)."""
-    if step < tc.warmup:
-        return tc.lr * (step + 1) / tc.warmup
-    progress = (step - tc.warmup) / max(1, tc.steps - tc.warmup)
-    return tc.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
-
-
-# ----------------------------------------------------------------------------------------------------
 # Training
 
 
-def train_evaluator(data: str | os.PathLike, out: str | os.PathLike, preset: str = "small",
-                    steps: int | None = None, batch_size: int | None = None, lr: float | None = None,
-                    seed: int = 1234, device: str = "cpu", fresh: bool = False, text_encoder=None,
-                    model_overrides: dict | None = None, save_every: int | None = None, log=_log) -> dict:
-    """Train (or resume) an evaluator in `out`; returns its retrieval report on the test split."""
-    if preset not in PRESETS:
-        raise RoparError(f"unknown evaluator preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    out = Path(out)
-    tc = TrainConfig(**{**asdict(TrainConfig()), **PRESETS[preset]["train"], "seed": seed})
-    for key, value in (("steps", steps), ("batch_size", batch_size), ("lr", lr), ("save_every", save_every)):
-        if value is not None:
-            setattr(tc, key, value)
-    if tc.steps < 1 or tc.batch_size < 2:
-        raise RoparError("the evaluator needs steps >= 1 and batch size >= 2")
-    torch.manual_seed(seed)
-
-    train_clips = load_clips(data, "train")
-    test_clips = load_clips(data, "test")
-    cache = Cache(data)
-    if cache.noisy:
-        log(f"note: {data} is a noisy cache; the evaluator trains on its clean ground truth")
-    mean, std = cache.mean, cache.std
+def train(cfg: TrainConfig, cache: str | Path, out: str | Path, *, preset: str = "small",
+          overrides: dict | None = None, text_encoder=None, resume: bool = False,
+          command: str | None = None) -> dict:
+    """Train an evaluator on the clean ground truth of `cache`; `out` becomes an evaluator directory.
+    overrides: EvaluatorConfig fields changed from the preset. text_encoder: a loaded TextEncoder to reuse
+    (None: the default one). Returns the summary; its "retrieval" is the report on the test split."""
+    if cfg.batch_size < 2:
+        raise RoparError("the evaluator needs a batch size of at least 2 (its loss contrasts pairs)")
+    model_cfg = model_config(preset, overrides)  # an unknown preset or setting fails before any loading
+    train_clips, test_clips = load_clips(cache, "train"), load_clips(cache, "test")
+    data = Cache(cache)
+    if data.noisy:
+        print(f"note: {cache} is a noisy cache; the evaluator trains on its clean ground truth",
+              file=sys.stderr)
     if text_encoder is None:
         from ropar_core.text import TextEncoder
 
-        text_encoder = TextEncoder(None, device=device)
-    overrides = {**PRESETS[preset]["model"], **(model_overrides or {}), "text_dim": text_encoder.dim}
-    cfg = EvaluatorConfig(**overrides)
-    model = Evaluator(cfg)
-    config = {"text_encoder": getattr(text_encoder, "name", "all-MiniLM-L6-v2"), "fps": 20}
-    ev = TextMotionEvaluator(model, mean, std, text_encoder, config, device)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-
-    start = 0
-    if not fresh and (out / "config.json").is_file():
-        old = checkpoint.load_config(out)
-        if old.get("evaluator") != cfg.to_dict():
-            raise ModelError(f"{out} holds an evaluator with another config; pass --fresh to overwrite it")
-        checkpoint.load_module_weights(model, out / WEIGHTS_NAME)
-        start = int(old.get("train", {}).get("step", 0))
-        if start < tc.steps:
-            _load_optimizer(out / OPTIMIZER_NAME, opt)
-        log(f"resuming {out} at step {start}")
-
+        text_encoder = TextEncoder(None, device="cpu")
+    model_cfg = dataclasses.replace(model_cfg, text_dim=text_encoder.dim)
     all_texts = sorted({t for c in train_clips for t in c.texts})
-    table = dict(zip(all_texts, text_encoder.encode(all_texts).to(device)))  # frozen, computed once
-    train_info = {**asdict(tc), "preset": preset, "data": str(data), "num_train": len(train_clips)}
-    model.to(device).train()
-    t0, logs = time.time(), {}
-    for step in range(start, tc.steps):
-        rng = np.random.default_rng([tc.seed, step])  # per-step seeding: resuming replays the same batches
-        torch.manual_seed(tc.seed * 1_000_003 + step)
-        x, valid, text_emb, captions, labels = make_batch(train_clips, table, ev.mean, ev.std, cfg,
-                                                          tc.batch_size, rng)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, tc)
-        loss, logs = model.loss(x.to(device), valid.to(device), text_emb, captions, labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        done = step + 1
-        if done % max(1, tc.steps // 10) == 0 or done == tc.steps:
-            log(f"step {done}/{tc.steps} " + " ".join(f"{k} {v:.4f}" for k, v in logs.items())
-                + f" ({time.time() - t0:.0f}s)")
-        if done % tc.save_every == 0 or done == tc.steps:
-            _save_optimizer(out / OPTIMIZER_NAME, opt, done)
-            ev.save(out, train={**train_info, "step": done})
-    model.eval()
-    report = retrieval_report(ev, test_clips, seed=0)
-    ev.config["retrieval"] = report
-    ev.save(out, train={**train_info, "step": max(start, tc.steps), "final_loss": logs.get("loss")})
-    return report
+    table = dict(zip(all_texts, text_encoder.encode(all_texts).cpu()))  # frozen: computed once
+    dataset = CaptionedClips(train_clips, table, min(cfg.crop_frames, model_cfg.max_frames), seed=cfg.seed)
+
+    dist = engine.setup_distributed(cfg.device)
+    try:
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        model = Evaluator(model_cfg).to(dist.device)
+        collate = Collate(data.mean, data.std, model_cfg.max_frames)
+        summary, ema = engine.train(model, evaluator_loss, dataset, collate, cfg, out, dist, resume=resume,
+                                    progress_desc="evaluator")
+        if dist.is_main and summary["stopped"]:
+            print(f"stopped at step {summary['step']}; continue with --resume", file=sys.stderr)
+        elif dist.is_main:
+            config = {"text_encoder": getattr(text_encoder, "name", "all-MiniLM-L6-v2"), "fps": 20}
+            ev = TextMotionEvaluator(ema.copy_of(model).cpu(), data.mean, data.std, text_encoder, config)
+            train_info = {"data": str(cache), "preset": preset, "steps": summary["step"], "seed": cfg.seed,
+                          "num_train": len(train_clips), "final_loss": summary["last"].get("loss"),
+                          "config": cfg.to_dict(), "command": command or "(called from Python)"}
+            ev.config["retrieval"] = summary["retrieval"] = retrieval_report(ev, test_clips, seed=0)
+            ev.save(out, train=train_info)
+            summary["train"] = train_info
+            engine.write_summary(Path(out) / "summary.json", summary)
+        return summary
+    finally:
+        engine.teardown_distributed(dist)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.train_evaluator", description=__doc__.split("\n")[0])
+    add_train_flags(p, PRESETS)
+    p.add_argument("--negative-filter", choices=("label", "cosine"), help="default: label")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train_evaluator",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="clean cache directory (prepare's output)")
-    parser.add_argument("--out", required=True, help="evaluator directory (resumed if it exists)")
-    parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--negative-filter", choices=("label", "cosine"), help="default: label")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--fresh", action="store_true", help="start over instead of resuming")
-    args = parser.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    overrides = {"negative_filter": args.negative_filter} if args.negative_filter else None
+    args = build_parser().parse_args(argv)
+    command = " ".join(["python -m training.train_evaluator"] + (sys.argv[1:] if argv is None else argv))
     try:
-        report = train_evaluator(args.data, args.out, args.preset, args.steps, args.batch_size, args.lr,
-                                 args.seed, args.device, args.fresh, model_overrides=overrides)
+        yaml_cfg = load_yaml(args.config)
+        cfg = train_config(train_defaults(args.preset), yaml_cfg["train"], vars(args))
+        overrides = model_overrides(yaml_cfg["model"], args.set, negative_filter=args.negative_filter)
+        summary = train(cfg, args.data, args.out, preset=args.preset, overrides=overrides, resume=args.resume,
+                        command=command)
     except RoparError as exc:
         return cli_error("train_evaluator", exc)
-    print(json.dumps(report, indent=2))
+    if "retrieval" in summary:
+        print(json.dumps(summary["retrieval"], indent=2))
     return 0
 
 

@@ -27,7 +27,6 @@ from training.train.config import (
     apply_overrides,
     load_yaml,
     model_overrides,
-    pvae_train_defaults,
     train_config,
 )
 
@@ -41,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="DIR", default=None,
                    help="start from this model directory's P-VAE weights and normalisation (fine-tuning)")
     return p
+
+
+def train_defaults(preset: str = "small") -> TrainConfig:
+    """The P-VAE's optimiser and crops (the same for every size preset)."""
+    return TrainConfig(steps=20000, lr=2e-4, crop_frames=64)
 
 
 def model_config(preset: str, overrides: dict | None = None) -> PVAEConfig:
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m training.train_pvae"] + (sys.argv[1:] if argv is None else argv))
     try:
         yaml_cfg = load_yaml(args.config)
-        cfg = train_config(pvae_train_defaults(), yaml_cfg["train"], vars(args))
+        cfg = train_config(train_defaults(args.preset), yaml_cfg["train"], vars(args))
         overrides = model_overrides(yaml_cfg["model"], args.set,
                                     part_decomposition=False if args.no_part_decomposition else None,
                                     shared_parameters=False if args.no_shared_parameters else None)

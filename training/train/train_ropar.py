@@ -38,7 +38,6 @@ from training.train.config import (
     apply_overrides,
     load_yaml,
     model_overrides,
-    ropar_train_defaults,
     train_config,
 )
 
@@ -242,6 +241,12 @@ def evaluate_loss(model: RoPAR, dataset: LatentDataset, batch_size: int = 32, se
 
 # ---------------------------------------------------------------------------------------------
 
+def train_defaults(preset: str = "small") -> TrainConfig:
+    """RoPAR's optimiser and crops (the same for every size preset): whole clips up to 196 frames
+    (49 tokens), like MARDM's crops."""
+    return TrainConfig(steps=50000, lr=2e-4, weight_decay=1e-5, crop_frames=196)
+
+
 def model_config(preset: str, pvae_cfg, text_dim: int, crop_tokens: int,
                  overrides: dict | None = None) -> RoPARConfig:
     """A size preset fitted to the P-VAE (latent size, parts) and the text encoder, with overrides."""
@@ -337,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m training.train_ropar"] + (sys.argv[1:] if argv is None else argv))
     try:
         yaml_cfg = load_yaml(args.config)
-        cfg = train_config(ropar_train_defaults(), yaml_cfg["train"], vars(args))
+        cfg = train_config(train_defaults(args.preset), yaml_cfg["train"], vars(args))
         overrides = model_overrides(yaml_cfg["model"], args.set,
                                     diffusion_head=False if args.no_diffusion_head else None)
         train(cfg, args.data, args.pvae, args.out, preset=args.preset, overrides=overrides,

@@ -32,10 +32,9 @@ from training.data.cache import Cache
 from training.evaluation import metrics
 from training.evaluation.evaluate import draw_items
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
-from training.evaluation.report_runs import shown
+from training.experiments.runs import REPO, shown
 
 VERSION = 1
-REPO = Path(__file__).resolve().parents[2]
 
 
 def noisy_windows(cache: Cache, split: str, ids: list[str]) -> list[np.ndarray]:

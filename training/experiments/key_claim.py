@@ -26,6 +26,7 @@ blind. It prints its time estimate first; report.json gets `key_claim` and `judg
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
@@ -38,67 +39,80 @@ import numpy as np
 
 from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError, cli_error
-from training.evaluation.key_claim_report import (  # noqa: F401  (the report half, re-exported)
-    ARMS,
+from training.experiments.arms import ARMS, PVAES, stage_of
+from training.experiments.key_claim_report import (  # noqa: F401  (the report half, re-exported)
     MIN_SEEDS,
     MIN_TEST_CLIPS,
     R1_TARGET,
     arm_block,
     assemble,
     load_records,
-    stage_of,
     verdict,
 )
+from training.experiments.runs import REPO, Budget, RunSpec, blind_cache, is_trained, train_run
 
-REPO = Path(__file__).resolve().parents[2]
 VERSION, EVAL_SEED = 1, 0
 
-# pvae / ropar: train_* flags; eval: repeats per seed, unmasking steps, MultiModality captions x repeats;
-# sec: rough seconds per training step / per generated clip-step on the machine the preset is meant for,
-# for the estimate printed before anything runs (replaced by measured figures once runs have finished).
+
+@dataclass(frozen=True)
+class KeyClaimEval:
+    """How every run is evaluated: `repeats` per seed, unmasking `steps`, MultiModality captions x
+    repeats, on the model's own output when `raw`."""
+
+    raw: bool
+    repeats: int
+    steps: int
+    mm_captions: int
+    mm_repeats: int
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class KeyClaimBudget:
+    """A preset: the P-VAE and RoPAR budgets, the evaluation, and rough seconds per training step
+    ("pvae", "ropar") and per generated clip-step ("gen") on the machine the preset is meant for, for the
+    estimate printed before anything runs (replaced by measured figures once runs have finished)."""
+
+    pvae: Budget
+    ropar: Budget
+    eval: KeyClaimEval
+    seconds: dict
+
+    def record(self) -> dict:
+        """The budget as the run records' keys hold it (a finished run is reused only for the same)."""
+        return {"pvae": self.pvae.record(), "ropar": self.ropar.record(),
+                "eval": dataclasses.asdict(self.eval)}
+
+
+def _model(preset: str, steps: int, batch_size: int, lr: float, crop_frames: int, ema_decay: float) -> Budget:
+    return Budget(preset, steps, batch_size, lr, crop_frames, ema_decay, warmup_divisor=15, checkpoints=4)
+
+
 PRESETS = {
-    "tiny": {  # CI: synthetic caches, minutes
-        "pvae": {"preset": "tiny", "steps": 20, "batch_size": 16, "lr": 2e-3, "crop_frames": 32, "ema": 0.9},
-        "ropar": {"preset": "tiny", "steps": 20, "batch_size": 16, "lr": 1e-3, "crop_frames": 64, "ema": 0.9},
-        "eval": {"raw": True, "repeats": 1, "steps": 2, "mm_captions": 4, "mm_repeats": 3,
-                 "batch_size": 64},
-        "sec": {"pvae": 0.05, "ropar": 0.08, "gen": 0.002},
-    },
-    "small": {  # this shared CPU: shows the pipeline end to end; models do NOT reach the R@1 target
-        "pvae": {"preset": "tiny", "steps": 150, "batch_size": 32, "lr": 3e-3, "crop_frames": 64,
-                 "ema": 0.98},
-        "ropar": {"preset": "tiny", "steps": 200, "batch_size": 32, "lr": 2e-3, "crop_frames": 128,
-                  "ema": 0.98},
-        "eval": {"raw": True, "repeats": 1, "steps": 10, "mm_captions": 10, "mm_repeats": 10,
-                 "batch_size": 64},
-        "sec": {"pvae": 0.35, "ropar": 0.6, "gen": 0.004},
-    },
-    "shipped": {  # the shipped default model's budget (assets/default/config.json)
-        "pvae": {"preset": "small", "steps": 1500, "batch_size": 64, "lr": 1e-3, "crop_frames": 64,
-                 "ema": 0.998},
-        "ropar": {"preset": "mini", "steps": 1400, "batch_size": 32, "lr": 1e-3, "crop_frames": 128,
-                  "ema": 0.998},
-        "eval": {"raw": True, "repeats": 2, "steps": 10, "mm_captions": 32, "mm_repeats": 10,
-                 "batch_size": 64},
-        "sec": {"pvae": 1.2, "ropar": 1.5, "gen": 0.01},
-    },
-    "device": {  # one H200: 2x the shipped steps, parallel jobs (scripts/device_experiment.sh)
-        "pvae": {"preset": "small", "steps": 3000, "batch_size": 64, "lr": 1e-3, "crop_frames": 64,
-                 "ema": 0.998},
-        "ropar": {"preset": "mini", "steps": 2800, "batch_size": 32, "lr": 1e-3, "crop_frames": 128,
-                  "ema": 0.998},
-        "eval": {"raw": True, "repeats": 2, "steps": 10, "mm_captions": 32, "mm_repeats": 10,
-                 "batch_size": 128},
-        "sec": {"pvae": 0.02, "ropar": 0.03, "gen": 0.0004},
-    },
+    "tiny": KeyClaimBudget(  # CI: synthetic caches, minutes
+        _model("tiny", 20, 16, 2e-3, 32, 0.9), _model("tiny", 20, 16, 1e-3, 64, 0.9),
+        KeyClaimEval(raw=True, repeats=1, steps=2, mm_captions=4, mm_repeats=3),
+        {"pvae": 0.05, "ropar": 0.08, "gen": 0.002}),
+    "small": KeyClaimBudget(  # this shared CPU: the pipeline end to end; models do NOT reach the R@1 target
+        _model("tiny", 150, 32, 3e-3, 64, 0.98), _model("tiny", 200, 32, 2e-3, 128, 0.98),
+        KeyClaimEval(raw=True, repeats=1, steps=10, mm_captions=10, mm_repeats=10),
+        {"pvae": 0.35, "ropar": 0.6, "gen": 0.004}),
+    "shipped": KeyClaimBudget(  # the shipped default model's budget (assets/default/config.json)
+        _model("small", 1500, 64, 1e-3, 64, 0.998), _model("mini", 1400, 32, 1e-3, 128, 0.998),
+        KeyClaimEval(raw=True, repeats=2, steps=10, mm_captions=32, mm_repeats=10),
+        {"pvae": 1.2, "ropar": 1.5, "gen": 0.01}),
+    "device": KeyClaimBudget(  # one H200: 2x the shipped steps, parallel jobs (scripts/device_experiment.sh)
+        _model("small", 3000, 64, 1e-3, 64, 0.998), _model("mini", 2800, 32, 1e-3, 128, 0.998),
+        KeyClaimEval(raw=True, repeats=2, steps=10, mm_captions=32, mm_repeats=10, batch_size=128),
+        {"pvae": 0.02, "ropar": 0.03, "gen": 0.0004}),
 }
 
 
 @dataclass(frozen=True)
 class Job:
-    """One trained model + its evaluation: kind "pvae" (reconstruction) or an arm (generation)."""
+    """One trained model + its evaluation: a P-VAE kind (reconstruction) or an arm (generation)."""
 
-    kind: str  # "pvae", "pvae_fullbody", or one of ARMS
+    kind: str  # a key of PVAES or of ARMS
     seed: int
 
     @property
@@ -111,13 +125,12 @@ class Job:
 
     @property
     def pvae_kind(self) -> str:
-        return "pvae_fullbody" if self.kind in ("fullbody", "pvae_fullbody") else "pvae"
+        return self.kind if self.kind in PVAES else ARMS[self.kind].pvae
 
 
-def plan(seeds: list[int], arms: tuple[str, ...] = ARMS) -> tuple[list[Job], list[Job]]:
+def plan(seeds: list[int], arms: tuple[str, ...] = tuple(ARMS)) -> tuple[list[Job], list[Job]]:
     """(P-VAE jobs, RoPAR jobs): the second stage needs the first's models. Only the P-VAEs the arms use."""
-    kinds = [k for k in ("pvae", "pvae_fullbody")
-             if any(Job(a, 0).pvae_kind == k for a in arms)]
+    kinds = [k for k in PVAES if any(ARMS[a].pvae == k for a in arms)]
     return ([Job(k, s) for s in seeds for k in kinds],
             [Job(a, s) for s in seeds for a in ARMS if a in arms])
 
@@ -151,129 +164,114 @@ def evaluator_identity(path: Path) -> str:
     return hashlib.sha256((path / "evaluator.safetensors").read_bytes()).hexdigest()[:16]
 
 
-def job_key(job: Job, cfg: dict, data: dict, evaluator: str) -> dict:
-    key = {"version": VERSION, "run": job.name, "data": data, "evaluator": evaluator, "pvae": cfg["pvae"],
-           "eval": cfg["eval"]}
-    if job.stage == "ropar":
-        key["ropar"] = cfg["ropar"]
-    return key
+@dataclass(frozen=True)
+class Experiment:
+    """One key-claim experiment: its budget, where its data, judge, models and records are, the
+    identities its records are keyed by, and the machine it runs on."""
+
+    budget: KeyClaimBudget
+    preset: str
+    noisy: Path
+    blind: Path  # the credibility-blind view of `noisy`
+    clean: Path
+    evaluator: Path
+    work: Path  # trained models
+    out: Path  # run records (out/key_claim/<run>.json), report.json, key_claim.md
+    data: dict  # cache_identity(noisy)
+    evaluator_id: str
+    device: str = "cpu"
+    threads: int = 1
+
+    def spec(self, job: Job) -> RunSpec:
+        """What job trains: its P-VAE, or its RoPAR on the P-VAE of the same seed."""
+        views = {"noisy": self.noisy, "blind": self.blind}
+        if job.stage == "pvae":
+            kind = PVAES[job.kind]
+            return RunSpec("pvae", views[kind.view], self.work / job.name, self.budget.pvae, job.seed,
+                           model=kind.model, device=self.device, threads=self.threads)
+        arm = ARMS[job.kind]
+        return RunSpec("ropar", views[arm.view], self.work / job.name, self.budget.ropar, job.seed,
+                       model=arm.model, pvae=self.work / f"{arm.pvae}_s{job.seed}", device=self.device,
+                       threads=self.threads)
+
+    def key(self, job: Job) -> dict:
+        budget = self.budget.record()
+        key = {"version": VERSION, "run": job.name, "data": self.data, "evaluator": self.evaluator_id,
+               "pvae": budget["pvae"], "eval": budget["eval"]}
+        if job.stage == "ropar":
+            key["ropar"] = budget["ropar"]
+        return key
+
+    def finished(self, job: Job) -> dict | None:
+        """The run's record when it was measured with this configuration."""
+        try:
+            saved = json.loads(result_path(self.out, job).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return saved if saved.get("key") == self.key(job) else None
 
 
 def result_path(out: Path, job: Job) -> Path:
     return out / "key_claim" / f"{job.name}.json"
 
 
-def finished(out: Path, job: Job, key: dict) -> dict | None:
-    try:
-        saved = json.loads(result_path(out, job).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return saved if saved.get("key") == key else None
-
-
 # ----------------------------------------------------------------------------------------------------
 # Training and evaluating one job (in this process or a worker)
 
 
-def _train_argv(budget: dict, seed: int, data: Path, out: Path, device: str, threads: int) -> list[str]:
-    steps = budget["steps"]
-    argv = ["--data", str(data), "--out", str(out), "--preset", budget["preset"], "--steps", str(steps),
-            "--batch-size", str(budget["batch_size"]), "--lr", str(budget["lr"]),
-            "--crop-frames", str(budget["crop_frames"]), "--seed", str(seed),
-            "--ema-decay", str(budget["ema"]),
-            "--warmup", str(max(1, steps // 15)), "--eval-every", "0", "--log-every", str(max(1, steps // 5)),
-            "--ckpt-every", str(max(1, steps // 4)), "--device", device, "--resume"]
-    return argv + (["--threads", str(threads)] if threads else [])
-
-
-def _done(model_dir: Path, key: str, steps: int) -> bool:
-    try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return key in config and int(config.get("train", {}).get("steps", -1)) == steps
-
-
-def _call(main, argv: list[str], name: str) -> None:
-    """The ordinary training command, called as a function."""
-    if main(argv) != 0:
-        raise RoparError(f"{name} failed: python -m training.{name} " + " ".join(argv))
-
-
-def train(job: Job, ctx: dict) -> tuple[Path, float]:
+def train_job(job: Job, exp: Experiment) -> tuple[Path, float]:
     """Train job's model unless its directory is complete; returns (model dir, seconds)."""
-    from training.train import train_pvae, train_ropar
-
-    cfg, work = ctx["cfg"], Path(ctx["work"])
-    blind = Path(ctx["blind"])
-    pvae_dir = work / f"{job.pvae_kind}_s{job.seed}"
-    t0 = time.time()
-    if job.stage == "pvae":
-        data = blind if job.kind == "pvae_fullbody" else Path(ctx["noisy"])
-        argv = _train_argv(cfg["pvae"], job.seed, data, pvae_dir, ctx["device"], ctx["threads"])
-        argv += ["--eval-clips", "16"] + (["--no-part-decomposition"] if job.kind == "pvae_fullbody" else [])
-        if not _done(pvae_dir, "pvae", cfg["pvae"]["steps"]):
-            _call(train_pvae.main, argv, "train_pvae")
-        return pvae_dir, time.time() - t0
-    data = Path(ctx["noisy"]) if job.kind == "ropar" else blind
-    model_dir = work / job.name
-    argv = _train_argv(cfg["ropar"], job.seed, data, model_dir, ctx["device"], ctx["threads"])
-    argv[argv.index("--out"):argv.index("--out")] = ["--pvae", str(pvae_dir)]
-    if not _done(model_dir, "ropar", cfg["ropar"]["steps"]):
-        _call(train_ropar.main, argv, "train_ropar")
-    return model_dir, time.time() - t0
+    spec = exp.spec(job)
+    return spec.out, train_run(spec)
 
 
-def evaluate_job(job: Job, model_dir: Path, ctx: dict) -> dict:
+def evaluate_job(job: Job, model_dir: Path, exp: Experiment) -> dict:
     import torch
 
     from ropar_core.modeldir import load_pvae
     from training.evaluation import evaluate
     from training.evaluation.evaluator import TextMotionEvaluator, load_clips
 
-    device = ctx["device"]
-    if ctx["threads"]:
-        torch.set_num_threads(ctx["threads"])
-    ev = TextMotionEvaluator.from_dir(ctx["evaluator"], device=device)
-    clips = load_clips(ctx["clean"], "test")
-    e = ctx["cfg"]["eval"]
+    if exp.threads:
+        torch.set_num_threads(exp.threads)
+    ev = TextMotionEvaluator.from_dir(exp.evaluator, device=exp.device)
+    clips = load_clips(exp.clean, "test")
+    e = exp.budget.eval
     if job.stage == "pvae":
-        pvae, mean, std = load_pvae(model_dir, device)
-        res = evaluate.evaluate_reconstruction(pvae, mean, std, ev, clips, repeats=e["repeats"],
-                                               seed=EVAL_SEED)
+        pvae, mean, std = load_pvae(model_dir, exp.device)
+        res = evaluate.evaluate_reconstruction(pvae, mean, std, ev, clips, repeats=e.repeats, seed=EVAL_SEED)
     else:
         from ropar_core.generator import Generator
 
-        gen = Generator.from_pretrained(model_dir, device=device)
-        res = evaluate.evaluate_generation(gen, ev, clips, repeats=e["repeats"], seed=EVAL_SEED,
-                                           mm_captions=e["mm_captions"], mm_repeats=e["mm_repeats"],
-                                           batch_size=e["batch_size"], steps=e["steps"],
-                                           raw=e.get("raw", False))
+        gen = Generator.from_pretrained(model_dir, device=exp.device)
+        res = evaluate.evaluate_generation(gen, ev, clips, repeats=e.repeats, seed=EVAL_SEED,
+                                           mm_captions=e.mm_captions, mm_repeats=e.mm_repeats,
+                                           batch_size=e.batch_size, steps=e.steps, raw=e.raw)
     return {"test_clips": len(clips), "metrics": {k: v["values"] for k, v in res.items()}}
 
 
-def run_job(job: Job, ctx: dict) -> dict:
+def run_job(job: Job, exp: Experiment) -> dict:
     """Train + evaluate one job and write its JSON (the unit that is never redone)."""
-    model_dir, train_s = train(job, ctx)
+    model_dir, train_s = train_job(job, exp)
     t0 = time.time()
-    result = evaluate_job(job, model_dir, ctx)
-    record = {"key": ctx["keys"][job.name], "run": job.name, "kind": job.kind, "seed": job.seed, **result,
+    result = evaluate_job(job, model_dir, exp)
+    record = {"key": exp.key(job), "run": job.name, "kind": job.kind, "seed": job.seed, **result,
               "train_seconds": round(train_s, 1), "eval_seconds": round(time.time() - t0, 1),
-              "device": ctx["device"], "preset": ctx["preset"]}
-    write_text(result_path(Path(ctx["out"]), job), json.dumps(record, indent=1) + "\n")
+              "device": exp.device, "preset": exp.preset}
+    write_text(result_path(exp.out, job), json.dumps(record, indent=1) + "\n")
     summary = ", ".join(f"{k} {np.mean(v):.3f}" for k, v in result["metrics"].items())
     timing = f"train {train_s:.0f}s, eval {record['eval_seconds']:.0f}s"
     print(f"[key_claim] {job.name}: {summary} ({timing})", file=sys.stderr, flush=True)
     return record
 
 
-def run_tasks(tasks: list[tuple[str, Job, str | None]], ctx: dict, workers: int) -> None:
+def run_tasks(tasks: list[tuple[str, Job, str | None]], exp: Experiment, workers: int) -> None:
     """Runs the schedule with at most `workers` processes; a task starts as soon as the P-VAE it needs is
     trained, so no core waits for a whole stage to end."""
-    call = {"run": run_job, "train": train}
+    call = {"run": run_job, "train": train_job}
     if workers <= 1 or len(tasks) <= 1:
         for what, job, _ in tasks:
-            call[what](job, ctx)
+            call[what](job, exp)
         return
     import multiprocessing as mp
 
@@ -284,7 +282,7 @@ def run_tasks(tasks: list[tuple[str, Job, str | None]], ctx: dict, workers: int)
                 if len(running) >= workers:
                     break
                 pending.remove(task)
-                running[pool.submit(call[task[0]], task[1], ctx)] = task
+                running[pool.submit(call[task[0]], task[1], exp)] = task
             if not running:
                 raise RoparError("key_claim: a RoPAR job waits for a P-VAE that is not scheduled")
             finished_now, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -298,7 +296,7 @@ def run_tasks(tasks: list[tuple[str, Job, str | None]], ctx: dict, workers: int)
 # Estimate
 
 
-def estimate_seconds(todo: list[Job], cfg: dict, test_clips: int, done: list[dict], workers: int,
+def estimate_seconds(todo: list[Job], budget: KeyClaimBudget, test_clips: int, done: list[dict], workers: int,
                      trained: set[str] = frozenset()) -> float:
     """Seconds for the jobs still to do: measured per-job figures when finished runs exist, else the
     preset's per-step figures; a job whose model is already trained here (`trained`: job names) costs
@@ -309,10 +307,10 @@ def estimate_seconds(todo: list[Job], cfg: dict, test_clips: int, done: list[dic
             continue
         group = stage_of(rec["kind"])
         measured.setdefault(group, []).append(rec["train_seconds"] + rec["eval_seconds"])
-    sec, e = cfg["sec"], cfg["eval"]
-    gen = sec["gen"] * e["steps"] * (test_clips * e["repeats"] + e["mm_captions"] * e["mm_repeats"])
-    guess = {"pvae": sec["pvae"] * cfg["pvae"]["steps"] + gen / 5,
-             "ropar": sec["ropar"] * cfg["ropar"]["steps"] + gen}
+    sec, e = budget.seconds, budget.eval
+    gen = sec["gen"] * e.steps * (test_clips * e.repeats + e.mm_captions * e.mm_repeats)
+    guess = {"pvae": sec["pvae"] * budget.pvae.steps + gen / 5,
+             "ropar": sec["ropar"] * budget.ropar.steps + gen}
     total = 0.0
     for job in todo:
         group = job.stage
@@ -328,8 +326,6 @@ def estimate_seconds(todo: list[Job], cfg: dict, test_clips: int, done: list[dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.evaluation.report_runs import blind_cache
-
     ap = argparse.ArgumentParser(prog="python -m training.key_claim", description=__doc__.split("\n")[0])
     ap.add_argument("--caches", help="directory with clean/ and the noisy cache")
     ap.add_argument("--noisy", default="noisy", help="noisy cache name inside --caches")
@@ -360,35 +356,31 @@ def main(argv: list[str] | None = None) -> int:
                 raise RoparError(f"missing {what} {path}")
         if args.seeds < 1 or args.jobs < 1:
             raise RoparError("--seeds and --jobs must be positive")
-        cfg = PRESETS[args.preset]
         work = Path(args.work) if args.work else REPO / "runs" / f"key-claim-{args.preset}"
-        data = cache_identity(noisy)
-        ev_id = evaluator_identity(evaluator)
         arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
         if not arms or set(arms) - set(ARMS):
             raise RoparError(f"--arms: choose from {', '.join(ARMS)}")
+        exp = Experiment(PRESETS[args.preset], args.preset, noisy, work / "caches" / f"{args.noisy}-blind",
+                         clean, evaluator, work, out, cache_identity(noisy), evaluator_identity(evaluator),
+                         args.device, args.threads)
         stage1, stage2 = plan(list(range(args.seeds)), arms)
-        keys = {j.name: job_key(j, cfg, data, ev_id) for j in stage1 + stage2}
-        done = [r for j in stage1 + stage2 if (r := finished(out, j, keys[j.name]))]
-        todo = [j for j in stage1 + stage2 if not finished(out, j, keys[j.name])]
+        done = [r for j in stage1 + stage2 if (r := exp.finished(j))]
+        todo = [j for j in stage1 + stage2 if not exp.finished(j)]
         from training.data.cache import Cache
 
         n_test = len(Cache(clean).indices("test"))
-        trained = {j.name for j in todo if _done(work / j.name, j.stage, cfg[j.stage]["steps"])}
-        est = estimate_seconds(todo, cfg, n_test, done, args.jobs, trained)
+        trained = {j.name for j in todo if is_trained(exp.spec(j))}
+        est = estimate_seconds(todo, exp.budget, n_test, done, args.jobs, trained)
         print(f"key_claim: {len(done)} runs finished, {len(todo)} to do (preset {args.preset}, {args.seeds} "
               f"seeds, {n_test} test clips, {args.jobs} job(s) on {args.device}); "
               f"estimate {est / 60:.0f} min" + (f" ({len(trained)} already trained: evaluation only)"
                                                 if trained else ""), flush=True)
         if args.estimate_only:
             return 0
-        ctx = {"cfg": cfg, "preset": args.preset, "work": str(work), "noisy": str(noisy), "clean": str(clean),
-               "out": str(out),
-               "evaluator": str(evaluator), "device": args.device, "threads": args.threads, "keys": keys,
-               "blind": str(blind_cache(noisy, work / "caches" / f"{args.noisy}-blind"))}
+        blind_cache(noisy, exp.blind)
         # A RoPAR job needs its P-VAE trained even when the P-VAE's own evaluation is already on record.
-        run_tasks(schedule(stage1, stage2, todo), ctx, args.jobs)
-        print("\n".join(assemble(out, data)["reading"]))
+        run_tasks(schedule(stage1, stage2, todo), exp, args.jobs)
+        print("\n".join(assemble(out, exp.data)["reading"]))
     except RoparError as exc:
         return cli_error("key_claim", exc)
     return 0

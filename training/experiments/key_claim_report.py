@@ -12,15 +12,10 @@ import numpy as np
 from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError
 from training.evaluation import metrics
+from training.experiments.arms import ARMS, stage_of
 
-ARMS = ("ropar", "blind", "fullbody")
 R1_TARGET = 0.45
 MIN_SEEDS, MIN_TEST_CLIPS = 3, 290
-
-
-def stage_of(kind: str) -> str:
-    """A run's stage from its kind: "pvae" for the P-VAEs (reconstruction), "ropar" for the arms."""
-    return "pvae" if kind.startswith("pvae") else "ropar"
 
 
 def arm_block(records: list[dict]) -> dict:
@@ -179,7 +174,7 @@ def merge_report(out: Path, judge: dict | None, block: dict) -> None:
 
 
 def judge_block(out: Path, mode: str) -> dict | None:
-    from training.evaluation.judge_check import collect
+    from training.experiments.judge_check import collect
 
     paths = sorted((out / "judge").glob("*.json"))
     results = [json.loads(p.read_text(encoding="utf-8"))["result"] for p in paths]

@@ -27,6 +27,7 @@ What is trained is report_runs.py; how the numbers are read and written up is re
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -41,19 +42,17 @@ from ropar_core.errors import RoparError, cli_error
 from training.data.cache import Cache
 from training.evaluation import evaluate
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
-from training.evaluation.report_runs import (
+from training.experiments.report_runs import (
     PRESETS,
     RATIO_CACHES,
-    REPO,
     SEEDS,
-    blind_cache,
+    ReportBudget,
     log,
     plan,
-    shown,
     slug,
-    train_run,
+    train_runs,
 )
-from training.evaluation.report_text import (
+from training.experiments.report_text import (
     claims,
     compare,
     fmt,
@@ -62,6 +61,7 @@ from training.evaluation.report_text import (
     signal_check,
     write_markdown,
 )
+from training.experiments.runs import REPO, RunSpec, blind_cache, shown, train_run
 
 __all__ = ["blind_cache", "build_report", "claims", "compare", "main", "ratio_caches", "reading",
            "signal_check"]
@@ -108,16 +108,15 @@ def _model_key(model_dir: Path) -> dict:
     return {"dir": str(model_dir), "train": config.get("train", {})}
 
 
-def evaluate_generator_dir(model_dir: Path, ev: TextMotionEvaluator, clips, text_encoder, cfg: dict,
-                           repeats: int) -> dict:
+def evaluate_generator_dir(model_dir: Path, ev: TextMotionEvaluator, clips, text_encoder,
+                           budget: ReportBudget, repeats: int) -> dict:
     from ropar_core.generator import Generator
     from ropar_core.modeldir import load_models
 
     pvae, ropar, config, mean, std = load_models(model_dir, "cpu")
     gen = Generator(pvae, ropar, text_encoder, mean, std, config, torch.device("cpu"), name=model_dir.name)
-    e = cfg["eval"]
     return evaluate.evaluate_generation(gen, ev, clips, repeats=repeats, seed=SEEDS["eval"],
-                                        batch_size=e["batch_size"], steps=e["steps"])
+                                        batch_size=budget.eval.batch_size, steps=budget.eval.steps)
 
 
 def evaluate_pvae_dir(model_dir: Path, ev: TextMotionEvaluator, clips, repeats: int) -> dict:
@@ -143,7 +142,7 @@ def _retrieval_summary(ev_dir: Path) -> dict:
     return {"dir": shown(ev_dir), "guo_r": short(r.get("guo_r")), "guo_r_label": short(r.get("guo_r_label")),
             "full_r_t2m": short(r.get("full_r_t2m")),
             "negative_filter": config["evaluator"]["negative_filter"],
-            "train_steps": config.get("train", {}).get("step")}
+            "train_steps": config.get("train", {}).get("steps")}
 
 
 def ratio_caches(caches_root: Path) -> dict[float, str]:
@@ -166,13 +165,14 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
                  repeats: int | None = None, limit: int | None = None, command: str = "") -> dict:
     if preset not in PRESETS:
         raise RoparError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    cfg = json.loads(json.dumps(PRESETS[preset]))  # a private copy
-    if repeats is not None:
-        cfg["eval"]["repeats"] = repeats
-    if limit is not None:
-        cfg["eval"]["limit"] = limit
-    if cfg.get("eval_threads") or cfg["threads"]:
-        torch.set_num_threads(cfg.get("eval_threads") or cfg["threads"])  # training sets its own (--threads)
+    budget = PRESETS[preset]
+    if repeats is not None or limit is not None:
+        budget = dataclasses.replace(budget, eval=dataclasses.replace(
+            budget.eval, repeats=budget.eval.repeats if repeats is None else repeats,
+            limit=budget.eval.limit if limit is None else limit))
+    eval_threads = budget.eval_threads or budget.threads
+    if eval_threads:
+        torch.set_num_threads(eval_threads)  # training sets its own (TrainConfig.threads)
     t_start = time.time()
     work.mkdir(parents=True, exist_ok=True)
 
@@ -186,7 +186,7 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
         if name != "clean":
             caches[f"{name}-blind"] = blind_cache(caches_root / name, work / "caches" / f"{name}-blind")
     timings = Timings(work / "timings.json")
-    record: dict = {"commands": [], "timings": timings}
+    commands: list[str] = []
 
     # The judge.
     from ropar_core.text import TextEncoder
@@ -194,21 +194,17 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
     text_encoder = TextEncoder(None, device="cpu")
     evaluator_dir = evaluator_dir or work / "evaluator"
     if not (evaluator_dir / "config.json").is_file():
-        from training.train.train_evaluator import train_evaluator
-
-        e = cfg["evaluator"]
         log(f"training the evaluator in {evaluator_dir}")
-        t0 = time.time()
-        train_evaluator(caches["clean"], evaluator_dir, e["preset"], steps=e["steps"],
-                        seed=SEEDS["evaluator"], text_encoder=text_encoder, log=log)
-        timings.add("evaluator/train", time.time() - t0)
+        spec = RunSpec("evaluator", caches["clean"], evaluator_dir, budget.evaluator, SEEDS["evaluator"],
+                       threads=budget.threads)
+        timings.add("evaluator/train", train_run(spec, text_encoder))
     ev = TextMotionEvaluator.from_dir(evaluator_dir, text_encoder=text_encoder)
     t = ev.config.get("train", {})
-    record["commands"].append(f"python -m training.train_evaluator --data {shown(t.get('data'))} --out "
+    commands.append(f"python -m training.train_evaluator --data {shown(t.get('data'))} --out "
                               f"{shown(evaluator_dir)} --preset {t.get('preset')} --steps {t.get('steps')} "
                               f"--seed {t.get('seed')}")
-    clips = evaluate.subset(load_clips(caches["clean"], "test"), cfg["eval"]["limit"], SEEDS["eval"])
-    reps = cfg["eval"]["repeats"]
+    clips = evaluate.subset(load_clips(caches["clean"], "test"), budget.eval.limit, SEEDS["eval"])
+    reps = budget.eval.repeats
 
     results: dict = {"generation": {}, "reconstruction": {}}
     reference = evaluate._reference_split(str(caches["clean"]), "test")
@@ -218,10 +214,10 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
                                    timings, "real/eval")
     for run in plan(ratios):
         log(f"run {run.name}")
-        dirs = train_run(run, caches, work, cfg, record, text_encoder)
-        if cfg.get("eval_threads"):
-            torch.set_num_threads(cfg["eval_threads"])  # training changed it
-        eval_key = {"eval": cfg["eval"], "n": len(clips), "evaluator": str(evaluator_dir)}
+        dirs = train_runs(run, caches, work, budget, commands, timings, text_encoder)
+        if budget.eval_threads:
+            torch.set_num_threads(budget.eval_threads)  # training changed it
+        eval_key = {"eval": dataclasses.asdict(budget.eval), "n": len(clips), "evaluator": str(evaluator_dir)}
         if not run.pvae_from and run.name in ("ropar@noisy", "ropar-nopart@noisy", "pvae-noshared@noisy"):
             key = {**eval_key, **_model_key(dirs["pvae"])}
             results["reconstruction"][run.name] = _cached_eval(
@@ -232,38 +228,33 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
             t0 = time.time()
             results["generation"][run.name] = _cached_eval(
                 work / slug(run.name) / "eval_generation.json", key,
-                lambda d=dirs["ropar"]: evaluate_generator_dir(d, ev, clips, text_encoder, cfg, reps),
+                lambda d=dirs["ropar"]: evaluate_generator_dir(d, ev, clips, text_encoder, budget, reps),
                 timings, f"{run.name}/eval_gen")
             log(f"{run.name}: FID {fmt(results['generation'][run.name]['fid'])} "
                  f"R@1 {fmt(results['generation'][run.name]['r1'])} ({time.time() - t0:.0f}s)")
 
     results["claims"] = claims(results, ratios)
     results["reading"] = signal_check(results) + reading(results["claims"], preset)
-    results["commands"] = record["commands"]
+    results["commands"] = commands
     results["meta"] = {
         "preset": preset,
         "command": command or f"python -m training.report --preset {preset} --out {shown(out)}",
         "wall_seconds": time.time() - t_start, "stage_seconds": timings.data,
         "compute_seconds": sum(timings.data.values()),
         "machine": (f"{os.cpu_count()} CPU cores shared with other jobs (training --threads "
-                    f"{cfg['threads']}, evaluation {cfg.get('eval_threads') or cfg['threads']} thread(s))"),
+                    f"{budget.threads}, evaluation {eval_threads} thread(s))"),
         "repeats": reps, "num_test": len(clips),
-        "seeds": SEEDS, "budget": cfg, "evaluator": _retrieval_summary(evaluator_dir),
+        "seeds": SEEDS, "budget": budget.record(), "evaluator": _retrieval_summary(evaluator_dir),
         "credible_token_ratio": {n: Cache(p).credible_token_ratio("train") for n, p in caches.items()
                                  if not n.endswith("-blind")},
         "ratio_caches": {str(r): n for r, n in ratios.items()},
-        "budget_note": (f"Budget `{preset}`: P-VAE preset `{cfg['pvae']['preset']}` × {cfg['pvae']['steps']} "
-                        f"steps, RoPAR preset `{cfg['ropar']['preset']}` × {cfg['ropar']['steps']} steps, "
-                        f"{cfg['eval']['steps']} unmasking steps at evaluation, evaluator preset "
-                        f"`{cfg['evaluator']['preset']}`."),
+        "budget_note": (f"Budget `{preset}`: P-VAE preset `{budget.pvae.preset}` × {budget.pvae.steps} "
+                        f"steps, RoPAR preset `{budget.ropar.preset}` × {budget.ropar.steps} steps, "
+                        f"{budget.eval.steps} unmasking steps at evaluation, evaluator preset "
+                        f"`{budget.evaluator.preset}`."),
     }
     out.mkdir(parents=True, exist_ok=True)
     plot_fig3(results, ratios, out / "fig3.png")
-    try:  # the judge check and the key-claim experiment (key_claim.py) add blocks of their own: keep them
-        earlier = json.loads((out / "report.json").read_text(encoding="utf-8"))
-        results.update({k: earlier[k] for k in ("judge", "key_claim") if k in earlier})
-    except (OSError, ValueError):
-        pass
     try:  # the judge check and the key-claim experiment (key_claim.py) add blocks of their own: keep them
         earlier = json.loads((out / "report.json").read_text(encoding="utf-8"))
         results.update({k: earlier[k] for k in ("judge", "key_claim") if k in earlier})
