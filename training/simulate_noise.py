@@ -2,7 +2,9 @@
 
 import sys
 
+from ropar_core.text_cache import enable_for_training
 from training.data.simulate_noise import main
 
 if __name__ == "__main__":
+    enable_for_training()  # the commands share the on-disk caption-embedding cache
     sys.exit(main())

@@ -29,7 +29,7 @@ from ropar_core.skeleton import FEATURE_DIM, FPS, NUM_PARTS, PART_CHANNELS, PART
 from training.data.importers import SPLITS, Clip
 
 CACHE_VERSION = 1
-# HumanML3D replaces each channel's std by its group's average (ANCHOR-FACTS §1.4): root yaw velocity,
+# HumanML3D replaces each channel's std by its group's average (its cal_mean_variance): root yaw velocity,
 # root XZ velocity, root height, ric positions, 6D rotations, joint velocities, foot contacts.
 STD_GROUPS = ((0, 1), (1, 3), (3, 4), (4, 67), (67, 193), (193, 259), (259, 263))
 # Only guards against a group without spread (e.g. foot contacts in a set of in-place clips), which

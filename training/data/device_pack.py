@@ -4,7 +4,7 @@
     python -m training.data.device_pack unpack --pack device-data/bandai2.npz --out DIR/clean [--workers 16]
     python -m training.data.device_pack text --caches data/cache/clean --out device-data/text-embeddings
 
-Why: a device machine receives only the repository (at most 64 MiB, the sibling ../shared/ does not
+Why: a device machine receives only the repository (at most 64 MiB; the datasets beside it do not
 travel), and the Bandai archive alone is 71 MB. The pack keeps per frame the root position (float32) and
 the other 21 joints relative to the root (float16, sub-millimetre in the body's range) plus every
 clip's record (id, captions, split, labels); about 25 MB for Bandai dataset-2. Unpacking recomputes the
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ropar_core import features as F
 from ropar_core.atomic import atomic_path
 from ropar_core.errors import RoparError, cli_error
+from ropar_core.features import features_to_joints
 from training.data.cache import Cache, CacheWriter
 from training.data.importers import Clip
 
@@ -42,7 +42,7 @@ def pack(cache_dir: str | Path, out: str | Path) -> dict:
         raise RoparError(f"{cache_dir} is a noisy cache; pack the clean one (noise is simulated on the device)")
     roots, local = [], []
     for i in range(len(cache)):
-        joints = F.features_to_joints(cache.clip_features(i)).astype(np.float64)  # (T, 22, 3)
+        joints = features_to_joints(cache.clip_features(i)).astype(np.float64)  # (T, 22, 3)
         roots.append(joints[:, 0].astype(np.float32))
         local.append((joints[:, 1:] - joints[:, :1]).astype(np.float16))
     records = [{k: v for k, v in c.items() if k != "start"} for c in cache.clips]

@@ -1,5 +1,6 @@
-"""One clip's simulated video noise (DESIGN §7, paper §2.2 and §3): film it with a virtual camera, judge
-part credibility from the 2D confidences, corrupt the non-credible parts, re-encode the features.
+"""One clip's simulated video noise, as in the paper's video-reconstructed data: film it with a virtual
+camera, judge part credibility from the 2D confidences, corrupt the non-credible parts, re-encode the
+features.
 `simulate_noise` applies this to a whole cache; `noise_plots` draws examples.
 
 Per clip: a virtual camera films the clean joints (training/virtual_camera.py: framing, per-joint 2D
@@ -25,17 +26,27 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
-from ropar_core import features as F
 from ropar_core import skeleton as sk
-from ropar_core.runs import true_runs
 from ropar_core.credibility import credibility_from_confidences, token_mask_from_frame_mask
+from ropar_core.errors import RoparError
+from ropar_core.features import (
+    FOOT_VELOCITY_THRESHOLD,
+    features_to_joints,
+    qbetween,
+    qinv,
+    qmul,
+    qrot,
+    quat_to_cont6d,
+    recover_root,
+)
+from ropar_core.runs import true_runs
 from training.data import virtual_camera as vc
 
 NUM_CANDIDATES = 16  # filmed views per clip to choose from
 RATIO_TOLERANCE = 0.005  # the fix-up stops this close to the requested ratio
 LOWPASS_HZ = 4.0  # Butterworth cut-off applied to reconstructed (corrupted) limbs
 RAMP_FRAMES = 4  # corruption fades in/out over this many frames inside a non-credible run
-CONTACT_THRESHOLD = F.FOOT_VELOCITY_THRESHOLD
+CONTACT_THRESHOLD = FOOT_VELOCITY_THRESHOLD
 
 # Joints moved when a part is not credible, and the joint each part hangs from (kept clean).
 CORRUPT_JOINTS = {"torso": (12, 15), "left_arm": (18, 20), "right_arm": (19, 21),
@@ -141,7 +152,7 @@ def corrupt(joints: np.ndarray, root_quat: np.ndarray, frame_mask: np.ndarray, r
         anchor = ANCHORS[part]
         # Facing-frame positions relative to the anchor: the body may walk and turn, the limb error
         # is expressed where a reconstruction makes it.
-        L = F.qrot(root_quat[:, None], J - J[:, anchor:anchor + 1])  # (T, 22, 3)
+        L = qrot(root_quat[:, None], J - J[:, anchor:anchor + 1])  # (T, 22, 3)
         raw = L[:, idx].copy()  # (T, k, 3)
         part_modes = []
         for s, e in true_runs(noisy):
@@ -152,7 +163,7 @@ def corrupt(joints: np.ndarray, root_quat: np.ndarray, frame_mask: np.ndarray, r
         modes[part] = part_modes
         filtered = lowpass(raw) if smooth else raw  # limbs mode: smoothed as the paper does K700-M
         local = L[:, idx] + env[:, None, None] * (filtered - L[:, idx])
-        world = J[:, anchor:anchor + 1] + F.qrot(F.qinv(root_quat)[:, None], local)  # (T, k, 3)
+        world = J[:, anchor:anchor + 1] + qrot(qinv(root_quat)[:, None], local)  # (T, k, 3)
         world[..., 1] = np.maximum(world[..., 1], floor)  # a reconstruction rarely goes under the floor
         cand = J.copy()
         cand[:, idx] = world
@@ -174,7 +185,7 @@ def corrupt(joints: np.ndarray, root_quat: np.ndarray, frame_mask: np.ndarray, r
 def _swing(J: np.ndarray, j: int) -> np.ndarray:
     """World swing of the bone ending at j: shortest arc from its rest direction. (T, 4)"""
     bone = J[:, j] - J[:, sk.PARENTS[j]]
-    return F.qbetween(np.broadcast_to(sk.RAW_OFFSETS[j], bone.shape), bone)
+    return qbetween(np.broadcast_to(sk.RAW_OFFSETS[j], bone.shape), bone)
 
 
 def reencode(clean_features: np.ndarray, noisy_joints: np.ndarray, changed: np.ndarray) -> np.ndarray:
@@ -183,8 +194,8 @@ def reencode(clean_features: np.ndarray, noisy_joints: np.ndarray, changed: np.n
     moved joints change (position, 6D rotation of the bones ending at moved joints and at their
     children, velocity, foot contacts)."""
     out = np.array(clean_features, dtype=np.float32, copy=True)
-    quat, _ = F.recover_root(clean_features)  # (T, 4) world -> facing, as features_to_joints uses it
-    clean_joints = F.features_to_joints(clean_features).astype(np.float64)
+    quat, _ = recover_root(clean_features)  # (T, 4) world -> facing, as features_to_joints uses it
+    clean_joints = features_to_joints(clean_features).astype(np.float64)
     delta = noisy_joints.astype(np.float64) - clean_joints  # (T, 22, 3)
     delta[~changed] = 0.0
     next_delta = np.concatenate([delta[1:], delta[-1:]], axis=0)  # the step past the end keeps the offset
@@ -193,10 +204,10 @@ def reencode(clean_features: np.ndarray, noisy_joints: np.ndarray, changed: np.n
         rows = changed[:, j]
         # ric: positions relative to the root's XZ in the facing frame; linear, so add the rotated offset.
         ric = sk.ric_channels(j)
-        out[np.ix_(rows, ric)] = out[np.ix_(rows, ric)] + F.qrot(quat[rows], delta[rows, j])
+        out[np.ix_(rows, ric)] = out[np.ix_(rows, ric)] + qrot(quat[rows], delta[rows, j])
         vel_rows = rows | np.concatenate([rows[1:], rows[-1:]])
         vel = sk.vel_channels(j)
-        step = F.qrot(quat[vel_rows], next_delta[vel_rows, j] - delta[vel_rows, j])
+        step = qrot(quat[vel_rows], next_delta[vel_rows, j] - delta[vel_rows, j])
         out[np.ix_(vel_rows, vel)] = out[np.ix_(vel_rows, vel)] + step
         if j in CONTACT_JOINTS:
             speed_sq = (out[np.ix_(vel_rows, vel)].astype(np.float64) ** 2).sum(-1)
@@ -211,8 +222,8 @@ def reencode(clean_features: np.ndarray, noisy_joints: np.ndarray, changed: np.n
             continue
         if c in CHAIN_STARTS:
             raise RoparError(f"joint {sk.JOINT_NAMES[c]} starts a chain: its rotation needs the root facing")
-        local = F.qmul(F.qinv(_swing(J[rows], p)), _swing(J[rows], c))  # (n, 4)
-        out[np.ix_(rows, sk.rot_channels(c))] = F.quat_to_cont6d(local).astype(np.float32)
+        local = qmul(qinv(_swing(J[rows], p)), _swing(J[rows], c))  # (n, 4)
+        out[np.ix_(rows, sk.rot_channels(c))] = quat_to_cont6d(local).astype(np.float32)
     return out
 
 
@@ -251,9 +262,9 @@ class SimulatedClip:
 def simulate_clip(clean_features: np.ndarray, key: int, k: int, tau: float, mean_local: np.ndarray,
                   keep_view: bool = False) -> SimulatedClip:
     """Film candidate k of a clip and corrupt what the camera did not credibly see."""
-    joints = F.features_to_joints(clean_features)  # (T, 22, 3)
+    joints = features_to_joints(clean_features)  # (T, 22, 3)
     view, frame_mask = film_candidate(joints, key, k, tau)
-    quat, _ = F.recover_root(clean_features)
+    quat, _ = recover_root(clean_features)
     bad = corrupt(joints, quat, frame_mask, np.random.default_rng([key, k, 1]), mean_local)
     noisy = reencode(clean_features, bad.joints, bad.changed)
     return SimulatedClip(noisy, frame_mask, view.framing, bad.modes, view if keep_view else None,

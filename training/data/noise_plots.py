@@ -14,8 +14,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ropar_core import features as F
 from ropar_core.atomic import atomic_path
+from ropar_core.features import features_to_joints
 from ropar_core.skeleton import NUM_JOINTS, PARENTS, PART_NAMES, PART_OWN_JOINTS
 from training.data import virtual_camera as vc
 from training.data.noise_model import clip_key, mean_pose_local, simulate_clip
@@ -121,6 +121,6 @@ def plot_examples(clean_cache, choice: np.ndarray, out_dir: Path, seed: int, tau
         ratio = float(sim.frame_mask.mean())
         title = (f"{meta['id']} | framing: {sim.framing} | credible frames {ratio:.0%} | "
                  f"corruption: {sim.modes} | \"{meta['texts'][0]}\"")
-        paths.append(plot_clip(out_dir / f"{meta['id']}.png", F.features_to_joints(feats), sim.joints,
+        paths.append(plot_clip(out_dir / f"{meta['id']}.png", features_to_joints(feats), sim.joints,
                                sim.view, sim.frame_mask, title))
     return paths

@@ -1,6 +1,6 @@
 """One command from the Bandai archive to the training caches.
 
-    python -m training.prepare [--archive ../shared/datasets/bandai-namco-2.tar.xz | --bandai-dir DIR]
+    python -m training.prepare [--archive BANDAI_ARCHIVE.tar.xz | --bandai-dir DIR]
         --out data/cache [--noisy-ratio 0.5] [--variants 0.3,0.5,0.7] [--workers N] [--limit N]
 
 Stages, each resumable (rerunning skips finished work, an interrupted run picks up where it stopped):

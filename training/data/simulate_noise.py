@@ -1,4 +1,4 @@
-"""Clean mocap -> K700-M-like noisy clips (DESIGN §7, paper §2.2 and §3).
+"""Clean mocap -> noisy clips like the paper's video-reconstructed K700-M set (docs/training.md).
 
     python -m training.simulate_noise --in data/cache/clean --out data/cache/noisy \\
         --credible-ratio 0.5 --seed 0 [--plots DIR]
@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ropar_core import features as F
 from ropar_core.credibility import DEFAULT_TAU
 from ropar_core.errors import RoparError, cli_error
+from ropar_core.features import features_to_joints
 from training.data import video_noise
 from training.data.cache import Cache, CacheWriter
 from training.data.importers import Clip
-from training.data.noise_plots import plot_examples
 from training.data.noise_model import (
     NUM_CANDIDATES,
     SimulatedClip,
@@ -40,7 +39,7 @@ from training.data.noise_model import (
     simulate_clip,
     token_counts,
 )
-
+from training.data.noise_plots import plot_examples
 
 # ---------------------------------------------------------------------------------------------
 # The whole cache (multiprocessing; workers read the clean cache's memory maps themselves).
@@ -56,7 +55,7 @@ def _init_worker(cache_dir: str, seed: int, tau: float, num_candidates: int, mod
 
 def _candidate_counts(i: int) -> tuple[int, np.ndarray, int]:
     cache = _WORKER["cache"]
-    joints = F.features_to_joints(cache.clip_features(i))
+    joints = features_to_joints(cache.clip_features(i))
     key = clip_key(_WORKER["seed"], cache.clips[i]["id"])
     counts, total = [], 0
     for k in range(_WORKER["K"]):

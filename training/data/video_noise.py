@@ -1,4 +1,4 @@
-"""Noise like monocular video reconstruction (paper §2.2, K700-M): `simulate_noise --mode video`.
+"""Noise like monocular video reconstruction (the paper's K700-M set): `simulate_noise --mode video`.
 
 The default mode ("limbs", training/data/noise_model.py) corrupts exactly the parts the credibility
 mask calls noisy, only distal joints, then low-passes the error: the mask is an oracle and the body's
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ropar_core import features as F
 from ropar_core import skeleton as sk
 from ropar_core.credibility import credibility_from_confidences, part_confidence
+from ropar_core.features import features_to_joints, joints_to_features, qmul, qrot, recover_root
 from training.data import virtual_camera as vc
 from training.data.noise_model import SimulatedClip, corrupt, envelope
 
@@ -86,7 +86,7 @@ def rotate_subtree(J: np.ndarray, base: int, quat: np.ndarray) -> np.ndarray:
             below.add(j)
     idx = sorted(below - {base})
     out = J.copy()
-    out[:, idx] = J[:, base:base + 1] + F.qrot(quat[:, None], J[:, idx] - J[:, base:base + 1])
+    out[:, idx] = J[:, base:base + 1] + qrot(quat[:, None], J[:, idx] - J[:, base:base + 1])
     return out
 
 
@@ -104,15 +104,15 @@ def global_errors(J: np.ndarray, view: vc.View, rng: np.random.Generator) -> tup
     if lost_shoulders.any():
         twist = _profile(lost_shoulders, rng, np.radians(25.0), MAX_YAW, np.radians(1.0))
         lean = _profile(lost_shoulders, rng, np.radians(8.0), MAX_LEAN, np.radians(0.4))
-        quat = F.qmul(_axis_rotation(up, twist), _axis_rotation(side, lean))
+        quat = qmul(_axis_rotation(up, twist), _axis_rotation(side, lean))
         out = rotate_subtree(out, UPPER_BODY_BASE, quat)
     yaw = _profile(lost_hips, rng, np.radians(30.0), MAX_YAW, np.radians(1.5))
     lean = _profile(lost_hips, rng, np.radians(6.0), MAX_LEAN, np.radians(0.3))
     depth = _profile(lost_hips, rng, 0.3, MAX_DEPTH, 0.03)
     if lost_hips.any():
-        quat = F.qmul(_axis_rotation(up, yaw), _axis_rotation(side, lean))
+        quat = qmul(_axis_rotation(up, yaw), _axis_rotation(side, lean))
         root = out[:, :1]
-        out = root + F.qrot(quat[:, None], out - root) + depth[:, None, None] * depth_dir
+        out = root + qrot(quat[:, None], out - root) + depth[:, None, None] * depth_dir
     stats = {"lost_hips_frames": int(lost_hips.sum()), "lost_shoulders_frames": int(lost_shoulders.sum()),
              "max_yaw_deg": round(float(np.degrees(np.abs(yaw).max(initial=0.0))), 1),
              "max_depth_m": round(float(np.abs(depth).max(initial=0.0)), 3)}
@@ -122,7 +122,7 @@ def global_errors(J: np.ndarray, view: vc.View, rng: np.random.Generator) -> tup
 def to_features(joints: np.ndarray) -> np.ndarray:
     """(T, 22, 3) -> (T, 263): one frame is extrapolated so that joints_to_features keeps T frames."""
     extra = 2 * joints[-1:] - joints[-2:-1] if len(joints) > 1 else joints[-1:]
-    return F.joints_to_features(np.concatenate([joints, extra], axis=0))
+    return joints_to_features(np.concatenate([joints, extra], axis=0))
 
 
 @dataclass
@@ -148,9 +148,9 @@ def detector_errors(seen: np.ndarray, credible: np.ndarray) -> dict:
 
 def simulate_clip(clean_features: np.ndarray, key: int, k: int, tau: float, mean_local: np.ndarray):
     """Candidate k of a clip in video mode -> noise_model.SimulatedClip (+ detector error counts)."""
-    joints = F.features_to_joints(clean_features)
+    joints = features_to_joints(clean_features)
     cand = film_candidate(joints, key, k, tau)
-    quat, _ = F.recover_root(clean_features)
+    quat, _ = recover_root(clean_features)
     rng = np.random.default_rng([key, k, 1])
     limbs = corrupt(joints, quat, cand.seen, rng, mean_local, smooth=False)
     moved, stats = global_errors(limbs.joints, cand.view, rng)

@@ -1,7 +1,7 @@
 """A virtual video camera that films SMPL-22 joints and a pose detector that scores what it sees.
 
 Used by the noise simulator (training/data/noise_model.py) to decide, the way the paper does on real
-video (§2.2), which parts of a clean mocap clip would have been credible had it been filmed: per-joint
+video, which parts of a clean mocap clip would have been credible had it been filmed: per-joint
 2D confidences -> `ropar_core.credibility`.
 
 The camera is a pinhole with a 16:9 image. Image coordinates are (u, v) with v in [-1, 1] bottom to
@@ -9,7 +9,7 @@ top and u in [-16/9, 16/9]. A *framing* fixes which body heights fill the image 
 distance (full body, cut at the knees / waist, chest-up close-up, head and shoulders), the camera's
 azimuth around the subject, whether it follows the subject (a camera operator) or stays put (the
 subject walks out of frame), and optional occluders. Kinetics-700 shows the full body in only ~24 % of
-frames (paper §1), so the default mix gives "full" a quarter of the draws.
+frames (the paper's estimate), so the default mix gives "full" a quarter of the draws.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Evaluate a text-to-motion model (or a P-VAE's reconstructions) on a cache split with the judge of
-training/evaluation/evaluator.py, following the standard T2M protocol (ANCHOR-FACTS §4) where our
+training/evaluation/evaluator.py, following the standard T2M protocol (Guo et al. 2022) where our
 data allows.
 
     python -m training.evaluate --model DIR --data CACHE --split test [--evaluator runs/evaluator]
@@ -125,7 +125,7 @@ def evaluate_real(ev: TextMotionEvaluator, clips: list[EvalClip], reference: lis
 
 def evaluate_generation(generator, ev: TextMotionEvaluator, clips: list[EvalClip], repeats: int = 3,
                         seed: int = 0, mm_captions: int = 0, mm_repeats: int = 10, batch_size: int = 32,
-                        cfg: float | None = None, steps: int | None = None, log=None,
+                        cfg_scale: float | None = None, steps: int | None = None, log=None,
                         raw: bool = False) -> dict:
     """A generator (ropar_core.generator.Generator or anything with the same generate()) on the items of
     each repeat. Returns {metric: {mean, ci95, n, values}}. raw: score the model's own output (the T2M
@@ -141,7 +141,7 @@ def evaluate_generation(generator, ev: TextMotionEvaluator, clips: list[EvalClip
         captions = [it.caption for it in items]
         seeds = [seed * 1_000_003 + r * 100_003 + i for i in range(len(items))]
         out = generator.generate(captions, frames=[it.length for it in items], seed=seeds,
-                                 batch_size=batch_size, cfg=cfg, steps=steps, **extra)
+                                 batch_size=batch_size, cfg=cfg_scale, steps=steps, **extra)
         gen = ev.embed_motions([m.features for m in out])
         real = ev.embed_motions([_window(clips, it) for it in items])
         scores = score_set(ev, gen, captions, real, seed + r)
@@ -149,7 +149,7 @@ def evaluate_generation(generator, ev: TextMotionEvaluator, clips: list[EvalClip
             m.joints if hasattr(m, "joints") else feats.features_to_joints(m.features) for m in out))
         if mm_captions > 0:
             scores["multimodality"] = _multimodality(generator, ev, items[:mm_captions], mm_repeats,
-                                                     seed * 7 + r, batch_size, cfg, steps, extra)
+                                                     seed * 7 + r, batch_size, cfg_scale, steps, extra)
         runs.append(scores)
         if log:
             log(f"repeat {r + 1}/{repeats}: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items())
@@ -157,13 +157,13 @@ def evaluate_generation(generator, ev: TextMotionEvaluator, clips: list[EvalClip
     return summarise(runs)
 
 
-def _multimodality(generator, ev, items: list[Item], mm_repeats: int, seed: int, batch_size, cfg, steps,
+def _multimodality(generator, ev, items: list[Item], mm_repeats: int, seed: int, batch_size, cfg_scale, steps,
                    extra: dict):
     prompts = [it.caption for it in items for _ in range(mm_repeats)]
     frames = [it.length for it in items for _ in range(mm_repeats)]
     seeds = [seed * 1_000_003 + 500_000 + i for i in range(len(prompts))]
-    out = generator.generate(prompts, frames=frames, seed=seeds, batch_size=batch_size, cfg=cfg, steps=steps,
-                             **extra)
+    out = generator.generate(prompts, frames=frames, seed=seeds, batch_size=batch_size, cfg=cfg_scale,
+                             steps=steps, **extra)
     emb = ev.embed_motions([m.features for m in out])
     return metrics.multimodality(emb.reshape(len(items), mm_repeats, -1), seed=seed)
 
@@ -233,7 +233,7 @@ class EvalSpec:
     mm_captions: int = 0
     mm_repeats: int = 10
     batch_size: int = 32
-    cfg: float | None = None
+    cfg_scale: float | None = None  # guidance scale (None: the model's)
     steps: int | None = None
     limit: int | None = None
     raw: bool = False
@@ -263,7 +263,7 @@ def run(spec: EvalSpec) -> dict:
                                        spec.seed)
         result["generated"] = evaluate_generation(
             gen, ev, clips, spec.repeats, spec.seed, spec.mm_captions, spec.mm_repeats, spec.batch_size,
-            spec.cfg, spec.steps, _log, raw=spec.raw)
+            spec.cfg_scale, spec.steps, _log, raw=spec.raw)
     else:
         from ropar_core.modeldir import load_pvae
 
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mm-captions", type=int, default=0, help="MultiModality: captions (0 = skip)")
     parser.add_argument("--mm-repeats", type=int, default=10, help="MultiModality: generations per caption")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--cfg", type=float, help="guidance scale (default: the model's)")
+    parser.add_argument("--cfg", dest="cfg_scale", type=float, help="guidance scale (default: the model's)")
     parser.add_argument("--steps", type=int, help="unmasking steps (default: the model's)")
     parser.add_argument("--limit", type=int, help="evaluate a seeded random subset of N clips (quick checks)")
     parser.add_argument("--raw", action="store_true",

@@ -1,4 +1,4 @@
-"""A TMR-style text-motion retrieval model (Petrovich et al. 2023; ANCHOR-FACTS §3) that *judges* generated
+"""A TMR-style text-motion retrieval model (Petrovich et al. 2023) that *judges* generated
 motions for FID / R-precision / MM-Dist. It is trained on clean data only and never shares weights with
 the models it judges.
 
@@ -51,19 +51,14 @@ class EvaluatorConfig:
     # downsampling) makes attention 16x cheaper, which is what lets it train on a shared CPU.
     patch_frames: int = 1
     temperature: float = 0.1
-    # "label": same (content, style) label -> not a negative (falls back to "cosine" when labels are absent);
-    # "cosine": sentence-embedding cosine > negative_threshold -> not a negative (TMR); identical captions are
-    # never negatives in either mode. Why "label" by default: with MiniLM embeddings of our Bandai captions
-    # (600 train captions, all pairs), cosine > 0.6 holds for 96 % of same-label pairs but also for 96 % of
-    # pairs that differ only in left vs right and 71 % of pairs that differ only in style, so TMR's rule
-    # would remove exactly the negatives that teach the judge sides and styles.
+    # Which pairs are not negatives (see negative_mask): "label" keeps the left/right and style negatives
+    # that TMR's "cosine" rule would drop on our captions (docs/evaluation.md has the measurement).
     negative_filter: str = "label"
     negative_threshold: float = 0.6
     kl_weight: float = 1e-5
     recon_weight: float = 0.0  # > 0 adds TMR's motion decoder; 0 builds none
-    # Initial log-variance of both posteriors. At 0 (sigma = 1) the sampled latents are mostly noise and a
-    # short CPU run barely learns (synthetic test: label R@1 0.06 vs 1.0 after 300 steps); TMR's 500 epochs
-    # can afford that, we cannot. The contrastive loss is still computed on samples, as in TMR.
+    # Initial log-variance of both posteriors: small, so that a short run's sampled latents are not mostly
+    # noise (docs/evaluation.md); the contrastive loss is still computed on samples, as in TMR.
     init_logvar: float = -6.0
 
     def to_dict(self) -> dict:

@@ -1,5 +1,5 @@
-"""Text-to-motion metrics of the standard protocol (Guo et al. 2022, as used by MoMask / MARDM; ANCHOR-FACTS
-§4) on evaluator embeddings, plus MPJPE on joints.
+"""Text-to-motion metrics of the standard protocol (Guo et al. 2022, as used by MoMask / MARDM) on
+evaluator embeddings, plus MPJPE on joints.
 
 Conventions of this module (kept deliberately close to the protocol so numbers read the same way):
 - Embeddings are numpy arrays `(N, D)`; distances are Euclidean.

@@ -1,4 +1,4 @@
-"""Physical plausibility of joint motions (issue 15): do the feet plant, does the floor hold, do the limbs
+"""Physical plausibility of joint motions: do the feet plant, does the floor hold, do the limbs
 keep their length, does the path go where the prompt says.
 
 All functions take joints `(T, 22, 3)` in metres, Y up, floor at Y = 0, 20 fps (what `features_to_joints`

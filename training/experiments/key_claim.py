@@ -276,7 +276,11 @@ def run_tasks(tasks: list[tuple[str, Job, str | None]], exp: Experiment, workers
     import multiprocessing as mp
 
     pending, ready_models, running = list(tasks), set(), {}
-    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context("spawn")) as pool:
+    from ropar_core.text_cache import enable_for_training
+
+    # spawned workers start bare: they share the on-disk caption-embedding cache as this command does
+    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
+                             initializer=enable_for_training) as pool:
         while pending or running:
             for task in [t for t in pending if t[2] is None or t[2] in ready_models]:
                 if len(running) >= workers:

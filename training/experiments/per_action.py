@@ -2,7 +2,7 @@
 evaluator) puts a motion nearest to the captions of its own content, for the real motions and for a
 model's motions generated from the same captions at the same lengths.
 
-    python -m training.experiments.per_action --model assets/default --data CACHE --split test \\
+    python -m training.per_action --model assets/default --data CACHE --split test \\
         --evaluator assets/evaluator [--per-action 24] [--seed 0] [--out per_action.json]
 
 A content's prototype is the mean judge embedding of the split's captions of that content (all its
@@ -91,7 +91,7 @@ def format_table(rows: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m training.experiments.per_action", description=__doc__.split("\n\n")[0]
+        prog="python -m training.per_action", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--model", default=None, help="model directory (omit: real motions only)")
     ap.add_argument("--data", required=True)

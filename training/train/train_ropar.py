@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-diffusion-head", action="store_true", help="ablation: direct regression head")
     p.add_argument("--token-rule", default="all", choices=("all", "majority"),
                    help="a token is credible when all / most of its 4 frames are")
-    p.add_argument("--cfg", type=float, default=DEFAULT_CFG_SCALE,
+    p.add_argument("--cfg", dest="cfg_scale", type=float, default=DEFAULT_CFG_SCALE,
                    help="default guidance scale stored with the model")
     p.add_argument("--text-noise-source", action="append", metavar="SOURCE=STD", default=None,
                    help="conditioning augmentation per data source (repeatable): the captions of SOURCE's "
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = model_overrides(yaml_cfg["model"], args.set,
                                     diffusion_head=False if args.no_diffusion_head else None)
         train(cfg, args.data, args.pvae, args.out, preset=args.preset, overrides=overrides,
-              text_encoder=args.text_encoder, token_rule=args.token_rule, cfg_scale=args.cfg,
+              text_encoder=args.text_encoder, token_rule=args.token_rule, cfg_scale=args.cfg_scale,
               resume=args.resume, command=command, init=args.init,
               text_noise_sources=parse_source_noise(args.text_noise_source))
     except RoparError as exc:

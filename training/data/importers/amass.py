@@ -3,7 +3,7 @@
 Each AMASS file holds `poses` (T, 156 | 165 | 72 axis-angle), `trans` (T, 3), `betas`, `gender` and the
 capture rate (`mocap_framerate` in SMPL+H releases, `mocap_frame_rate` in SMPL-X ones). Joints come
 from the user's body model through `smpl_model.body_joints` (first 22 joints), then as in HumanML3D
-(ANCHOR-FACTS §1.0) the Z-up world becomes Y-up by (x, y, z) -> (-x, z, y) (a proper rotation), and
+(its raw_pose_processing) the Z-up world becomes Y-up by (x, y, z) -> (-x, z, y) (a proper rotation), and
 `normalise_joints` resamples to 20 fps (linear interpolation rather than HumanML3D's every-k-th frame,
 so rates that are not multiples of 20 stay on time), floors and faces the motion before
 `joints_to_features`.

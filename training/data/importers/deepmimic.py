@@ -195,6 +195,6 @@ def load_folder(root: str | Path, seed: int = 0, num_captions: int = 8) -> list[
 def turn_range_deg(features: np.ndarray) -> float:
     """The spread of the root's heading over the clip: near 0 for a straight walk whatever its length (the
     gait's sway cancels), large for one that wanders. Channel 0 integrates to HALF the yaw (the root
-    quaternion is (cos a, 0, sin a, 0), a turn by 2a; ANCHOR-FACTS)."""
+    quaternion is (cos a, 0, sin a, 0), a turn by 2a: ropar_core.features.recover_root)."""
     heading = 2 * np.degrees(np.concatenate([[0.0], np.cumsum(features[:-1, 0])]))
     return float(heading.max() - heading.min())

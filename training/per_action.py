@@ -1,0 +1,10 @@
+"""`python -m training.per_action`: the command lives in training/experiments/per_action.py."""
+
+import sys
+
+from ropar_core.text_cache import enable_for_training
+from training.experiments.per_action import main
+
+if __name__ == "__main__":
+    enable_for_training()  # the commands share the on-disk caption-embedding cache
+    sys.exit(main())
