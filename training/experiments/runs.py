@@ -61,6 +61,7 @@ class RunSpec:
     seed: int
     model: dict = field(default_factory=dict)  # model config changes (ablations), e.g. part_decomposition
     pvae: Path | None = None  # RoPAR: the frozen P-VAE it trains on
+    init: Path | None = None  # P-VAE / RoPAR: a model directory to fine-tune from
     device: str = "cpu"
     threads: int = 0
     eval_clips: int = 16  # P-VAE: held-out clips for MPJPE
@@ -70,6 +71,8 @@ class RunSpec:
             raise RoparError(f"unknown stage {self.stage!r}; choose one of {', '.join(STAGES)}")
         if self.stage == "ropar" and self.pvae is None:
             raise RoparError("a RoPAR run needs the directory of its P-VAE")
+        if self.stage == "evaluator" and self.init is not None:
+            raise RoparError("the evaluator trains from scratch (no init)")
 
     def defaults(self) -> TrainConfig:
         from training.train import train_evaluator, train_pvae, train_ropar
@@ -102,6 +105,7 @@ class RunSpec:
         switches = {"part_decomposition": "--no-part-decomposition",
                     "shared_parameters": "--no-shared-parameters", "diffusion_head": "--no-diffusion-head"}
         tail += [flag for name, flag in switches.items() if self.model.get(name) is False]
+        tail += ["--init", shown(self.init)] if self.init is not None else []
         return " ".join(head + tail)
 
 
@@ -126,10 +130,10 @@ def train_run(spec: RunSpec, text_encoder=None) -> float:
     cfg, command, preset = spec.train_config(), spec.command(), spec.budget.preset
     if spec.stage == "pvae":
         train_pvae.train(cfg, train_pvae.model_config(preset, spec.model), spec.data, spec.out, resume=True,
-                         eval_clips=spec.eval_clips, preset=preset, command=command)
+                         eval_clips=spec.eval_clips, preset=preset, command=command, init=spec.init)
     elif spec.stage == "ropar":
         train_ropar.train(cfg, spec.data, spec.pvae, spec.out, preset=preset, overrides=spec.model,
-                          text_encoder=text_encoder, resume=True, command=command)
+                          text_encoder=text_encoder, resume=True, command=command, init=spec.init)
     else:
         train_evaluator.train(cfg, spec.data, spec.out, preset=preset, overrides=spec.model,
                               text_encoder=text_encoder, resume=True, command=command)

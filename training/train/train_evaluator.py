@@ -49,19 +49,24 @@ PRESETS = {
     "small": dict(latent_dim=128, width=128, layers=2, heads=4, ff_dim=256, text_hidden=256, patch_frames=4),
     "full": dict(latent_dim=256, width=256, layers=6, heads=4, ff_dim=1024, text_hidden=512),
 }
-# Each size's training budget: (steps, batch size, learning rate, checkpoint every N steps).
-BUDGETS = {"tiny": (30, 16, 1e-3, 15), "small": (1500, 32, 3e-4, 250), "full": (20000, 32, 1e-4, 1000)}
+# Each size's training budget on the evaluator's optimiser: AdamW with torch's betas and weight decay
+# 0.01, no weight averaging (ema_decay 0 keeps the trained weights), whole clips up to 196 frames.
+_OPTIMISER = TrainConfig(betas=(0.9, 0.999), weight_decay=0.01, warmup=100, ema_decay=0.0, seed=1234,
+                         crop_frames=EvaluatorConfig.max_frames, eval_every=0)
+TRAIN_PRESETS = {
+    "tiny": dataclasses.replace(_OPTIMISER, steps=30, batch_size=16, lr=1e-3, log_every=3, ckpt_every=15),
+    "small": dataclasses.replace(_OPTIMISER, steps=1500, batch_size=32, lr=3e-4, log_every=150,
+                                 ckpt_every=250),
+    "full": dataclasses.replace(_OPTIMISER, steps=20000, batch_size=32, lr=1e-4, log_every=2000,
+                                ckpt_every=1000),
+}
 
 
 def train_defaults(preset: str = "small") -> TrainConfig:
-    """The evaluator's optimiser: AdamW with torch's betas and weight decay 0.01, no weight averaging
-    (ema_decay 0 keeps the trained weights), whole clips up to the model's 196 frames."""
-    if preset not in BUDGETS:
+    """The training budget of a size preset."""
+    if preset not in TRAIN_PRESETS:
         raise RoparError(f"unknown evaluator preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    steps, batch_size, lr, ckpt_every = BUDGETS[preset]
-    return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, betas=(0.9, 0.999), weight_decay=0.01,
-                       warmup=100, ema_decay=0.0, seed=1234, crop_frames=EvaluatorConfig.max_frames,
-                       eval_every=0, log_every=max(1, steps // 10), ckpt_every=ckpt_every)
+    return TRAIN_PRESETS[preset]
 
 
 def model_config(preset: str, overrides: dict | None = None, text_dim: int = 384) -> EvaluatorConfig:
