@@ -1,6 +1,6 @@
-"""The code's shape, checked mechanically (issue 13): no import cycle between the project's modules
-(lazy imports included), argparse namespaces only in command-line entry points, no module over 500
-lines, no test module importing another, no skip on an ImportError."""
+"""The code's shape, checked mechanically: no import cycle between the project's modules (lazy imports
+included), training's layers importing downwards only, argparse namespaces only in command-line entry
+points, no module over 500 lines, no test module importing another, no skip on an ImportError."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("ropar_core", "training", "blender_addon")
+TRAINING_LAYERS = ("data", "evaluation", "train", "experiments")  # each may import only those before it
 MAX_LINES = 500
 
 
@@ -95,6 +96,37 @@ def test_a_lazy_cycle_is_found(tmp_path):
     (pkg / "a.py").write_text("def f():\n    from ropar_core import b\n")
     (pkg / "b.py").write_text("from ropar_core.a import f\n")
     assert import_cycles(tmp_path) == [["ropar_core.a", "ropar_core.b"]]
+
+
+def upward_training_imports(root: Path = ROOT) -> list[str]:
+    """Imports (lazy ones included) from a training layer into a layer above it."""
+    modules = _modules(root)
+    out = []
+    for name, path in modules.items():
+        parts = name.split(".")
+        if len(parts) < 2 or parts[0] != "training" or parts[1] not in TRAINING_LAYERS:
+            continue
+        for target in sorted(_imports(name, path, modules)):
+            t = target.split(".")
+            if (len(t) > 1 and t[0] == "training" and t[1] in TRAINING_LAYERS
+                    and TRAINING_LAYERS.index(t[1]) > TRAINING_LAYERS.index(parts[1])):
+                out.append(f"{name} imports {target}")
+    return out
+
+
+def test_training_layers_import_downwards_only():
+    assert upward_training_imports() == []
+
+
+def test_an_upward_training_import_is_found(tmp_path):
+    """The checker itself: a data module that imports the trainers inside a function."""
+    for folder in ("training", "training/data", "training/train"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "__init__.py").write_text("")
+    (tmp_path / "training/train/config.py").write_text("BATCH = 64\n")
+    lazy = "def f():\n    from training.train.config import BATCH\n"
+    (tmp_path / "training/data/build.py").write_text(lazy)
+    assert upward_training_imports(tmp_path) == ["training.data.build imports training.train.config"]
 
 
 def test_only_entry_points_take_parsed_arguments():
