@@ -32,7 +32,7 @@ from training.data.cache import Cache
 from training.evaluation import metrics
 from training.evaluation.evaluate import draw_items
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
-from training.experiments.runs import REPO, shown
+from training.experiments.runs import REPO, recorded, shown
 
 VERSION = 1
 
@@ -137,11 +137,10 @@ def run(caches: Path, names: list[str], evaluator: Path, out: Path, repeats: int
         path = out / f"{name}.json"
         key = {"version": VERSION, "cache": shown(caches / name), "evaluator": shown(evaluator),
                "repeats": repeats, "seed": seed}
-        if path.is_file():
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            if saved.get("key") == key:
-                results.append(saved["result"])
-                continue
+        saved = recorded(path, key)
+        if saved is not None:
+            results.append(saved["result"])
+            continue
         res = judge_cache(ev, caches / "clean", caches / name, repeats, seed,
                           log=lambda m: print(f"[judge] {m}", file=sys.stderr, flush=True))
         write_text(path, json.dumps({"key": key, "result": res}, indent=1) + "\n")

@@ -49,7 +49,7 @@ from training.experiments.key_claim_report import (  # noqa: F401  (the report h
     load_records,
     verdict,
 )
-from training.experiments.runs import REPO, Budget, RunSpec, blind_cache, is_trained, train_run
+from training.experiments.runs import REPO, Budget, RunSpec, blind_cache, is_trained, recorded, train_run
 
 VERSION, EVAL_SEED = 1, 0
 
@@ -204,11 +204,7 @@ class Experiment:
 
     def finished(self, job: Job) -> dict | None:
         """The run's record when it was measured with this configuration."""
-        try:
-            saved = json.loads(result_path(self.out, job).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return saved if saved.get("key") == self.key(job) else None
+        return recorded(result_path(self.out, job), self.key(job))
 
 
 def result_path(out: Path, job: Job) -> Path:

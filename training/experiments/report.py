@@ -3,7 +3,7 @@
     python -m training.report --preset small --out reports/ [--caches data/cache] [--work runs/report-small]
         [--evaluator runs/evaluator] [--repeats 3] [--limit N]
 
-What is trained (every run with fixed seeds; each is the ordinary training command, imported and called):
+What is trained (every run with fixed seeds, through the typed trainers: runs.RunSpec -> runs.train_run):
 - RoPAR (part-aware P-VAE + RoPAR, credibility-aware) and the full-body baseline on every cache: clean
   (100 % credible tokens), noisy, noisy_r70, noisy_r50, noisy_r30. The baseline is the same masked
   autoregressive model with `part_decomposition=False` (one full-body token per 4 frames, P-VAE and
@@ -61,7 +61,7 @@ from training.experiments.report_text import (
     signal_check,
     write_markdown,
 )
-from training.experiments.runs import REPO, RunSpec, blind_cache, shown, train_run
+from training.experiments.runs import REPO, RunSpec, blind_cache, recorded, shown, train_run
 
 __all__ = ["blind_cache", "build_report", "claims", "compare", "main", "ratio_caches", "reading",
            "signal_check"]
@@ -88,13 +88,9 @@ class Timings:
 
 def _cached_eval(path: Path, key: dict, compute, timings: Timings | None = None, stage: str = ""):
     """compute() once per key; the result is kept in `path`."""
-    if path.is_file():
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            if saved.get("key") == key:
-                return saved["result"]
-        except (OSError, ValueError):
-            pass
+    saved = recorded(path, key)
+    if saved is not None:
+        return saved["result"]
     t0 = time.time()
     result = compute()
     if timings is not None:

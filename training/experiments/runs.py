@@ -144,6 +144,16 @@ def train_run(spec: RunSpec, text_encoder=None) -> float:
 # Shared by the experiments
 
 
+def recorded(path: Path, key: dict) -> dict | None:
+    """The JSON record at `path` when it was written for `key` (its "key" field), else None: every
+    experiment keeps what it measured this way and redoes only what changed."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and saved.get("key") == key else None
+
+
 def shown(path) -> str:
     """A path as the reports print it: relative to the repository when inside it, else its last two parts
     (".../cache/noisy"): committed reports carry no machine paths."""
