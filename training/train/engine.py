@@ -1,4 +1,4 @@
-"""Training-loop pieces shared by train_pvae and train_ropar.
+"""Training-loop pieces shared by every trainer (train_pvae, train_ropar, train_evaluator).
 
 * `setup_distributed`: one plain process, or `torchrun --nproc-per-node N` (DDP; gloo on CPU, nccl on
   CUDA).
