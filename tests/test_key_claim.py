@@ -137,3 +137,24 @@ def test_runs_measured_differently_never_mix(tmp_path):
     records, got = key_claim.load_records(tmp_path, None)
     assert got == data
     assert sorted(r["run"] for r in records) == ["blind_s0", "pvae_s0", "ropar_s0", "ropar_s1"]
+
+
+def test_a_new_arm_is_one_table_entry(monkeypatch, tmp_path):
+    """An arm on a blind P-VAE of its own: one entry in ARMS and one in PVAES give its jobs, its schedule
+    and what it trains on."""
+    from training.experiments import arms
+
+    monkeypatch.setitem(arms.PVAES, "pvae_blind", arms.PVAEKind("blind"))
+    monkeypatch.setitem(arms.ARMS, "blind_both", arms.Arm("blind", "pvae_blind"))
+    stage1, stage2 = key_claim.plan([0], ("ropar", "blind_both"))
+    assert [j.name for j in stage1] == ["pvae_s0", "pvae_blind_s0"]
+    assert [j.name for j in stage2] == ["ropar_s0", "blind_both_s0"]
+    assert [(w, j.name, n) for w, j, n in key_claim.schedule(stage1, stage2, stage1 + stage2)][-1] == (
+        "run", "blind_both_s0", "pvae_blind_s0")
+    noisy = tmp_path / "noisy"
+    exp = key_claim.Experiment(key_claim.PRESETS["tiny"], "tiny", noisy, tmp_path / "clean", tmp_path / "ev",
+                               tmp_path / "work", tmp_path / "out", {}, "")
+    pvae, arm = exp.spec(stage1[1]), exp.spec(stage2[1])
+    assert pvae.data == arm.data == tmp_path / "work" / "caches" / "noisy-blind"
+    assert arm.pvae == pvae.out == tmp_path / "work" / "pvae_blind_s0" and pvae.stage == "pvae"
+    assert exp.spec(stage2[0]).data == noisy and "ropar" in exp.key(stage2[1])

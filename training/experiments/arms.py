@@ -1,18 +1,39 @@
 """The key claim's arms: which view of the noisy cache each model trains on and which P-VAE an arm
-builds on. A new arm is one entry in ARMS (plus, when it needs its own, one P-VAE in PVAES)."""
+builds on. A new arm is one entry in ARMS (plus, when it needs its own, one P-VAE in PVAES, and when it
+reads the data differently, one view in VIEWS)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-VIEWS = ("noisy", "blind")  # the noisy cache with its credibility / every token taken as credible
+from training.experiments.runs import blind_cache
+
+# A view of the noisy cache: None is the cache itself (with its credibility); a function build(noisy,
+# dst) -> dst writes a derived cache (built once per experiment, under WORK/caches/<noisy>-<view>).
+VIEWS: dict[str, Callable[[Path, Path], Path] | None] = {
+    "noisy": None,
+    "blind": blind_cache,  # every token taken as credible
+}
+
+
+def view_path(view: str, noisy: Path, work: Path) -> Path:
+    """Where a view of the noisy cache `noisy` lives in an experiment's WORK directory."""
+    return noisy if VIEWS[view] is None else work / "caches" / f"{noisy.name}-{view}"
+
+
+def build_view(view: str, noisy: Path, work: Path) -> Path:
+    """The view, written first when it is a derived cache that is not there yet."""
+    path = view_path(view, noisy, work)
+    return path if VIEWS[view] is None else VIEWS[view](noisy, path)
 
 
 @dataclass(frozen=True)
 class PVAEKind:
     """A P-VAE the arms share: its view of the data and its config changes."""
 
-    view: str
+    view: str  # a key of VIEWS
     model: dict = field(default_factory=dict)
 
 
@@ -20,7 +41,7 @@ class PVAEKind:
 class Arm:
     """A generation arm: its view of the data, the P-VAE it encodes with, RoPAR config changes."""
 
-    view: str
+    view: str  # a key of VIEWS
     pvae: str  # a key of PVAES
     model: dict = field(default_factory=dict)
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError, cli_error
-from training.experiments.arms import ARMS, PVAES, stage_of
+from training.experiments.arms import ARMS, PVAES, build_view, stage_of, view_path
 from training.experiments.key_claim_report import (  # noqa: F401  (the report half, re-exported)
     MIN_SEEDS,
     MIN_TEST_CLIPS,
@@ -49,7 +49,7 @@ from training.experiments.key_claim_report import (  # noqa: F401  (the report h
     load_records,
     verdict,
 )
-from training.experiments.runs import REPO, Budget, RunSpec, blind_cache, is_trained, recorded, train_run
+from training.experiments.runs import REPO, Budget, RunSpec, is_trained, recorded, train_run
 
 VERSION, EVAL_SEED = 1, 0
 
@@ -127,6 +127,11 @@ class Job:
     def pvae_kind(self) -> str:
         return self.kind if self.kind in PVAES else ARMS[self.kind].pvae
 
+    @property
+    def view(self) -> str:
+        """The view of the noisy cache its model trains on (a key of arms.VIEWS)."""
+        return PVAES[self.kind].view if self.kind in PVAES else ARMS[self.kind].view
+
 
 def plan(seeds: list[int], arms: tuple[str, ...] = tuple(ARMS)) -> tuple[list[Job], list[Job]]:
     """(P-VAE jobs, RoPAR jobs): the second stage needs the first's models. Only the P-VAEs the arms use."""
@@ -171,8 +176,7 @@ class Experiment:
 
     budget: KeyClaimBudget
     preset: str
-    noisy: Path
-    blind: Path  # the credibility-blind view of `noisy`
+    noisy: Path  # the noisy cache; the arms read views of it (arms.VIEWS)
     clean: Path
     evaluator: Path
     work: Path  # trained models
@@ -184,15 +188,13 @@ class Experiment:
 
     def spec(self, job: Job) -> RunSpec:
         """What job trains: its P-VAE, or its RoPAR on the P-VAE of the same seed."""
-        views = {"noisy": self.noisy, "blind": self.blind}
+        data = view_path(job.view, self.noisy, self.work)
         if job.stage == "pvae":
-            kind = PVAES[job.kind]
-            return RunSpec("pvae", views[kind.view], self.work / job.name, self.budget.pvae, job.seed,
-                           model=kind.model, device=self.device, threads=self.threads)
-        arm = ARMS[job.kind]
-        return RunSpec("ropar", views[arm.view], self.work / job.name, self.budget.ropar, job.seed,
-                       model=arm.model, pvae=self.work / f"{arm.pvae}_s{job.seed}", device=self.device,
-                       threads=self.threads)
+            return RunSpec("pvae", data, self.work / job.name, self.budget.pvae, job.seed,
+                           model=PVAES[job.kind].model, device=self.device, threads=self.threads)
+        return RunSpec("ropar", data, self.work / job.name, self.budget.ropar, job.seed,
+                       model=ARMS[job.kind].model, pvae=self.work / f"{job.pvae_kind}_s{job.seed}",
+                       device=self.device, threads=self.threads)
 
     def key(self, job: Job) -> dict:
         budget = self.budget.record()
@@ -360,9 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
         if not arms or set(arms) - set(ARMS):
             raise RoparError(f"--arms: choose from {', '.join(ARMS)}")
-        exp = Experiment(PRESETS[args.preset], args.preset, noisy, work / "caches" / f"{args.noisy}-blind",
-                         clean, evaluator, work, out, cache_identity(noisy), evaluator_identity(evaluator),
-                         args.device, args.threads)
+        exp = Experiment(PRESETS[args.preset], args.preset, noisy, clean, evaluator, work, out,
+                         cache_identity(noisy), evaluator_identity(evaluator), args.device, args.threads)
         stage1, stage2 = plan(list(range(args.seeds)), arms)
         done = [r for j in stage1 + stage2 if (r := exp.finished(j))]
         todo = [j for j in stage1 + stage2 if not exp.finished(j)]
@@ -377,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 if trained else ""), flush=True)
         if args.estimate_only:
             return 0
-        blind_cache(noisy, exp.blind)
+        for view in sorted({j.view for j in stage1 + stage2}):
+            build_view(view, noisy, work)
         # A RoPAR job needs its P-VAE trained even when the P-VAE's own evaluation is already on record.
         run_tasks(schedule(stage1, stage2, todo), exp, args.jobs)
         print("\n".join(assemble(out, exp.data)["reading"]))
