@@ -32,9 +32,8 @@ CACHE_VERSION = 1
 # HumanML3D replaces each channel's std by its group's average (its cal_mean_variance): root yaw velocity,
 # root XZ velocity, root height, ric positions, 6D rotations, joint velocities, foot contacts.
 STD_GROUPS = ((0, 1), (1, 3), (3, 4), (4, 67), (67, 193), (193, 259), (259, 263))
-# Only guards against a group without spread (e.g. foot contacts in a set of in-place clips), which
-# would blow the normalised values up. Real groups are far above it: HumanML3D's smallest is 0.0128,
-# Bandai's root yaw velocity 0.0075.
+# Guards only a group without spread (e.g. the foot contacts of in-place clips); real groups are far
+# above it (HumanML3D's smallest 0.0128, Bandai's root yaw velocity 0.0075).
 STD_FLOOR = 1e-3
 CHUNK_ROWS = 1 << 16
 
