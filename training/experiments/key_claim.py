@@ -11,7 +11,8 @@ Arms, each trained with every seed (one P-VAE per seed, shared where the paper s
   (credible.npy all True): it differs from `ropar` in Eq. 2 only;
 - `fullbody`: the earlier baseline (full-body tokens, P-VAE and RoPAR blind), a second row.
 The P-VAE without parts (`fullbody`'s) is trained on the blind view, so it really reads the noisy
-channels; its reconstruction is scored next to the part P-VAE's (Table 2).
+channels; its reconstruction is scored next to the part P-VAE's (Table 2). These are the tables of
+arms.py; what each job trains is a runs.RunSpec (Experiment.spec) trained by runs.train_run.
 
 Every generation run is evaluated on the whole test split with the judge (R-precision in batches of 32,
 FID against the clean ground truth of the same items, MultiModality), `unmasking_steps` steps, on the
