@@ -39,6 +39,13 @@ def check_prompt(prompt, tokenizer=None, max_tokens: int = MAX_PROMPT_TOKENS) ->
     """A prompt -> its whitespace-normalised text; `tokenizer` (the text encoder's) counts its tokens."""
     if not isinstance(prompt, str):
         raise RoparError(f"a prompt must be a string, got {type(prompt).__name__}")
+    try:  # a lone surrogate (an undecodable byte on the command line, "\\ud800" in JSON) is not text
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = prompt[exc.start:exc.end].encode("utf-8", "surrogateescape" if 0xdc80 <= ord(prompt[exc.start])
+                                                <= 0xdcff else "backslashreplace")
+        raise RoparError(f"the prompt is not valid UTF-8 text (at character {exc.start}: {bad!r}); "
+                         f"write it in UTF-8") from None
     text = " ".join(prompt.split())
     if not text:
         raise RoparError("empty prompt: describe the motion, e.g. \"a person walks forward\"")
