@@ -7,8 +7,10 @@
 
 With several prompts --out (and --preview) is a directory, which gets 000.bvh, 001.bvh, ... (000.png,
 ... for previews), or a pattern with the fields {index}, {seed} and {slug} (the prompt, lower case,
-underscores; e.g. out/{index:03d}_{slug}.bvh). A prompts file holds one prompt per line, or JSON lines
-{"text": ..., "seconds"|"frames": ..., "seed": ...}; blank lines and lines starting with # are skipped.
+underscores; e.g. out/{index:03d}_{slug}.bvh; widths up to 64). A prompts file holds one prompt per
+line, or JSON lines {"text": ..., "seconds"|"frames": ..., "seed": ...}; blank lines and lines starting
+with # are skipped. Every prompt and the output folder are checked before the model loads; the files
+of each batch (--batch-size) are written as soon as it is done, so a stopped run keeps finished work.
 
 Torch is imported only when the command runs (the parser is built for every `ropar` call).
 """
