@@ -58,6 +58,11 @@ class PrefixedReader(io.RawIOBase):
             return n
         return self._raw.readinto(buffer)
 
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()  # releases its hold on the socket, so closing the socket really closes it
+        super().close()
+
 
 class HeadGate:
     """Mixin for a socketserver TCP server: serve_forever() reads request heads in one thread and calls

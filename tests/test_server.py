@@ -250,3 +250,14 @@ def test_a_token_is_required_when_set(gen):
         s.close()
     with pytest.raises(RoparError, match="16 to"):
         Running(gen, token="short")
+
+
+def test_verbose_log_escapes_control_bytes(gen, capfd):
+    s = Running(gen, verbose=True)
+    try:
+        got, _ = s.raw(b"GET /health\x1b[2J\x07 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert got == 404
+    finally:
+        s.close()
+    err = capfd.readouterr().err
+    assert "\\x1b[2J\\x07" in err and "\x1b" not in err and "\x07" not in err
