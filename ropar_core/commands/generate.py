@@ -249,7 +249,8 @@ def _items(args) -> list[Item]:
         raise RoparError("give a PROMPT or --prompts FILE (exactly one)")
     if args.prompts is not None:
         return read_prompts(args.prompts, args.seed)
-    return [Item(check_prompt(args.prompt) and args.prompt, args.seed)]
+    check_prompt(args.prompt)  # before the model loads
+    return [Item(args.prompt, args.seed)]
 
 
 def _check_edit_args(args, items: list[Item]) -> None:
@@ -301,7 +302,14 @@ def run(args) -> int:
         tally.gen_s += time.perf_counter() - t1
         _write_batch([motion], 0, out, preview, tally)
     else:
-        generate_in_batches(gen, items, args, out, preview, tally)
+        try:
+            generate_in_batches(gen, items, args, out, preview, tally)
+        except (RoparError, OSError) as exc:
+            if not tally.count:
+                raise
+            what = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.filename else exc
+            raise RoparError(f"{what} (the first {tally.count} of {len(items)} motions were written)"
+                             ) from None
     _warn_unfamiliar(tally)
     _summary(tally, out, gen)
     return 0
