@@ -128,7 +128,8 @@ def load_motion(path, fmt: str | None = None, fps: float | None = sk.FPS, bone_m
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         raise MotionFileError(f"no such motion file: {path}")
-    limits.check_file_size(path, 2**40, "motion file")  # regular files only: no device, FIFO, folder, loop
+    with limits.open_regular(path, "motion file"):  # no device, FIFO, folder or symlink loop
+        pass
     fmt = _format_for(path, fmt, writing=False)
     if fmt == "bvh":
         bvh = read_bvh(path)

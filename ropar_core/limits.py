@@ -25,7 +25,7 @@ MAX_MOTION_FRAMES = 200_000
 MAX_JSON_BYTES = 128 * 2**20  # JSON motion / keypoint / config files; parsing costs ~8x this in memory
 MAX_THREADS = 256  # torch aborts creating ~100 000 OpenMP threads; no machine here has more cores
 MAX_ABS_VALUE = 1e6  # metres / feature values: anything beyond is corrupt, and overflows float32 maths
-MAX_TEXT_BYTES = 64 * 2**20  # text inputs (prompts files, BVH): 100 000 prompts are about 5 MB
+MAX_TEXT_BYTES = 64 * 2**20  # text inputs such as prompts files: 100 000 prompts are about 5 MB
 
 
 def check_fps(value, what: str = "frame rate", error: type[Exception] = RoparError) -> float:

@@ -339,9 +339,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         """http.server's own refusals (bad request line, 414, 431, 501, ...) in the API's JSON."""
         if self.request_version == "HTTP/0.9":  # the request line was unreadable: answer in HTTP/1.0
             self.request_version = "HTTP/1.0"
-        phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
-        self._error(code, ERROR_CODES.get(code, "bad_request" if code < 500 else "internal"),
-                    message or phrase)
+        if not message:
+            try:
+                message = HTTPStatus(code).phrase
+            except ValueError:
+                message = "error"
+        self._error(code, ERROR_CODES.get(code, "bad_request" if code < 500 else "internal"), message)
 
     def _guard(self, post: bool) -> None:
         """Refuse what a web page (or another local user's program, with a token) could send."""
