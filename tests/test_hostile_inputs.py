@@ -126,8 +126,8 @@ def test_output_patterns_are_bounded_before_any_formatting(tmp_path, capsys, pat
 
 
 def test_invalid_utf8_prompts_are_one_line(tmp_path, capsys):
-    assert "not valid UTF-8" in refused(capsys, "generate", os.fsdecode(b"a \xff person"), "--out",
-                                        tmp_path / "o.bvh")
+    msg = refused(capsys, "generate", os.fsdecode(b"a \xff person"), "--out", tmp_path / "o.bvh")
+    assert "not valid UTF-8 text (the byte 0xff at character 2)" in msg
     (tmp_path / "bad.txt").write_bytes(b"a person walks\na \xff person runs\n")
     assert "bad.txt:2: not UTF-8" in refused(capsys, "generate", "--prompts", tmp_path / "bad.txt", "--out",
                                              tmp_path / "o/")
