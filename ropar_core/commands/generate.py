@@ -302,8 +302,9 @@ def run(args) -> int:
         tally.gen_s += time.perf_counter() - t1
         _write_batch([motion], 0, out, preview, tally)
     else:
+        options = {"cfg": args.cfg, "steps": args.steps, "temperature": args.temperature}
         try:
-            generate_in_batches(gen, items, args, out, preview, tally)
+            generate_in_batches(gen, items, args, options, out, preview, tally)
         except (RoparError, OSError) as exc:
             if not tally.count:
                 raise
@@ -364,15 +365,15 @@ def check_writable(path: Path, flag: str) -> None:
         remove_stale_temps(folder)
 
 
-def generate_in_batches(gen, items: list[Item], args, out: Namer, preview: Namer | None,
+def generate_in_batches(gen, items: list[Item], args, options: dict, out: Namer, preview: Namer | None,
                         tally: Tally) -> None:
     """Every prompt validated first (one bad line fails the run before any work), then generated
     --batch-size at a time, each batch's files written as soon as it is done: memory stays one batch,
-    and a killed run keeps everything finished before it."""
+    and a killed run keeps everything finished before it. `options`: the keyword arguments every
+    Generator.check_request / generate call gets besides prompts, lengths and seeds (cfg, steps, ...)."""
     lengths = [_length(it, args) for it in items]
-    sampling = {"cfg": args.cfg, "steps": args.steps, "temperature": args.temperature}
     gen.check_request([it.text for it in items], frames=[f for f, _ in lengths],
-                      seconds=[s for _, s in lengths], seed=[it.seed for it in items], **sampling)
+                      seconds=[s for _, s in lengths], seed=[it.seed for it in items], **options)
     bar = None
     if len(items) > 1 and not args.quiet:
         from tqdm import tqdm
@@ -384,7 +385,7 @@ def generate_in_batches(gen, items: list[Item], args, out: Namer, preview: Namer
             t0 = time.perf_counter()
             motions = gen.generate([it.text for it in chunk], frames=[f for f, _ in span],
                                    seconds=[s for _, s in span], seed=[it.seed for it in chunk],
-                                   batch_size=args.batch_size, **sampling)
+                                   batch_size=args.batch_size, **options)
             tally.gen_s += time.perf_counter() - t0
             _write_batch(motions, start, out, preview, tally)
             if bar is not None:
