@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import tempfile
@@ -160,16 +161,18 @@ class HttpBackend:
 
     name = "server"
 
-    def __init__(self, url: str = DEFAULT_URL, timeout_s: float = HTTP_TIMEOUT_S):
+    def __init__(self, url: str = DEFAULT_URL, timeout_s: float = HTTP_TIMEOUT_S, token: str | None = None):
         url = url.strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise BackendError(f"server URL must start with http:// or https://, got {url!r}")
         self.url, self.timeout_s = url, timeout_s
+        self.headers = {"Content-Type": "application/json"}
+        if token:  # a server started with a token (ROPAR_SERVE_TOKEN) answers only requests carrying it
+            self.headers["Authorization"] = f"Bearer {token}"
 
     def _call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode("utf-8")
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=self.headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout or self.timeout_s) as resp:
                 return json.loads(resp.read().decode("utf-8"))
@@ -250,10 +253,12 @@ class ServerProcessBackend:
             if self.model_dir and not Path(self.model_dir).is_dir():
                 raise BackendError(f"model directory {self.model_dir!r} does not exist")
             port = free_port()
+            token = secrets.token_urlsafe(32)  # per start, in the environment: no other local program
+            env = {**os.environ, "ROPAR_SERVE_TOKEN": token}  # can use the server we started
             with open(self.log_path, "wb") as log:
                 self.process = subprocess.Popen(self.command(port), stdout=log, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL)
-            client = HttpBackend(f"http://127.0.0.1:{port}")
+                                                stdin=subprocess.DEVNULL, env=env)
+            client = HttpBackend(f"http://127.0.0.1:{port}", token=token)
             deadline = time.monotonic() + self.startup_timeout_s
             while True:
                 if cancel is not None and cancel.is_set():

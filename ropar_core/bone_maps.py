@@ -92,7 +92,14 @@ def bvh_to_smpl22(bvh: BvhData, bone_map: dict | str | None = None,
         bone_map = BONE_MAPS[bone_map]
     elif bone_map is None:
         _, bone_map = detect_bone_map(bvh.names)
-    index = {_norm_name(n): i for i, n in enumerate(bvh.names)}
+    index: dict[str, int] = {}
+    wanted = {_norm_name(n) for n in _map_names(bone_map)}
+    for i, n in enumerate(bvh.names):
+        key = _norm_name(n)
+        if key in index and key in wanted:  # 'LeftLeg' and 'mixamorig:LeftLeg': which one is meant?
+            raise MotionFileError(f"joints {bvh.names[index[key]]!r} and {n!r} both match the bone "
+                                  f"{key!r}; rename one of them")
+        index[key] = i
     missing = [n for n in _map_names(bone_map) if _norm_name(n) not in index]
     if missing or set(bone_map) != set(sk.JOINT_NAMES):
         lacking = sorted(set(sk.JOINT_NAMES) - set(bone_map))

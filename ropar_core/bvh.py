@@ -122,7 +122,9 @@ def _parse_hierarchy(tok: _Tokens, out: dict) -> None:
 
 
 def _open_joint(tok: _Tokens, parent: int, out: dict) -> int:
-    name, _ = tok.next("a joint name")
+    name, line = tok.next("a joint name")
+    if name in out["names"]:  # every reader maps joints by name: the second would silently win
+        raise tok.error(f"joint name {name!r} appears twice; joint names must be unique", line)
     out["names"].append(name)
     out["parents"].append(parent)
     out["offsets"].append(np.zeros(3))
@@ -260,11 +262,7 @@ def read_bvh(path) -> BvhData:
     """Read a BVH file of any channel layout; errors name the file and line."""
     path = Path(path)
     name = path.name
-    limits.check_file_size(path, MAX_BVH_BYTES, "BVH file")
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise MotionFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    text = limits.read_bytes(path, MAX_BVH_BYTES, "BVH file").decode("utf-8", errors="replace")
     lines = text.splitlines()
     first, motion = _split_sections(name, lines)
     items = [(t, i + 1) for i in range(first + 1, motion) for t in lines[i].replace("{", " { ")

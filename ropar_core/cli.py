@@ -14,10 +14,20 @@ from ropar_core.errors import RoparError, cli_error
 COMMANDS = ("generate", "convert", "reconstruct", "credibility", "serve", "info")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose refusals are one line (`ropar generate: error: ...`) and exit 2, like every other
+    error of the command line, instead of the whole usage block first. Sub-parsers are of this class
+    too (add_subparsers copies it)."""
+
+    def error(self, message: str):
+        hint = f" (see {self.prog} --help)"
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}{hint}\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser with every sub-command, or with `only` that one: `ropar generate ...` then imports
     neither the server nor the keypoint readers nor scipy (start-up is paid on every call)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ropar", description="RoPAR text-to-motion: generate, convert, inspect and serve motions."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -40,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (RoparError, OSError, ValueError) as exc:
+    except OSError as exc:  # e.g. an output folder one may not write to, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        return cli_error(f"ropar {args.command}", f"{where}{exc.strerror or exc}")
+    except (RoparError, ValueError) as exc:
         return cli_error(f"ropar {args.command}", exc)
     except KeyboardInterrupt:
         print(f"ropar {args.command}: interrupted", file=sys.stderr)

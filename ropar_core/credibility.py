@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ropar_core import limits
 from ropar_core.atomic import write_text
 from ropar_core.errors import MotionFileError
 from ropar_core.keypoints import check_scores, detect_format, load_json, read_keypoints
@@ -174,6 +175,7 @@ class Credibility:
                       dict(d.get("person", {})), dict(d.get("settings", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise MotionFileError(f"{source}: not a credibility file ({type(exc).__name__}: {exc})") from None
+        limits.check_frames(fm.shape[0], source, error=MotionFileError)
         if pc.shape[0] != fm.shape[0]:
             raise MotionFileError(
                 f"{source}: {fm.shape[0]} frame_mask rows but {pc.shape[0]} part_confidence rows")

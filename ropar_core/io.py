@@ -56,7 +56,8 @@ def _array_from_json(name: str, value, what: str) -> np.ndarray:
 def _load_npy(path: Path, fmt: str) -> Motion:
     limits.check_npy_header(path)
     try:
-        arr = np.load(path, allow_pickle=False)
+        with limits.open_regular(path) as fh:
+            arr = np.load(fh, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise MotionFileError(f"{path.name}: not a readable .npy array ({exc})") from None
     if fmt == "npy":
@@ -81,7 +82,7 @@ def _npz_scalar(path: Path, data, key: str, kind):
 
 def _load_npz(path: Path) -> Motion:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with limits.open_regular(path) as fh, np.load(fh, allow_pickle=False) as data:
             if "joints" not in data.files:
                 raise MotionFileError(f"{path.name}: no 'joints' array (keys: {', '.join(data.files)[:80]})")
             joints = data["joints"]
@@ -125,8 +126,10 @@ def load_motion(path, fmt: str | None = None, fps: float | None = sk.FPS, bone_m
     SMPL-22 joints in metres, Y up, resampled to `fps` (None keeps the file's rate). `scale`: metres per
     BVH unit (default: guessed, see features.unit_scale)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise MotionFileError(f"no such motion file: {path}")
+    with limits.open_regular(path, "motion file"):  # no device, FIFO, folder or symlink loop
+        pass
     fmt = _format_for(path, fmt, writing=False)
     if fmt == "bvh":
         bvh = read_bvh(path)

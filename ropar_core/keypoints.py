@@ -74,10 +74,8 @@ def check_scores(scores: np.ndarray, where: str) -> np.ndarray:
 
 
 def load_json(path: Path):
-    if not path.exists():
-        raise MotionFileError(f"{path}: no such file")
-    limits.check_file_size(path, limits.MAX_JSON_BYTES, "JSON file")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    """A bounded regular JSON file (limits.read_bytes: devices and FIFOs refused)."""
+    text = limits.read_bytes(path, limits.MAX_JSON_BYTES, "JSON file").decode("utf-8", errors="replace")
     if not text.strip():
         raise MotionFileError(f"{path}: empty file")
     return limits.parse_json(text, str(path))
@@ -227,6 +225,7 @@ def read_coco17(path: str | Path) -> KeypointSequence:
         raise MotionFileError(f"{path}: expected a list of frames, got {type(data).__name__}")
     if not data:
         raise MotionFileError(f"{path}: no frames")
+    limits.check_frames(len(data), str(path), error=MotionFileError)  # before a Detection per entry
     indexed: dict[int, list[Detection]] = {}
     sequential: list[list[Detection]] = []
     for i, entry in enumerate(data):
@@ -337,25 +336,26 @@ def read_mediapipe33(path: str | Path) -> KeypointSequence:
         data = data.get("frames", data.get("landmarks"))
     if not isinstance(data, list) or not data:
         raise MotionFileError(f"{path}: expected a non-empty list of frames of 33 landmarks")
+    limits.check_frames(len(data), str(path), error=MotionFileError)
     frames = [_mediapipe_frame(entry, f"{path} frame {t}") for t, entry in enumerate(data)]
     return KeypointSequence(frames, LAYOUTS["mediapipe33"], fps)
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise MotionFileError(f"{path}: no such file")
     limits.check_npy_header(path)  # real numbers, a bounded frame count: before numpy allocates
     try:
-        arr = np.load(path, allow_pickle=False)
+        with limits.open_regular(path) as fh:
+            arr = np.load(fh, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise MotionFileError(f"{path}: not a readable .npy array ({exc})") from None
     return arr.astype(np.float64)
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise MotionFileError(f"{path}: no such file")
-    rows = [r for r in csv.reader(path.read_text(encoding="utf-8", errors="replace").splitlines()) if r]
+    text = limits.read_bytes(path, limits.MAX_JSON_BYTES, "CSV file").decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    limits.check_frames(len(lines) - 1, str(path), error=MotionFileError)  # one row per frame (+ a header)
+    rows = [r for r in csv.reader(lines) if r]
     if rows:
         try:
             float(rows[0][0])
@@ -390,6 +390,8 @@ def read_array(path: str | Path, layout: str | None = None) -> KeypointSequence:
             if layout is not None and not isinstance(layout, str):
                 raise MotionFileError(f"{path}: 'layout' must be a name such as coco17")
             data = data.get("confidence", data.get("confidences", data.get("scores")))
+        if isinstance(data, list):
+            limits.check_frames(len(data), str(path), error=MotionFileError)
         arr = _as_array(data if data is not None else [], str(path))
     else:
         raise MotionFileError(f"{path}: confidence arrays must be .npy, .csv or .json")
@@ -417,7 +419,7 @@ def detect_format(path: str | Path) -> str:
     if suffix == ".csv":
         return "array"
     if suffix == ".npy":
-        shape = limits.check_npy_header(path) if path.exists() else ()
+        shape = limits.check_npy_header(path)
         return "mediapipe33" if len(shape) == 3 else "array"
     if suffix == ".json":
         data = load_json(path)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ropar_core import limits
 from ropar_core.errors import ModelError
 
 FILE_NAME = "knowledge.safetensors"
@@ -67,10 +68,14 @@ class Knowledge:
             with safe_open(str(path), framework="np") as f:
                 meta = f.metadata() or {}
                 emb, action = f.get_tensor("embeddings"), f.get_tensor("action")
-            labels = json.loads(meta["labels"])
+            labels = limits.parse_json(meta["labels"], f"corrupt {path}: labels", error=ModelError)
             threshold = float(meta.get("threshold", DEFAULT_THRESHOLD))
         except (SafetensorError, OSError, KeyError, ValueError) as exc:
             raise ModelError(f"corrupt {path}: {exc}") from None
+        if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            raise ModelError(f"corrupt {path}: the labels are not a list of names")
+        if not -1.0 <= threshold <= 1.0:  # a cosine similarity; NaN would flag every prompt
+            raise ModelError(f"corrupt {path}: threshold {threshold!r} is not a similarity in [-1, 1]")
         if emb.ndim != 2 or action.shape != (len(emb),) or len(labels) <= int(action.max(initial=0)):
             raise ModelError(f"corrupt {path}: embeddings {emb.shape}, actions {action.shape}, "
                              f"{len(labels)} labels")

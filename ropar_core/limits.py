@@ -7,10 +7,12 @@ one set of numbers and the messages one style."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import numbers
 import os
+import stat
 from pathlib import Path
 
 from ropar_core.errors import MotionFileError, RoparError
@@ -23,6 +25,7 @@ MAX_MOTION_FRAMES = 200_000
 MAX_JSON_BYTES = 128 * 2**20  # JSON motion / keypoint / config files; parsing costs ~8x this in memory
 MAX_THREADS = 256  # torch aborts creating ~100 000 OpenMP threads; no machine here has more cores
 MAX_ABS_VALUE = 1e6  # metres / feature values: anything beyond is corrupt, and overflows float32 maths
+MAX_TEXT_BYTES = 64 * 2**20  # text inputs such as prompts files: 100 000 prompts are about 5 MB
 
 
 def check_fps(value, what: str = "frame rate", error: type[Exception] = RoparError) -> float:
@@ -79,7 +82,7 @@ def check_npy_header(path: str | os.PathLike, error: type[Exception] = MotionFil
 
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, error=error) as fh:
             version = np.lib.format.read_magic(fh)
             read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
             if version not in read:
@@ -101,13 +104,66 @@ def check_npy_header(path: str | os.PathLike, error: type[Exception] = MotionFil
     return shape
 
 
+def _os_error(path: Path, exc: OSError, error: type[Exception]) -> Exception:
+    reason = {errno.ENOENT: "no such file", errno.ELOOP: "a symbolic link loop",
+              errno.ENOTDIR: "a path component is not a folder"}.get(exc.errno, exc.strerror or str(exc))
+    return error(f"cannot read {path}: {reason}")
+
+
+def open_regular(path: str | os.PathLike, what: str = "file", error: type[Exception] = MotionFileError):
+    """Open a regular file for reading (symbolic links followed). Devices (/dev/zero), FIFOs and sockets
+    are refused: they have no size to check and can be endless or block forever. O_NONBLOCK makes the
+    open itself return at once on a FIFO without a writer; the check then uses the opened file."""
+    path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _os_error(path, exc, error) from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        os.close(fd)
+        raise _os_error(path, exc, error) from None
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise error(f"{path}: not a regular {what} ({kind}); only regular files are read")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_bytes(path: str | os.PathLike, limit: int, what: str = "file",
+               error: type[Exception] = MotionFileError) -> bytes:
+    """A regular file's bytes, refused above `limit` before they are read (and again should it grow)."""
+    path = Path(path)
+    with open_regular(path, what, error) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read(limit + 1) if size <= limit else b""
+    if size > limit or len(data) > limit:
+        raise error(f"{path.name}: {what} of {max(size, len(data)) / 2**20:.1f} MiB exceeds the limit of "
+                    f"{limit / 2**20:.0f} MiB")
+    return data
+
+
+def read_text_file(path: str | os.PathLike, limit: int = MAX_TEXT_BYTES, what: str = "text file",
+                   error: type[Exception] = RoparError) -> str:
+    """A bounded regular UTF-8 text file (a leading BOM dropped); undecodable bytes are refused."""
+    data = read_bytes(path, limit, what, error)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise error(f"{Path(path).name}:{line}: not UTF-8 text ({what})") from None
+
+
 def check_file_size(path: str | os.PathLike, limit: int, what: str = "file",
                     error: type[Exception] = MotionFileError) -> int:
+    """The size of a regular file (devices, FIFOs and sockets refused), at most `limit` bytes."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
+    with open_regular(path, what, error) as fh:
+        size = os.fstat(fh.fileno()).st_size
     if size > limit:
         raise error(f"{path.name}: {what} of {size / 2**20:.1f} MiB exceeds the limit of "
                     f"{limit / 2**20:.0f} MiB")
@@ -119,11 +175,5 @@ def read_json_file(path: str | os.PathLike, what: str | None = None,
     """Read a JSON file with size and nesting limits; every failure is one `error` line."""
     path = Path(path)
     what = what or path.name
-    check_file_size(path, MAX_JSON_BYTES, "JSON file", error)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise error(f"{what}: not UTF-8 text") from None
-    except OSError as exc:
-        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
+    text = read_text_file(path, MAX_JSON_BYTES, "JSON file", error)
     return parse_json(text, what, error)

@@ -39,6 +39,14 @@ def check_prompt(prompt, tokenizer=None, max_tokens: int = MAX_PROMPT_TOKENS) ->
     """A prompt -> its whitespace-normalised text; `tokenizer` (the text encoder's) counts its tokens."""
     if not isinstance(prompt, str):
         raise RoparError(f"a prompt must be a string, got {type(prompt).__name__}")
+    try:  # a lone surrogate (an undecodable byte on the command line, "\\ud800" in JSON) is not text
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(prompt[exc.start])  # Python keeps an undecodable byte b as the surrogate U+DC00 + b
+        what = (f"the byte 0x{code - 0xdc00:02x}" if 0xdc80 <= code <= 0xdcff
+                else f"a lone surrogate U+{code:04X}")
+        raise RoparError(f"the prompt is not valid UTF-8 text ({what} at character {exc.start}); "
+                         "write it in UTF-8") from None
     text = " ".join(prompt.split())
     if not text:
         raise RoparError("empty prompt: describe the motion, e.g. \"a person walks forward\"")

@@ -7,16 +7,22 @@ Generator makes a batched result identical to the request served alone, so batch
 results. Bodies are bounded, every failure is a JSON error `{"error": {"code", "message"}}`, and a
 request that waits longer than the timeout gets a 504 and is dropped from the queue.
 
-Held resources are bounded too: at most MAX_CONNECTIONS connections get a thread (more wait in the
-listen backlog, and get a 503 if no slot frees in time); each must deliver its whole request within
-REQUEST_DEADLINE_S and take its answer within the same again (a watchdog closes it otherwise, however
-slowly it trickles bytes); clients that leave early are dropped without a traceback in the log.
+Only requests a web page cannot forge are served (http_guard.py: loopback Host, no foreign Origin,
+`application/json` bodies, strict Content-Length, an optional per-start token), and every status,
+including the ones http.server raises itself (414, 431, 501, ...), is answered in JSON.
+
+Held resources are bounded too: a connection gets a handler thread only once its request head is in
+(http_gate.py), so idle or half-open connections hold no thread; at most MAX_CONNECTIONS requests are
+handled at once (more wait, and get a 503 if no slot frees in time); each must deliver its whole request
+within REQUEST_DEADLINE_S and take its answer within the same again (a watchdog closes it otherwise,
+however slowly it trickles bytes); clients that leave early are dropped without a traceback in the log.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import io
 import json
 import socket
 import sys
@@ -30,20 +36,25 @@ from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ropar_core import __version__, limits
+from ropar_core import __version__, http_guard, limits
 from ropar_core.errors import RoparError
 from ropar_core.http_api import HttpError, bad_request, motion_json, parse_edit, parse_generate
+from ropar_core.http_gate import HeadGate, PrefixedReader
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+LOOPBACK_HOSTS = http_guard.LOOPBACK_NAMES
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1-minute motion for /edit is about 1 MB of JSON
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_BATCH = 32
 SOCKET_TIMEOUT_S = 30  # a client that stops sending its body does not hold a thread for ever
 REQUEST_DEADLINE_S = 30.0  # to send the whole request (and, again, to take the whole answer)
-MAX_CONNECTIONS = 128  # connections served at once (threads); the 200-client burst test still passes
-SLOT_WAIT_S = 30.0  # how long a connection beyond MAX_CONNECTIONS waits for a slot before a 503
+MAX_CONNECTIONS = 128  # requests handled at once (threads); the 200-client burst test still passes
+SLOT_WAIT_S = 30.0  # how long a complete request beyond MAX_CONNECTIONS waits for a slot before a 503
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "bad_request",
+               405: "method_not_allowed", 408: "timeout", 411: "bad_request", 413: "too_large",
+               414: "too_large", 415: "unsupported_media_type", 431: "too_large", 501: "not_implemented",
+               503: "busy", 504: "timeout", 505: "bad_request"}
 
 # ---------------------------------------------------------------------------------------------
 # The worker: one thread owns the model; concurrent /generate jobs with one key share a batch.
@@ -210,38 +221,48 @@ class Deadlines:
                     s.shutdown(socket.SHUT_RDWR)
 
 
-class RoparHTTPServer(ThreadingHTTPServer):
+class RoparHTTPServer(HeadGate, ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the listen backlog: bursts of concurrent clients are not refused
 
     def __init__(self, address, service: GenerationService, timeout_s: float, max_body: int, verbose: bool,
-                 max_connections: int = MAX_CONNECTIONS, deadline_s: float = REQUEST_DEADLINE_S):
+                 max_connections: int = MAX_CONNECTIONS, deadline_s: float = REQUEST_DEADLINE_S,
+                 allow_remote: bool = False, token: str | None = None):
         self.service, self.timeout_s, self.max_body, self.verbose = service, timeout_s, max_body, verbose
-        self.deadline_s = deadline_s
+        self.deadline_s, self.allow_remote, self.token = deadline_s, allow_remote, token
         self.deadlines = Deadlines()
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._heads: dict[socket.socket, bytes] = {}
         self._closing = threading.Event()
+        self.gate_init(deadline_s)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, RequestHandler)
+        self.socket.setblocking(False)  # the gate's accept loop drains bursts without blocking
 
-    def process_request(self, request, client_address):
-        """Give the connection a thread only when a slot is free; wait (the next clients queue in the
-        listen backlog meanwhile) and answer 503 when none frees within SLOT_WAIT_S."""
-        waited = 0.0
-        while not self._slots.acquire(timeout=0.25):
-            waited += 0.25
-            if self._closing.is_set() or waited >= SLOT_WAIT_S:
-                with contextlib.suppress(OSError):
-                    request.settimeout(1.0)
-                    request.sendall(_BUSY)
-                self.shutdown_request(request)
-                return
+    def dispatch(self, sock, address, head: bytes, waited_s: float) -> bool:
+        """A complete request head: give it a thread when a slot is free; a 503 once it has waited
+        SLOT_WAIT_S (or the server is closing); False leaves it queued for the next try."""
+        if not self._slots.acquire(blocking=False):
+            if not (self._closing.is_set() or waited_s >= SLOT_WAIT_S):
+                return False
+            with contextlib.suppress(OSError):
+                sock.settimeout(1.0)
+                sock.sendall(_BUSY)
+            self.shutdown_request(sock)
+            return True
+        self._heads[sock] = head
         try:
-            super().process_request(request, client_address)
+            self.process_request(sock, address)
         except BaseException:
+            self._heads.pop(sock, None)
             self._slots.release()
+            self.shutdown_request(sock)
             raise
+        return True
+
+    def take_head(self, sock) -> bytes:
+        return self._heads.pop(sock, b"")
 
     def process_request_thread(self, request, client_address):
         try:
@@ -258,7 +279,7 @@ class RoparHTTPServer(ThreadingHTTPServer):
 
     def shutdown(self):
         self._closing.set()
-        super().shutdown()
+        super().shutdown()  # HeadGate's: stops the accept loop and waits for it
 
     def server_close(self):
         self.deadlines.stop()
@@ -272,6 +293,9 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.rfile.close()  # read the head the gate already took first, then the rest of the stream
+        head = self.server.take_head(self.connection)
+        self.rfile = io.BufferedReader(PrefixedReader(head, self.connection))
         self._arm()  # the whole request (line, headers, body) must arrive within the deadline
 
     def _arm(self) -> None:
@@ -287,32 +311,52 @@ class RequestHandler(BaseHTTPRequestHandler):
             super().finish()
 
     def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
-        if self.server.verbose:
-            sys.stderr.write(f"ropar serve: {self.address_string()} {format % args}\n")
+        if self.server.verbose:  # the request line is the client's: no raw control bytes in the log
+            sys.stderr.write(f"ropar serve: {self.address_string()} {http_guard.sanitize(format % args)}\n")
 
-    def _send(self, status: int, payload: dict) -> None:
+    def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self._arm()  # the client gets the deadline again to take the answer
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok and self.request_version == "HTTP/0.9":  # its answers have no status line: no JSON error
+            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not supported; use HTTP/1.1")
+            return False
+        return ok
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (bad request line, 414, 431, 501, ...) in the API's JSON."""
+        if self.request_version == "HTTP/0.9":  # the request line was unreadable: answer in HTTP/1.0
+            self.request_version = "HTTP/1.0"
+        if not message:
+            try:
+                message = HTTPStatus(code).phrase
+            except ValueError:
+                message = "error"
+        self._error(code, ERROR_CODES.get(code, "bad_request" if code < 500 else "internal"), message)
+
+    def _guard(self, post: bool) -> None:
+        """Refuse what a web page (or another local user's program, with a token) could send."""
+        host = http_guard.check_host(self.headers, self.server.allow_remote,
+                                     http_10=self.request_version == "HTTP/1.0")
+        http_guard.check_origin(self.headers, host)
+        http_guard.check_token(self.headers, self.server.token)
+        if post:
+            http_guard.check_content_type(self.headers)
 
     def _read_json(self):
-        length = self.headers.get("Content-Length")
-        if length is None:
-            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "bad_request", "a Content-Length header is required")
-        try:
-            n = int(length)
-        except ValueError:
-            raise bad_request(f"bad Content-Length {length!r}") from None
-        if n < 0:
-            raise bad_request(f"bad Content-Length {length!r}")
-        if n > self.server.max_body:
-            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large",
-                            f"request body of {n} bytes exceeds the limit of {self.server.max_body} bytes")
+        n = http_guard.content_length(self.headers, self.server.max_body)
         raw = self.rfile.read(n)
         if len(raw) < n:
             raise bad_request(f"request body ended after {len(raw)} of {n} bytes")
@@ -323,18 +367,35 @@ class RequestHandler(BaseHTTPRequestHandler):
         return limits.parse_json(text, "request body", error=bad_request)
 
     def do_GET(self):  # noqa: N802 - http.server's naming
-        if self.path.split("?")[0] != "/health":
-            return self._error(HTTPStatus.NOT_FOUND, "bad_request", f"unknown path {self.path}; try /health")
+        try:
+            self._guard(post=False)
+            if self.path.split("?")[0] != "/health":
+                raise HttpError(HTTPStatus.NOT_FOUND, "bad_request",
+                                f"unknown path {self.path[:100]}; try /health")
+        except HttpError as exc:
+            return self._refuse(exc)
         g = self.server.service.generator
         self._send(HTTPStatus.OK, {"status": "ok", "model": g.name, "device": str(g.device),
                                    "version": __version__})
 
+    def _not_allowed(self):
+        self._error(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed",
+                    f"method {self.command} is not supported; use GET /health, POST /generate or POST /edit",
+                    {"Allow": "GET, POST"})
+
+    do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+
+    def _refuse(self, exc: HttpError) -> None:
+        extra = {"WWW-Authenticate": "Bearer"} if exc.status == HTTPStatus.UNAUTHORIZED else None
+        self._error(exc.status, exc.code, str(exc), extra)
+
     def do_POST(self):  # noqa: N802
         route = {"/generate": ("generate", parse_generate), "/edit": ("edit", parse_edit)}.get(self.path)
         try:
+            self._guard(post=True)
             if route is None:
                 raise HttpError(HTTPStatus.NOT_FOUND, "bad_request",
-                                f"unknown path {self.path}; use POST /generate or POST /edit")
+                                f"unknown path {self.path[:100]}; use POST /generate or POST /edit")
             kind, parse = route
             body = self._read_json()
             self._disarm()  # the request is in; the wait for the worker is bounded by the timeout
@@ -352,7 +413,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, {"motions": [motion_json(m) for m in motions], "warnings": warnings,
                                        "elapsed_s": round(time.perf_counter() - start, 4)})
         except HttpError as exc:
-            self._error(exc.status, exc.code, str(exc))
+            self._refuse(exc)
         except RoparError as exc:
             self._error(HTTPStatus.BAD_REQUEST, "bad_request", str(exc))
         except (ConnectionError, TimeoutError):
@@ -361,10 +422,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.server.service.log(traceback.format_exc().rstrip())
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal", f"{type(exc).__name__}: {exc}")
 
-    def _error(self, status: int, code: str, message: str) -> None:
+    def _error(self, status: int, code: str, message: str, headers: dict | None = None) -> None:
         self.close_connection = True
         try:
-            self._send(status, {"error": {"code": code, "message": message}})
+            self._send(status, {"error": {"code": code, "message": message}}, headers)
         except (ConnectionError, TimeoutError, OSError):
             pass  # the client left before its answer
 
@@ -398,15 +459,18 @@ def check_host(host: str, allow_remote: bool, warn=None) -> None:
 def make_server(generator, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allow_remote: bool = False,
                 timeout_s: float = DEFAULT_TIMEOUT_S, max_body: int = MAX_BODY_BYTES,
                 max_batch: int = DEFAULT_MAX_BATCH, verbose: bool = False, log=None,
-                max_connections: int = MAX_CONNECTIONS, deadline_s: float = REQUEST_DEADLINE_S
-                ) -> RoparHTTPServer:
-    """Build (and bind) the server; call .serve_forever(), then .shutdown() and .service.stop()."""
+                max_connections: int = MAX_CONNECTIONS, deadline_s: float = REQUEST_DEADLINE_S,
+                token: str | None = None) -> RoparHTTPServer:
+    """Build (and bind) the server; call .serve_forever(), then .shutdown() and .service.stop().
+    token: when set, every request must send `Authorization: Bearer <token>` (http_guard.py)."""
     check_host(host, allow_remote)
+    if token is not None:
+        http_guard.check_token_value(token, "token")
     log = log or (lambda msg: print(f"ropar serve: {msg}", file=sys.stderr))
     service = GenerationService(generator, max_batch=max_batch, log=log)
     try:
         return RoparHTTPServer((host, port), service, timeout_s, max_body, verbose,
-                               max_connections, deadline_s)
+                               max_connections, deadline_s, allow_remote, token)
     except OSError as exc:
         service.stop()
         raise RoparError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -13,6 +13,7 @@ runs on ropar_core.bert without importing `transformers` (over a second of start
 from __future__ import annotations
 
 import os
+import pickle  # only its error type: nothing here unpickles
 from collections import OrderedDict
 from pathlib import Path
 
@@ -179,9 +180,10 @@ def _load_transformers(path: str):
     hf_logging.set_verbosity_error()  # "unused weights" chatter is not the user's business
     hf_logging.disable_progress_bar()
     try:
+        # use_safetensors: weights in pickle files (pytorch_model.bin) are never unpickled
         return (AutoTokenizer.from_pretrained(path, local_files_only=True),
-                AutoModel.from_pretrained(path, local_files_only=True))
-    except (OSError, ValueError, KeyError) as exc:
+                AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True))
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load text encoder {path!r}: {first}") from None
     finally:

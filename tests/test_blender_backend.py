@@ -134,6 +134,9 @@ def test_server_process_backend_starts_ropar_serve(tmp_path):
         assert motion.joints.shape == (20, 22, 3)
         assert backend.process is not None and backend.process.poll() is None
         assert backend.start() is backend.client  # reused, not restarted
+        # the server it started wants the per-start token: another local program gets a 401
+        with pytest.raises(BackendError, match="server error 401"):
+            HttpBackend(backend.client.url).health()
     finally:
         backend.close()
     assert backend.process is None

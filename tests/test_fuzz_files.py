@@ -275,3 +275,71 @@ def test_fuzz_model_config(model_dir, tmp_path):
         checkpoint.save_stats(work, mean, bad_std.astype(np.float32))
         (work / "config.json").write_text(json.dumps(base))
         assert refused_or_read(load_models, work) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# What is not a regular file, output patterns, and prompt text.
+def _special(kind: str) -> Path:
+    import os
+
+    base = path_for(f"special-{kind}")
+    if not os.path.lexists(base):
+        if kind == "fifo":
+            os.mkfifo(base)
+        elif kind == "device":
+            base.symlink_to("/dev/zero")
+        elif kind == "folder":
+            base.mkdir()
+        elif kind == "loop":
+            base.symlink_to(base.name)
+        elif kind == "dangling":
+            base.symlink_to("nowhere")
+    return base
+
+
+@FUZZ
+@given(st.sampled_from(["fifo", "device", "folder", "loop", "dangling", "missing"]),
+       st.sampled_from([".json", ".npy", ".csv", ".bvh", ".npz", ""]),
+       st.sampled_from(["motion", "coco17", "openpose25", "mediapipe33", "array", "text"]))
+def test_fuzz_only_regular_files_are_read(kind, suffix, reader):
+    """Through every reader: a FIFO (which would block), a device (endless), a folder, a symlink loop or
+    a dangling link is one RoparError line, at once."""
+    from ropar_core import limits
+    from ropar_core.keypoints import read_keypoints
+
+    special = _special(kind)
+    path = special.with_name(special.name + suffix)
+    if suffix and not path.is_symlink() and not path.exists():
+        path.symlink_to(special.name)  # the same thing under a name with the reader's suffix
+    if reader == "motion":
+        result = refused_or_read(io.load_motion, path)
+    elif reader == "text":
+        result = refused_or_read(limits.read_text_file, path)
+    else:
+        result = refused_or_read(read_keypoints, path, reader)
+    assert result is None or (kind == "folder" and reader == "openpose25")
+
+
+@FUZZ
+@given(st.text(max_size=30) | st.sampled_from(["{index:999999999d}", "{index:{seed}}", "{slug!r:>70}", "{0}",
+                                                "{index.__class__}", "{}", "{index:_>64}", "{seed:,}"]))
+def test_fuzz_output_patterns(pattern):
+    """An --out pattern is refused as one line, or names every output with a bounded path, quickly."""
+    from ropar_core.commands.generate import MAX_PATH_CHARS, OUT_SUFFIXES, Namer
+
+    namer = refused_or_read(Namer, f"out/{pattern}.bvh", 3, OUT_SUFFIXES, ".bvh", "--out")
+    if namer is not None:
+        for i in range(3):
+            path = refused_or_read(namer.path, i, 2**62 + i, "a person walks " * 20)
+            assert path is None or len(str(path)) <= MAX_PATH_CHARS
+
+
+@FUZZ
+@given(st.text(st.characters(blacklist_categories=()), max_size=40))  # surrogates included
+def test_fuzz_prompt_text(text):
+    """A prompt is valid UTF-8 text once checked (the text encoder never sees a lone surrogate)."""
+    from ropar_core.request import check_prompt
+
+    checked = refused_or_read(check_prompt, text)
+    if checked is not None:
+        checked.encode("utf-8")

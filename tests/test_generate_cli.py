@@ -217,7 +217,8 @@ def test_serve_command_listens_on_loopback_and_answers(model):
             health = json.loads(resp.read())
         assert health["status"] == "ok" and health["model"] == "tiny"
         req = urllib.request.Request(url + "/generate", data=json.dumps(
-            {"prompt": "a person walks", "frames": 8, "seed": 2}).encode(), method="POST")
+            {"prompt": "a person walks", "frames": 8, "seed": 2}).encode(), method="POST",
+            headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=60) as resp:
             assert json.loads(resp.read())["motions"][0]["seed"] == 2
     finally:

@@ -184,3 +184,80 @@ def test_non_loopback_hosts_need_allow_remote():
     assert warnings and "WARNING" in warnings[0]
     check_host("127.0.0.1", allow_remote=False)
     check_host("::1", allow_remote=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a web page could send is refused (http_guard.py); a plain local client is served.
+GOOD = {"prompt": "a person walks", "frames": 8, "steps": 1}
+
+
+@pytest.mark.parametrize("method, headers, body, status, code", [
+    ("GET", {"Host": "attacker.example"}, None, 403, "forbidden"),  # DNS rebinding
+    ("POST", {"Host": "attacker.example:8765"}, GOOD, 403, "forbidden"),
+    ("POST", {"Origin": "http://attacker.example"}, GOOD, 403, "forbidden"),
+    ("GET", {"Origin": "null"}, None, 403, "forbidden"),
+    ("POST", {"Content-Type": "text/plain"}, GOOD, 415, "unsupported_media_type"),  # a "simple" no-cors POST
+    ("POST", {"Content-Type": "application/json; charset=latin-1"}, GOOD, 415, "unsupported_media_type"),
+    ("PUT", {}, GOOD, 405, "method_not_allowed"),
+    ("DELETE", {}, None, 405, "method_not_allowed"),
+    ("OPTIONS", {"Origin": "http://attacker.example"}, None, 405, "method_not_allowed"),  # no CORS preflight
+    ("BREW", {}, None, 501, "not_implemented"),
+    ("POST", {"Content-Length": "+28"}, GOOD, 400, "bad_request"),
+    ("POST", {"Content-Length": "2_8"}, GOOD, 400, "bad_request"),
+    ("POST", {"Transfer-Encoding": "chunked"}, GOOD, 400, "bad_request"),
+    ("POST", {}, {"prompt": "a \ud800 person walks"}, 400, "bad_request"),  # a lone surrogate
+])
+def test_requests_a_web_page_could_send_are_refused_in_json(server, method, headers, body, status, code):
+    got, payload = server.request(method, "/generate" if method != "GET" else "/health", body, headers)
+    assert got == status, payload
+    assert payload["error"]["code"] == code and "\n" not in payload["error"]["message"]
+    assert server.healthy()
+
+
+def test_a_doubled_content_length_is_refused(server):
+    got, payload = server.raw(b"POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              b"Content-Type: application/json\r\n"
+                              b"Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}")
+    assert got == 400 and "repeated" in payload["error"]["message"], payload
+
+
+@pytest.mark.parametrize("line, status", [(b"GET /" + b"a" * 70_000 + b" HTTP/1.1", 414),
+                                          (b"GET /health HTTP/1.1\r\n" + b"X-Pad: y\r\n" * 8000, 431),
+                                          (b"GET /health HTTP/9.9", 505),
+                                          (b"\x01\x02 garbage", 400)])
+def test_http_servers_own_refusals_are_json(server, line, status):
+    got, payload = server.raw(line + b"\r\n\r\n")
+    assert got == status and payload["error"]["message"], payload
+
+
+def test_loopback_origins_and_hosts_are_served(server):
+    for headers in ({"Host": "localhost:1"}, {"Host": "[::1]"}, {"Origin": "http://localhost:3000"},
+                    {"Origin": f"http://127.0.0.1:{server.port}"}):
+        got, payload = server.request("POST", "/generate", GOOD, headers)
+        assert got == 200, (headers, payload)
+
+
+def test_a_token_is_required_when_set(gen):
+    token = "s3cret-token-of-32-characters-xx"
+    s = Running(gen, token=token)
+    try:
+        assert s.request("GET", "/health")[0] == 401
+        wrong = {"Authorization": "Bearer wrong-token-0123456789"}
+        assert s.request("GET", "/health", headers=wrong)[0] == 401
+        got, payload = s.request("POST", "/generate", GOOD, {"Authorization": f"Bearer {token}"})
+        assert got == 200, payload
+    finally:
+        s.close()
+    with pytest.raises(RoparError, match="16 to"):
+        Running(gen, token="short")
+
+
+def test_verbose_log_escapes_control_bytes(gen, capfd):
+    s = Running(gen, verbose=True)
+    try:
+        got, _ = s.raw(b"GET /health\x1b[2J\x07 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert got == 404
+    finally:
+        s.close()
+    err = capfd.readouterr().err
+    assert "\\x1b[2J\\x07" in err and "\x1b" not in err and "\x07" not in err

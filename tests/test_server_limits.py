@@ -63,7 +63,7 @@ def test_a_client_that_trickles_its_request_is_cut_off_at_the_deadline(gen):
         sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
         t0 = time.monotonic()
         closed = False
-        for ch in b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: y\r\n" * 100:
+        for ch in b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Pad: y\r\n" * 100:
             try:
                 sock.send(bytes([ch]))  # one byte every 0.05 s: each read is well within a per-read timeout
             except OSError:
@@ -82,21 +82,49 @@ def test_a_client_that_trickles_its_request_is_cut_off_at_the_deadline(gen):
         s.close()
 
 
-def test_connections_beyond_the_cap_wait_for_a_slot(gen):
+def test_requests_beyond_the_cap_wait_for_a_slot(gen):
     s = Running(gen, max_connections=2, deadline_s=30.0)
     try:
-        idle = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(2)]
-        time.sleep(0.3)  # both hold a slot (and a thread) without sending anything
+        stalled = []
+        for _ in range(2):  # a complete head promising a body that never comes: each holds a thread
+            sock = socket.create_connection(("127.0.0.1", s.port))
+            sock.sendall(b"POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 10\r\n\r\n")
+            stalled.append(sock)
+        time.sleep(0.5)
         result = {}
         waiter = threading.Thread(target=lambda: result.update(ok=s.healthy()))
         waiter.start()
         waiter.join(1.0)
-        assert waiter.is_alive()  # no third thread: the request waits in the backlog
-        for sock in idle:
+        assert waiter.is_alive()  # no third thread: the request waits for a slot
+        for sock in stalled:
             sock.close()
         waiter.join(30)
         assert result.get("ok") is True
     finally:
+        s.close()
+
+
+def test_idle_and_half_sent_connections_hold_no_thread(gen):
+    """300 connections that send nothing or half a head: /health still answers at once, and an idle
+    connection is closed (with a JSON 408) at the request deadline."""
+    s = Running(gen, max_connections=4, deadline_s=3.0)
+    held = []
+    try:
+        for i in range(300):
+            sock = socket.create_connection(("127.0.0.1", s.port))
+            if i % 2:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # no blank line: half a head
+            held.append(sock)
+        t0 = time.monotonic()
+        assert s.healthy()
+        assert time.monotonic() - t0 < 2.0
+        held[0].settimeout(10)
+        answer = held[0].recv(4096)
+        assert answer.startswith(b"HTTP/1.0 408") and b'"code": "timeout"' in answer, answer[:200]
+    finally:
+        for sock in held:
+            sock.close()
         s.close()
 
 
@@ -108,7 +136,8 @@ def test_a_client_that_leaves_early_leaves_no_traceback(gen, capfd):
         body = b'{"prompt": "a person walks", "frames": 8, "steps": 1}'
         for _ in range(3):
             sock = socket.create_connection(("127.0.0.1", s.port))
-            head = b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+            head = (b"POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body))
             sock.sendall(head + body)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             sock.close()  # reset: the answer will hit a dead socket

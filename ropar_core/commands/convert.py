@@ -9,6 +9,7 @@ features_to_joints and features_to_rotations.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ropar_core import features as F
@@ -71,7 +72,7 @@ def _check_args(args: argparse.Namespace) -> None:
     for flag, value in (("--fps", args.fps), ("--in-fps", args.in_fps)):
         if value is not None:
             limits.check_fps(value, flag)
-    if Path(args.input).resolve() == Path(args.output).resolve():
+    if os.path.realpath(args.input) == os.path.realpath(args.output):  # no error on a symlink loop
         raise RoparError("IN and OUT are the same file")
 
 

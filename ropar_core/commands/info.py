@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+from ropar_core import limits
 from ropar_core.errors import ModelError
 
 MODEL_CARDS = ("MODEL_CARD.md", "README.md", "model_card.md", "LICENSE", "LICENSE.txt")
@@ -65,7 +66,7 @@ def read_vocabulary(model_dir: Path) -> list[dict]:
     if not path.is_file():
         return []
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = limits.read_json_file(path, error=ModelError)  # bounded, and no RecursionError when nested
         keys = ("action", "source", "clips", "minutes")
         return [{k: r[k] for k in keys} | {"licence": r.get("licence", "")} for r in rows]
     except (ValueError, TypeError, KeyError) as exc:

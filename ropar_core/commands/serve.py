@@ -1,8 +1,9 @@
 """`ropar serve`: the HTTP JSON server the Blender add-on talks to (ropar_core.server).
 
-Loopback only unless --allow-remote. The first line on stderr says where it listens
-("ropar serve: listening on http://127.0.0.1:8765 ..."), so a parent process started with --port 0 can
-read the port it got."""
+Loopback only unless --allow-remote; with a token (--token-file, or the ROPAR_SERVE_TOKEN environment
+variable, which a program starting its own server sets) every request must send it. The first line on
+stderr says where it listens ("ropar serve: listening on http://127.0.0.1:8765 ..."), so a parent process
+started with --port 0 can read the port it got."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def add_parser(sub) -> None:
                    help=f"largest request body in MiB (default {MAX_BODY_BYTES / 2**20:g})")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1 on CPU: fastest)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA)")
+    p.add_argument("--token-file", metavar="FILE", default=None,
+                   help="require `Authorization: Bearer <token>` on every request, the token being this "
+                        "file's first line (default: the ROPAR_SERVE_TOKEN environment variable, if set)")
     p.add_argument("--verbose", action="store_true", help="log every request on stderr")
     p.add_argument("--parent-pid", type=int, default=None, metavar="PID",
                    help="stop by itself once process PID has ended (a program that starts the server "
@@ -53,6 +57,7 @@ def run(args) -> int:
             raise RoparError(f"{flag} must be above 0 and at most {top:g}, got {value}")
     limits.check_threads(args.threads)
     check_host(args.host, args.allow_remote)  # before the slow model load
+    token = _token(args.token_file)
     httpd = None
     if args.parent_pid is not None:  # watched from now on: a parent dying during the load ends us too
         from ropar_core.watchdog import check_parent_pid, stop_when_parent_ends
@@ -66,11 +71,12 @@ def run(args) -> int:
                                     threads=args.threads)
     httpd = make_server(gen, host=args.host, port=args.port, allow_remote=args.allow_remote,
                         timeout_s=args.timeout, max_body=int(args.max_body_mb * 2**20),
-                        max_batch=args.max_batch, verbose=args.verbose)
+                        max_batch=args.max_batch, verbose=args.verbose, token=token)
     host, port = httpd.server_address[:2]
     shown = f"[{host}]" if ":" in host else host
-    print(f"ropar serve: listening on http://{shown}:{port} (model {gen.name} on {gen.device}); Ctrl-C stops",
-          file=sys.stderr, flush=True)
+    needs = "; token required" if token else ""
+    print(f"ropar serve: listening on http://{shown}:{port} (model {gen.name} on {gen.device}{needs}); "
+          "Ctrl-C stops", file=sys.stderr, flush=True)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
@@ -79,3 +85,17 @@ def run(args) -> int:
         httpd.server_close()
         httpd.service.stop()
     return 0
+
+
+def _token(path: str | None) -> str | None:
+    """--token-file's first line, else $ROPAR_SERVE_TOKEN, else None (no token); never a command-line
+    argument, which every local user could read from the process list."""
+    from ropar_core import limits
+    from ropar_core.http_guard import TOKEN_ENV, check_token_value
+
+    if path is None:
+        value = os.environ.get(TOKEN_ENV)
+        return None if not value else check_token_value(value.strip(), TOKEN_ENV)
+    text = limits.read_text_file(path, 4096, "--token-file")
+    lines = text.splitlines()
+    return check_token_value(lines[0].strip() if lines else "", f"--token-file {path}")

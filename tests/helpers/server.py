@@ -26,7 +26,7 @@ class Running:
         if data is not None and "Content-Length" not in hdrs:
             hdrs["Content-Length"] = str(len(data))
         try:
-            conn.putrequest(method, path)
+            conn.putrequest(method, path, skip_host="Host" in hdrs)
             for k, v in hdrs.items():
                 conn.putheader(k, v)
             conn.endheaders()
@@ -36,6 +36,18 @@ class Running:
             return resp.status, json.loads(resp.read().decode())
         finally:
             conn.close()
+
+    def raw(self, data: bytes, timeout: float = 30.0):
+        """Send raw bytes (a request http.client would not write) -> (status, JSON answer)."""
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
+            sock.sendall(data)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(body.decode())
 
     def healthy(self) -> bool:
         status, body = self.request("GET", "/health")
