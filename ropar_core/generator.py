@@ -199,7 +199,7 @@ class Generator:
                       for f, s in zip(per_prompt(frames, n, "frames"), per_prompt(seconds, n, "seconds"))]
         seeds = check_seeds(seed, n)
         cfg, steps, temperature = self.check_sampling(cfg, steps, temperature)
-        for f in frame_list if path is not None else ():
+        for f in frame_list if path is not None and (frames, seconds) != (None, None) else ():
             check_path_pace(floor_path.polyline_length(path), f)
         return Request(texts, tuple(frame_list), tuple(seeds), cfg, steps, temperature)
 
@@ -302,10 +302,9 @@ class Generator:
                                                   cleanup.window_seams(len(joints), self.max_tokens))
                     # features of the cleaned joints, and joints read back from them, so that joints,
                     # features and rotations describe one motion (HumanML3D's round trip moves < 1 mm)
-                    placed, feature_rows = joints, editing.features_of(joints, len(joints))
-                    joints = feats.features_to_joints(feature_rows)
-                    if route is not None:  # back onto the path (the round trip starts at the origin)
-                        joints = editing.align(joints, placed, np.ones((len(joints), sk.NUM_PARTS), bool))
+                    feature_rows = editing.features_of(joints, len(joints))
+                    if route is None:  # a path's joints stay as placed: HumanML3D's root integration
+                        joints = feats.features_to_joints(feature_rows)  # drifts in long turns
                 elif route is not None:
                     feature_rows = editing.features_of(joints, len(joints))
                 results[i] = self._finish(req.prompts[i], req.seeds[i], feature_rows, joints, req.frames[i])

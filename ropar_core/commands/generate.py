@@ -55,6 +55,8 @@ def add_parser(sub) -> None:
     p.add_argument("--keep-parts", metavar="PARTS",
                    help="with --edit: parts kept exactly, e.g. torso,left_leg (or legs, arms, upper, lower)")
     p.add_argument("--keep-frames", metavar="A:B", help="with --edit: frames A..B-1 (20 fps) kept exactly")
+    p.add_argument("--path", metavar="FILE", help='walk along a floor path: JSON {"points": [[x, z], ...]} '
+                   "(metres, Y up); without --seconds at the prompt's own pace")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -234,6 +236,13 @@ def run(args) -> int:
 
         source = load_motion(args.edit, fps=None)
 
+    if args.path is not None and source is not None:
+        raise RoparError("--path works with generation, not with --edit")
+    path = None
+    if args.path is not None:
+        from ropar_core.path import read_path
+
+        path = read_path(args.path)
     from ropar_core.generator import Generator
 
     t0 = time.perf_counter()
@@ -250,7 +259,7 @@ def run(args) -> int:
                                seconds=[s for _, s in lengths],
                                seed=[it.seed for it in items], cfg=args.cfg, steps=args.steps,
                                temperature=args.temperature, batch_size=args.batch_size,
-                               progress=len(items) > 1 and not args.quiet)
+                               progress=len(items) > 1 and not args.quiet, path=path)
     t2 = time.perf_counter()
     _warn_unfamiliar(motions)
     for i, m in enumerate(motions):
