@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from . import clip, keyframes, presets, retarget, rig
+from . import clip, keyframes, path_curve, presets, retarget, rig
 from .backend import GenerationRequest, Motion
 from .errors import RoparAddonError
 
@@ -95,12 +95,17 @@ def current_motion(prep: Prepared, scene) -> tuple[np.ndarray, float]:
 
 def build_request(prep: Prepared, *, prompt: str, seconds: float = 4.0, seed: int = 0,
                   cfg: float | None = None, steps: int | None = None, keep_parts: tuple[str, ...] = (),
-                  scene=None) -> GenerationRequest:
+                  scene=None, path: str = "") -> GenerationRequest:
     edit, fps = None, 20.0
     if keep_parts:
         edit, fps = current_motion(prep, scene or bpy.context.scene)
+    floor_path = None
+    if path:  # a curve object: the rig moves to its start and walks it (path_curve.py)
+        points = path_curve.curve_points(path_curve.curve_object(path))
+        floor_path = path_curve.model_path(points, prep.rest, prep.bone_map.joints)
+        path_curve.stand_at_start(prep.obj, prep.rest, prep.bone_map.joints, points)
     return GenerationRequest(prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
-                             keep_parts=tuple(keep_parts), edit_joints=edit, edit_fps=fps)
+                             keep_parts=tuple(keep_parts), edit_joints=edit, edit_fps=fps, path=floor_path)
 
 
 @dataclass(frozen=True)
@@ -178,12 +183,12 @@ def candidate_requests(request: GenerationRequest, candidates: int) -> list[Gene
 def generate(*, armature: str, prompt: str, backend, seconds: float = 4.0, seed: int = 0,
              cfg: float | None = None, steps: int | None = None, keep_parts: tuple[str, ...] = (),
              candidates: int = 1, report: Report = print_report, progress=None, cancel=None,
-             **options) -> Applied:
+             path: str = "", **options) -> Applied:
     """Generate and apply in one blocking call (scripts, EXEC_DEFAULT, `blender -b`). Every candidate is
     generated before anything is keyed, so a failure leaves the scene untouched."""
     opts = Options(**options)
     prep = prepare(armature, opts.preset)
     request = build_request(prep, prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
-                            keep_parts=keep_parts)
+                            keep_parts=keep_parts, path=path)
     motions = [backend.generate(r, progress, cancel) for r in candidate_requests(request, candidates)]
     return apply_motions(motions, armature=armature, options=opts, report=report)

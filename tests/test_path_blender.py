@@ -1,0 +1,73 @@
+"""A curve object as the path in Blender (blender_addon/path_curve.py): the shipped model, in process,
+walks a rig around a 1.5 m-radius Bezier circle placed away from the rig, in world space, with the
+pace set by the curve's length and the clip's seconds."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers.optional import installed_or_skip
+
+bpy = installed_or_skip("bpy", "bpy (Blender as a Python module) is not installed")
+
+from blender_addon import jobs, path_curve, pipeline, rig  # noqa: E402
+from blender_addon.errors import RoparAddonError  # noqa: E402
+
+pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered_addon")]
+CENTRE = np.array([3.0, -2.0])
+RADIUS = 1.5
+
+
+@pytest.fixture(autouse=True)
+def scene(blender_scene):
+    return blender_scene
+
+
+def pelvis_world(obj, bone: str, frames) -> np.ndarray:
+    out = []
+    for f in frames:
+        bpy.context.scene.frame_set(f)
+        ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+        out.append(np.array(ev.matrix_world) @ np.append(np.array(ev.pose.bones[bone].head), 1.0))
+    return np.array(out)[:, :3]
+
+
+def test_a_rig_walks_around_a_bezier_circle(scene):
+    from blender_addon.backend import InProcessBackend
+
+    bpy.ops.curve.primitive_bezier_circle_add(radius=RADIUS, location=(CENTRE[0], CENTRE[1], 0.0))
+    circle = bpy.context.object
+    circle.name = "Walkway"
+    points = path_curve.curve_points(circle)
+    assert np.allclose(points[0], points[-1])  # cyclic: the loop is closed
+    assert np.linalg.norm(points[:, :2] - CENTRE, axis=1) == pytest.approx(RADIUS, abs=0.02)
+
+    obj = rig.build_smpl_armature("SMPL")  # at the origin, 3.6 m from the circle's start
+    backend = InProcessBackend(str(Path(__file__).resolve().parents[1] / "assets" / "default"), device="cpu")
+    jobs.set_backend_override(backend)
+    assert bpy.ops.ropar.generate(prompt="a person walks at a steady pace", armature="SMPL", path="Walkway",
+                                  seconds=10.0, seed=3) == {"FINISHED"}
+    prep = pipeline.prepare("SMPL")
+    frames = range(scene.frame_start, scene.frame_start + 200, 2)
+    pelvis = pelvis_world(obj, prep.bone_map.joints[0], frames)
+    rel = pelvis[:, :2] - CENTRE
+    radius = np.linalg.norm(rel, axis=1)
+    swept = np.degrees(np.abs(np.unwrap(np.arctan2(rel[:, 1], rel[:, 0]))[-1]
+                              - np.arctan2(rel[0, 1], rel[0, 0])))
+    print(f"Bezier circle: swept {swept:.0f} deg, radius {radius.min():.2f}-{radius.max():.2f} m")
+    assert swept >= 270
+    assert np.abs(radius - RADIUS).max() <= 0.30
+
+
+def test_bad_path_names_are_clear_errors(scene):
+    rig.build_smpl_armature("SMPL")
+    with pytest.raises(RoparAddonError, match="no object named 'Nope'"):
+        pipeline.build_request(pipeline.prepare("SMPL"), prompt="walk", path="Nope")
+    bpy.ops.mesh.primitive_cube_add()
+    with pytest.raises(RoparAddonError, match="is a mesh, not a curve"):
+        pipeline.build_request(pipeline.prepare("SMPL"), prompt="walk", path=bpy.context.object.name)
+    assert math.isfinite(path_curve.GENERATED_LEG) and 0.8 < path_curve.GENERATED_LEG < 0.85
