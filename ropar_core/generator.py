@@ -195,12 +195,13 @@ class Generator:
             raise RoparError("no prompt given")
         texts = tuple(self.check_prompt(p) for p in prompts)
         n = len(texts)
-        frame_list = [frames_for(f, s, default_frames)
-                      for f, s in zip(per_prompt(frames, n, "frames"), per_prompt(seconds, n, "seconds"))]
+        lengths = list(zip(per_prompt(frames, n, "frames"), per_prompt(seconds, n, "seconds")))
+        frame_list = [frames_for(f, s, default_frames) for f, s in lengths]
         seeds = check_seeds(seed, n)
         cfg, steps, temperature = self.check_sampling(cfg, steps, temperature)
-        for f in frame_list if path is not None and (frames, seconds) != (None, None) else ():
-            check_path_pace(floor_path.polyline_length(path), f)
+        for f, given in zip(frame_list, lengths):
+            if path is not None and given != (None, None):  # no length: the prompt's own pace (generate)
+                check_path_pace(floor_path.polyline_length(path), f)
         return Request(texts, tuple(frame_list), tuple(seeds), cfg, steps, temperature)
 
     # -- sampling core -----------------------------------------------------------------------------
@@ -267,8 +268,10 @@ class Generator:
         the pelvis runs along it from its first point to its last, facing along it (path.py); without
         frames / seconds at the prompt's own pace."""
         route = None if path is None else floor_path.FloorPath(floor_path.check_path(path))
-        if route is not None and frames is None and seconds is None:
-            frames = self._path_frames(prompts, route, seed, cfg, steps, temperature, batch_size)
+        if route is not None:
+            self.check_request(prompts, frames, seconds, seed, cfg, steps, temperature)  # before the probe
+            frames = self._path_frames(prompts, frames, seconds, route, seed, cfg, steps, temperature,
+                                       batch_size)
         req = self.check_request(prompts, frames, seconds, seed, cfg, steps, temperature,
                                  path=None if route is None else route.points)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -315,21 +318,27 @@ class Generator:
             bar.close()
         return results  # type: ignore[return-value]
 
-    def _path_frames(self, prompts, route, seed, cfg, steps, temperature, batch_size) -> list[int]:
-        """Per prompt: the frames its own pace needs for the path, measured on a short raw probe
-        generation with the same seed (the pelvis's distance travelled per second)."""
-        probes = self.generate(prompts, seconds=floor_path.PACE_PROBE_SECONDS, seed=seed, cfg=cfg,
-                               steps=steps, temperature=temperature, batch_size=batch_size, raw=True)
-        frames = []
-        for m in probes:
+    def _path_frames(self, prompts, frames, seconds, route, seed, cfg, steps, temperature, batch_size):
+        """Per prompt: its frames; for a prompt given no length, the frames its own pace needs for the
+        path, measured on a short raw probe generation with its seed (pelvis distance per second)."""
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        out = per_prompt(frames, len(texts), "frames")
+        secs = per_prompt(seconds, len(texts), "seconds")
+        own = [i for i in range(len(texts)) if out[i] is None and secs[i] is None]
+        if not own:
+            return frames
+        seeds = check_seeds(seed, len(texts))
+        probes = self.generate([texts[i] for i in own], seconds=floor_path.PACE_PROBE_SECONDS,
+                               seed=[seeds[i] for i in own], cfg=cfg, steps=steps, temperature=temperature,
+                               batch_size=batch_size, raw=True)
+        for i, m in zip(own, probes):
             pace = max(floor_path.walked(m.joints[:, 0]) / m.seconds, floor_path.MIN_NATURAL_PACE)
-            n = max(MIN_FRAMES, round(route.length / pace * sk.FPS))
-            if n > MAX_FRAMES:
+            out[i] = max(MIN_FRAMES, round(route.length / pace * sk.FPS))
+            if out[i] > MAX_FRAMES:
                 raise RoparError(f"the path is {route.length:.1f} m long: at the pace of {m.prompt!r} "
-                                 f"({pace:.2f} m/s) that takes {n / sk.FPS:.0f} s; at most {MAX_SECONDS:g} s "
-                                 "(give fewer seconds for a faster pace)")
-            frames.append(n)
-        return frames
+                                 f"({pace:.2f} m/s) that takes {out[i] / sk.FPS:.0f} s; at most "
+                                 f"{MAX_SECONDS:g} s (give the seconds for a faster pace)")
+        return out
 
     def _warnings(self, prompts) -> list[str | None]:
         """Per prompt: a one-line warning when the model knows nothing like it (no summary: None)."""

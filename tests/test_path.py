@@ -125,7 +125,7 @@ def test_seconds_set_the_pace_and_the_own_pace_differs_by_prompt(default_gen):
         default_gen.generate(["a person walks slowly"], path=[[0, 0], [0, 300], [0, 0], [0, 300]])
 
 
-def test_cli_path_file(tmp_path, capsys):
+def test_cli_path_file(default_gen, tmp_path, capsys):
     (tmp_path / "route.json").write_text(json.dumps({"points": ARC.tolist()}))
     code = main(["generate", "a person walks along", "--path", str(tmp_path / "route.json"),
                  "--out", str(tmp_path / "walk.npz"), "--seed", "4"])
@@ -133,6 +133,16 @@ def test_cli_path_file(tmp_path, capsys):
     m = load_motion(tmp_path / "walk.npz")
     assert P.tracking(m.joints, ARC)["distance_max_m"] < 0.3
     assert np.allclose(m.joints[0, 0, [0, 2]], ARC[0], atol=0.01)
+    [api] = default_gen.generate(["a person walks along"], path=ARC, seed=4)  # the prompt's own pace
+    assert len(m.joints) == api.frames and np.allclose(m.joints, api.joints, atol=1e-4)
+    # a prompts file: a line's own length sets the pace, a line without one walks at its own pace
+    (tmp_path / "p.jsonl").write_text('{"text": "a person walks along", "seconds": 6}\n'
+                                      '{"text": "a person walks along", "seed": 4}\n')
+    code = main(["generate", "--prompts", str(tmp_path / "p.jsonl"), "--path", str(tmp_path / "route.json"),
+                 "--out", str(tmp_path / "out/{index}.npz"), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert len(load_motion(tmp_path / "out/0.npz").joints) == 120
+    assert len(load_motion(tmp_path / "out/1.npz").joints) == api.frames
 
 
 @pytest.mark.parametrize("content, match", [
@@ -166,6 +176,8 @@ def test_http_api_path_field(default_gen):
         joints = np.array(body["motions"][0]["joints"])
         t = P.tracking(joints, S_PATH)
         assert t["distance_max_m"] < 0.3 and t["end_error_m"] < 0.3
+        [api] = default_gen.generate(["a person walks"], path=S_PATH, seed=5)  # its own pace, as here
+        assert len(joints) == api.frames
         status, body = server.request("POST", "/generate", {"prompt": "a person walks", "seconds": 1,
                                                             "path": [[0, 0], [0, 50]]})
         assert status == 400 and "m/s; at most" in body["error"]["message"]
