@@ -320,7 +320,8 @@ class Generator:
 
     def _path_frames(self, prompts, frames, seconds, route, seed, cfg, steps, temperature, batch_size):
         """Per prompt: its frames; for a prompt given no length, the frames its own pace needs for the
-        path, measured on a short raw probe generation with its seed (pelvis distance per second)."""
+        path, measured on raw probe generations with its seed (pelvis distance per second): one of
+        PACE_PROBE_SECONDS, then one of the length that asked for."""
         texts = [prompts] if isinstance(prompts, str) else list(prompts)
         out = per_prompt(frames, len(texts), "frames")
         secs = per_prompt(seconds, len(texts), "seconds")
@@ -328,17 +329,26 @@ class Generator:
         if not own:
             return frames
         seeds = check_seeds(seed, len(texts))
-        probes = self.generate([texts[i] for i in own], seconds=floor_path.PACE_PROBE_SECONDS,
-                               seed=[seeds[i] for i in own], cfg=cfg, steps=steps, temperature=temperature,
-                               batch_size=batch_size, raw=True)
-        for i, m in zip(own, probes):
-            pace = max(floor_path.walked(m.joints[:, 0]) / m.seconds, floor_path.MIN_NATURAL_PACE)
-            out[i] = max(MIN_FRAMES, round(route.length / pace * sk.FPS))
-            if out[i] > MAX_FRAMES:
-                raise RoparError(f"the path is {route.length:.1f} m long: at the pace of {m.prompt!r} "
-                                 f"({pace:.2f} m/s) that takes {out[i] / sk.FPS:.0f} s; at most "
-                                 f"{MAX_SECONDS:g} s (give the seconds for a faster pace)")
+        lengths = [round(floor_path.PACE_PROBE_SECONDS * sk.FPS)] * len(own)
+        for _ in range(floor_path.PACE_ROUNDS):  # round 2 measures a motion of about the right length,
+            probes = self.generate([texts[i] for i in own], frames=lengths,  # its start-up included
+                                   seed=[seeds[i] for i in own], cfg=cfg, steps=steps,
+                                   temperature=temperature, batch_size=batch_size, raw=True)
+            lengths = [self._own_pace_frames(m, route.length) for m in probes]
+        for i, f in zip(own, lengths):
+            out[i] = f
         return out
+
+    @staticmethod
+    def _own_pace_frames(m: GeneratedMotion, length: float) -> int:
+        """Frames a motion like `m` needs to cover `length` metres at its own pace."""
+        pace = max(floor_path.walked(m.joints[:, 0]) / m.seconds, floor_path.MIN_NATURAL_PACE)
+        frames = max(MIN_FRAMES, round(length / pace * sk.FPS))
+        if frames > MAX_FRAMES:
+            raise RoparError(f"the path is {length:.1f} m long: at the pace of {m.prompt!r} "
+                             f"({pace:.2f} m/s) that takes {frames / sk.FPS:.0f} s; at most "
+                             f"{MAX_SECONDS:g} s (give the seconds for a faster pace)")
+        return frames
 
     def _warnings(self, prompts) -> list[str | None]:
         """Per prompt: a one-line warning when the model knows nothing like it (no summary: None)."""

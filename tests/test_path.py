@@ -95,17 +95,21 @@ def test_follow_puts_a_real_walk_on_the_path_and_keeps_its_poses():
     ("a woman walking calmly", S_PATH), ("a man runs at a steady pace", L_PATH),
 ])
 def test_the_model_walks_and_jogs_along_paths(default_gen, prompt, pts):
-    [m] = default_gen.generate([prompt], path={"points": pts.tolist()}, seed=11)
-    t = P.tracking(m.joints, pts)
-    assert t["distance_median_m"] <= 0.10 and t["distance_max_m"] <= 0.30, t
-    assert t["end_error_m"] <= 0.30 and t["heading_median_deg"] <= 25, t
-    # the feet slide no more than in the same prompt's free (straight) motion of that length, and for
-    # walks no more than in a real walk (the rule: 1.5 x + 0.02)
-    [free] = default_gen.generate([prompt], frames=m.frames, seed=11)
-    assert pl.skating_ratio(m.joints) <= 1.5 * pl.skating_ratio(free.joints) + 0.02
+    motions = default_gen.generate([prompt] * 3, path={"points": pts.tolist()}, seed=11)  # seeds 11-13
+    for m in motions:
+        t = P.tracking(m.joints, pts)
+        assert t["distance_median_m"] <= 0.10 and t["distance_max_m"] <= 0.30, t
+        assert t["end_error_m"] <= 0.30 and t["heading_median_deg"] <= 25, t
+    # the feet slide no more than in the same prompt's free (straight) motions of those lengths, and for
+    # walks no more than in real walks, a straight one and a turning one (the rule: 1.5 x + 0.02),
+    # over the three seeds
+    free = default_gen.generate([prompt] * 3, frames=[m.frames for m in motions], seed=11)
+    skating = np.mean([pl.skating_ratio(m.joints) for m in motions])
+    assert skating <= 1.5 * np.mean([pl.skating_ratio(f.joints) for f in free]) + 0.02
     if "jog" not in prompt and "run" not in prompt:
-        truth = real("dataset-2_walk_active_009.bvh")
-        assert pl.skating_ratio(m.joints) <= 1.5 * pl.skating_ratio(truth) + 0.02
+        walks = ("dataset-2_walk_active_009.bvh", "dataset-2_walk-turn-right_exhausted_027.bvh")
+        assert skating <= 1.5 * np.mean([pl.skating_ratio(real(name)) for name in walks]) + 0.02
+    m = motions[0]
     assert pl.bone_length_variation(m.joints) <= 0.01
     assert m.joints[..., 1].min() == pytest.approx(0.0, abs=1e-3)
     # joints, features and rotations describe one motion
