@@ -9,7 +9,9 @@ skating ratio and the worst bone's length variation (training/evaluation/plausib
 compared, in the same run, with the real straight walks and runs of Bandai-Namco-Research-
 Motiondataset-1 (the shared archive; 15 clips each), read the way the model sees motion (through the 263
 features). Every motion is generated at its prompt's own pace (no --seconds). The paths and prompts
-are not the tests' (tests/test_path.py). The targets are those of the path feature's issue: distance
+are not the tests' (tests/test_path.py). Then every
+group again with the seconds given (the path's length over the group's pace: how the Blender panel's
+curve + Seconds work). The targets are those of the path feature's issue: distance
 <= 10 cm median and 30 cm max, end <= 30 cm, heading <= 25 deg median, skating <= 1.5 x real + 0.02,
 bones <= 1 %.
 """
@@ -42,10 +44,13 @@ PATHS = {
     "S": np.stack([1.0 * np.sin(np.linspace(0.0, 2.0 * np.pi, 81)), np.linspace(0.0, 8.0, 81)], 1),
     "circle": np.stack([2.0 - 2.0 * np.cos(_t), 2.0 * np.sin(_t)], 1),  # a full 2 m-radius loop
 }
-# group -> (Bandai-1 content of the real clips it is compared with, prompts)
+# group -> (Bandai-1 content of the real clips it is compared with, prompts, pace in m/s when the seconds
+# are given: the path's length over it)
 GROUPS = {
-    "walk": ("walk", ("a person takes an ordinary walk", "he is out walking, relaxed")),
-    "jog": ("run", ("a man jogs lightly", "she goes for a jog")),
+    "walk": ("walk", ("a person takes an ordinary walk", "he is out walking, relaxed"), 1.3),
+    "jog": ("run", ("a man jogs lightly", "she goes for a jog"), 2.8),
+    "sneak": ("walk", ("someone sneaks along quietly", "a burglar creeping forward"), 0.8),
+    "elderly": ("walk", ("an elderly man walking with small steps", "a frail old woman walks"), 0.8),
 }
 TARGETS = {"distance_median_m": 0.10, "distance_max_m": 0.30, "end_error_m": 0.30, "heading_median_deg": 25.0,
            "bone_variation": 0.01}
@@ -67,7 +72,7 @@ def real_skating(archive: str) -> dict[str, float]:
         for member in tar.getmembers():
             name = Path(member.name).name
             content = name.split("_")[1] if name.count("_") >= 3 else ""
-            if name.endswith(".bvh") and content in {c for c, _ in GROUPS.values()}:
+            if name.endswith(".bvh") and content in {g[0] for g in GROUPS.values()}:
                 tar.extract(member, tmp, filter="data")
                 joints = load_motion(Path(tmp) / member.name, fps=20).joints
                 truth = feats.features_to_joints(feats.joints_to_features(joints))
@@ -75,10 +80,13 @@ def real_skating(archive: str) -> dict[str, float]:
     return {c: float(np.mean(v)) for c, v in out.items()}
 
 
-def measure(gen, prompts, points, seeds: int) -> list[dict]:
+def measure(gen, prompts, points, seeds: int, speed: float | None) -> list[dict]:
+    """Every prompt x seed along `points`: at the prompt's own pace (speed None) or in the seconds the
+    path takes at `speed`."""
     rows = []
+    seconds = None if speed is None else floor_path.polyline_length(points) / speed
     for seed in range(seeds):
-        for m in gen.generate(list(prompts), path=points, seed=seed * len(prompts)):
+        for m in gen.generate(list(prompts), path=points, seed=seed * len(prompts), seconds=seconds):
             row = floor_path.tracking(m.joints, points)
             row.update(skating=pl.skating_ratio(m.joints), bone_variation=pl.bone_length_variation(m.joints),
                        seconds=m.seconds, prompt=m.prompt, seed=m.seed)
@@ -105,19 +113,21 @@ def main(argv=None) -> int:
     real = real_skating(args.bandai)
     gen = Generator.from_pretrained(args.model)
     print("real Bandai-1 skating: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(real.items())))
-    print(f"{'':<14}{'dist md':>8}{'dist mx':>8}{'end':>7}{'head':>7}{'skate':>7}{'limit':>7}{'bone%':>7}"
-          f"{'secs':>7}  pass")
+    print(f"{'own pace / given pace':<22}{'dist md':>8}{'dist mx':>8}{'end':>7}{'head':>7}{'skate':>7}"
+          f"{'limit':>7}{'bone%':>7}{'secs':>7}  pass")
     results = {"real_skating": real, "groups": {}}
-    for group, (content, prompts) in GROUPS.items():
+    runs = [(group, name, speed) for speed in (None, "given") for group in GROUPS for name in PATHS]
+    for group, name, speed in runs:
+        content, prompts, pace = GROUPS[group]
         limit = 1.5 * real[content] + 0.02
-        for name, points in PATHS.items():
-            rows = measure(gen, prompts, points, args.seeds)
-            s = summary(rows, limit)
-            results["groups"][f"{group}/{name}"] = {"summary": s, "motions": rows}
-            print(f"{group + '/' + name:<14}{100 * s['distance_median_m']:>7.1f}c"
-                  f"{100 * s['distance_max_m']:>7.1f}c{100 * s['end_error_m']:>6.1f}c"
-                  f"{s['heading_median_deg']:>7.1f}{s['skating']:>7.3f}{limit:>7.3f}"
-                  f"{100 * s['bone_variation']:>7.3f}{s['seconds']:>7.1f}  {'yes' if s['pass'] else 'NO'}")
+        rows = measure(gen, prompts, PATHS[name], args.seeds, None if speed is None else pace)
+        s = summary(rows, limit)
+        key = f"{group}/{name}" + ("" if speed is None else f" {pace:g}m/s")
+        results["groups"][key] = {"summary": s, "motions": rows}
+        print(f"{key:<22}{100 * s['distance_median_m']:>7.1f}c"
+              f"{100 * s['distance_max_m']:>7.1f}c{100 * s['end_error_m']:>6.1f}c"
+              f"{s['heading_median_deg']:>7.1f}{s['skating']:>7.3f}{limit:>7.3f}"
+              f"{100 * s['bone_variation']:>7.3f}{s['seconds']:>7.1f}  {'yes' if s['pass'] else 'NO'}")
     results["elapsed_s"] = time.perf_counter() - t0
     print(f"all pass: {all(g['summary']['pass'] for g in results['groups'].values())} "
           f"({results['elapsed_s']:.0f} s)")

@@ -297,12 +297,14 @@ class Generator:
             for row, i in enumerate(idx):
                 joints = feats.features_to_joints(features[row])
                 feature_rows = features[row]
-                if route is not None:  # the path's exact pass, on the requested frames only
+                seams = cleanup.window_seams(len(joints), self.max_tokens)
+                if route is not None:  # the path's exact pass, on the requested frames only; seams are
+                    if not raw:  # smoothed before it, or the smoothing would move the pelvis off the path
+                        joints, seams = cleanup.blend_seams(joints, seams), ()
                     joints = floor_path.follow(joints[:req.frames[i]], route)
                     feature_rows = feature_rows[:req.frames[i]]
                 if not raw:
-                    joints = cleanup.clean_joints(joints, feature_rows,
-                                                  cleanup.window_seams(len(joints), self.max_tokens))
+                    joints = cleanup.clean_joints(joints, feature_rows, seams)
                     # features of the cleaned joints, and joints read back from them, so that joints,
                     # features and rotations describe one motion (HumanML3D's round trip moves < 1 mm)
                     feature_rows = editing.features_of(joints, len(joints))
