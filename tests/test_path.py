@@ -154,16 +154,19 @@ def test_cli_path_file(default_gen, tmp_path, capsys):
     assert len(load_motion(tmp_path / "out/1.npz").joints) == api.frames
 
 
-@pytest.mark.parametrize("content, match", [
-    ('{"points": [[0, 0], [1, "x"]]}', r"point 1 must be \[x, z\]"),
-    ('{"points": [[0, 0]', "invalid JSON"),
-    (None, "cannot read"),
+@pytest.mark.parametrize("content, match, extra", [
+    ('{"points": [[0, 0], [1, "x"]]}', r"point 1 must be \[x, z\]", []),
+    ('{"points": [[0, 0]', "invalid JSON", []),
+    (None, "cannot read", []),
+    ('{"points": [[0, 0], [0, 50]]}', "m/s; at most 10 m/s", ["--seconds", "2"]),
+    ('{"points": [[0, 0], [0, 5]]}', "--path works with generation, not with --edit",
+     ["--edit", str(DATA / "dataset-2_walk_active_009.bvh"), "--keep-parts", "legs"]),
 ])
-def test_cli_bad_path_files_exit_2_with_one_line_and_no_output(tmp_path, capsys, content, match):
+def test_cli_bad_path_files_exit_2_with_one_line_and_no_output(tmp_path, capsys, content, match, extra):
     if content is not None:
         (tmp_path / "p.json").write_text(content)
     code = main(["generate", "a person walks", "--path", str(tmp_path / "p.json"),
-                 "--out", str(tmp_path / "o.bvh")])
+                 "--out", str(tmp_path / "o.bvh"), *extra])
     err = capsys.readouterr().err
     assert code == 2 and re.search(match, err) and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o.bvh").exists()

@@ -71,3 +71,24 @@ def test_bad_path_names_are_clear_errors(scene):
     with pytest.raises(RoparAddonError, match="is a mesh, not a curve"):
         pipeline.build_request(pipeline.prepare("SMPL"), prompt="walk", path=bpy.context.object.name)
     assert math.isfinite(path_curve.GENERATED_LEG) and 0.8 < path_curve.GENERATED_LEG < 0.85
+
+
+def test_the_server_backend_sends_the_path():
+    """The add-on's HTTP client against a real server with the shipped model: the path goes in the
+    request and the answer follows it."""
+    from blender_addon.backend import GenerationRequest, HttpBackend
+    from ropar_core.generator import Generator
+    from ropar_core.path import tracking
+    from tests.helpers.server import Running
+
+    points = [[0.0, 0.0], [0.0, 2.0], [2.0, 2.0]]
+    request = GenerationRequest("a person walks", seconds=4.0, seed=1, path=points)
+    assert request.to_json()["path"] == points and "path" not in GenerationRequest("walk").to_json()
+    server = Running(Generator.from_pretrained())
+    try:
+        motion = HttpBackend(f"http://127.0.0.1:{server.port}").generate(request)
+    finally:
+        server.close()
+    assert len(motion.joints) == 80
+    t = tracking(motion.joints, np.array(points))
+    assert t["distance_max_m"] < 0.1 and t["end_error_m"] < 0.01
