@@ -88,7 +88,9 @@ def model_path(points: np.ndarray, rest, bone_map: dict[int, str]) -> list[list[
 def stand_at_start(obj, rest, bone_map: dict[int, str], points: np.ndarray) -> None:
     """Move the armature object along the world floor so that its rest pelvis stands over points[0]."""
     pelvis = rest.world[:3, :3] @ rest.matrices[rest.index[bone_map[0]], :3, 3] + rest.world[:3, 3]
+    from mathutils import Matrix
+
     shift = points[0] - pelvis
-    obj.location.x += float(shift[0])
-    obj.location.y += float(shift[1])
+    # through the world matrix, so that an armature under a parent (glTF's RootNode) moves in the world
+    obj.matrix_world = Matrix.Translation((float(shift[0]), float(shift[1]), 0.0)) @ obj.matrix_world
     bpy.context.view_layer.update()

@@ -36,8 +36,12 @@ def pelvis_world(obj, bone: str, frames) -> np.ndarray:
     return np.array(out)[:, :3]
 
 
-def test_a_rig_walks_around_a_bezier_circle(scene):
+@pytest.mark.parametrize("layout", ["blender", "fbx", "gltf"])
+def test_a_rig_walks_around_a_bezier_circle(scene, layout):
+    """Any rig: Blender's own Z-up armature, an FBX one (Y up, centimetres, scale 0.01) and a glTF one
+    under a rotated, scaled parent empty (tests/blender_rig_layouts.py)."""
     from blender_addon.backend import InProcessBackend
+    from tests.blender_rig_layouts import build_layout
 
     bpy.ops.curve.primitive_bezier_circle_add(radius=RADIUS, location=(CENTRE[0], CENTRE[1], 0.0))
     circle = bpy.context.object
@@ -46,7 +50,7 @@ def test_a_rig_walks_around_a_bezier_circle(scene):
     assert np.allclose(points[0], points[-1])  # cyclic: the loop is closed
     assert np.linalg.norm(points[:, :2] - CENTRE, axis=1) == pytest.approx(RADIUS, abs=0.02)
 
-    obj = rig.build_smpl_armature("SMPL")  # at the origin, 3.6 m from the circle's start
+    obj = build_layout(layout, scale=0.01 if layout != "blender" else 1.0, name="SMPL")  # ~5 m away
     backend = InProcessBackend(str(Path(__file__).resolve().parents[1] / "assets" / "default"), device="cpu")
     jobs.set_backend_override(backend)
     assert bpy.ops.ropar.generate(prompt="a person walks at a steady pace", armature="SMPL", path="Walkway",
@@ -58,7 +62,7 @@ def test_a_rig_walks_around_a_bezier_circle(scene):
     radius = np.linalg.norm(rel, axis=1)
     swept = np.degrees(np.abs(np.unwrap(np.arctan2(rel[:, 1], rel[:, 0]))[-1]
                               - np.arctan2(rel[0, 1], rel[0, 0])))
-    print(f"Bezier circle: swept {swept:.0f} deg, radius {radius.min():.2f}-{radius.max():.2f} m")
+    print(f"{layout}: Bezier circle swept {swept:.0f} deg, radius {radius.min():.2f}-{radius.max():.2f} m")
     assert swept >= 270
     assert np.abs(radius - RADIUS).max() <= 0.30
 
