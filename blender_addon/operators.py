@@ -42,13 +42,13 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
         custom = pick("override_sampling") or any(props.is_property_set(n) for n in ("cfg", "steps"))
         start = context.scene.frame_current if s.start_at_current else context.scene.frame_start
         return dict(
-            prompt=pick("prompt"), seconds=pick("seconds"), seed=pick("seed"), path=pick("path"),
+            prompt=pick("prompt"), seconds=pick("seconds"), seed=pick("seed"),
             cfg=pick("cfg") if custom else None, steps=pick("steps") if custom else None,
             armature=pick("armature", s.armature.name if s.armature else ""),
             keep_parts=tuple(p for p in PART_NAMES if p in s.keep_parts), candidates=pick("candidates"),
             options=dict(preset=pick("preset"), foot_lock=pick("foot_lock"), in_place=pick("in_place"),
                          root_motion=pick("root_motion"), loop=pick("loop"), frame_start=start,
-                         use_nla=s.use_nla),
+                         use_nla=s.use_nla, path=pick("path")),
         )
 
     def _report(self, level: str, message: str) -> None:
@@ -72,7 +72,7 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
             prep = pipeline.prepare(st["armature"], st["options"]["preset"])  # a bad rig fails now
             request = pipeline.build_request(
                 prep, prompt=st["prompt"], seconds=st["seconds"], seed=st["seed"], cfg=st["cfg"],
-                steps=st["steps"], keep_parts=st["keep_parts"], path=st["path"])
+                steps=st["steps"], keep_parts=st["keep_parts"], path=st["options"]["path"])
             backend = jobs.get_backend(preferences(context))
             jobs.start(pipeline.candidate_requests(request, st["candidates"]), backend, _applier(st))
         except RoparAddonError as exc:

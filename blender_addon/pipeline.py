@@ -100,10 +100,9 @@ def build_request(prep: Prepared, *, prompt: str, seconds: float = 4.0, seed: in
     if keep_parts:
         edit, fps = current_motion(prep, scene or bpy.context.scene)
     floor_path = None
-    if path:  # a curve object: the rig moves to its start and walks it (path_curve.py)
+    if path:  # a curve object the motion walks along (path_curve.py; apply_motions moves the rig there)
         points = path_curve.curve_points(path_curve.curve_object(path))
         floor_path = path_curve.model_path(points, prep.rest, prep.bone_map.joints)
-        path_curve.stand_at_start(prep.obj, prep.rest, prep.bone_map.joints, points)
     return GenerationRequest(prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
                              keep_parts=tuple(keep_parts), edit_joints=edit, edit_fps=fps, path=floor_path)
 
@@ -120,6 +119,7 @@ class Options:
     frame_start: int | None = None  # None: the scene's start frame
     use_nla: bool = False
     fit_timeline: bool = True  # the scene's frame range becomes the clip's
+    path: str = ""  # a curve object the motion walks along: the rig is moved to its start (path_curve.py)
 
 
 def candidate_name(prompt: str, seed: int | None, count: int) -> str:
@@ -137,6 +137,10 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
     scene = scene or bpy.context.scene
     start = time.perf_counter()
     prep = prepare(armature, options.preset)
+    if options.path:  # only now, once every motion exists: a failed generation leaves the rig where it was
+        path_curve.stand_at_start(prep.obj, prep.rest, prep.bone_map.joints,
+                                  path_curve.curve_points(path_curve.curve_object(options.path)))
+        prep = prepare(armature, options.preset)
     fps = scene_fps(scene)
     first = scene.frame_start if options.frame_start is None else int(options.frame_start)
     items, frames = [], 0
@@ -183,12 +187,12 @@ def candidate_requests(request: GenerationRequest, candidates: int) -> list[Gene
 def generate(*, armature: str, prompt: str, backend, seconds: float = 4.0, seed: int = 0,
              cfg: float | None = None, steps: int | None = None, keep_parts: tuple[str, ...] = (),
              candidates: int = 1, report: Report = print_report, progress=None, cancel=None,
-             path: str = "", **options) -> Applied:
+             **options) -> Applied:
     """Generate and apply in one blocking call (scripts, EXEC_DEFAULT, `blender -b`). Every candidate is
     generated before anything is keyed, so a failure leaves the scene untouched."""
     opts = Options(**options)
     prep = prepare(armature, opts.preset)
     request = build_request(prep, prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
-                            keep_parts=keep_parts, path=path)
+                            keep_parts=keep_parts, path=opts.path)
     motions = [backend.generate(r, progress, cancel) for r in candidate_requests(request, candidates)]
     return apply_motions(motions, armature=armature, options=opts, report=report)

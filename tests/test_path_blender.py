@@ -77,6 +77,24 @@ def test_bad_path_names_are_clear_errors(scene):
     assert math.isfinite(path_curve.GENERATED_LEG) and 0.8 < path_curve.GENERATED_LEG < 0.85
 
 
+def test_a_failed_generation_leaves_the_rig_where_it_was(scene):
+    from blender_addon.backend import BackendError
+
+    class Failing:
+        name = "failing"
+
+        def generate(self, request, progress=None, cancel=None):
+            assert request.path is not None and len(request.path) > 10
+            raise BackendError("the server went away")
+
+    bpy.ops.curve.primitive_bezier_circle_add(radius=RADIUS, location=(CENTRE[0], CENTRE[1], 0.0))
+    curve = bpy.context.object.name
+    obj = rig.build_smpl_armature("SMPL")
+    with pytest.raises(BackendError, match="went away"):
+        pipeline.generate(armature="SMPL", prompt="a person walks", backend=Failing(), path=curve)
+    assert tuple(obj.location) == (0.0, 0.0, 0.0)
+
+
 def test_the_server_backend_sends_the_path():
     """The add-on's HTTP client against a real server with the shipped model: the path goes in the
     request and the answer follows it."""
