@@ -21,9 +21,9 @@ Decisions worth knowing:
   than trusting the decoded 6D channels, which a network only approximately keeps consistent) makes
   fk(rotations, root) reproduce every bone direction, also after editing pastes source joints.
 - Paths (path.py): the clip is generated at the path's pace (its length over the requested seconds, or
-  over the prompt's own speed measured on a short probe generation when no length is given); the exact
+  over the prompt's own speed, measured on raw probe generations, when no length is given); the exact
   pass then turns and shifts each frame so that the pelvis runs along the path facing along it, and
-  the cleanup's foot locking plants the feet of the turned steps.
+  the cleanup's foot locking plants the feet of the turned steps (docs/paths.md).
 - Editing: the source motion is encoded by the P-VAE; tokens of kept (part, frame) cells are fixed
   during unmasking; after decoding, the kept joints are pasted back exactly, the free limbs are
   re-attached to them, and short cross-fades remove jumps at kept/free frame boundaries (the joint
