@@ -45,6 +45,7 @@ class GenerationRequest:
     keep_parts: tuple[str, ...] = ()  # editing: parts copied from `edit_joints` (skeleton.PART_NAMES)
     edit_joints: np.ndarray | None = None  # editing: the current motion (T, 22, 3), metres, Y up
     edit_fps: float = 20.0
+    path: list | None = None  # a floor path [[x, z], ...] in the motion's metres (path_curve.model_path)
 
     def __post_init__(self):
         self.prompt = " ".join(str(self.prompt).split())
@@ -69,6 +70,8 @@ class GenerationRequest:
                               "fps": float(self.edit_fps)}
             if self.keep_parts:  # the server rejects an empty list: "keep nothing" is not an edit
                 body["keep_parts"] = list(self.keep_parts)
+        if self.path is not None:
+            body["path"] = [list(map(float, p)) for p in self.path]
         return body
 
 
@@ -343,7 +346,7 @@ class InProcessBackend:
                 out = gen.edit(request.prompt, request.edit_joints, keep_parts=keep, fps=request.edit_fps,
                                **kwargs)
             else:
-                [out] = gen.generate([request.prompt], **kwargs)
+                [out] = gen.generate([request.prompt], path=request.path, **kwargs)
         except Exception as exc:  # the core raises RoparError subclasses with one-line messages
             raise BackendError(str(exc)) from None
         _check_cancel(cancel)

@@ -48,7 +48,7 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
             keep_parts=tuple(p for p in PART_NAMES if p in s.keep_parts), candidates=pick("candidates"),
             options=dict(preset=pick("preset"), foot_lock=pick("foot_lock"), in_place=pick("in_place"),
                          root_motion=pick("root_motion"), loop=pick("loop"), frame_start=start,
-                         use_nla=s.use_nla),
+                         use_nla=s.use_nla, path=pick("path")),
         )
 
     def _report(self, level: str, message: str) -> None:
@@ -72,7 +72,7 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
             prep = pipeline.prepare(st["armature"], st["options"]["preset"])  # a bad rig fails now
             request = pipeline.build_request(
                 prep, prompt=st["prompt"], seconds=st["seconds"], seed=st["seed"], cfg=st["cfg"],
-                steps=st["steps"], keep_parts=st["keep_parts"])
+                steps=st["steps"], keep_parts=st["keep_parts"], path=st["options"]["path"])
             backend = jobs.get_backend(preferences(context))
             jobs.start(pipeline.candidate_requests(request, st["candidates"]), backend, _applier(st))
         except RoparAddonError as exc:

@@ -27,6 +27,7 @@ class ROPAR_PT_panel(bpy.types.Panel):
         layout.prop(s, "prompt", text="")
         col = layout.column(align=True)
         col.prop(s, "seconds")
+        col.prop_search(s, "path", bpy.data, "objects", icon="CURVE_DATA")  # a curve object (path_curve.py)
         col.prop(s, "seed")
         row = layout.row()
         row.use_property_split = False  # full width: the label stays readable in a narrow sidebar

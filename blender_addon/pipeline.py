@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from . import clip, keyframes, presets, retarget, rig
+from . import clip, keyframes, path_curve, presets, retarget, rig
 from .backend import GenerationRequest, Motion
 from .errors import RoparAddonError
 
@@ -95,12 +95,16 @@ def current_motion(prep: Prepared, scene) -> tuple[np.ndarray, float]:
 
 def build_request(prep: Prepared, *, prompt: str, seconds: float = 4.0, seed: int = 0,
                   cfg: float | None = None, steps: int | None = None, keep_parts: tuple[str, ...] = (),
-                  scene=None) -> GenerationRequest:
+                  scene=None, path: str = "") -> GenerationRequest:
     edit, fps = None, 20.0
     if keep_parts:
         edit, fps = current_motion(prep, scene or bpy.context.scene)
+    floor_path = None
+    if path:  # a curve object the motion walks along (path_curve.py; apply_motions moves the rig there)
+        points = path_curve.curve_points(path_curve.curve_object(path))
+        floor_path = path_curve.model_path(points, prep.rest, prep.bone_map.joints)
     return GenerationRequest(prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
-                             keep_parts=tuple(keep_parts), edit_joints=edit, edit_fps=fps)
+                             keep_parts=tuple(keep_parts), edit_joints=edit, edit_fps=fps, path=floor_path)
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class Options:
     frame_start: int | None = None  # None: the scene's start frame
     use_nla: bool = False
     fit_timeline: bool = True  # the scene's frame range becomes the clip's
+    path: str = ""  # a curve object the motion walks along: the rig is moved to its start (path_curve.py)
 
 
 def candidate_name(prompt: str, seed: int | None, count: int) -> str:
@@ -132,6 +137,10 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
     scene = scene or bpy.context.scene
     start = time.perf_counter()
     prep = prepare(armature, options.preset)
+    if options.path:  # only now, once every motion exists: a failed generation leaves the rig where it was
+        path_curve.stand_at_start(prep.obj, prep.rest, prep.bone_map.joints,
+                                  path_curve.curve_points(path_curve.curve_object(options.path)))
+        prep = prepare(armature, options.preset)
     fps = scene_fps(scene)
     first = scene.frame_start if options.frame_start is None else int(options.frame_start)
     items, frames = [], 0
@@ -184,6 +193,6 @@ def generate(*, armature: str, prompt: str, backend, seconds: float = 4.0, seed:
     opts = Options(**options)
     prep = prepare(armature, opts.preset)
     request = build_request(prep, prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
-                            keep_parts=keep_parts)
+                            keep_parts=keep_parts, path=opts.path)
     motions = [backend.generate(r, progress, cancel) for r in candidate_requests(request, candidates)]
     return apply_motions(motions, armature=armature, options=opts, report=report)

@@ -73,6 +73,10 @@ class GenerationProperties:
     seed: IntProperty(
         name="Seed", default=0, min=0, soft_max=9999,
         description="Random seed: the same prompt and seed give the same motion")
+    path: StringProperty(
+        name="Path", default="",
+        description="A curve object the character walks along in world space (it is moved to the "
+                    "curve's start); the curve's length and Seconds set the pace. Empty: no path")
     override_sampling: BoolProperty(
         name="Custom Sampling", default=False,
         description="Use the guidance and steps below instead of the model's defaults")

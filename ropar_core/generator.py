@@ -20,6 +20,10 @@ Decisions worth knowing:
   HumanML3D's 6D channels *are* that IK of the positions; re-deriving them from the joints (rather
   than trusting the decoded 6D channels, which a network only approximately keeps consistent) makes
   fk(rotations, root) reproduce every bone direction, also after editing pastes source joints.
+- Paths (path.py): the clip is generated at the path's pace (its length over the requested seconds, or
+  over the prompt's own speed, measured on raw probe generations, when no length is given); the exact
+  pass then turns and shifts each frame so that the pelvis runs along the path facing along it, and
+  the cleanup's foot locking plants the feet of the turned steps (docs/paths.md).
 - Editing: the source motion is encoded by the P-VAE; tokens of kept (part, frame) cells are fixed
   during unmasking; after decoding, the kept joints are pasted back exactly, the free limbs are
   re-attached to them, and short cross-fades remove jumps at kept/free frame boundaries (the joint
@@ -39,6 +43,7 @@ import torch
 
 from ropar_core import cleanup, editing
 from ropar_core import features as feats
+from ropar_core import path as floor_path
 from ropar_core import skeleton as sk
 from ropar_core.device import autocast, resolve_device, set_threads
 from ropar_core.errors import ModelError, RoparError
@@ -48,7 +53,9 @@ from ropar_core.request import (
     MAX_FRAMES,
     MAX_PROMPT_TOKENS,
     MAX_SECONDS,
+    MIN_FRAMES,
     Request,
+    check_path_pace,
     check_prompt,
     check_sampling,
     check_seeds,
@@ -179,19 +186,22 @@ class Generator:
                               self.default_temperature)
 
     def check_request(self, prompts, frames=None, seconds=None, seed=0, cfg=None, steps=None,
-                      temperature=None, default_frames: int | None = None) -> Request:
+                      temperature=None, default_frames: int | None = None, path=None) -> Request:
         """Validate everything about a request before any work: one-line RoparErrors.
-        frames / seconds / seed may be one value or one per prompt."""
+        frames / seconds / seed may be one value or one per prompt; path: checked points (its pace)."""
         if isinstance(prompts, str):
             prompts = [prompts]
         if not isinstance(prompts, (list, tuple)) or not prompts:
             raise RoparError("no prompt given")
         texts = tuple(self.check_prompt(p) for p in prompts)
         n = len(texts)
-        frame_list = [frames_for(f, s, default_frames)
-                      for f, s in zip(per_prompt(frames, n, "frames"), per_prompt(seconds, n, "seconds"))]
+        lengths = list(zip(per_prompt(frames, n, "frames"), per_prompt(seconds, n, "seconds")))
+        frame_list = [frames_for(f, s, default_frames) for f, s in lengths]
         seeds = check_seeds(seed, n)
         cfg, steps, temperature = self.check_sampling(cfg, steps, temperature)
+        for f, given in zip(frame_list, lengths):
+            if path is not None and given != (None, None):  # no length: the prompt's own pace (generate)
+                check_path_pace(floor_path.polyline_length(path), f)
         return Request(texts, tuple(frame_list), tuple(seeds), cfg, steps, temperature)
 
     # -- sampling core -----------------------------------------------------------------------------
@@ -245,7 +255,8 @@ class Generator:
     # -- text -> motion ----------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, prompts, frames=None, seconds=None, seed=0, cfg=None, steps=None, temperature=None,
-                 batch_size: int = 32, progress: bool = False, raw: bool = False) -> list[GeneratedMotion]:
+                 batch_size: int = 32, progress: bool = False, raw: bool = False,
+                 path=None) -> list[GeneratedMotion]:
         """Prompts (a string or a list) -> one GeneratedMotion each, in order.
 
         frames / seconds: length (default 4 s), one value or one per prompt; frames not a multiple of
@@ -253,8 +264,16 @@ class Generator:
         seed + i) or one per prompt. cfg / steps / temperature: guidance scale, unmasking steps,
         noise scale (None: the model's defaults, config.json "sampling"). raw: skip the cleanup
         (cleanup.py: rigid bones, floor, foot locking, seam blending) and return the decoder's joints as
-        they are."""
-        req = self.check_request(prompts, frames, seconds, seed, cfg, steps, temperature)
+        they are. path: {"points": [[x, z], ...]} or the points (metres on the floor, the output's axes):
+        the pelvis runs along it from its first point to its last, facing along it (path.py); without
+        frames / seconds at the prompt's own pace."""
+        route = None if path is None else floor_path.FloorPath(floor_path.check_path(path))
+        if route is not None:
+            self.check_request(prompts, frames, seconds, seed, cfg, steps, temperature)  # before the probe
+            frames = self._path_frames(prompts, frames, seconds, route, seed, cfg, steps, temperature,
+                                       batch_size)
+        req = self.check_request(prompts, frames, seconds, seed, cfg, steps, temperature,
+                                 path=None if route is None else route.points)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise RoparError(f"batch size must be a positive whole number, got {batch_size!r}")
         text_emb = self.text.encode(list(req.prompts)).to(self.device).float()  # (n, D)
@@ -278,13 +297,21 @@ class Generator:
             for row, i in enumerate(idx):
                 joints = feats.features_to_joints(features[row])
                 feature_rows = features[row]
+                seams = cleanup.window_seams(len(joints), self.max_tokens)
+                if route is not None:  # the path's exact pass, on the requested frames only; seams are
+                    if not raw:  # smoothed before it, or the smoothing would move the pelvis off the path
+                        joints, seams = cleanup.blend_seams(joints, seams), ()
+                    joints = floor_path.follow(joints[:req.frames[i]], route)
+                    feature_rows = feature_rows[:req.frames[i]]
                 if not raw:
-                    joints = cleanup.clean_joints(joints, feature_rows,
-                                                  cleanup.window_seams(len(joints), self.max_tokens))
+                    joints = cleanup.clean_joints(joints, feature_rows, seams)
                     # features of the cleaned joints, and joints read back from them, so that joints,
                     # features and rotations describe one motion (HumanML3D's round trip moves < 1 mm)
                     feature_rows = editing.features_of(joints, len(joints))
-                    joints = feats.features_to_joints(feature_rows)
+                    if route is None:  # a path's joints stay as placed: HumanML3D's root integration
+                        joints = feats.features_to_joints(feature_rows)  # drifts in long turns
+                elif route is not None:
+                    feature_rows = editing.features_of(joints, len(joints))
                 results[i] = self._finish(req.prompts[i], req.seeds[i], feature_rows, joints, req.frames[i])
                 results[i].warning = warnings[i]
             if bar is not None:
@@ -292,6 +319,38 @@ class Generator:
         if bar is not None:
             bar.close()
         return results  # type: ignore[return-value]
+
+    def _path_frames(self, prompts, frames, seconds, route, seed, cfg, steps, temperature, batch_size):
+        """Per prompt: its frames; for a prompt given no length, the frames its own pace needs for the
+        path, measured on raw probe generations with its seed (pelvis distance per second): one of
+        PACE_PROBE_SECONDS, then one of the length that asked for."""
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        out = per_prompt(frames, len(texts), "frames")
+        secs = per_prompt(seconds, len(texts), "seconds")
+        own = [i for i in range(len(texts)) if out[i] is None and secs[i] is None]
+        if not own:
+            return frames
+        seeds = check_seeds(seed, len(texts))
+        lengths = [round(floor_path.PACE_PROBE_SECONDS * sk.FPS)] * len(own)
+        for _ in range(floor_path.PACE_ROUNDS):  # round 2 measures a motion of about the right length,
+            probes = self.generate([texts[i] for i in own], frames=lengths,  # its start-up included
+                                   seed=[seeds[i] for i in own], cfg=cfg, steps=steps,
+                                   temperature=temperature, batch_size=batch_size, raw=True)
+            lengths = [self._own_pace_frames(m, route.length) for m in probes]
+        for i, f in zip(own, lengths):
+            out[i] = f
+        return out
+
+    @staticmethod
+    def _own_pace_frames(m: GeneratedMotion, length: float) -> int:
+        """Frames a motion like `m` needs to cover `length` metres at its own pace."""
+        pace = max(floor_path.walked(m.joints[:, 0]) / m.seconds, floor_path.MIN_NATURAL_PACE)
+        frames = max(MIN_FRAMES, round(length / pace * sk.FPS))
+        if frames > MAX_FRAMES:
+            raise RoparError(f"the path is {length:.1f} m long: at the pace of {m.prompt!r} "
+                             f"({pace:.2f} m/s) that takes {frames / sk.FPS:.0f} s; at most "
+                             f"{MAX_SECONDS:g} s (give the seconds for a faster pace)")
+        return frames
 
     def _warnings(self, prompts) -> list[str | None]:
         """Per prompt: a one-line warning when the model knows nothing like it (no summary: None)."""

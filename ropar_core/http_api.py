@@ -17,8 +17,8 @@ MAX_PROMPTS_PER_REQUEST = 64
 MAX_EDIT_SECONDS = MAX_SECONDS  # the motion to edit, at 20 fps: the Generator's own length limit
 JSON_DECIMALS = 5  # 0.01 mm: far below any visible difference, keeps responses small
 
-GENERATE_FIELDS = {"prompt", "prompts", "seconds", "frames", "seed", "cfg", "steps", "temperature"}
-EDIT_FIELDS = GENERATE_FIELDS - {"prompts"} | {"motion", "keep_parts", "keep_frames"}
+GENERATE_FIELDS = {"prompt", "prompts", "seconds", "frames", "seed", "cfg", "steps", "temperature", "path"}
+EDIT_FIELDS = GENERATE_FIELDS - {"prompts", "path"} | {"motion", "keep_parts", "keep_frames"}
 
 
 class HttpError(RoparError):
@@ -84,7 +84,15 @@ def parse_generate(body) -> dict:
         raise bad_request(f"at most {MAX_PROMPTS_PER_REQUEST} prompts per request, got {len(prompts)}")
     if not all(isinstance(p, str) for p in prompts):
         raise bad_request("every prompt must be a string")
-    return {"prompts": prompts, **_common(body)}
+    path = None
+    if "path" in body:  # a floor path: {"points": [[x, z], ...]} or the bare list (ropar_core/path.py)
+        from ropar_core.path import check_path
+
+        try:
+            path = check_path(body["path"], "'path'").tolist()
+        except RoparError as exc:
+            raise bad_request(str(exc)) from None
+    return {"prompts": prompts, **_common(body), "path": path}
 
 
 def parse_edit(body) -> dict:

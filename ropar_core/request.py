@@ -21,6 +21,12 @@ CFG_RANGE = (0.0, 20.0)
 STEPS_RANGE = (1, 100)
 TEMP_RANGE = (0.0, 5.0)
 MAX_SEED = 2**63 - 1
+# Floor paths (path.py): points, coordinates and length a path may have, and the pace it may ask for
+MAX_PATH_POINTS = 10_000
+MAX_PATH_COORD = 10_000.0  # m from the origin
+MIN_PATH_LENGTH = 0.1  # m: shorter is a point, not a path
+MAX_PATH_LENGTH = 1000.0  # m: MAX_SECONDS at a sprint
+MAX_PATH_SPEED = 10.0  # m/s over a whole clip: faster than any person runs
 
 
 @dataclass(frozen=True)
@@ -121,3 +127,11 @@ def per_prompt(value, n: int, what: str) -> list:
             raise RoparError(f"{len(value)} {what} values for {n} prompts")
         return list(value)
     return [value] * n
+
+
+def check_path_pace(length: float, frames: int) -> None:
+    """A path of `length` metres covered in `frames` frames must be a pace a person can keep."""
+    speed = length / max(frames / sk.FPS, 1e-9)
+    if speed > MAX_PATH_SPEED:
+        raise RoparError(f"a {length:.1f} m path in {frames / sk.FPS:g} s is {speed:.1f} m/s; at most "
+                         f"{MAX_PATH_SPEED:g} m/s: give more seconds (or none: the prompt's own pace)")

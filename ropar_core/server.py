@@ -68,6 +68,8 @@ class Job:
         a = self.args
         if self.kind != "generate":
             return None
+        if a.get("path") is not None:  # a path request has its own length and pace
+            return None
         return (a["frames"], a["cfg"], a["steps"], a["temperature"])
 
 
@@ -148,7 +150,7 @@ class GenerationService:
     def _generate(self, args: dict, prompts, seeds):
         return self.generator.generate(
             prompts, frames=args["frames"], seed=seeds, cfg=args["cfg"], steps=args["steps"],
-            temperature=args["temperature"], batch_size=self.max_batch)
+            temperature=args["temperature"], batch_size=self.max_batch, path=args.get("path"))
 
     def _run_generate(self, jobs: list[Job]) -> None:
         prompts, seeds = [], []
@@ -436,9 +438,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         if kind == "generate":
             checked = g.check_request(args["prompts"], frames=args["frames"], seconds=args["seconds"],
                                       seed=args["seed"], cfg=args["cfg"], steps=args["steps"],
-                                      temperature=args["temperature"])
-            args.update(prompts=list(checked.prompts), frames=checked.frames[0], seconds=None,
-                        cfg=checked.cfg, steps=checked.steps, temperature=checked.temperature)
+                                      temperature=args["temperature"], path=args.get("path"))
+            own_pace = args.get("path") is not None and args["frames"] is None and args["seconds"] is None
+            args.update(prompts=list(checked.prompts), frames=None if own_pace else checked.frames[0],
+                        seconds=None, cfg=checked.cfg, steps=checked.steps, temperature=checked.temperature)
         else:
             checked = g.check_request([args["prompt"]], frames=args["frames"], seconds=args["seconds"],
                                       seed=args["seed"], cfg=args["cfg"], steps=args["steps"],

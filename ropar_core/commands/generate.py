@@ -64,6 +64,8 @@ def add_parser(sub) -> None:
     p.add_argument("--keep-parts", metavar="PARTS",
                    help="with --edit: parts kept exactly, e.g. torso,left_leg (or legs, arms, upper, lower)")
     p.add_argument("--keep-frames", metavar="A:B", help="with --edit: frames A..B-1 (20 fps) kept exactly")
+    p.add_argument("--path", metavar="FILE", help='walk along a floor path: JSON {"points": [[x, z], ...]} '
+                   "(metres, Y up); without --seconds at the prompt's own pace")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -288,6 +290,13 @@ def run(args) -> int:
 
         source = load_motion(args.edit, fps=None)
 
+    if args.path is not None and source is not None:
+        raise RoparError("--path works with generation, not with --edit")
+    path = None
+    if args.path is not None:
+        from ropar_core.path import read_path
+
+        path = read_path(args.path)
     from ropar_core.generator import Generator
 
     t0 = time.perf_counter()
@@ -302,7 +311,7 @@ def run(args) -> int:
         tally.gen_s += time.perf_counter() - t1
         _write_batch([motion], 0, out, preview, tally)
     else:
-        options = {"cfg": args.cfg, "steps": args.steps, "temperature": args.temperature}
+        options = {"cfg": args.cfg, "steps": args.steps, "temperature": args.temperature, "path": path}
         try:
             generate_in_batches(gen, items, args, options, out, preview, tally)
         except (RoparError, OSError) as exc:
