@@ -43,8 +43,8 @@ def use_disk_cache(root: str | os.PathLike | None) -> None:
 
 
 def enable_for_training() -> None:
-    """Training and evaluation (the `python -m training.<command>` entry points): cache under ~/.cache/ropar/text-embeddings unless
-    ROPAR_TEXT_CACHE or an earlier use_disk_cache() said otherwise."""
+    """Training and evaluation (the `python -m training.<command>` entry points): cache under
+    ~/.cache/ropar/text-embeddings unless ROPAR_TEXT_CACHE or an earlier use_disk_cache() said otherwise."""
     if _root is None:
         use_disk_cache(TRAINING_DEFAULT)
 
