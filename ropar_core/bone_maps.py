@@ -92,23 +92,29 @@ def bvh_to_smpl22(bvh: BvhData, bone_map: dict | str | None = None,
         bone_map = BONE_MAPS[bone_map]
     elif bone_map is None:
         _, bone_map = detect_bone_map(bvh.names)
-    index = {_norm_name(n): i for i, n in enumerate(bvh.names)}
+    return positions_to_smpl22(bvh.names, bvh.positions, bone_map, scale, Path(bvh.path).name), bvh.fps
+
+
+def positions_to_smpl22(names: list[str], positions: np.ndarray, bone_map: dict, scale: float | None = None,
+                        label: str = "motion") -> np.ndarray:
+    """World positions (T, J, 3) of joints called `names` -> (T, 22, 3) float32 SMPL-22 joints in metres,
+    Y up, through `bone_map` (used by bvh_to_smpl22 and by asf_amc for CMU's own format)."""
+    index = {_norm_name(n): i for i, n in enumerate(names)}
     missing = [n for n in _map_names(bone_map) if _norm_name(n) not in index]
     if missing or set(bone_map) != set(sk.JOINT_NAMES):
         lacking = sorted(set(sk.JOINT_NAMES) - set(bone_map))
         why = [f"the BVH has no joint {', '.join(missing)}"] if missing else []
         why += [f"the map has no entry for {', '.join(lacking)}"] if lacking else []
-        raise MotionFileError(f"{Path(bvh.path).name}: bone map does not fit: {'; '.join(why)}")
-    joints = np.zeros((bvh.frames, sk.NUM_JOINTS, 3))
+        raise MotionFileError(f"{label}: bone map does not fit: {'; '.join(why)}")
+    joints = np.zeros((len(positions), sk.NUM_JOINTS, 3))
     for j, smpl_name in enumerate(sk.JOINT_NAMES):
         spec = bone_map[smpl_name]
         if isinstance(spec, str):
-            joints[:, j] = bvh.positions[:, index[_norm_name(spec)]]
+            joints[:, j] = positions[:, index[_norm_name(spec)]]
         else:
-            a = bvh.positions[:, index[_norm_name(spec[0])]]
-            b = bvh.positions[:, index[_norm_name(spec[1])]]
+            a = positions[:, index[_norm_name(spec[0])]]
+            b = positions[:, index[_norm_name(spec[1])]]
             joints[:, j] = a + spec[2] * (b - a)
     joints *= F.unit_scale(joints, scale)[0]
     rot, _ = F.up_axis_rotation(joints)
-    return (joints @ rot.T).astype(np.float32), bvh.fps
-
+    return (joints @ rot.T).astype(np.float32)
