@@ -16,7 +16,7 @@ from ropar_core.bone_maps import detect_bone_map
 from ropar_core.bvh import end_site_positions, read_bvh
 from ropar_core.errors import RoparError
 from tests.helpers.shared_archives import unpack
-from training.data import plans
+from training.data import plans, prepare_multi
 from training.data.captions_labels import camel_words, cmu105_entry, label_captions
 from training.data.captions_sources import cmu_action, cmu_captions
 from training.data.importers import cmu_asf_amc, cmu_dance, reactidle, segment_bounds
@@ -188,3 +188,17 @@ def test_open_source_gathers_the_sets_and_imports_shared_takes_once(sets):
     assert {c.source for c in clips} == {"cmu", "cmu_dance", "reactidle"}
     with pytest.raises(RoparError, match="none of the commercial-use sets"):
         plans.plan_for(plans.BuildSpec("open", sets / "cmu-asf-amc" / "02"))
+
+
+def test_prepare_multi_takes_the_new_sets_and_imports_shared_takes_once(sets):
+    spec = prepare_multi.MultiSpec(bandai2_cache="unused", out="unused", cmu=str(sets / "cmu-iclone"),
+                                   cmu_asf_amc=str(sets / "cmu-asf-amc"),
+                                   reactidle=str(sets / "reactidle-bvh"))
+    clips = prepare_multi.import_new(spec)
+    ids = {c.id for c in clips}
+    assert {"cmuamc_002_01", "cmu_002_05"} <= ids and "cmu_002_01" not in ids
+    assert {c.source for c in clips} == {"cmu", "reactidle"}
+    assert set(prepare_multi.LICENCES) >= {"cmu", "cmu_dance", "reactidle"}
+    licences = prepare_multi.LICENCES
+    assert "MIT" in licences["reactidle"] and "mocap.cs.cmu.edu" in licences["cmu_dance"]
+    assert prepare_multi.parse_weights("cmu_dance=3,reactidle=2")["reactidle"] == 2

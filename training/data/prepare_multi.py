@@ -36,15 +36,17 @@ from ropar_core.errors import RoparError, cli_error
 from ropar_core.skeleton import FPS
 from training.data import simulate_noise
 from training.data.cache import Cache, CacheWriter, is_complete
-from training.data.importers import Clip, bandai1, cmu_iclone, deepmimic
+from training.data.importers import Clip, bandai1, cmu_asf_amc, cmu_dance, cmu_iclone, deepmimic, reactidle
 from training.data.mirror import mirror_features, mirror_mask, mirror_text
 
-DEFAULT_WEIGHTS = {"bandai2": 1, "bandai1": 4, "cmu": 8, "deepmimic": 16}
+DEFAULT_WEIGHTS = {"bandai2": 1, "bandai1": 4, "cmu": 8, "deepmimic": 16, "cmu_dance": 2, "reactidle": 1}
 LICENCES = {
     "bandai2": "Bandai-Namco-Research-Motiondataset-2 (CC BY-NC 4.0)",
     "bandai1": bandai1.LICENCE,
     "cmu": cmu_iclone.LICENCE,
     "deepmimic": deepmimic.LICENCE,
+    "cmu_dance": cmu_dance.LICENCE,
+    "reactidle": reactidle.LICENCE,
 }
 RARE_CLIPS = 4  # an action with this few original takes (all sources) is "rare" for --rare-boost
 ENTRY_KEYS = ("id", "start", "length", "texts", "split", "source", "subject", "content", "style")
@@ -102,6 +104,9 @@ class MultiSpec:
     bandai1: str | None = None
     cmu: str | None = None
     deepmimic: str | None = None
+    cmu_asf_amc: str | None = None  # CMU's own ASF/AMC trials (source "cmu", like the iClone clips)
+    cmu_dance: str | None = None
+    reactidle: str | None = None
     noisy_ratio: float = 0.5
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     rare_boost: int = 1  # extra repeats for train clips of actions with at most RARE_CLIPS takes
@@ -120,6 +125,9 @@ def import_new(spec: MultiSpec) -> list[Clip]:
         ("bandai1", bandai1, spec.bandai1),
         ("cmu", cmu_iclone, spec.cmu),
         ("deepmimic", deepmimic, spec.deepmimic),
+        ("cmu-asf-amc", cmu_asf_amc, spec.cmu_asf_amc),
+        ("cmu-dance", cmu_dance, spec.cmu_dance),
+        ("reactidle", reactidle, spec.reactidle),
     ):
         if root:
             t = time.time()
@@ -127,7 +135,11 @@ def import_new(spec: MultiSpec) -> list[Clip]:
             print(f"prepare_multi: {name}: {len(got)} clips in {time.time() - t:.0f} s", file=sys.stderr)
             clips += got
     if not clips:
-        raise RoparError("no new source given (--bandai1, --cmu, --deepmimic)")
+        raise RoparError("no new source given (--bandai1, --cmu, --deepmimic, --cmu-asf-amc, --cmu-dance, "
+                         "--reactidle)")
+    if spec.cmu and spec.cmu_asf_amc:  # the takes both CMU sets hold, once (from CMU's own files)
+        amc = {c.id.removeprefix(f"{cmu_asf_amc.ID_PREFIX}_") for c in clips if c.id.startswith("cmuamc_")}
+        clips = [c for c in clips if not (c.id.startswith("cmu_") and c.id.removeprefix("cmu_") in amc)]
     return clips
 
 
@@ -299,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--bandai1", help="Bandai dataset-1 folder")
     ap.add_argument("--cmu", help="CMU iClone folder (CMU data.csv, bvh/)")
     ap.add_argument("--deepmimic", help="DeepMimic folder (characters/, motions/)")
+    ap.add_argument("--cmu-asf-amc", help="CMU ASF/AMC folder (TRIALS.tsv, <subject>/*.amc)")
+    ap.add_argument("--cmu-dance", help="CMU dance BVH folder (CLIPS.tsv, salsa/, indian/, martial/)")
+    ap.add_argument("--reactidle", help="ReActIdle folder (CLIPS.tsv, acted/, genuine/)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--noisy-ratio", type=float, default=0.5)
     ap.add_argument(
