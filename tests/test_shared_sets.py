@@ -5,6 +5,7 @@ copies of the ASF/AMC takes it imports once)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ropar_core.bvh import end_site_positions, read_bvh
 from ropar_core.errors import RoparError
 from tests.helpers.shared_archives import unpack
 from training.data import plans, prepare_multi
+from training.data.cache import Cache
 from training.data.captions_labels import camel_words, cmu105_entry, label_captions
 from training.data.captions_sources import cmu_action, cmu_captions
 from training.data.importers import cmu_asf_amc, cmu_dance, reactidle, segment_bounds
@@ -202,3 +204,26 @@ def test_prepare_multi_takes_the_new_sets_and_imports_shared_takes_once(sets):
     licences = prepare_multi.LICENCES
     assert "MIT" in licences["reactidle"] and "mocap.cs.cmu.edu" in licences["cmu_dance"]
     assert prepare_multi.parse_weights("cmu_dance=3,reactidle=2")["reactidle"] == 2
+
+
+def test_prepare_multi_without_bandai_data_builds_an_open_cache(sets, tmp_path):
+    """The commercial-use sources alone, with the default model's recipe: mirrors, video noise, repeats."""
+    idle = tmp_path / "reactidle-bvh"
+    (idle / "genuine").mkdir(parents=True)
+    (idle / "acted").mkdir()
+    (idle / "genuine" / "003_genuine.bvh").symlink_to(sets / "reactidle-bvh" / "genuine" / "003_genuine.bvh")
+    (idle / "CLIPS.tsv").write_text((sets / "reactidle-bvh" / "CLIPS.tsv").read_text())
+    _keep_rows(idle / "CLIPS.tsv", ("genuine/003_genuine.bvh",))
+    out = tmp_path / "cache-open"
+    assert prepare_multi.main(["--reactidle", str(idle), "--out", str(out), "--weights", "reactidle=3"]) == 0
+    clean, noisy = Cache(out / "clean"), Cache(out / "noisy")
+    ids = [c["id"] for c in clean.clips]
+    assert ids == ["reactidle_003_genuine_0", "reactidle_003_genuine_0_mirror", "reactidle_003_genuine_1",
+                   "reactidle_003_genuine_1_mirror"]
+    assert clean.meta["sources"] == ["reactidle"] and clean.meta["bandai2_cache"] is None
+    assert noisy.noisy and [c["id"] for c in noisy.clips] == ids
+    repeats = {c["split"]: c["repeat"] for c in clean.clips}
+    assert repeats.get("train", 3) == 3 and all(r == 1 for s, r in repeats.items() if s != "train")
+    vocab = json.loads((out / "vocabulary.json").read_text())
+    assert [(r["source"], r["action"], r["clips"]) for r in vocab] == [("reactidle", "idle", 2)]
+    assert "MIT" in vocab[0]["licence"]
