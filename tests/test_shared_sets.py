@@ -24,7 +24,7 @@ from training.data.captions_sources import cmu_action, cmu_captions
 from training.data.importers import cmu_asf_amc, cmu_dance, reactidle, segment_bounds
 
 AMC_TRIALS = ("10/10_05.amc", "16/16_17.amc", "49/49_18.amc", "105/105_19.amc", "105/105_56.amc",
-              "02/02_01.amc")
+              "02/02_01.amc", "49/49_03.amc")
 DANCE_TAKES = ("salsa/01.bvh", "salsa/16.bvh", "martial/04.bvh")
 IDLE_TAKES = ("genuine/003_genuine.bvh", "acted/003_acted.bvh")
 
@@ -114,7 +114,8 @@ def test_segments_are_equal_and_at_most_the_limit():
 
 def test_cmu_asf_amc_folder(sets):
     clips = {c.id: c for c in cmu_asf_amc.load_folder(sets / "cmu-asf-amc")}
-    assert set(clips) == {f"cmuamc_{int(f.split('/')[0]):03d}_{f[-6:-4]}" for f in AMC_TRIALS}
+    whole = {f"cmuamc_{int(f.split('/')[0]):03d}_{f[-6:-4]}" for f in AMC_TRIALS if f != "49/49_03.amc"}
+    assert set(clips) == whole | {f"cmuamc_049_03_{i}" for i in range(4)}
     kick = clips["cmuamc_010_05"]  # the uploader's label says "walk"; CMU's description says kick
     assert kick.meta["content"] == "kick" and "kicks a ball" in kick.texts[0]
     assert kick.split_key == "cmu/010_05" and kick.subject == "cmu010"
@@ -123,11 +124,27 @@ def test_cmu_asf_amc_folder(sets):
     left = clips["cmuamc_016_17"]
     assert 70 < left.meta["turn_deg"] < 120  # "walk, 90-degree left turn": + is to the left
     assert clips["cmuamc_105_19"].texts[0] == "a person marches"
-    for clip in clips.values():
+    for clip in (clips[i] for i in whole):
         assert len(set(clip.texts)) == 5 and np.isfinite(clip.features).all()
         seconds = next(int(r.split("\t")[3]) for r in (sets / "cmu-asf-amc" / "TRIALS.tsv").read_text()
                        .splitlines()[1:] if r.startswith(clip.meta["file"])) / 120
         assert abs(clip.length / 20 - seconds) < 0.15  # 120 fps from TRIALS.tsv, resampled to 20
+
+
+def test_jumps_then_hops_are_cut_where_the_feet_change(sets):
+    """49_03, "jump up and down, hop on one foot": both feet, the left foot, the right foot, both again."""
+    pieces = [c for c in cmu_asf_amc.load_folder(sets / "cmu-asf-amc") if c.id.startswith("cmuamc_049_03")]
+    assert [c.meta["content"] for c in pieces] == ["jump", "hop", "hop", "jump"]
+    assert [c.texts[0] for c in pieces] == ["a person jumps up and down", "a person hops on the left foot",
+                                            "a person hops on the right foot", "a person jumps up and down"]
+    seconds = [c.length / 20 for c in pieces]
+    assert 3.5 < seconds[0] < 4.5 and 1.5 < seconds[1] < 2.2 and 1.5 < seconds[2] < 2.2 and seconds[3] > 4
+    assert len({c.split_key for c in pieces}) == 1 and len({c.meta["split"] for c in pieces}) == 1
+    for clip, raised in zip(pieces[1:3], ((8, 11), (7, 10))):  # the other foot never comes down
+        joints = F.features_to_joints(clip.features)
+        floor = joints[:, [7, 8, 10, 11], 1].min()
+        assert (joints[:, raised, 1].min(axis=1) - floor).min() > 0.05
+    assert len(set(pieces[1].texts)) == 5
 
 
 def test_cmu_asf_amc_bad_trial_list(sets, tmp_path):

@@ -101,6 +101,10 @@ DANCE_STYLES = {
                                  "goes through a martial arts routine", "does kung fu moves",
                                  "practises martial arts strikes and kicks")),
 }
+# Hopping on one foot (the pieces of CMU 49_03), by the foot it hops on.
+HOP_WORDINGS = {side: (f"hops on the {side} foot", "hops on one foot", f"hops up and down on the {side} leg",
+                       "jumps up and down on one leg", f"hops in place on the {side} foot")
+                for side in ("left", "right")}
 # ReActIdle labels: acted (asked to act idle) and genuine (filmed while waiting) read the same.
 IDLE_WORDINGS = ("stands idle", "stands in place, waiting", "stands still and waits",
                  "stands around, shifting weight from foot to foot", "waits, standing in one place",

@@ -122,6 +122,8 @@ CMU_PARAPHRASES = {
     "walks on uneven ground": ("walks over rough terrain",),
     "jumps forward": ("leaps forward", "does a standing long jump", "jumps ahead with both feet"),
     "jumps high": ("jumps straight up high", "does a high jump"),
+    "jumps up and down": ("jumps in place", "bounces up and down on both feet",
+                          "jumps up and down on the spot"),
     "kicks a ball": ("kicks a soccer ball", "kicks a football", "kicks a ball forward"),
     "dances the lambada": ("does the lambada", "dances lambada, swinging the hips"),
     "dances the lindy hop": ("does a swing dance", "dances the lindy hop, swing style"),

@@ -278,11 +278,8 @@ def plan_cmu_asf_amc(spec: BuildSpec) -> Plan:
     root = cmu_asf_amc.find_root(spec.input)
     trials = cmu_asf_amc.read_trials(root / cmu_asf_amc.TRIALS)
 
-    def load(trial: cmu_asf_amc.Trial) -> list[Clip]:
-        features, turn = cmu_asf_amc.load_trial(root, trial)
-        return [cmu_asf_amc.make_clip(trial, features, turn, "train", spec.split_seed)]
-
-    return Plan([Job(t.file, lambda t=t: load(t)) for t in trials], [])
+    return Plan([Job(t.file, lambda t=t: cmu_asf_amc.trial_clips(root, t, spec.split_seed)) for t in trials],
+                [])
 
 
 def plan_cmu_dance(spec: BuildSpec) -> Plan:
