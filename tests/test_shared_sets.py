@@ -79,7 +79,7 @@ def test_new_cmu_descriptions_read_as_sentences():
         "walk, 90-degree left turn": ("walk", "a person walks and turns 90 degrees to the left"),
         "forward jump": ("jump", "a person jumps forward"),
         "high jump": ("jump", "a person jumps high"),
-        "soccer - kick ball": ("kick", "a person plays soccer, kicks a ball"),
+        "soccer - kick ball": ("kick", "a person plays soccer and kicks a ball"),
         "run/jog, sudden stop": ("run", "a person runs and stops suddenly"),
         "balance on one leg, outstretched arms": ("balance",
                                                   "a person balances on one leg and stretches the arms out"),

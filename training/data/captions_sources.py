@@ -219,7 +219,8 @@ def cmu_captions(description: str, key: str, n: int = 5, seed: int = 0) -> list[
     if lead and context == "playground":
         pool += [f"{lead} and {phrases[0]}", lead]
     elif lead:  # "dances, does a jete and turns": the context leads, since it names the whole trial
-        pool = [f"{lead}, {_join(phrases)}", f"{lead} and {phrases[0]}", lead, *pool]
+        both = f"{lead}, {_join(phrases)}" if len(phrases) > 1 else f"{lead} and {phrases[0]}"
+        pool = [both, f"{lead} and {phrases[0]}", lead, *pool]
     pool += _ballet_plain(description)
     pool = list(dict.fromkeys(pool))
     out: list[str] = []
