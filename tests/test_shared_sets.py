@@ -15,6 +15,7 @@ import pytest
 from ropar_core import features as F
 from ropar_core.bone_maps import detect_bone_map
 from ropar_core.bvh import end_site_positions, read_bvh
+from ropar_core.cli import main
 from ropar_core.errors import RoparError
 from tests.helpers.shared_archives import unpack
 from training.data import plans, prepare_multi
@@ -244,3 +245,15 @@ def test_prepare_multi_without_bandai_data_builds_an_open_cache(sets, tmp_path):
     vocab = json.loads((out / "vocabulary.json").read_text())
     assert [(r["source"], r["action"], r["clips"]) for r in vocab] == [("reactidle", "idle", 2)]
     assert "MIT" in vocab[0]["licence"]
+
+
+def test_convert_reads_the_daz_and_metarig_rigs(sets, tmp_path, capsys):
+    """`ropar convert` finds the new bone maps by the joint names (End Sites included)."""
+    idle = sets / "reactidle-bvh" / "genuine" / "003_genuine.bvh"
+    assert main(["convert", str(idle), str(tmp_path / "idle.npy")]) == 0
+    assert "@ 24 fps) -> idle.npy (h3d263" in capsys.readouterr().out
+    joints = F.features_to_joints(np.load(tmp_path / "idle.npy"))
+    assert np.ptp(joints[:, 0, [0, 2]], axis=0).max() < 0.5  # stands in place
+    assert main(["convert", str(sets / "cmu-dance-bvh" / "martial" / "04.bvh"), str(tmp_path / "m.npz"),
+                 "--bone-map", "daz"]) == 0
+    assert "(npz, 1317 frames @ 120 fps)" in capsys.readouterr().out
