@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ropar_core import asf_amc, limits
 from ropar_core import features as F
+from ropar_core import limits
 from ropar_core import skeleton as sk
 from ropar_core.atomic import atomic_path, write_text
 from ropar_core.bone_maps import bvh_to_smpl22
@@ -137,6 +137,8 @@ def load_motion(path, fmt: str | None = None, fps: float | None = sk.FPS, bone_m
         joints, src_fps = bvh_to_smpl22(bvh, bone_map, scale)
         motion = Motion(joints, None, src_fps)
     elif fmt == "amc":
+        from ropar_core import asf_amc  # here: it brings scipy, which generating a motion never needs
+
         joints, src_fps = asf_amc.load_amc(path, asf, amc_fps, scale)
         motion = Motion(joints, None, src_fps)
     elif fmt in ("npy", "h3d263", "joints"):
