@@ -208,6 +208,8 @@ def test_open_source_gathers_the_sets_and_imports_shared_takes_once(sets):
     assert {c.source for c in clips} == {"cmu", "cmu_dance", "reactidle"}
     with pytest.raises(RoparError, match="none of the commercial-use sets"):
         plans.plan_for(plans.BuildSpec("open", sets / "cmu-asf-amc" / "02"))
+    with pytest.raises(RoparError, match="--captions, --fps does not apply to --source reactidle"):
+        plans.plan_for(plans.BuildSpec("reactidle", sets, captions="c.csv", fps=30))
 
 
 def test_prepare_multi_takes_the_new_sets_and_imports_shared_takes_once(sets):

@@ -88,6 +88,8 @@ class BuildSpec:
         wrong = [flag for flag, value, ok in (
             ("--bone-map", self.bone_map, ("bvh",)), ("--keypoints", self.keypoints, ("wham",)),
             ("--text", self.text, ("wham",)), ("--smpl-models", self.smpl_models, ("amass", "wham")),
+            ("--captions", self.captions, ("bvh", "humanml3d", "amass", "wham")),  # the shared sets caption
+            ("--fps", self.fps, ("bvh", "humanml3d", "amass", "wham")),  # themselves, with their own rates
         ) if value and self.source not in ok]
         if wrong:
             raise RoparError(f"{', '.join(wrong)} does not apply to --source {self.source}")
