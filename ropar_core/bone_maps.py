@@ -9,7 +9,7 @@ import numpy as np
 
 from ropar_core import features as F
 from ropar_core import skeleton as sk
-from ropar_core.bvh import BvhData
+from ropar_core.bvh import BvhData, end_site_positions
 from ropar_core.errors import MotionFileError
 
 # ---------------------------------------------------------------------------------------------
@@ -45,9 +45,30 @@ CC_BASE_MAP = {
     "r_shoulder": "CC_Base_R_Upperarm", "l_elbow": "CC_Base_L_Forearm", "r_elbow": "CC_Base_R_Forearm",
     "l_wrist": "CC_Base_L_Hand", "r_wrist": "CC_Base_R_Hand",
 }
+# "<joint>_end" names a joint's End Site (bvh.end_site_positions), for rigs without hands or toes.
+END = "_end"
+# Daz/Poser names (CMU's dance BVH: hip, abdomen, chest; feet without toes: the toe is the foot's end).
+DAZ_MAP = {
+    "pelvis": "hip", "l_hip": "lThigh", "r_hip": "rThigh", "spine1": ("hip", "abdomen", 0.5),
+    "l_knee": "lShin", "r_knee": "rShin", "spine2": "abdomen", "l_ankle": "lFoot", "r_ankle": "rFoot",
+    "spine3": "chest", "l_foot": "lFoot" + END, "r_foot": "rFoot" + END, "neck": "neck",
+    "l_collar": "lCollar", "r_collar": "rCollar", "head": "head", "l_shoulder": "lShldr",
+    "r_shoulder": "rShldr", "l_elbow": "lForeArm", "r_elbow": "rForeArm", "l_wrist": "lHand",
+    "r_wrist": "rHand",
+}
+# Blender's basic metarig names without hand or toe bones (ReActIdle): the wrist is the forearm's end,
+# the toe the foot's; spine and pelvis coincide, so spine1 sits partway up to spine.001.
+METARIG_MAP = {
+    "pelvis": "pelvis", "l_hip": "thigh.L", "r_hip": "thigh.R", "spine1": ("spine", "spine.001", 0.45),
+    "l_knee": "shin.L", "r_knee": "shin.R", "spine2": "spine.001", "l_ankle": "foot.L", "r_ankle": "foot.R",
+    "spine3": ("spine.001", "neck", 0.25), "l_foot": "foot.L" + END, "r_foot": "foot.R" + END, "neck": "neck",
+    "l_collar": ("shoulder.L", "upper_arm.L", 0.35), "r_collar": ("shoulder.R", "upper_arm.R", 0.35),
+    "head": "face", "l_shoulder": "upper_arm.L", "r_shoulder": "upper_arm.R", "l_elbow": "forearm.L",
+    "r_elbow": "forearm.R", "l_wrist": "forearm.L" + END, "r_wrist": "forearm.R" + END,
+}
 SMPL_MAP = {name: name for name in sk.JOINT_NAMES}  # our own BVH and SMPL exports (matched case-blind)
 BONE_MAPS = {"smpl": SMPL_MAP, "bandai": BANDAI_MAP, "mixamo": MIXAMO_MAP, "cmu": CMU_MAP,
-             "cc_base": CC_BASE_MAP}
+             "cc_base": CC_BASE_MAP, "daz": DAZ_MAP, "metarig": METARIG_MAP}
 
 
 def _norm_name(name: str) -> str:
@@ -91,13 +112,25 @@ def bvh_to_smpl22(bvh: BvhData, bone_map: dict | str | None = None,
             raise MotionFileError(f"unknown bone map {bone_map!r}; choose from {', '.join(BONE_MAPS)}")
         bone_map = BONE_MAPS[bone_map]
     elif bone_map is None:
-        _, bone_map = detect_bone_map(bvh.names)
+        _, bone_map = detect_bone_map(bvh.names + [bvh.names[j] + END for j in bvh.end_sites])
+    names, positions = bvh.names, bvh.positions
+    if any(n.endswith(END) for n in _map_names(bone_map)):
+        ends = end_site_positions(bvh)
+        names = names + [n + END for n in ends]
+        positions = np.concatenate([positions, np.stack(list(ends.values()), axis=1)], axis=1)
+    return positions_to_smpl22(names, positions, bone_map, scale, Path(bvh.path).name), bvh.fps
+
+
+def positions_to_smpl22(names: list[str], positions: np.ndarray, bone_map: dict, scale: float | None = None,
+                        label: str = "motion") -> np.ndarray:
+    """World positions (T, J, 3) of joints called `names` -> (T, 22, 3) float32 SMPL-22 joints in metres,
+    Y up, through `bone_map` (used by bvh_to_smpl22 and by asf_amc for CMU's own format)."""
     index: dict[str, int] = {}
     wanted = {_norm_name(n) for n in _map_names(bone_map)}
-    for i, n in enumerate(bvh.names):
+    for i, n in enumerate(names):
         key = _norm_name(n)
         if key in index and key in wanted:  # 'LeftLeg' and 'mixamorig:LeftLeg': which one is meant?
-            raise MotionFileError(f"joints {bvh.names[index[key]]!r} and {n!r} both match the bone "
+            raise MotionFileError(f"joints {names[index[key]]!r} and {n!r} both match the bone "
                                   f"{key!r}; rename one of them")
         index[key] = i
     missing = [n for n in _map_names(bone_map) if _norm_name(n) not in index]
@@ -105,17 +138,16 @@ def bvh_to_smpl22(bvh: BvhData, bone_map: dict | str | None = None,
         lacking = sorted(set(sk.JOINT_NAMES) - set(bone_map))
         why = [f"the BVH has no joint {', '.join(missing)}"] if missing else []
         why += [f"the map has no entry for {', '.join(lacking)}"] if lacking else []
-        raise MotionFileError(f"{Path(bvh.path).name}: bone map does not fit: {'; '.join(why)}")
-    joints = np.zeros((bvh.frames, sk.NUM_JOINTS, 3))
+        raise MotionFileError(f"{label}: bone map does not fit: {'; '.join(why)}")
+    joints = np.zeros((len(positions), sk.NUM_JOINTS, 3))
     for j, smpl_name in enumerate(sk.JOINT_NAMES):
         spec = bone_map[smpl_name]
         if isinstance(spec, str):
-            joints[:, j] = bvh.positions[:, index[_norm_name(spec)]]
+            joints[:, j] = positions[:, index[_norm_name(spec)]]
         else:
-            a = bvh.positions[:, index[_norm_name(spec[0])]]
-            b = bvh.positions[:, index[_norm_name(spec[1])]]
+            a = positions[:, index[_norm_name(spec[0])]]
+            b = positions[:, index[_norm_name(spec[1])]]
             joints[:, j] = a + spec[2] * (b - a)
     joints *= F.unit_scale(joints, scale)[0]
     rot, _ = F.up_axis_rotation(joints)
-    return (joints @ rot.T).astype(np.float32), bvh.fps
-
+    return (joints @ rot.T).astype(np.float32)

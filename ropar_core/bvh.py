@@ -19,7 +19,7 @@ from ropar_core import skeleton as sk
 from ropar_core.atomic import write_text
 from ropar_core.errors import MotionFileError
 from ropar_core.motion import Motion
-from ropar_core.quaternion import matrix_to_euler, qrot, quat_to_matrix
+from ropar_core.quaternion import matrix_to_euler, qmul, qrot, quat_to_matrix
 
 
 # BVH reading.
@@ -283,7 +283,16 @@ def read_bvh(path) -> BvhData:
                    out["end_sites"], str(path))
 
 
-# ---------------------------------------------------------------------------------------------
+def end_site_positions(bvh: BvhData) -> dict[str, np.ndarray]:
+    """World positions (T, 3) of each joint's End Site, keyed by the joint's name: where rigs without
+    hands or toes keep the wrist or toe (ReActIdle's forearm ends, the Daz rig's foot ends)."""
+    world = {}
+    for j, parent in enumerate(bvh.parents):  # parents come first
+        local = bvh.rotations[:, j]
+        world[j] = local if parent < 0 else qmul(world[int(parent)], local)
+    return {bvh.names[j]: bvh.positions[:, j] + qrot(world[j], np.broadcast_to(offset, (bvh.frames, 3)))
+            for j, offset in bvh.end_sites.items()}
+
 
 # ---------------------------------------------------------------------------------------------
 # BVH writing (SMPL-22 skeleton).

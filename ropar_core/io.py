@@ -1,4 +1,4 @@
-"""Motion files: load_motion/save_motion for .bvh .npz .npy .json.
+"""Motion files: load_motion/save_motion for .bvh .npz .npy .json; CMU's .amc (+ .asf) read by asf_amc.
 
 A `Motion` (motion.py) holds SMPL-22 joints in metres, Y up, and optionally rotations in the convention
 of `ropar_core.features` (HumanML3D's: the root's r_rot, then the swing of the bone ending at each joint).
@@ -22,15 +22,17 @@ from ropar_core.bvh import read_bvh, write_bvh
 from ropar_core.errors import MotionFileError
 from ropar_core.motion import Motion, resample_motion
 
-FORMATS = ("bvh", "npz", "h3d263", "joints", "json")
+FORMATS = ("bvh", "npz", "h3d263", "joints", "json", "amc")
 
 
 # ---------------------------------------------------------------------------------------------
 # load_motion / save_motion.
-_SUFFIX_FORMAT = {".bvh": "bvh", ".npz": "npz", ".json": "json", ".npy": "npy"}
+_SUFFIX_FORMAT = {".bvh": "bvh", ".npz": "npz", ".json": "json", ".npy": "npy", ".amc": "amc"}
 
 
 def _format_for(path: Path, fmt: str | None, writing: bool) -> str:
+    if writing and (fmt or path.suffix).lower().lstrip(".") == "amc":
+        raise MotionFileError(f"{path.name}: AMC is read only; write .bvh, .npy, .npz or .json")
     if fmt is not None:
         fmt = fmt.lower()
         if fmt not in FORMATS:
@@ -121,10 +123,12 @@ def _load_json(path: Path) -> Motion:
 
 
 def load_motion(path, fmt: str | None = None, fps: float | None = sk.FPS, bone_map=None,
-                scale: float | None = None) -> Motion:
-    """Read a motion (.bvh .npz .npy .json; `fmt` overrides the suffix: bvh, npz, h3d263, joints, json) as
-    SMPL-22 joints in metres, Y up, resampled to `fps` (None keeps the file's rate). `scale`: metres per
-    BVH unit (default: guessed, see features.unit_scale)."""
+                scale: float | None = None, asf=None, amc_fps: float | None = None) -> Motion:
+    """Read a motion (.bvh .npz .npy .json .amc; `fmt` overrides the suffix: bvh, npz, h3d263, joints,
+    json, amc) as SMPL-22 joints in metres, Y up, resampled to `fps` (None keeps the file's rate). `scale`:
+    metres per BVH unit (default: guessed, see features.unit_scale) or per ASF unit (default: the ASF's).
+    An .amc reads its skeleton from `asf` (default: found beside it) and is `amc_fps` frames per second
+    (default: from the dataset's trial list, see asf_amc.trial_fps)."""
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         raise MotionFileError(f"no such motion file: {path}")
@@ -134,6 +138,11 @@ def load_motion(path, fmt: str | None = None, fps: float | None = sk.FPS, bone_m
     if fmt == "bvh":
         bvh = read_bvh(path)
         joints, src_fps = bvh_to_smpl22(bvh, bone_map, scale)
+        motion = Motion(joints, None, src_fps)
+    elif fmt == "amc":
+        from ropar_core import asf_amc  # here: it brings scipy, which generating a motion never needs
+
+        joints, src_fps = asf_amc.load_amc(path, asf, amc_fps, scale)
         motion = Motion(joints, None, src_fps)
     elif fmt in ("npy", "h3d263", "joints"):
         motion = _load_npy(path, fmt)

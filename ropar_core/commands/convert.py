@@ -1,6 +1,7 @@
 """`ropar convert IN OUT`: motion files between BVH, HumanML3D-263 features and SMPL-22 joints.
 
-Formats come from the suffixes unless --from/--to name them: .bvh = bvh, .npy = h3d263 (an input .npy of
+Formats come from the suffixes unless --from/--to name them: .bvh = bvh, .amc = CMU's AMC (read only, with
+its .asf skeleton), .npy = h3d263 (an input .npy of
 shape T x 22 x 3 is read as joints), .npz and .json = joints with rotations. Going to h3d263 runs
 normalise_joints (unit, up axis, facing, floor, 20 fps) and joints_to_features; coming from h3d263 runs
 features_to_joints and features_to_rotations.
@@ -35,7 +36,10 @@ def add_parser(sub) -> None:
     p.add_argument("--fps", type=float, default=None,
                    help="output frame rate of bvh/joints outputs (default: the input's; h3d263 is always 20)")
     p.add_argument("--in-fps", type=float, default=None,
-                   help="frame rate of an input .npy of joints, which does not store one (default 20)")
+                   help="frame rate of an input .npy of joints or .amc, which do not store one (default: "
+                        "20 for .npy; for .amc the rate in the dataset's TRIALS.tsv / CMU data.csv)")
+    p.add_argument("--asf", default=None, metavar="FILE",
+                   help="skeleton of an .amc input (default: <subject>.asf beside it)")
     p.add_argument("--bone-map", choices=tuple(BONE_MAPS), default=None,
                    help="BVH joint naming (default: detected from the joint names)")
     p.add_argument("--scale", type=float, default=None, metavar="M",
@@ -47,7 +51,7 @@ def add_parser(sub) -> None:
 def _in_format(path: Path, src: str | None) -> str:
     if src is not None:
         return src
-    return {".bvh": "bvh", ".npz": "npz", ".json": "json"}.get(path.suffix.lower(), "npy")
+    return {".bvh": "bvh", ".npz": "npz", ".json": "json", ".amc": "amc"}.get(path.suffix.lower(), "npy")
 
 
 _SUFFIXES = {"bvh": ".bvh", "h3d263": ".npy", "joints": ".npy", "npz": ".npz", "json": ".json"}
@@ -72,6 +76,8 @@ def _check_args(args: argparse.Namespace) -> None:
     for flag, value in (("--fps", args.fps), ("--in-fps", args.in_fps)):
         if value is not None:
             limits.check_fps(value, flag)
+    if args.asf is not None and Path(args.input).suffix.lower() != ".amc":
+        raise RoparError("--asf goes with an .amc input")
     if os.path.realpath(args.input) == os.path.realpath(args.output):  # no error on a symlink loop
         raise RoparError("IN and OUT are the same file")
 
@@ -82,12 +88,12 @@ def run(args: argparse.Namespace) -> int:
     src = _in_format(src_path, args.src)
     dst = _out_format(dst_path, args.dst)
     motion = io.load_motion(src_path, None if src == "npy" else src, fps=None, bone_map=args.bone_map,
-                            scale=args.scale)
+                            scale=args.scale, asf=args.asf, amc_fps=args.in_fps)
     if src in ("npy", "joints") and args.in_fps is not None and motion.rotations is None:
         motion = io.Motion(motion.joints, None, args.in_fps, motion.text, motion.seed)
     if src == "npy":  # name what the array turned out to be
         src = "joints" if motion.rotations is None else "h3d263"
-    if args.scale is not None and src != "bvh":
+    if args.scale is not None and src not in ("bvh", "amc"):
         if src == "h3d263":
             raise RoparError("--scale does not apply to h3d263 features (they are in metres)")
         F.unit_scale(motion.joints, args.scale)  # validates it

@@ -55,6 +55,59 @@ CMU_PHRASES = {
     "shifted-axis pirouette": "spins on one foot, leaning",
     "quasi-cou-de-pied": "lifts one foot to the other ankle",
     "small jetes": "does small jetes",
+    # CMU's own ASF/AMC trials (training.data.importers.cmu_asf_amc)
+    "forward jump": "jumps forward",
+    "high jump": "jumps high",
+    "90-degree left turn": "turns 90 degrees to the left",
+    "90-degree right turn": "turns 90 degrees to the right",
+    "sudden stop": "stops suddenly",
+    "kick ball": "kicks a ball",
+    "walk forward": "walks forward",
+    "backward": "walks backward",
+    "sideways": "walks sideways",
+    "low": "stays low",
+    "fast free style dribble": "dribbles fast and freestyle",
+    "dribble through legs": "dribbles the ball through the legs",
+    "leap": "leaps",
+    "jump up and down": "jumps up and down",
+    "hop on one foot": "hops on one foot",
+    "balance on one leg": "balances on one leg",
+    "outstretched arms": "stretches the arms out",
+    "lambada dance": "dances the lambada",
+    "lindyhop2": "dances the lindy hop",
+    "whirl": "whirls around",
+    "side arabesque": "raises one leg out to the side",
+    "sideways arabesque": "raises one leg out to the side",
+    "fold in from side arabesque": "folds in from a leg raised to the side",
+    "curl inwards": "curls inwards",
+    "lean forward": "leans forward",
+    "bring back leg forward": "brings the back leg forward",
+    "arching arms": "arches the arms",
+    "lean back on bent leg": "leans back on a bent leg",
+    "balance": "balances",
+    "bend elbow by ear": "bends an elbow up by the ear",
+    "folded in": "folds in",
+    "head lowered": "lowers the head",
+    "leg bent": "bends a leg",
+}
+# Ballet steps in plain words, as someone who does not know the terms would ask for them: extra
+# wordings of a dance trial, after the ones above.
+BALLET_PLAIN = {
+    "attitude/arabesque": "raises one leg behind, balancing on the other",
+    "sideways arabesque": "raises one leg out to the side, balancing on the other",
+    "side arabesque": "raises one leg out to the side, balancing on the other",
+    "jete en tourant": "does a turning leap",
+    "grand jete en tourant": "does a big turning leap",
+    "jete": "leaps from one foot to the other",
+    "small jetes": "does small leaps from foot to foot",
+    "rond de jambe in the air": "circles one leg in the air",
+    "glissade devant": "does a gliding step to the side",
+    "glissade derriere": "does a gliding step to the side",
+    "retire derriere": "draws one foot up to the knee",
+    "pointe tendue a terre": "points one foot along the floor",
+    "pirouette": "spins on one foot",
+    "pirouettes": "spins around on one foot",
+    "raised leg above hip-height": "kicks a leg up above the hip",
 }
 # More wordings of a phrase (after the conversion above), so that one-word trials get several captions.
 CMU_PARAPHRASES = {
@@ -67,13 +120,26 @@ CMU_PARAPHRASES = {
     "walks slowly": ("walks at a slow pace",),
     "walks briskly": ("walks fast",),
     "walks on uneven ground": ("walks over rough terrain",),
+    "jumps forward": ("leaps forward", "does a standing long jump", "jumps ahead with both feet"),
+    "jumps high": ("jumps straight up high", "does a high jump"),
+    "jumps up and down": ("jumps in place", "bounces up and down on both feet",
+                          "jumps up and down on the spot"),
+    "kicks a ball": ("kicks a soccer ball", "kicks a football", "kicks a ball forward"),
+    "dances the lambada": ("does the lambada", "dances lambada, swinging the hips"),
+    "dances the lindy hop": ("does a swing dance", "dances the lindy hop, swing style"),
 }
 # A context ("dance - ...") says what the whole trial is; it leads the sentence.
 CMU_CONTEXT_VERBS = {
     "dance": "dances",
     "basketball": "plays basketball",
     "playground": "plays on a playground",
+    "soccer": "plays soccer",
+    "navigate": "walks around",
+    "static dance pose": "holds a dance pose",
 }
+# A description's first word (or context) that is not its action: "forward jump", "navigate - walk ...".
+CMU_ACTION_NAMES = {"forward": "jump", "high": "jump", "lambada": "dance", "lindyhop2": "dance",
+                    "navigate": "walk", "soccer": "kick", "static dance pose": "dance"}
 _ES_ENDINGS = ("s", "sh", "ch", "x", "z", "o")
 
 
@@ -113,13 +179,15 @@ def cmu_action(description: str) -> str:
     """The vocabulary entry of a description: its context, else its first verb ('walk', 'punch')."""
     text = " ".join(description.lower().split())
     if " - " in text:
-        return text.rpartition(" - ")[0]
+        context = text.rpartition(" - ")[0]
+        return CMU_ACTION_NAMES.get(context, context)
     words = re.split(r"[,;]", text)[0].split()
     if not words:
         return "unknown"
     if words[0] in ("slow", "brisk", "fast") and len(words) > 1:
         words = words[1:]
-    return words[0].split("/")[0]
+    action = words[0].split("/")[0]
+    return CMU_ACTION_NAMES.get(action, action)
 
 
 def _join(phrases: list[str], then: bool = False) -> str:
@@ -127,6 +195,15 @@ def _join(phrases: list[str], then: bool = False) -> str:
         return phrases[0]
     last = ("then " if then else "and ") + phrases[-1]
     return ", ".join(phrases[:-1]) + (", " if then or len(phrases) > 2 else " ") + last
+
+
+def _ballet_plain(description: str) -> list[str]:
+    """Plain wordings of a dance trial's ballet steps ("does a turning leap" for "jete en tourant")."""
+    context, _, rest = " ".join(description.lower().split()).rpartition(" - ")
+    plain = [BALLET_PLAIN[p.strip()] for p in re.split(r",|;", rest) if p.strip() in BALLET_PLAIN]
+    if context != "dance" or not plain:
+        return []
+    return [f"dances ballet and {plain[0]}", _join(plain), f"does ballet: {_join(plain)}"]
 
 
 def cmu_captions(description: str, key: str, n: int = 5, seed: int = 0) -> list[str]:
@@ -142,7 +219,9 @@ def cmu_captions(description: str, key: str, n: int = 5, seed: int = 0) -> list[
     if lead and context == "playground":
         pool += [f"{lead} and {phrases[0]}", lead]
     elif lead:  # "dances, does a jete and turns": the context leads, since it names the whole trial
-        pool = [f"{lead}, {_join(phrases)}", f"{lead} and {phrases[0]}", lead, *pool]
+        both = f"{lead}, {_join(phrases)}" if len(phrases) > 1 else f"{lead} and {phrases[0]}"
+        pool = [both, f"{lead} and {phrases[0]}", lead, *pool]
+    pool += _ballet_plain(description)
     pool = list(dict.fromkeys(pool))
     out: list[str] = []
     for i in range(4 * max(n, 1)):  # cycle the wordings with varied subjects until n distinct

@@ -17,10 +17,25 @@ from tqdm import tqdm
 from ropar_core.bone_maps import BONE_MAPS
 from ropar_core.credibility import DEFAULT_TAU
 from ropar_core.errors import MotionFileError, RoparError
-from training.data.importers import Clip, amass, assign_split, bvh_folder, captions_for, read_captions, wham
+from training.data.importers import (
+    Clip,
+    amass,
+    assign_split,
+    bvh_folder,
+    captions_for,
+    cmu_asf_amc,
+    cmu_dance,
+    cmu_iclone,
+    deepmimic,
+    reactidle,
+    read_captions,
+    wham,
+)
 from training.data.importers import humanml3d as h3d
 
-SOURCES = ("bvh", "humanml3d", "amass", "wham")
+# The shared data sets each have a source too; "open" is every commercial-use one found under --input.
+SOURCES = ("bvh", "humanml3d", "amass", "wham", "cmu-asf-amc", "cmu-dance", "reactidle", "cmu-iclone",
+           "deepmimic", "open")
 KEYPOINT_NAMES = ("keypoints.json", "keypoints.npy", "keypoints.csv", "keypoints")
 MASK_NAME = "credibility.json"
 CAPTION_NAME = "caption.txt"
@@ -73,6 +88,8 @@ class BuildSpec:
         wrong = [flag for flag, value, ok in (
             ("--bone-map", self.bone_map, ("bvh",)), ("--keypoints", self.keypoints, ("wham",)),
             ("--text", self.text, ("wham",)), ("--smpl-models", self.smpl_models, ("amass", "wham")),
+            ("--captions", self.captions, ("bvh", "humanml3d", "amass", "wham")),  # the shared sets caption
+            ("--fps", self.fps, ("bvh", "humanml3d", "amass", "wham")),  # themselves, with their own rates
         ) if value and self.source not in ok]
         if wrong:
             raise RoparError(f"{', '.join(wrong)} does not apply to --source {self.source}")
@@ -259,7 +276,79 @@ def plan_wham(spec: BuildSpec) -> Plan:
     return Plan(jobs, [f"{len(missing)} video folders without a caption skipped"] if missing else [])
 
 
-PLANS = {"bvh": plan_bvh, "humanml3d": plan_humanml3d, "amass": plan_amass, "wham": plan_wham}
+def plan_cmu_asf_amc(spec: BuildSpec) -> Plan:
+    root = cmu_asf_amc.find_root(spec.input)
+    trials = cmu_asf_amc.read_trials(root / cmu_asf_amc.TRIALS)
+
+    return Plan([Job(t.file, lambda t=t: cmu_asf_amc.trial_clips(root, t, spec.split_seed)) for t in trials],
+                [])
+
+
+def plan_cmu_dance(spec: BuildSpec) -> Plan:
+    root = cmu_dance.find_root(spec.input)
+    return Plan([Job(file, lambda f=file, s=style, r=fps: cmu_dance.load_take(root, f, s, r, spec.split_seed))
+                 for file, style, fps in cmu_dance.read_clips(root / cmu_dance.CLIPS)], [])
+
+
+def plan_reactidle(spec: BuildSpec) -> Plan:
+    root = reactidle.find_root(spec.input)
+    return Plan([Job(file, lambda f=file, lb=label, p=person: reactidle.load_take(root, f, lb, p,
+                                                                               spec.split_seed))
+                 for file, label, person in reactidle.read_clips(root / reactidle.CLIPS)], [])
+
+
+def _whole_folder(module) -> Callable[[BuildSpec], Plan]:
+    """Sets whose importer reads the folder at once (one job)."""
+    def plan(spec: BuildSpec) -> Plan:
+        return Plan([Job(module.SOURCE, lambda: module.load_folder(spec.input, spec.split_seed))], [])
+
+    return plan
+
+
+# "open": the commercial-use sets, each found one level under --input (any that is missing is noted).
+OPEN_SETS = (("cmu-asf-amc", cmu_asf_amc.find_root, plan_cmu_asf_amc),
+             ("cmu-iclone", cmu_iclone.find_root, _whole_folder(cmu_iclone)),
+             ("cmu-dance", cmu_dance.find_root, plan_cmu_dance),
+             ("deepmimic", deepmimic.find_root, _whole_folder(deepmimic)),
+             ("reactidle", reactidle.find_root, plan_reactidle))
+
+
+def _without(load: Callable[[], list[Clip]], keys: set[str]) -> list[Clip]:
+    """cmu-iclone's clips less the takes cmu-asf-amc also holds (imported once, from CMU's own files)."""
+    return [c for c in load() if c.id.removeprefix("cmu_") not in keys]
+
+
+def plan_open(spec: BuildSpec) -> Plan:
+    root = Path(spec.input)
+    folders = [root, *sorted(p for p in root.iterdir() if p.is_dir())] if root.is_dir() else []
+    jobs, notes, found = [], [], {}
+    for name, find, plan in OPEN_SETS:
+        for folder in folders:
+            try:
+                found[name] = find(folder)
+                break
+            except RoparError:
+                continue
+        if name not in found:
+            notes.append(f"no {name} set under {root}")
+            continue
+        sub = plan(BuildSpec(name, found[name], split_seed=spec.split_seed))
+        jobs += [Job(f"{name}/{j.label}", j.load) for j in sub.jobs]
+    if not found:
+        raise RoparError(f"{root}: none of the commercial-use sets ({', '.join(n for n, _, _ in OPEN_SETS)}) "
+                         "is there; unpack their archives into it")
+    if "cmu-asf-amc" in found and "cmu-iclone" in found:
+        amc = {t.key for t in cmu_asf_amc.read_trials(found["cmu-asf-amc"] / cmu_asf_amc.TRIALS)}
+        iclone = {cmu_iclone.take_key(p) for p in (found["cmu-iclone"] / "bvh").glob("*.bvh")}
+        jobs = [Job(j.label, lambda j=j: _without(j.load, amc)) if j.label.startswith("cmu-iclone/") else j
+                for j in jobs]
+        notes.append(f"the {len(amc & iclone)} takes in both CMU sets imported once, from cmu-asf-amc")
+    return Plan(jobs, notes)
+
+
+PLANS = {"bvh": plan_bvh, "humanml3d": plan_humanml3d, "amass": plan_amass, "wham": plan_wham,
+         "cmu-asf-amc": plan_cmu_asf_amc, "cmu-dance": plan_cmu_dance, "reactidle": plan_reactidle,
+         "cmu-iclone": _whole_folder(cmu_iclone), "deepmimic": _whole_folder(deepmimic), "open": plan_open}
 
 
 def _load(job: Job, spec: BuildSpec, skipped: list[str]) -> list[Clip]:

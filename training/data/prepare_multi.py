@@ -2,6 +2,8 @@
 
     python -m training.prepare_multi --bandai2-cache data/cache --bandai1 DIR --cmu DIR --deepmimic DIR \\
         --out data/cache-multi [--noisy-ratio 0.5] [--weights bandai2=1,bandai1=4,cmu=8,deepmimic=16]
+    python -m training.prepare_multi --cmu-asf-amc DIR --cmu DIR --cmu-dance DIR --deepmimic DIR \\
+        --reactidle DIR --out data/cache-open      # no --bandai2-cache: commercial-use sources only
 
 Dataset-2 comes from the caches `training.prepare` wrote (its clips, captions and splits unchanged, so its
 test split stays the held-out set the shipped model is judged on); the other sources are imported here
@@ -36,15 +38,17 @@ from ropar_core.errors import RoparError, cli_error
 from ropar_core.skeleton import FPS
 from training.data import simulate_noise
 from training.data.cache import Cache, CacheWriter, is_complete
-from training.data.importers import Clip, bandai1, cmu_iclone, deepmimic
+from training.data.importers import Clip, bandai1, cmu_asf_amc, cmu_dance, cmu_iclone, deepmimic, reactidle
 from training.data.mirror import mirror_features, mirror_mask, mirror_text
 
-DEFAULT_WEIGHTS = {"bandai2": 1, "bandai1": 4, "cmu": 8, "deepmimic": 16}
+DEFAULT_WEIGHTS = {"bandai2": 1, "bandai1": 4, "cmu": 8, "deepmimic": 16, "cmu_dance": 2, "reactidle": 1}
 LICENCES = {
     "bandai2": "Bandai-Namco-Research-Motiondataset-2 (CC BY-NC 4.0)",
     "bandai1": bandai1.LICENCE,
     "cmu": cmu_iclone.LICENCE,
     "deepmimic": deepmimic.LICENCE,
+    "cmu_dance": cmu_dance.LICENCE,
+    "reactidle": reactidle.LICENCE,
 }
 RARE_CLIPS = 4  # an action with this few original takes (all sources) is "rare" for --rare-boost
 ENTRY_KEYS = ("id", "start", "length", "texts", "split", "source", "subject", "content", "style")
@@ -97,11 +101,14 @@ def mirrored(clip: Clip, clean_features=None) -> tuple[Clip, object]:
 class MultiSpec:
     """What `python -m training.prepare_multi` builds (its flags)."""
 
-    bandai2_cache: str
+    bandai2_cache: str | None  # None: the new sources alone (no non-commercial Bandai data)
     out: str
     bandai1: str | None = None
     cmu: str | None = None
     deepmimic: str | None = None
+    cmu_asf_amc: str | None = None  # CMU's own ASF/AMC trials (source "cmu", like the iClone clips)
+    cmu_dance: str | None = None
+    reactidle: str | None = None
     noisy_ratio: float = 0.5
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     rare_boost: int = 1  # extra repeats for train clips of actions with at most RARE_CLIPS takes
@@ -120,6 +127,9 @@ def import_new(spec: MultiSpec) -> list[Clip]:
         ("bandai1", bandai1, spec.bandai1),
         ("cmu", cmu_iclone, spec.cmu),
         ("deepmimic", deepmimic, spec.deepmimic),
+        ("cmu-asf-amc", cmu_asf_amc, spec.cmu_asf_amc),
+        ("cmu-dance", cmu_dance, spec.cmu_dance),
+        ("reactidle", reactidle, spec.reactidle),
     ):
         if root:
             t = time.time()
@@ -127,7 +137,11 @@ def import_new(spec: MultiSpec) -> list[Clip]:
             print(f"prepare_multi: {name}: {len(got)} clips in {time.time() - t:.0f} s", file=sys.stderr)
             clips += got
     if not clips:
-        raise RoparError("no new source given (--bandai1, --cmu, --deepmimic)")
+        raise RoparError("no new source given (--bandai1, --cmu, --deepmimic, --cmu-asf-amc, --cmu-dance, "
+                         "--reactidle)")
+    if spec.cmu and spec.cmu_asf_amc:  # the takes both CMU sets hold, once (from CMU's own files)
+        amc = {c.id.removeprefix(f"{cmu_asf_amc.ID_PREFIX}_") for c in clips if c.id.startswith("cmuamc_")}
+        clips = [c for c in clips if not (c.id.startswith("cmu_") and c.id.removeprefix("cmu_") in amc)]
     return clips
 
 
@@ -168,15 +182,16 @@ def clip_of(cache: Cache, i: int) -> tuple[Clip, dict, object]:
     return clip, extra, (cache.clip_clean_features(i) if cache.noisy else None)
 
 
-def merged_clips(bandai2: Cache, new: Cache) -> Iterator[tuple[Clip, dict, object, int | None]]:
+def merged_clips(bandai2: Cache | None, new: Cache) -> Iterator[tuple[Clip, dict, object, int | None]]:
     """Dataset-2 as it is, its train clips mirrored, then the new sources (already mirrored); the last
-    field is the clip's index in `new` (None for dataset-2)."""
-    for i in tqdm(range(len(bandai2)), desc=f"merge {bandai2.path.name}", unit="clip", file=sys.stderr):
-        clip, extra, gt = clip_of(bandai2, i)
-        yield clip, extra, gt, None
-        if clip.meta["split"] == "train":
-            twin, twin_gt = mirrored(clip, gt)
-            yield twin, {**extra, "mirrored": True}, twin_gt, None
+    field is the clip's index in `new` (None for dataset-2). No dataset-2 (None): the new sources alone."""
+    if bandai2 is not None:
+        for i in tqdm(range(len(bandai2)), desc=f"merge {bandai2.path.name}", unit="clip", file=sys.stderr):
+            clip, extra, gt = clip_of(bandai2, i)
+            yield clip, extra, gt, None
+            if clip.meta["split"] == "train":
+                twin, twin_gt = mirrored(clip, gt)
+                yield twin, {**extra, "mirrored": True}, twin_gt, None
     for i in range(len(new)):
         yield (*clip_of(new, i), i)
 
@@ -205,7 +220,7 @@ def rare_actions(caches: list[Cache]) -> set[str]:
 
 
 def write_merged(
-    bandai2: Cache,
+    bandai2: Cache | None,
     draws: list[Cache],
     out: Path,
     weights: dict[str, int],
@@ -220,11 +235,12 @@ def write_merged(
         print(f"prepare_multi: {out} is complete, kept", file=sys.stderr)
         return Cache(out)
     new = draws[0]
-    noisy = bandai2.noisy
+    first = bandai2 if bandai2 is not None else new
+    noisy = first.noisy
     if any(noisy != d.noisy for d in draws):
-        raise RoparError(f"{bandai2.path} and {new.path}: one is noisy, the other clean")
-    target = bandai2.meta.get("target_credible_ratio")
-    rare = rare_actions([bandai2, new]) if rare_boost > 1 else set()
+        raise RoparError(f"{first.path} and {new.path}: one is noisy, the other clean")
+    target = first.meta.get("target_credible_ratio")
+    rare = rare_actions([c for c in (bandai2, new) if c is not None]) if rare_boost > 1 else set()
     with CacheWriter(
         out,
         name,
@@ -294,11 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m training.prepare_multi", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument(
-        "--bandai2-cache", required=True, help="training.prepare's output (with clean/ and noisy/)"
+        "--bandai2-cache", help="training.prepare's output (with clean/ and noisy/); leave it out for a "
+        "cache without Bandai data (the commercial-use sources alone)"
     )
     ap.add_argument("--bandai1", help="Bandai dataset-1 folder")
     ap.add_argument("--cmu", help="CMU iClone folder (CMU data.csv, bvh/)")
     ap.add_argument("--deepmimic", help="DeepMimic folder (characters/, motions/)")
+    ap.add_argument("--cmu-asf-amc", help="CMU ASF/AMC folder (TRIALS.tsv, <subject>/*.amc)")
+    ap.add_argument("--cmu-dance", help="CMU dance BVH folder (CLIPS.tsv, salsa/, indian/, martial/)")
+    ap.add_argument("--reactidle", help="ReActIdle folder (CLIPS.tsv, acted/, genuine/)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--noisy-ratio", type=float, default=0.5)
     ap.add_argument(
@@ -332,8 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(spec: MultiSpec) -> str:
-    out, src = Path(spec.out), Path(spec.bandai2_cache)
-    if not (src / "clean").is_dir():
+    out, src = Path(spec.out), (Path(spec.bandai2_cache) if spec.bandai2_cache else None)
+    if src is not None and not (src / "clean").is_dir():
         raise RoparError(f"{src}: no clean/ cache there (run training.prepare first)")
     if spec.noise_draws < 1:
         raise RoparError(f"--noise-draws must be at least 1, got {spec.noise_draws}")
@@ -344,18 +364,20 @@ def run(spec: MultiSpec) -> str:
         if not is_complete(path):
             seed = noise_draw_seed(spec.seed, k)
             simulate_noise.simulate_cache(new_clean.path, path, spec.noisy_ratio, seed, spec.tau, spec.workers)
-    for sub in ("clean", "noisy"):
+    for sub in ("clean", "noisy") if src is not None else ():
         if not is_complete(src / sub):
             raise RoparError(
                 f"{src / sub}: not a finished cache (run training.prepare first, or wait for it)"
             )
-    meta = {"seed": spec.seed, "sources": sorted(LICENCES), "bandai2_cache": str(src.resolve())}
+    sources = {c.get("source", "") for c in new_clean.clips} | ({"bandai2"} if src is not None else set())
+    meta = {"seed": spec.seed, "sources": sorted(sources),
+            "bandai2_cache": None if src is None else str(src.resolve())}
     clean = write_merged(
-        Cache(src / "clean"), [new_clean], out / "clean", spec.weights, "multi-clean", meta, spec.rare_boost,
-        spec.action_weights,
+        None if src is None else Cache(src / "clean"), [new_clean], out / "clean", spec.weights,
+        "multi-clean", meta, spec.rare_boost, spec.action_weights,
     )
     noisy = write_merged(
-        Cache(src / "noisy"),
+        None if src is None else Cache(src / "noisy"),
         [Cache(p) for p in new_noisy],
         out / "noisy",
         spec.weights,

@@ -146,3 +146,12 @@ def captions_for(captions: dict[str, list[str]], rel_path: str | Path) -> list[s
         if key in captions:
             return captions[key]
     return []
+
+
+def segment_bounds(frames: int, fps: float, max_seconds: float) -> list[tuple[int, int]]:
+    """[start, end) frame ranges that cut a long one-action take into the fewest equal pieces of at most
+    `max_seconds` (a two-minute idle take is many clips' worth of the same action: as one clip, training
+    would see it as often as a three-second one)."""
+    pieces = max(1, int(np.ceil(frames / (max_seconds * fps))))
+    edges = np.linspace(0, frames, pieces + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
