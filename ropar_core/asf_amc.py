@@ -99,13 +99,8 @@ class AmcMotion:
 
 # Reading.
 def _read_text(path: Path, limit: int, what: str) -> str:
-    if not path.is_file():
-        raise MotionFileError(f"no such {what} file: {path}")
-    limits.check_file_size(path, limit, f"{what} file")
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise MotionFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    # regular files only, refused above `limit` before reading (limits.read_bytes)
+    return limits.read_bytes(path, limit, f"{what} file").decode("utf-8", errors="replace")
 
 
 def _numbers(words: list[str], count: int, where: str) -> np.ndarray:

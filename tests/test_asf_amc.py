@@ -280,7 +280,7 @@ def test_a_non_cmu_skeleton_and_other_misuse_are_refused(tmp_path, capsys):
     assert "not a CMU skeleton" in capsys.readouterr().err
     assert main(["convert", str(amc), str(tmp_path / "o.npz"), "--asf", str(tmp_path / "none.asf"),
                  "--in-fps", "120"]) == 2
-    assert "no such ASF file" in capsys.readouterr().err
+    assert "none.asf: no such file" in capsys.readouterr().err
     (tmp_path / "t.asf").write_text(ASF_OK)  # two skeletons and none named after the trial
     (tmp_path / "s.asf").rename(tmp_path / "u.asf")
     assert main(["convert", str(amc), str(tmp_path / "o.npz"), "--in-fps", "120"]) == 2
