@@ -10,7 +10,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import StringProperty
 
-from . import jobs, pipeline
+from . import jobs, mapping, pipeline
 from .errors import RoparAddonError
 from .props import GenerationProperties, preferences
 from .smpl22 import PART_NAMES
@@ -41,14 +41,17 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
         props = self.properties
         custom = pick("override_sampling") or any(props.is_property_set(n) for n in ("cfg", "steps"))
         start = context.scene.frame_current if s.start_at_current else context.scene.frame_start
+        armature = pick("armature", target_armature(context))
+        # The panel's rows drive its rig, unless the caller chose a preset for this call.
+        rows = {} if props.is_property_set("preset") else mapping.rows_for(s, armature)
         return dict(
             prompt=pick("prompt"), seconds=pick("seconds"), seed=pick("seed"),
             cfg=pick("cfg") if custom else None, steps=pick("steps") if custom else None,
-            armature=pick("armature", s.armature.name if s.armature else ""),
+            armature=armature,
             keep_parts=tuple(p for p in PART_NAMES if p in s.keep_parts), candidates=pick("candidates"),
             options=dict(preset=pick("preset"), foot_lock=pick("foot_lock"), in_place=pick("in_place"),
                          root_motion=pick("root_motion"), loop=pick("loop"), frame_start=start,
-                         use_nla=s.use_nla),
+                         use_nla=s.use_nla, rows=tuple(sorted(rows.items()))),
         )
 
     def _report(self, level: str, message: str) -> None:
@@ -69,7 +72,9 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
             return self.execute(context)
         st = self._settings(context)
         try:
-            prep = pipeline.prepare(st["armature"], st["options"]["preset"])  # a bad rig fails now
+            options = st["options"]
+            prep = pipeline.prepare(  # a rig that cannot be driven fails now, before any generation
+                st["armature"], options["preset"], dict(options["rows"]))
             request = pipeline.build_request(
                 prep, prompt=st["prompt"], seconds=st["seconds"], seed=st["seed"], cfg=st["cfg"],
                 steps=st["steps"], keep_parts=st["keep_parts"])
@@ -80,6 +85,17 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
             return {"CANCELLED"}
         self.report({"INFO"}, f"RoPAR: generating {st['prompt']!r}")
         return {"FINISHED"}
+
+
+def target_armature(context) -> str:
+    """The panel's Rig, else the active object when it is an armature (or a mesh it deforms)."""
+    s = context.scene.ropar
+    if s.armature is not None:
+        return s.armature.name
+    obj = getattr(context, "active_object", None)
+    if obj is not None and obj.type != "ARMATURE" and hasattr(obj, "find_armature"):
+        obj = obj.find_armature()
+    return obj.name if obj is not None and obj.type == "ARMATURE" else ""
 
 
 def _flat(st: dict) -> dict:

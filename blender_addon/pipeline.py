@@ -50,9 +50,18 @@ class Applied:
     warning: str = ""  # the model's note on an unfamiliar prompt (shown in the status line)
 
 
-def prepare(armature: str, preset: str = presets.AUTO) -> Prepared:
+def prepare(armature: str, preset: str = presets.AUTO, rows: dict[str, str] | None = None) -> Prepared:
+    """The armature, its rest pose and its validated bone map: the panel's `rows` when given (reported
+    as the preset when they are what the preset gives), else `preset`."""
     obj = rig.armature_object(armature)
     rest = rig.read_rest(obj)
+    if rows:
+        custom = rig.bone_map(obj, rest, rows=rows)
+        try:
+            same = rig.bone_map(obj, rest, preset)
+        except RoparAddonError:
+            return Prepared(obj, rest, custom)
+        return Prepared(obj, rest, same if same.joints == custom.joints else custom)
     return Prepared(obj, rest, rig.bone_map(obj, rest, preset))
 
 
@@ -115,6 +124,7 @@ class Options:
     frame_start: int | None = None  # None: the scene's start frame
     use_nla: bool = False
     fit_timeline: bool = True  # the scene's frame range becomes the clip's
+    rows: tuple[tuple[str, str], ...] = ()  # the panel's bone mapping rows (joint, bone); () = preset
 
 
 def candidate_name(prompt: str, seed: int | None, count: int) -> str:
@@ -131,7 +141,7 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
     first becomes the active action, the others are kept (fake user) to flip through."""
     scene = scene or bpy.context.scene
     start = time.perf_counter()
-    prep = prepare(armature, options.preset)
+    prep = prepare(armature, options.preset, dict(options.rows))
     fps = scene_fps(scene)
     first = scene.frame_start if options.frame_start is None else int(options.frame_start)
     items, frames = [], 0
@@ -182,7 +192,7 @@ def generate(*, armature: str, prompt: str, backend, seconds: float = 4.0, seed:
     """Generate and apply in one blocking call (scripts, EXEC_DEFAULT, `blender -b`). Every candidate is
     generated before anything is keyed, so a failure leaves the scene untouched."""
     opts = Options(**options)
-    prep = prepare(armature, opts.preset)
+    prep = prepare(armature, opts.preset, dict(opts.rows))
     request = build_request(prep, prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
                             keep_parts=keep_parts)
     motions = [backend.generate(r, progress, cancel) for r in candidate_requests(request, candidates)]

@@ -126,6 +126,8 @@ class RoparSettings(GenerationProperties, bpy.types.PropertyGroup):
         description="Put the new action on its own NLA track and keep the current action active")
     mapping: CollectionProperty(type=mapping.JointBone, name="Bone Mapping",
                                 description="The bone at each SMPL-22 joint (Save as Preset)")
+    mapping_rig: StringProperty(name="Mapped Rig", default="",
+                                description="The armature the Bone Mapping rows were filled for")
     preset_name: StringProperty(name="Preset Name", default="my_rig",
                                 description="File name of the preset Save as Preset writes")
 

@@ -52,8 +52,30 @@ def read_rest(obj) -> RigRest:
     return RigRest(names, parents, matrices, np.array(obj.matrix_world, dtype=np.float64), connected)
 
 
-def bone_map(obj, rest: RigRest, preset: str = presets.AUTO) -> presets.BoneMap:
-    return presets.bone_map_for(rest.names, rest.parents.tolist(), preset, armature=obj.name)
+def bone_map(obj, rest: RigRest, preset: str = presets.AUTO,
+             rows: dict[str, str] | None = None) -> presets.BoneMap:
+    """The map from the panel's `rows` when given, else `preset` (AUTO: detected, else by shape)."""
+    names, parents = rest.names, rest.parents.tolist()
+    if rows:
+        return presets.from_rows(rows, names, parents)
+    return presets.bone_map_for(names, parents, preset, armature=obj.name, shape=rest_shape(obj))
+
+
+def rest_shape(obj) -> presets.RestShape:
+    """Rest heads and tails in armature space and the world's up / front there (mapping by shape)."""
+    bones = obj.data.bones
+    n = len(bones)
+    heads, tails = np.empty(n * 3, dtype=np.float32), np.empty(n * 3, dtype=np.float32)
+    bones.foreach_get("head_local", heads)
+    bones.foreach_get("tail_local", tails)
+    to_armature = np.linalg.inv(np.array(obj.matrix_world, dtype=np.float64)[:3, :3])
+    return presets.RestShape(_triples(heads),
+                             _triples(tails), tuple(to_armature @ (0.0, 0.0, 1.0)),
+                             tuple(to_armature @ (0.0, -1.0, 0.0)))
+
+
+def _triples(flat: np.ndarray) -> tuple:
+    return tuple(map(tuple, flat.reshape(-1, 3).astype(float).tolist()))
 
 
 def names_and_parents(obj) -> tuple[list[str], list[int]]:
@@ -62,16 +84,21 @@ def names_and_parents(obj) -> tuple[list[str], list[int]]:
     return names, [index[b.parent.name] if b.parent else -1 for b in obj.data.bones]
 
 
+def auto_map(obj) -> presets.BoneMap:
+    """What AUTO uses for this armature: the best preset, else the map by shape (RigError if neither)."""
+    names, parents = names_and_parents(obj)
+    return presets.bone_map_for(names, parents, presets.AUTO, armature=obj.name, shape=rest_shape(obj))
+
+
 def detect_label(obj) -> str:
-    """Short text for the panel: which preset AUTO picks for this armature, or why none fits."""
+    """Short text for the panel: which preset AUTO picks for this armature (or that it maps by shape,
+    with the confidence), or why nothing fits."""
     if obj is None or obj.type != "ARMATURE":
         return ""
-    rest_names, parents = names_and_parents(obj)
     try:
-        found = presets.detect(rest_names, parents)
+        return auto_map(obj).describe()
     except RigError:
-        return "no preset fits"
-    return found.describe()
+        return "no preset fits and the shape is not a body's: map the bones below"
 
 
 def rotation_modes(obj, names: list[str]) -> list[str]:
