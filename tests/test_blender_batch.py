@@ -188,3 +188,28 @@ def test_batch_in_process_writes_one_blend_with_all_actions(tmp_path):
         names = sorted(data_from.actions)
     assert names == ["RoPAR a person runs", "RoPAR a person walks forward"]
     assert {int(bpy.data.actions[n].frame_range[0]) for n in names} == {1}  # keys from frame 1
+
+
+@needs_blender
+def test_batch_writes_its_blend_to_a_relative_out_and_fails_when_it_cannot_write(tmp_path):
+    """`make blender-demo`'s call: a relative --out (Blender itself refuses relative save paths)."""
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a person walks forward\na person runs\n")
+    args = [BLENDER, "-b", "--factory-startup", "--python", str(BATCH), "--", "--prompts", str(prompts),
+            "--format", "blend", "--backend", "fake", "--seconds", "1"]
+    ok = subprocess.run([*args, "--out", "out/blender"], capture_output=True, text=True, timeout=120,
+                        cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert (tmp_path / "out" / "blender" / "ropar_batch.blend").is_file()
+    assert not list((tmp_path / "out" / "blender").glob(".*"))  # no temporary file left
+    assert f"saved 2 actions in {tmp_path / 'out' / 'blender' / 'ropar_batch.blend'}" in ok.stdout
+    (tmp_path / "a_file").write_text("not a folder")
+    no_folder = subprocess.run([*args, "--out", "a_file/out"], capture_output=True, text=True,
+                               timeout=120, cwd=tmp_path)
+    assert no_folder.returncode == 2 and "cannot create the output folder" in no_folder.stderr, (
+        no_folder.stdout + no_folder.stderr)
+    (tmp_path / "taken" / "ropar_batch.blend").mkdir(parents=True)  # the .blend's name is a folder
+    blocked = subprocess.run([*args, "--out", "taken"], capture_output=True, text=True, timeout=120,
+                             cwd=tmp_path)
+    assert blocked.returncode == 1 and "cannot write" in blocked.stderr, blocked.stdout + blocked.stderr
+    assert not list((tmp_path / "taken").glob(".*"))
