@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -244,9 +245,15 @@ class ServerProcessBackend:
         with self._lock:
             if self.process is not None and self.process.poll() is None and self.client is not None:
                 return self.client
-            if not self.python or not Path(self.python).is_file():
-                raise BackendError(f"Python interpreter {self.python!r} not found; set one with torch and "
+            python = find_python(self.python)
+            if not python:
+                raise BackendError("no Python with ropar found (the add-on was not built from a ropar "
+                                   "environment and no `ropar` command is on PATH); set Python in the "
+                                   "add-on preferences")
+            if not Path(python).is_file():
+                raise BackendError(f"Python interpreter {python!r} not found; set one with torch and "
                                    "ropar installed in the add-on preferences")
+            self.python = python
             if self.model_dir and not Path(self.model_dir).is_dir():
                 raise BackendError(f"model directory {self.model_dir!r} does not exist")
             port = free_port()
@@ -347,6 +354,32 @@ class InProcessBackend:
 
     def close(self) -> None:
         self.generator = None
+
+
+ENVIRONMENT_FILE = Path(__file__).resolve().parent / "_environment.json"  # written by build.py
+
+
+def find_python(configured: str = "") -> str:
+    """The interpreter that runs `ropar serve`: the one set in the preferences, else the one the zip was
+    built with (when it still exists), else the one behind a `ropar` command on PATH; "" if none."""
+    if configured:
+        return configured
+    try:
+        built = json.loads(ENVIRONMENT_FILE.read_text(encoding="utf-8")).get("python", "")
+    except (OSError, ValueError, AttributeError):
+        built = ""
+    if built and Path(built).is_file():
+        return built
+    script = shutil.which("ropar")
+    if script:
+        try:
+            with open(script, "rb") as f:
+                first = f.readline().decode("utf-8", "replace").strip()
+        except OSError:
+            first = ""
+        if first.startswith("#!") and Path(first[2:].split()[0]).is_file():
+            return first[2:].split()[0]  # a pip-installed console script names its interpreter
+    return ""
 
 
 def free_port() -> int:
