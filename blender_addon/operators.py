@@ -61,9 +61,13 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
         st = self._settings(context)
         try:
             backend = jobs.get_backend(preferences(context))
-            pipeline.generate(backend=backend, report=self._report, **_flat(st))
+            applied = pipeline.generate(backend=backend, report=self._report, **_flat(st))
+            jobs.set_status("warning" if applied.warning else "done",
+                            f"{applied.action}: {applied.frames} frames ({applied.preset})"
+                            + (f". {applied.warning}" if applied.warning else ""))
         except RoparAddonError as exc:
-            self.report({"ERROR"}, str(exc))
+            jobs.set_status("failed", str(exc))
+            self.report({"ERROR"}, str(exc) if bpy.app.background else short(str(exc)))
             return {"CANCELLED"}
         return {"FINISHED"}
 
@@ -81,10 +85,26 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
             backend = jobs.get_backend(preferences(context))
             jobs.start(pipeline.candidate_requests(request, st["candidates"]), backend, _applier(st))
         except RoparAddonError as exc:
-            self.report({"ERROR"}, str(exc))
+            jobs.set_status("failed", str(exc))  # in full, wrapped, in the panel
+            self.report({"ERROR"}, short(str(exc)))
             return {"CANCELLED"}
         self.report({"INFO"}, f"RoPAR: generating {st['prompt']!r}")
         return {"FINISHED"}
+
+
+REPORT_CHARS = 100  # a longer report runs off the screen in Blender's popup
+
+
+def short(message: str) -> str:
+    """The message, or its first clause with a pointer to the panel where it is shown in full."""
+    if len(message) <= REPORT_CHARS:
+        return message
+    cut = message[:REPORT_CHARS]
+    for mark in ("; ", ": ", ", "):
+        if mark in cut:
+            cut = cut[:cut.rindex(mark)]
+            break
+    return f"{cut}... (in full in the RoPAR panel)"
 
 
 def target_armature(context) -> str:
@@ -118,9 +138,42 @@ def _applier(st: dict):
             pass
         more = f" +{len(applied.actions) - 1} candidates" if len(applied.actions) > 1 else ""
         done = f"{applied.action}{more}: {applied.frames} frames ({applied.preset})"
-        return f"{done}. {applied.warning}" if applied.warning else done
+        if applied.warning:
+            return f"{done}. {applied.warning}", "WARNING"
+        return done, "INFO"
 
     return apply
+
+
+class ROPAR_OT_report(bpy.types.Operator):
+    """Show a message in the status bar and the Info editor (used when a background job ends)"""
+
+    bl_idname = "ropar.report"
+    bl_label = "RoPAR Report"
+    bl_options = {"INTERNAL"}
+
+    level: StringProperty(name="Level", default="INFO")
+    message: StringProperty(name="Message", default="")
+
+    def execute(self, context):
+        self.report({self._level()}, self.message)
+        return {"FINISHED"}
+
+    # Reports of an operator called from Python (a timer) reach only the terminal; those of a running
+    # modal operator reach the Info editor and the status bar, so invoking it reports from modal().
+    def invoke(self, context, event):
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.01, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        context.window_manager.event_timer_remove(self._timer)
+        self.report({self._level()}, self.message)
+        return {"FINISHED"}
+
+    def _level(self) -> str:
+        return self.level if self.level in ("INFO", "WARNING", "ERROR") else "INFO"
 
 
 class ROPAR_OT_cancel(bpy.types.Operator):
@@ -138,4 +191,4 @@ class ROPAR_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (ROPAR_OT_generate, ROPAR_OT_cancel)
+CLASSES = (ROPAR_OT_generate, ROPAR_OT_cancel, ROPAR_OT_report)
