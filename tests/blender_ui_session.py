@@ -1,7 +1,7 @@
 """A user's session in Blender's real UI, run by tests/test_blender_ui.py under Xvfb:
 
-    xvfb-run blender --factory-startup --enable-event-simulate SCENE.blend --python tests/blender_ui_session.py
-        -- OUT_DIR PYTHON
+    xvfb-run blender --factory-startup --enable-event-simulate SCENE.blend \
+        --python tests/blender_ui_session.py -- OUT_DIR PYTHON
 
 SCENE.blend holds Rigify's metarig, selected and active, the RoPAR panel's Rig field left empty. The
 session opens the sidebar, clicks the RoPAR tab (--enable-event-simulate: Blender 3.x has no API to

@@ -79,9 +79,10 @@ def test_the_status_wraps_inside_the_sidebar_with_the_warning_icon(session):
             run = [band]
     runs.append(run)
     status = max(runs, key=len)
-    print(f"status: {len(status)} wrapped lines, text x {status[0][2]}..{max(b[3] for b in status)} of {width}")
+    right = max(b[3] for b in status)
+    print(f"status: {len(status)} wrapped lines, text x {status[0][2]}..{right} of {width}")
     assert len(status) >= 5  # the long warning is shown in full, over several lines
-    assert max(b[3] for b in status) < 0.85 * width  # every line ends before the tabs: none is cut off
+    assert right < 0.85 * width  # every line ends before the tabs: none is cut off
     first = bands[bands.index(status[0]) - 1]  # the first line starts further left: the icon is there
     assert status[0][0] - first[1] < 12 and first[2] < status[0][2] - 10
     assert first[3] < 0.85 * width
