@@ -45,6 +45,7 @@ class GenerationRequest:
     keep_parts: tuple[str, ...] = ()  # editing: parts copied from `edit_joints` (skeleton.PART_NAMES)
     edit_joints: np.ndarray | None = None  # editing: the current motion (T, 22, 3), metres, Y up
     edit_fps: float = 20.0
+    keep_frames: tuple[int, int] | None = None  # continuing: 20-fps frames [first, end) of edit_joints kept
 
     def __post_init__(self):
         self.prompt = " ".join(str(self.prompt).split())
@@ -55,8 +56,8 @@ class GenerationRequest:
         bad = [p for p in self.keep_parts if p not in PART_NAMES]
         if bad:
             raise BackendError(f"unknown body part(s) {bad}; choose from {', '.join(PART_NAMES)}")
-        if self.keep_parts and self.edit_joints is None:
-            raise BackendError("keeping parts needs a current motion to edit")
+        if (self.keep_parts or self.keep_frames) and self.edit_joints is None:
+            raise BackendError("keeping parts or frames needs a current motion to edit")
 
     def to_json(self) -> dict:
         body = {"prompt": self.prompt, "seconds": float(self.seconds), "seed": int(self.seed)}
@@ -69,6 +70,8 @@ class GenerationRequest:
                               "fps": float(self.edit_fps)}
             if self.keep_parts:  # the server rejects an empty list: "keep nothing" is not an edit
                 body["keep_parts"] = list(self.keep_parts)
+            if self.keep_frames:
+                body["keep_frames"] = [int(v) for v in self.keep_frames]
         return body
 
 
@@ -137,6 +140,8 @@ class FakeBackend:
         joints, rotations, root, fps = fake_motion(request.prompt, request.seconds, request.seed)
         if request.edit_joints is not None and request.keep_parts:
             joints = _paste_parts(joints, request.edit_joints, request.keep_parts)
+        if request.edit_joints is not None and request.keep_frames:
+            joints = _paste_frames(joints, request.edit_joints, request.edit_fps, request.keep_frames)
         _check_cancel(cancel)
         return Motion(joints, fps, request.prompt, request.seed, rotations, joints[:, 0].copy())
 
@@ -154,6 +159,23 @@ def _paste_parts(joints: np.ndarray, source: np.ndarray, parts: tuple[str, ...])
         idx = list(PART_OWN_JOINTS[part])
         out[:n, idx] = source[:n, idx] - source[:n, :1] + out[:n, :1]
     return out
+
+
+def _paste_frames(joints: np.ndarray, source: np.ndarray, fps: float, keep: tuple[int, int]) -> np.ndarray:
+    """Fake continuing: the kept 20-fps frames come from the source (as the real edit returns them),
+    and the procedural motion carries on from the last kept pelvis position."""
+    t = np.arange(keep[1]) * fps / 20.0  # 20-fps frame times in source frames
+    i0 = np.clip(np.floor(t).astype(int), 0, len(source) - 1)
+    i1 = np.clip(i0 + 1, 0, len(source) - 1)
+    w = (t - np.floor(t))[:, None, None]
+    kept = (1 - w) * source[i0] + w * source[i1]
+    out = joints.copy()
+    n = min(len(out), keep[1])
+    shift = kept[n - 1, 0] - out[n - 1, 0]
+    shift[1] = 0.0
+    out = out + shift
+    out[keep[0]:n] = kept[keep[0]:n]
+    return out.astype(np.float32)
 
 
 class HttpBackend:
@@ -342,8 +364,8 @@ class InProcessBackend:
         try:
             if request.edit_joints is not None:
                 keep = list(request.keep_parts) or None
-                out = gen.edit(request.prompt, request.edit_joints, keep_parts=keep, fps=request.edit_fps,
-                               **kwargs)
+                out = gen.edit(request.prompt, request.edit_joints, keep_parts=keep,
+                               keep_frames=request.keep_frames, fps=request.edit_fps, **kwargs)
             else:
                 [out] = gen.generate([request.prompt], **kwargs)
         except Exception as exc:  # the core raises RoparError subclasses with one-line messages

@@ -40,7 +40,7 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
         # Setting cfg or steps on the operator implies custom sampling.
         props = self.properties
         custom = pick("override_sampling") or any(props.is_property_set(n) for n in ("cfg", "steps"))
-        start = context.scene.frame_current if s.start_at_current else context.scene.frame_start
+        start = context.scene.frame_current if s.continue_current else None
         armature = pick("armature", target_armature(context))
         # The panel's rows drive its rig, unless the caller chose a preset for this call.
         rows = {} if props.is_property_set("preset") else mapping.rows_for(s, armature)
@@ -51,7 +51,8 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
             keep_parts=tuple(p for p in PART_NAMES if p in s.keep_parts), candidates=pick("candidates"),
             options=dict(preset=pick("preset"), foot_lock=pick("foot_lock"), in_place=pick("in_place"),
                          root_motion=pick("root_motion"), loop=pick("loop"), frame_start=start,
-                         use_nla=s.use_nla, rows=tuple(sorted(rows.items()))),
+                         use_nla=s.use_nla, rows=tuple(sorted(rows.items())),
+                         continue_from=s.continue_current),
         )
 
     def _report(self, level: str, message: str) -> None:
@@ -81,7 +82,8 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
                 st["armature"], options["preset"], dict(options["rows"]))
             request = pipeline.build_request(
                 prep, prompt=st["prompt"], seconds=st["seconds"], seed=st["seed"], cfg=st["cfg"],
-                steps=st["steps"], keep_parts=st["keep_parts"])
+                steps=st["steps"], keep_parts=st["keep_parts"],
+                continue_at=options["frame_start"] if options["continue_from"] else None)
             backend = jobs.get_backend(preferences(context))
             jobs.start(pipeline.candidate_requests(request, st["candidates"]), backend, _applier(st))
         except RoparAddonError as exc:

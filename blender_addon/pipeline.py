@@ -104,12 +104,39 @@ def current_motion(prep: Prepared, scene) -> tuple[np.ndarray, float]:
 
 def build_request(prep: Prepared, *, prompt: str, seconds: float = 4.0, seed: int = 0,
                   cfg: float | None = None, steps: int | None = None, keep_parts: tuple[str, ...] = (),
-                  scene=None) -> GenerationRequest:
+                  scene=None, continue_at: int | None = None) -> GenerationRequest:
+    """The backend request; with `continue_at` (a frame) it asks the model to continue the rig's motion
+    from its pose there (see continuation)."""
     edit, fps = None, 20.0
+    if keep_parts and continue_at is not None:
+        raise RoparAddonError("'Keep parts' edits the whole action and 'Continue from current frame' "
+                              "adds to it: choose one")
     if keep_parts:
         edit, fps = current_motion(prep, scene or bpy.context.scene)
-    return GenerationRequest(prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
-                             keep_parts=tuple(keep_parts), edit_joints=edit, edit_fps=fps)
+    request = GenerationRequest(prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
+                                keep_parts=tuple(keep_parts), edit_joints=edit, edit_fps=fps)
+    if continue_at is not None:
+        request = continuation(prep, request, continue_at, scene or bpy.context.scene)
+    return request
+
+
+LEAD_S = 0.2  # of the rig's motion up to the current frame, kept as the continuation's first frames
+
+
+def continuation(prep: Prepared, request: GenerationRequest, frame: int, scene) -> GenerationRequest:
+    """The request for a motion that continues the rig's own from `frame`: the rig's last LEAD_S, up to
+    and including `frame`, become the model's kept first frames (its in-betweening: /edit with
+    keep_frames), so the new motion starts from the pose and momentum the rig has there."""
+    fps = scene_fps(scene)
+    lead = max(1, int(round(LEAD_S * fps)))
+    current = scene.frame_current
+    try:
+        joints, _ = rig.sample_motion(prep.obj, prep.bone_map, range(frame - lead, frame + 1))
+    finally:
+        scene.frame_set(current)
+    kept = int(round(lead * 20.0 / fps)) + 1  # 20-fps frames up to the current pose, inclusive
+    return dataclasses.replace(request, edit_joints=joints.astype(np.float32), edit_fps=fps,
+                               keep_frames=(0, kept), seconds=request.seconds + lead / fps)
 
 
 @dataclass(frozen=True)
@@ -125,6 +152,7 @@ class Options:
     use_nla: bool = False
     fit_timeline: bool = True  # the scene's frame range becomes the clip's
     rows: tuple[tuple[str, str], ...] = ()  # the panel's bone mapping rows (joint, bone); () = preset
+    continue_from: bool = False  # continue the rig's current action from frame_start (continuation)
 
 
 def candidate_name(prompt: str, seed: int | None, count: int) -> str:
@@ -144,6 +172,8 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
     prep = prepare(armature, options.preset, dict(options.rows))
     fps = scene_fps(scene)
     first = scene.frame_start if options.frame_start is None else int(options.frame_start)
+    if options.continue_from:
+        return _apply_continuation(motions, prep, options, first, scene, report, start)
     items, frames = [], 0
     for motion in motions:
         joints = resample(motion.joints.astype(np.float64), motion.fps, fps)
@@ -174,6 +204,46 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
     return applied
 
 
+def _apply_continuation(motions: list[Motion], prep: Prepared, options: Options, frame: int, scene,
+                        report: Report, start: float) -> Applied:
+    """Key the continuation into the rig's current action from `frame` on (a new action when it has
+    none): the kept lead-in is dropped, the rest is placed where the rig is."""
+    if len(motions) != 1 or options.loop or options.in_place or options.use_nla:
+        raise RoparAddonError("'Continue from current frame' takes one candidate, without Loop, In Place "
+                              "or NLA strip")
+    fps = scene_fps(scene)
+    lead = max(1, int(round(LEAD_S * fps)))
+    motion = motions[0]
+    joints = resample(motion.joints.astype(np.float64), motion.fps, fps)[lead:]
+    if joints.shape[0] < 2:
+        raise RoparAddonError("the continuation is too short; ask for more seconds")
+    current = scene.frame_current
+    try:
+        _, placement = rig.sample_motion(prep.obj, prep.bone_map, range(frame - lead, frame + 1))
+    finally:
+        scene.frame_set(current)
+    result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=fps, foot_lock=options.foot_lock,
+                               placement=placement)
+    ad = prep.obj.animation_data
+    if ad is not None and ad.action is not None:
+        action = keyframes.append_to_action(prep.obj, result, frame_start=frame, scene=scene,
+                                            fit_timeline=options.fit_timeline)
+        if JOINTS_KEY in action:  # its stored joints no longer describe the whole action
+            del action[JOINTS_KEY]
+    else:
+        end = scene.frame_end
+        [action] = keyframes.write_actions(prep.obj, [(result, candidate_name(motion.prompt, None, 1), None)],
+                                           frame_start=frame, fit_timeline=False, scene=scene)
+        scene.frame_end = max(end, frame + joints.shape[0] - 1) if options.fit_timeline else end
+    applied = Applied(action.name, joints.shape[0], frame, prep.bone_map.preset, fps,
+                      time.perf_counter() - start, [action.name], motion.warning)
+    report("INFO", f"{action.name!r}: continued from frame {frame} with {applied.frames} frames of "
+                   f"{motion.prompt!r} ({prep.bone_map.describe()})")
+    if motion.warning:
+        report("WARNING", motion.warning)
+    return applied
+
+
 def apply_motion(motion: Motion, *, armature: str, report: Report = print_report, scene=None,
                  **options) -> Applied:
     """One motion (see apply_motions); keyword options are `Options` fields."""
@@ -193,7 +263,9 @@ def generate(*, armature: str, prompt: str, backend, seconds: float = 4.0, seed:
     generated before anything is keyed, so a failure leaves the scene untouched."""
     opts = Options(**options)
     prep = prepare(armature, opts.preset, dict(opts.rows))
+    at = (bpy.context.scene.frame_start if opts.frame_start is None else opts.frame_start) \
+        if opts.continue_from else None
     request = build_request(prep, prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
-                            keep_parts=keep_parts)
+                            keep_parts=keep_parts, continue_at=at)
     motions = [backend.generate(r, progress, cancel) for r in candidate_requests(request, candidates)]
     return apply_motions(motions, armature=armature, options=opts, report=report)

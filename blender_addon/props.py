@@ -122,12 +122,14 @@ class RoparSettings(GenerationProperties, bpy.types.PropertyGroup):
         name="Keep Parts", items=PART_ITEMS, options={"ENUM_FLAG"}, default=set(),
         description="Edit the armature's current motion: keep these parts, regenerate the rest from the "
                     "prompt")
-    start_at_current: BoolProperty(
-        name="Start at Current Frame", default=False,
-        description="Key the motion from the current frame instead of the scene's start frame")
+    continue_current: BoolProperty(
+        name="Continue from Current Frame", default=False,
+        description="Generate from the current frame on, starting from the pose (and motion) the rig has "
+                    "there, and add the keys to its current action (the keys before stay)")
     use_nla: BoolProperty(
         name="Add as NLA Strip", default=False,
-        description="Put the new action on its own NLA track and keep the current action active")
+        description="Put the new action on its own NLA track; the current action is pushed down to a "
+                    "strip too, so both play")
     mapping: CollectionProperty(type=mapping.JointBone, name="Bone Mapping",
                                 description="The bone at each SMPL-22 joint (Save as Preset)")
     mapping_rig: StringProperty(name="Mapped Rig", default="",

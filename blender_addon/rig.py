@@ -12,7 +12,7 @@ import numpy as np
 
 from . import presets
 from .errors import RigError
-from .placement import rig_axes
+from .placement import Placement, rig_axes
 from .retarget import RigRest, smpl_leg_length
 from .rotations import Y_UP_TO_Z_UP
 from .smpl22 import AIM_CHILD, JOINT_NAMES, PARENTS, rest_joints
@@ -119,9 +119,16 @@ def posed_heads(obj, names: list[str] | None = None) -> np.ndarray:
 
 def sample_joints(obj, bmap: presets.BoneMap, frames: range) -> np.ndarray:
     """The rig's motion over `frames` as SMPL-22 joints (T, 22, 3), metres, Y up, for editing a motion
-    that RoPAR did not make. Axes as `placement.rig_axes` finds them; scale: SMPL leg length; joints the
-    rig lacks are filled in between their
-    mapped neighbours. Changes the current frame (the caller restores it)."""
+    that RoPAR did not make (see sample_motion)."""
+    return sample_motion(obj, bmap, frames)[0]
+
+
+def sample_motion(obj, bmap: presets.BoneMap, frames: range) -> tuple[np.ndarray, Placement]:
+    """The rig's motion over `frames` as SMPL-22 joints (T, 22, 3), metres, Y up, and the placement that
+    maps them back onto the rig exactly (continuing from the rig's pose keys the continuation where the
+    rig is). Axes as `placement.rig_axes` finds them; scale: SMPL leg length; floor: the lowest mapped
+    bone over the frames; joints the rig lacks are filled in between their mapped neighbours. Changes
+    the current frame (the caller restores it)."""
     scene = bpy.context.scene
     names = [bmap.joints[j] for j in sorted(bmap.joints)]
     heads = np.empty((len(frames), len(names), 3))
@@ -142,7 +149,8 @@ def sample_joints(obj, bmap: presets.BoneMap, frames: range) -> np.ndarray:
     for j in mapped:
         p = heads[:, col[j]] - floor * axes[:, 1]
         joints[:, j] = (p / scale) @ axes  # armature space -> generated (left, up, forward)
-    return _fill_missing(joints)
+    back = Placement(scale, floor * axes[:, 1], axes, floor, standing=False)
+    return _fill_missing(joints), back
 
 
 def _fill_missing(joints: np.ndarray) -> np.ndarray:

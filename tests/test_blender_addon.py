@@ -250,17 +250,19 @@ def test_editing_keeps_the_chosen_parts(scene):
     assert np.abs((second[:, right] - second[:, :1]) - (first[:, right] - first[:, :1])).max() > 0.3  # waves
 
 
-def test_nla_option_adds_a_strip_and_keeps_the_active_action(scene):
+def test_nla_option_adds_a_strip_that_plays(scene):
+    """The new action's strip on top, the previous action pushed down to its own strip (no active
+    action hides them); tests/test_blender_rigs.py checks that the strip drives the pose."""
     obj = rig.build_smpl_armature("SMPL")
     assert generate(armature="SMPL") == {"FINISHED"}
     active = obj.animation_data.action
     scene.ropar.use_nla = True
     assert generate(armature="SMPL", prompt="a person runs") == {"FINISHED"}
-    assert obj.animation_data.action == active
-    [track] = obj.animation_data.nla_tracks
-    [strip] = track.strips
+    assert obj.animation_data.action is None
+    below, top = obj.animation_data.nla_tracks
+    [strip] = top.strips
     assert strip.action.name == "RoPAR a person runs" and strip.frame_start == 1
-    assert strip.action.use_fake_user
+    assert strip.action.use_fake_user and below.strips[0].action == active
 
 
 def test_bandai_bvh_skeleton_is_detected_and_driven(scene):
