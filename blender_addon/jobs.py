@@ -77,6 +77,7 @@ class Job:
         except Exception as exc:  # a bug must reach the status line, not die silently in a thread
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
+            self.finished_at = time.monotonic()
             self.finished.set()
 
     @property

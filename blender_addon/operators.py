@@ -90,7 +90,8 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
             jobs.set_status("failed", str(exc))  # in full, wrapped, in the panel
             self.report({"ERROR"}, short(str(exc)))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"RoPAR: generating {st['prompt']!r}")
+        # No report here: the panel's status line says it is generating, and a report's banner in the
+        # status bar animates (redraws) while the model needs the CPU.
         return {"FINISHED"}
 
 
@@ -107,6 +108,14 @@ def short(message: str) -> str:
             cut = cut[:cut.rindex(mark)]
             break
     return f"{cut}... (in full in the RoPAR panel)"
+
+
+def _push_undo(message: str) -> None:
+    """One undo step for a generation applied by a background job."""
+    try:
+        bpy.ops.ed.undo_push(message=message)
+    except RuntimeError:  # no window (e.g. a script without UI): nothing to push onto
+        pass
 
 
 def target_armature(context) -> str:
@@ -134,10 +143,7 @@ def _applier(st: dict):
     def apply(motions) -> str:
         applied = pipeline.apply_motions(motions, armature=armature, options=options,
                                          report=lambda level, msg: None)
-        try:
-            bpy.ops.ed.undo_push(message=f"RoPAR: {applied.action}")
-        except RuntimeError:  # no window (e.g. a script without UI): nothing to push onto
-            pass
+        _push_undo(f"RoPAR: {applied.action}")
         more = f" +{len(applied.actions) - 1} candidates" if len(applied.actions) > 1 else ""
         done = f"{applied.action}{more}: {applied.frames} frames ({applied.preset})"
         if applied.warning:
