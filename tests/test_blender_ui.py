@@ -24,7 +24,6 @@ BLENDER, XVFB = shutil.which("blender"), shutil.which("xvfb-run")
 def session(tmp_path_factory):
     if BLENDER is None or XVFB is None:
         pytest.skip("needs Debian's `blender` and `xvfb-run` on PATH")
-    pytest.importorskip("torch")  # the model server runs on this interpreter
     tmp = tmp_path_factory.mktemp("ui")
     blend = tmp / "scene.blend"
     make = ("import bpy, addon_utils\n"
