@@ -79,7 +79,7 @@ class ROPAR_PT_panel(bpy.types.Panel):
         sub = col.row()
         sub.active = s.in_place
         sub.prop(s, "root_motion")
-        col.prop(s, "continue_current", text="Continue from current frame")
+        col.prop(s, "continue_current", text=f"Continue from frame {context.scene.frame_current}")
         col.prop(s, "use_nla", text="Add as NLA strip")
         layout.prop(s, "candidates")
 
