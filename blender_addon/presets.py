@@ -311,8 +311,12 @@ def by_shape(bone_names: list[str], parents: list[int], shape: RestShape,
     Auto-detect accepts, shape_map.MIN_CONFIDENCE) says why it is unsure."""
     from .shape_map import MIN_CONFIDENCE, map_by_shape
 
-    found = map_by_shape(bone_names, parents, np.array(shape.heads), np.array(shape.tails),
-                         np.array(shape.up), np.array(shape.front))
+    try:
+        found = map_by_shape(bone_names, parents, np.array(shape.heads), np.array(shape.tails),
+                             np.array(shape.up), np.array(shape.front))
+    except (ValueError, IndexError, ZeroDivisionError) as exc:  # a skeleton unlike any tried: say so
+        raise RigError(f"this skeleton's shape could not be read as a body ({type(exc).__name__}: "
+                       f"{exc}); map the bones in the Bone Mapping panel") from None
     joints = {j: b for j, b in found.joints.items()}
     validate(joints, bone_names, parents, "mapped by shape")
     floor = MIN_CONFIDENCE if min_confidence is None else min_confidence

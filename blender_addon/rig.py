@@ -52,13 +52,40 @@ def read_rest(obj) -> RigRest:
     return RigRest(names, parents, matrices, np.array(obj.matrix_world, dtype=np.float64), connected)
 
 
+# Constraints that set a bone's whole transform or rotation: keys on such a bone have no visible effect.
+OVERRIDING = {"COPY_TRANSFORMS", "COPY_ROTATION", "CHILD_OF", "ARMATURE", "DAMPED_TRACK", "TRACK_TO",
+              "LOCKED_TRACK", "IK"}
+
+
 def bone_map(obj, rest: RigRest, preset: str = presets.AUTO,
              rows: dict[str, str] | None = None) -> presets.BoneMap:
-    """The map from the panel's `rows` when given, else `preset` (AUTO: detected, else by shape)."""
+    """The map from the panel's `rows` when given, else `preset` (AUTO: detected, else by shape);
+    refused when most mapped bones are driven by constraints (keys there would do nothing)."""
     names, parents = rest.names, rest.parents.tolist()
-    if rows:
-        return presets.from_rows(rows, names, parents)
-    return presets.bone_map_for(names, parents, preset, armature=obj.name, shape=rest_shape(obj))
+    try:
+        if rows:
+            found = presets.from_rows(rows, names, parents)
+        else:
+            found = presets.bone_map_for(names, parents, preset, armature=obj.name, shape=rest_shape(obj))
+    except RigError:
+        # A control rig's deform bones are often parented oddly too: say what really stops it.
+        check_unconstrained(obj, presets.closest(names, parents))
+        raise
+    check_unconstrained(obj, found)
+    return found
+
+
+def check_unconstrained(obj, bmap: presets.BoneMap) -> None:
+    """A RigError when half or more of the mapped bones are posed by constraints (a generated Rigify
+    rig's DEF and ORG bones follow its controls): the motion would be keyed and never seen."""
+    driven = [b for b in bmap.joints.values()
+              if any(c.type in OVERRIDING and c.influence > 0 and not c.mute
+                     for c in obj.pose.bones[b].constraints)]
+    if 2 * len(driven) >= len(bmap.joints):
+        raise RigError(
+            f"{len(driven)} of the {len(bmap.joints)} mapped bones of {obj.name!r} ({', '.join(driven[:3])}, "
+            "...) are posed by constraints, so their keys would have no effect (a generated Rigify control "
+            "rig?); animate its metarig and regenerate the rig, or map unconstrained bones in the panel")
 
 
 def rest_shape(obj) -> presets.RestShape:

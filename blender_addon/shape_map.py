@@ -71,8 +71,9 @@ class _Tree:
         return out
 
     def lca(self, a: int, b: int) -> int:
+        """The deepest common ancestor (or self) of a and b; -1 when they are in separate trees."""
         above = set(self.ancestors(a))
-        return next(x for x in self.ancestors(b) if x in above)
+        return next((x for x in self.ancestors(b) if x in above), -1)
 
     def path(self, top: int, bottom: int) -> list[int]:
         """Bones from just below `top` down to `bottom` (top must be an ancestor of bottom)."""
@@ -150,7 +151,7 @@ def _leg_fork(t: _Tree) -> tuple[int, tuple[int, int]]:
     for i, a in enumerate(low):
         for b in low[i + 1:]:
             fork = t.lca(a, b)
-            if t.h[fork] < t.floor + FORK_HEIGHT * t.span or fork in (a, b):
+            if fork < 0 or fork in (a, b) or t.h[fork] < t.floor + FORK_HEIGHT * t.span:
                 continue
             # Deepest fork first (a pelvis below a root), then the lowest pair of feet.
             key = (len(t.ancestors(fork)), -(t.low_h[a] + t.low_h[b]))
@@ -225,6 +226,9 @@ def _body(t: _Tree, fork: int, legs: list[dict], left: np.ndarray) -> dict[int, 
     others = [b for b in t.leaves() if b not in in_legs]
     if not others:
         raise RigError("no spine found: every bone belongs to the legs")
+    others = [b for b in others if t.lca(fork, b) >= 0]  # bones in the legs' own tree
+    if not others:
+        raise RigError("no spine found: nothing but the legs hangs from the legs' root bone")
     top = max(others, key=lambda b: t.top_h[b])
     pelvis = t.lca(fork, top)
     reach = [(float((t.tails[b] - t.heads[pelvis]) @ left), b) for b in t.leaves(pelvis) if b not in in_legs]
@@ -232,7 +236,7 @@ def _body(t: _Tree, fork: int, legs: list[dict], left: np.ndarray) -> dict[int, 
     if not left_x > 0 > right_x:
         raise RigError("no two arms found: no bones reach out to both sides of the body")
     chest = t.lca(left_hand, right_hand)
-    if chest not in t.ancestors(top) or chest == pelvis or pelvis not in t.ancestors(chest):
+    if chest < 0 or chest not in t.ancestors(top) or chest == pelvis or pelvis not in t.ancestors(chest):
         raise RigError(f"the arms fork at {t.names[chest]!r}, which is not on the spine from "
                        f"{t.names[pelvis]!r} up to {t.names[top]!r}")
     joints = {0: pelvis}
@@ -275,7 +279,7 @@ def _arm(t: _Tree, chest: int, hand: int) -> dict:
     far = [b for b in leaves if reach[b] >= FAR_LEAF * max(reach.values())]
     lca = far[0]
     for b in far[1:]:
-        lca = t.lca(lca, b)
+        lca = t.lca(lca, b)  # all under `root`: never -1
     wrists = [w for w in t.ancestors(lca)[:3] if w != root and root in t.ancestors(w)]
     options = [o for w in wrists for o in _arm_options(t, [root] + t.path(root, w))]
     if not options:

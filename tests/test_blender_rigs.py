@@ -20,6 +20,7 @@ bpy = installed_or_skip("bpy", "bpy (Blender as a Python module) is not installe
 import blender_addon  # noqa: E402
 from blender_addon import clip, jobs, keyframes, mapping, pipeline, presets, rig  # noqa: E402
 from blender_addon.backend import FakeBackend, GenerationRequest  # noqa: E402
+from blender_addon.errors import RigError  # noqa: E402
 from tests import rig_skeletons  # noqa: E402
 from tests.blender_rig_layouts import (  # noqa: E402
     Z_UP_TO_Y_UP,
@@ -362,3 +363,18 @@ def test_an_nla_strip_plays_with_the_previous_action_pushed_down(scene):
     ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
     assert np.linalg.norm(np.array(ev.pose.bones["Pelvis"].head) - playing) > 1e-4  # the strip was playing
     assert run.use_fake_user and old.use_fake_user
+
+
+def test_a_generated_rigify_control_rig_is_refused_with_a_clear_message(scene):
+    """Its DEF and ORG bones follow the controls through constraints: keys there would do nothing, so
+    nothing is keyed and the error says what to do (keying the FK controls is not built yet)."""
+    metarig = rig.build_metarig("metarig")
+    bpy.context.view_layer.objects.active = metarig
+    assert bpy.ops.pose.rigify_generate() == {"FINISHED"}
+    control = bpy.data.objects["rig"]
+    with pytest.raises(RigError, match=r"are posed by constraints, so their keys would have no effect"):
+        pipeline.prepare("rig")
+    with pytest.raises(RuntimeError, match="animate its metarig and regenerate"):
+        bpy.ops.ropar.generate(armature="rig", prompt=WALK)
+    assert control.animation_data is None or control.animation_data.action is None
+    assert pipeline.prepare("metarig").bone_map.preset == "rigify_metarig"  # the metarig still works
