@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -46,6 +47,7 @@ class GenerationRequest:
     edit_joints: np.ndarray | None = None  # editing: the current motion (T, 22, 3), metres, Y up
     edit_fps: float = 20.0
     path: list | None = None  # a floor path [[x, z], ...] in the motion's metres (path_curve.model_path)
+    keep_frames: tuple[int, int] | None = None  # continuing: 20-fps frames [first, end) of edit_joints kept
 
     def __post_init__(self):
         self.prompt = " ".join(str(self.prompt).split())
@@ -56,8 +58,8 @@ class GenerationRequest:
         bad = [p for p in self.keep_parts if p not in PART_NAMES]
         if bad:
             raise BackendError(f"unknown body part(s) {bad}; choose from {', '.join(PART_NAMES)}")
-        if self.keep_parts and self.edit_joints is None:
-            raise BackendError("keeping parts needs a current motion to edit")
+        if (self.keep_parts or self.keep_frames) and self.edit_joints is None:
+            raise BackendError("keeping parts or frames needs a current motion to edit")
 
     def to_json(self) -> dict:
         body = {"prompt": self.prompt, "seconds": float(self.seconds), "seed": int(self.seed)}
@@ -70,6 +72,8 @@ class GenerationRequest:
                               "fps": float(self.edit_fps)}
             if self.keep_parts:  # the server rejects an empty list: "keep nothing" is not an edit
                 body["keep_parts"] = list(self.keep_parts)
+            if self.keep_frames:
+                body["keep_frames"] = [int(v) for v in self.keep_frames]
         if self.path is not None:
             body["path"] = [list(map(float, p)) for p in self.path]
         return body
@@ -140,6 +144,8 @@ class FakeBackend:
         joints, rotations, root, fps = fake_motion(request.prompt, request.seconds, request.seed)
         if request.edit_joints is not None and request.keep_parts:
             joints = _paste_parts(joints, request.edit_joints, request.keep_parts)
+        if request.edit_joints is not None and request.keep_frames:
+            joints = _paste_frames(joints, request.edit_joints, request.edit_fps, request.keep_frames)
         _check_cancel(cancel)
         return Motion(joints, fps, request.prompt, request.seed, rotations, joints[:, 0].copy())
 
@@ -157,6 +163,23 @@ def _paste_parts(joints: np.ndarray, source: np.ndarray, parts: tuple[str, ...])
         idx = list(PART_OWN_JOINTS[part])
         out[:n, idx] = source[:n, idx] - source[:n, :1] + out[:n, :1]
     return out
+
+
+def _paste_frames(joints: np.ndarray, source: np.ndarray, fps: float, keep: tuple[int, int]) -> np.ndarray:
+    """Fake continuing: the kept 20-fps frames come from the source (as the real edit returns them),
+    and the procedural motion carries on from the last kept pelvis position."""
+    t = np.arange(keep[1]) * fps / 20.0  # 20-fps frame times in source frames
+    i0 = np.clip(np.floor(t).astype(int), 0, len(source) - 1)
+    i1 = np.clip(i0 + 1, 0, len(source) - 1)
+    w = (t - np.floor(t))[:, None, None]
+    kept = (1 - w) * source[i0] + w * source[i1]
+    out = joints.copy()
+    n = min(len(out), keep[1])
+    shift = kept[n - 1, 0] - out[n - 1, 0]
+    shift[1] = 0.0
+    out = out + shift
+    out[keep[0]:n] = kept[keep[0]:n]
+    return out.astype(np.float32)
 
 
 class HttpBackend:
@@ -250,9 +273,15 @@ class ServerProcessBackend:
         with self._lock:
             if self.process is not None and self.process.poll() is None and self.client is not None:
                 return self.client
-            if not self.python or not Path(self.python).is_file():
-                raise BackendError(f"Python interpreter {self.python!r} not found; set one with torch and "
+            python = find_python(self.python)
+            if not python:
+                raise BackendError("no Python with ropar found (the add-on was not built from a ropar "
+                                   "environment and no `ropar` command is on PATH); set Python in the "
+                                   "add-on preferences")
+            if not Path(python).is_file():
+                raise BackendError(f"Python interpreter {python!r} not found; set one with torch and "
                                    "ropar installed in the add-on preferences")
+            self.python = python
             if self.model_dir and not Path(self.model_dir).is_dir():
                 raise BackendError(f"model directory {self.model_dir!r} does not exist")
             port = free_port()
@@ -343,8 +372,8 @@ class InProcessBackend:
         try:
             if request.edit_joints is not None:
                 keep = list(request.keep_parts) or None
-                out = gen.edit(request.prompt, request.edit_joints, keep_parts=keep, fps=request.edit_fps,
-                               **kwargs)
+                out = gen.edit(request.prompt, request.edit_joints, keep_parts=keep,
+                               keep_frames=request.keep_frames, fps=request.edit_fps, **kwargs)
             else:
                 [out] = gen.generate([request.prompt], path=request.path, **kwargs)
         except Exception as exc:  # the core raises RoparError subclasses with one-line messages
@@ -355,6 +384,32 @@ class InProcessBackend:
 
     def close(self) -> None:
         self.generator = None
+
+
+ENVIRONMENT_FILE = Path(__file__).resolve().parent / "_environment.json"  # written by build.py
+
+
+def find_python(configured: str = "") -> str:
+    """The interpreter that runs `ropar serve`: the one set in the preferences, else the one the zip was
+    built with (when it still exists), else the one behind a `ropar` command on PATH; "" if none."""
+    if configured:
+        return configured
+    try:
+        built = json.loads(ENVIRONMENT_FILE.read_text(encoding="utf-8")).get("python", "")
+    except (OSError, ValueError, AttributeError):
+        built = ""
+    if built and Path(built).is_file():
+        return built
+    script = shutil.which("ropar")
+    if script:
+        try:
+            with open(script, "rb") as f:
+                first = f.readline().decode("utf-8", "replace").strip()
+        except OSError:
+            first = ""
+        if first.startswith("#!") and Path(first[2:].split()[0]).is_file():
+            return first[2:].split()[0]  # a pip-installed console script names its interpreter
+    return ""
 
 
 def free_port() -> int:

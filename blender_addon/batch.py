@@ -15,6 +15,7 @@ non-zero when any prompt failed.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -153,8 +154,7 @@ def run(args) -> int:
     from .errors import RoparAddonError
 
     prompts = read_prompts(args.prompts)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out)
     obj = find_armature(args)
     preset = presets.AUTO if args.rig.lower() == "auto" else args.rig
     pipeline.prepare(obj.name, preset)  # a rig that cannot be driven fails once, before any generation
@@ -187,13 +187,54 @@ def run(args) -> int:
         backend.close()
     if args.format == "blend" and actions:
         path = out / "ropar_batch.blend"
-        bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True)
-        print(f"RoPAR batch: saved {len(actions)} actions in {path}")
+        try:
+            save_blend(path)
+            print(f"RoPAR batch: saved {len(actions)} actions in {path}")
+        except RoparAddonError as exc:
+            failures = len(prompts)
+            print(f"RoPAR batch: error: {exc}", file=sys.stderr)
     for prompt, state, what, frames, seconds in rows:
         print(f"RoPAR batch: {state:6s} {seconds:6.2f} s {frames:5d} frames  {prompt[:50]!r} -> {what}")
     ok = len(prompts) - failures
     print(f"RoPAR batch: {len(prompts)} prompts, {ok} ok, {failures} failed; output in {out}")
     return 1 if failures else 0
+
+
+def output_dir(path: str) -> Path:
+    """--out as an absolute folder (Blender refuses to save to a relative path; relative means relative
+    to the working directory, as in any command), created now: an unwritable one fails before any
+    generation."""
+    from .errors import RoparAddonError
+
+    out = Path(path).expanduser().resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RoparAddonError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def save_blend(path: Path) -> None:
+    """Save a copy of the file at `path` through a temporary name: never a half-written .blend."""
+    import bpy
+
+    from .errors import RoparAddonError
+
+    tmp = path.with_name(f".{path.stem}.tmp.blend")
+    try:
+        result = bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True)
+    except RuntimeError as exc:  # Blender's own report, e.g. the folder is not writable
+        result, error = set(), str(exc).strip()
+    else:
+        error = "Blender did not save it"
+    try:
+        if "FINISHED" not in result or not tmp.is_file():
+            raise RoparAddonError(f"cannot write {path}: {error}")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RoparAddonError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     except RoparAddonError as exc:
         print(f"RoPAR batch: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug must still fail the batch: Blender itself would exit 0
+        import traceback
+
+        traceback.print_exc()
+        print(f"RoPAR batch: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

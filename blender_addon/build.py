@@ -3,11 +3,15 @@
 The zip holds one folder, `ropar/`, with the package and `blender_manifest.toml`: Blender 4.2+ installs
 it as an extension (Preferences › Get Extensions › Install from Disk; a single top-level folder with the
 manifest is accepted), Blender 3.x as a classic add-on (Preferences › Add-ons › Install, via bl_info).
+Built by a Python that has torch and ropar, the zip also names that interpreter (`_environment.json`),
+so the installed add-on starts its own `ropar serve` with it and Generate works with no set-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
 import re
 import sys
@@ -18,8 +22,17 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 ZIP_FOLDER = "ropar"  # the manifest's id: extensions are installed under this name
 SKIP = {"build.py"}
+ENVIRONMENT_FILE = "_environment.json"  # written into the zip: see build_environment()
 # ropar_core modules the add-on uses (numpy only), copied in because the zip has no ropar_core.
 VENDORED = {PACKAGE_DIR.parent / "ropar_core" / "skeleton.py": "_vendored_skeleton.py"}
+
+
+def build_environment() -> dict:
+    """What the zip records about the Python that built it, when that Python can run `ropar serve`
+    (torch and ropar_core importable): the add-on's default backend starts its server with it."""
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("ropar_core") is None:
+        return {}
+    return {"python": sys.executable, "built_from": str(PACKAGE_DIR.parent)}
 
 
 def manifest_version(manifest: Path) -> str:
@@ -48,6 +61,9 @@ def build(out_dir: Path) -> Path:
                 zf.write(path, f"{ZIP_FOLDER}/{path.relative_to(PACKAGE_DIR).as_posix()}")
             for source, name in VENDORED.items():
                 zf.write(source, f"{ZIP_FOLDER}/{name}")
+            environment = build_environment()
+            if environment:
+                zf.writestr(f"{ZIP_FOLDER}/{ENVIRONMENT_FILE}", json.dumps(environment, indent=2) + "\n")
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -20,12 +20,19 @@ POLL_S = 0.1
 
 
 Requests = backends.GenerationRequest | list[backends.GenerationRequest]
+Apply = Callable[[list[backends.Motion]], tuple[str, str]]  # motions -> (status message, report level)
+
+
+# Seconds a backend took per second of motion on the last jobs: the progress bar's estimate while a
+# backend (an HTTP request) cannot report its own progress.
+_pace: dict[str, float] = {}
 
 
 class Job:
-    """Generates every request (candidates: one per seed) in turn, then hands all motions to `apply`."""
+    """Generates every request (candidates: one per seed) in turn, then hands all motions to `apply`,
+    which returns (status message, report level: 'INFO' or 'WARNING')."""
 
-    def __init__(self, requests: Requests, backend, apply: Callable[[list[backends.Motion]], str]):
+    def __init__(self, requests: Requests, backend, apply: Apply):
         self.requests = requests if isinstance(requests, list) else [requests]
         self.backend, self.apply = backend, apply
         self.cancel = threading.Event()
@@ -42,10 +49,27 @@ class Job:
         self.progress = (done + fraction) / n
         self.message = message if n == 1 else f"candidate {done + 1}/{n}: {message}"
 
+    @property
+    def expected_s(self) -> float | None:
+        """How long the whole job should take, from the backend's pace on earlier jobs (None: unknown)."""
+        pace = _pace.get(getattr(self.backend, "name", ""))
+        return None if pace is None else pace * sum(r.seconds for r in self.requests)
+
+    def estimate(self) -> tuple[float, str]:
+        """(progress in [0, 1], what to show): the backend's own steps, or the time estimate."""
+        expected = self.expected_s
+        if expected is None or self.progress > 0:
+            return self.progress, self.message
+        left = max(0.0, expected - self.elapsed)
+        return min(0.95, self.elapsed / max(expected, 1e-6)), f"generating, about {left:.1f} s left"
+
     def _run(self) -> None:
         try:
             for request in self.requests:
                 self.motions.append(self.backend.generate(request, self._report, self.cancel))
+            seconds = sum(r.seconds for r in self.requests)
+            if seconds > 0:
+                _pace[getattr(self.backend, "name", "")] = self.elapsed / seconds
         except CancelledError:
             self.error = "cancelled"
         except RoparAddonError as exc:
@@ -53,6 +77,7 @@ class Job:
         except Exception as exc:  # a bug must reach the status line, not die silently in a thread
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
+            self.finished_at = time.monotonic()
             self.finished.set()
 
     @property
@@ -71,13 +96,22 @@ def is_running() -> bool:
 
 
 def status() -> tuple[str, str, float]:
-    """(state, message, progress in [0, 1]) for the panel."""
+    """(state, message, progress in [0, 1]) for the panel. States: idle, running, done, warning (done,
+    with the model's note), failed, cancelled."""
     if _job is not None and _job.state == "running":
-        return "running", f"{_job.message} ({_job.elapsed:.1f} s)", _job.progress
+        progress, message = _job.estimate()
+        return "running", f"{message} ({_job.elapsed:.1f} s)", progress
     return _last_status
 
 
-def start(requests: Requests, backend, apply: Callable[[list[backends.Motion]], str]) -> Job:
+def set_status(state: str, message: str) -> None:
+    """Show a result that did not come from a job (e.g. a rig error when Generate is pressed)."""
+    global _last_status
+    _last_status = (state, message, 0.0)
+    _redraw()
+
+
+def start(requests: Requests, backend, apply: Apply) -> Job:
     global _job
     if is_running():
         raise RoparAddonError("a generation is already running; cancel it first")
@@ -114,22 +148,46 @@ def _poll():
         _last_status = (job.state, job.error, 0.0)
     else:
         try:
-            message = job.apply(job.motions)
+            message, level = job.apply(job.motions)
             job.state = "done"
-            _last_status = ("done", message, 1.0)
+            _last_status = ("warning" if level == "WARNING" else "done", message, 1.0)
         except RoparAddonError as exc:
             job.state = "failed"
             _last_status = ("failed", str(exc), 0.0)
+    state, message, _ = _last_status
+    if state in ("warning", "failed"):
+        report("WARNING" if state == "warning" else "ERROR", message)
     _redraw()
     return None
 
 
+def report(level: str, message: str) -> None:
+    """A report in the status bar and the Info editor, from a timer (no operator is running): through
+    the `ropar.report` operator in the first window; printed when there is none."""
+    wm = getattr(bpy.context, "window_manager", None)
+    windows = list(getattr(wm, "windows", ()))
+    if not windows or not hasattr(bpy.types, "ROPAR_OT_report"):
+        print(f"RoPAR {level.lower()}: {message}")
+        return
+    window = windows[0]
+    area = next((a for a in window.screen.areas if a.type == "VIEW_3D"), window.screen.areas[0])
+    try:
+        with bpy.context.temp_override(window=window, area=area):
+            bpy.ops.ropar.report("INVOKE_DEFAULT", level=level, message=message)
+    except RuntimeError as exc:  # no usable window after all: the terminal still gets it
+        print(f"RoPAR {level.lower()}: {message} ({exc})")
+
+
 def _redraw() -> None:
+    # Only the sidebar: redrawing the whole viewport ten times a second competes with the model for
+    # the CPU.
     wm = getattr(bpy.context, "window_manager", None)
     for window in getattr(wm, "windows", ()):
         for area in window.screen.areas:
             if area.type == "VIEW_3D":
-                area.tag_redraw()
+                for region in area.regions:
+                    if region.type == "UI":
+                        region.tag_redraw()
 
 
 def set_backend_override(backend) -> None:

@@ -137,10 +137,10 @@ def _save(obj, scene) -> _Saved:
                   bool(action.use_fake_user) if action is not None else False)
 
 
-def _restore(obj, scene, saved: _Saved, actions: list, track) -> None:
+def _restore(obj, scene, saved: _Saved, actions: list, tracks: list) -> None:
     ad = obj.animation_data
     if ad is not None:
-        if track is not None:
+        for track in reversed(tracks):
             ad.nla_tracks.remove(track)
         ad.action = saved.action
         if LAYERED_ACTIONS and saved.action is not None and saved.slot_handle is not None:
@@ -167,13 +167,14 @@ def write_actions(obj, items: list[tuple[RetargetResult, str, dict | None]], *, 
     """Create and fill one Action per (result, name, metadata) and assign the first to `obj`; returns them.
     See the module doc for atomicity.
 
-    The others (candidates to flip through) get a fake user and a slot for `obj`. use_nla: push the
-    first onto a new NLA track (strip at `frame_start`) and keep the active action active.
+    The others (candidates to flip through) get a fake user and a slot for `obj`. use_nla: the first goes
+    onto a new NLA track (strip at `frame_start`) on top; the active action is pushed down onto its own
+    track first (unless a strip already holds it), so no active action hides the strips: both play.
     fit_timeline: the scene's frame range becomes the clip's. metadata: custom properties stored on
     the action (prompt, seed, generated joints, ...)."""
     scene = scene or bpy.context.scene
     saved = _save(obj, scene)
-    actions, track = [], None
+    actions, tracks = [], []
     try:
         slots = []
         for result, name, metadata in items:
@@ -188,7 +189,11 @@ def write_actions(obj, items: list[tuple[RetargetResult, str, dict | None]], *, 
         first, slot = actions[0], slots[0]
         ad = obj.animation_data or obj.animation_data_create()
         if use_nla:
+            if saved.action is not None and not _in_strip(ad, saved.action):
+                tracks.append(_push_down(ad, saved.action))
+            ad.action = None  # an active action would override the strips below it
             track = ad.nla_tracks.new()
+            tracks.append(track)
             track.name = first.name
             strip = track.strips.new(first.name, int(frame_start), first)
             if LAYERED_ACTIONS and slot is not None:
@@ -205,5 +210,95 @@ def write_actions(obj, items: list[tuple[RetargetResult, str, dict | None]], *, 
             scene.frame_start, scene.frame_end = int(frame_start), int(frame_start) + frames - 1
         return actions
     except BaseException:
-        _restore(obj, scene, saved, actions, track)
+        _restore(obj, scene, saved, actions, tracks)
         raise
+
+
+def _in_strip(ad, action) -> bool:
+    return any(strip.action == action for track in ad.nla_tracks for strip in track.strips)
+
+
+def _push_down(ad, action):
+    """Put `action` (the active one) on its own NLA track at its own frame range, as Blender's Push Down
+    does, keeping its slot; returns the track."""
+    slot = getattr(ad, "action_slot", None)
+    track = ad.nla_tracks.new()
+    track.name = action.name
+    strip = track.strips.new(action.name, int(round(action.frame_range[0])), action)
+    if LAYERED_ACTIONS and slot is not None:
+        strip.action_slot = slot
+    action.use_fake_user = True
+    return track
+
+
+def _channelbag(action, obj):
+    """The F-curve container of `obj`'s slot in `action` (Blender >= 4.4), created when missing."""
+    from bpy_extras import anim_utils
+
+    ad = obj.animation_data
+    slot = ad.action_slot or action.slots.new(id_type="OBJECT", name=obj.name)
+    ad.action_slot = slot
+    return anim_utils.action_ensure_channelbag_for_slot(action, slot)
+
+
+def append_to_action(obj, result: RetargetResult, *, frame_start: int, fit_timeline: bool = True,
+                     scene=None):
+    """Key `result` into the armature's current action from `frame_start` on (continuing it): keys
+    before `frame_start` stay as they are (handles and interpolation included), keys at or after it are
+    replaced. Atomic: on any error the action gets back its previous keys. Returns the action."""
+    scene = scene or bpy.context.scene
+    action = obj.animation_data.action
+    channels = channels_for(obj, result)  # everything that can fail on the data, before any change
+    backup = action.copy()
+    try:
+        bag = _channelbag(action, obj) if LAYERED_ACTIONS else None
+        curves = bag.fcurves if bag is not None else action.fcurves
+        for ch in channels:
+            for i in range(ch.values.shape[1]):
+                fc = curves.find(ch.data_path, index=i)
+                if fc is None:
+                    fc = (bag.fcurves.new(ch.data_path, index=i) if bag is not None
+                          else action.fcurves.new(ch.data_path, index=i, action_group=ch.group))
+                _replace_tail(fc, frame_start, ch.values[:, i])
+        end = frame_start + result.quaternions.shape[0] - 1
+        if fit_timeline:
+            scene.frame_end = max(scene.frame_end, end)
+    except BaseException:
+        name = action.name
+        obj.animation_data.action = backup
+        if LAYERED_ACTIONS and len(backup.slots):
+            obj.animation_data.action_slot = backup.slots[0]
+        bpy.data.actions.remove(action)
+        backup.name = name
+        raise
+    bpy.data.actions.remove(backup)
+    return action
+
+
+def _replace_tail(fc, frame_start: int, values: np.ndarray) -> None:
+    """Keys of `fc` from `frame_start` on become `values` (one per frame, LINEAR)."""
+    points = fc.keyframe_points
+    frames = np.empty(len(points) * 2, dtype=np.float32)
+    points.foreach_get("co", frames)
+    kept = int(np.count_nonzero(frames[0::2] < frame_start - 0.5))  # keys are sorted: a prefix stays
+    for _ in range(len(points) - kept):
+        points.remove(points[len(points) - 1], fast=True)  # from the end: no other key moves
+    n = len(values)
+    points.add(n)
+    co = np.empty((kept + n) * 2, dtype=np.float32)
+    points.foreach_get("co", co)
+    co = co.reshape(-1, 2)
+    co[kept:, 0] = frame_start + np.arange(n)
+    co[kept:, 1] = values
+    points.foreach_set("co", co.ravel())
+    interp = np.empty(kept + n, dtype=np.int32)
+    points.foreach_get("interpolation", interp)
+    interp[kept:] = LINEAR
+    points.foreach_set("interpolation", interp)
+    handles = np.empty((kept + n) * 2, dtype=np.float32)  # new keys' handles sit on the key (LINEAR)
+    for side in ("handle_left", "handle_right"):
+        points.foreach_get(side, handles)
+        h = handles.reshape(-1, 2)
+        h[kept:] = co[kept:]
+        points.foreach_set(side, h.ravel())
+    fc.update()

@@ -18,8 +18,9 @@ class JointBone(bpy.types.PropertyGroup):
 
 
 def fill(settings, obj, preset: str = presets.AUTO) -> presets.BoneMap:
-    """Refill `settings.mapping` (22 rows) from `preset`, or from the closest preset when it is AUTO or
-    does not fit; rows without a bone stay empty for the user to pick."""
+    """Refill `settings.mapping` (22 rows) for `obj` from `preset`; with AUTO from the best preset, else
+    the map by shape; when neither fits, from the closest preset, rows without a bone left empty for the
+    user to pick. The rows then drive generation for this armature (`rows_for`)."""
     names, parents = rig.names_and_parents(obj)
     found = None
     if preset != presets.AUTO:
@@ -28,16 +29,30 @@ def fill(settings, obj, preset: str = presets.AUTO) -> presets.BoneMap:
         except KeyError:
             found = None
     if found is None:
-        found = presets.closest(names, parents)
+        try:
+            found = rig.auto_map(obj)
+        except RigError:
+            try:  # an unsure map by shape is still a better start than a partial preset
+                found = presets.by_shape(names, parents, rig.rest_shape(obj), min_confidence=0.0)
+            except RigError:
+                found = presets.closest(names, parents)
     settings.mapping.clear()
     for j, joint in enumerate(JOINT_NAMES):
         row = settings.mapping.add()
         row.joint, row.bone = joint, found.joints.get(j, "")
+    settings.mapping_rig = obj.name
     return found
 
 
 def rows(settings) -> dict[str, str]:
     return {row.joint: row.bone for row in settings.mapping if row.joint in JOINT_INDEX}
+
+
+def rows_for(settings, armature: str) -> dict[str, str]:
+    """The panel's rows when they were filled for `armature` (they drive its generation), else {}."""
+    if not armature or settings.mapping_rig != armature or not len(settings.mapping):
+        return {}
+    return rows(settings)
 
 
 class ROPAR_OT_fill_mapping(bpy.types.Operator):
@@ -71,13 +86,11 @@ class ROPAR_OT_save_preset(bpy.types.Operator):
     def execute(self, context):
         s = context.scene.ropar
         name = self.name if self.properties.is_property_set("name") else s.preset_name
-        arm = s.armature
-        bones = {b.name for b in arm.data.bones} if arm is not None and arm.type == "ARMATURE" else set()
+        arm = bpy.data.objects.get(s.mapping_rig) or s.armature
         chosen = rows(s)
-        unknown = sorted(b for b in chosen.values() if b and bones and b not in bones)
         try:
-            if unknown:
-                raise RigError(f"the armature has no bones named {', '.join(unknown)}")
+            if arm is not None and arm.type == "ARMATURE":  # a preset that would tear the body is refused
+                presets.from_rows(chosen, *rig.names_and_parents(arm))
             path = presets.save_user_preset(name, chosen)
         except RigError as exc:
             self.report({"ERROR"}, str(exc))

@@ -3,12 +3,32 @@ property update callbacks, never in draw()."""
 
 from __future__ import annotations
 
+import textwrap
+
 import bpy
 
-from . import jobs
+from . import jobs, operators
 
-STATUS_ICONS = {"idle": "INFO", "running": "SORTTIME", "done": "CHECKMARK", "failed": "ERROR",
-                "cancelled": "CANCEL"}
+# Blender's own report icons: ERROR is the warning triangle, CANCEL the error cross.
+STATUS_ICONS = {"idle": "INFO", "running": "SORTTIME", "done": "CHECKMARK", "warning": "ERROR",
+                "failed": "CANCEL", "cancelled": "X"}
+CHAR_PX = 7.0  # average width of a UI character at scale 1 (Blender's default font, 11 pt)
+
+
+def wrap(text: str, region_width: float, ui_scale: float = 1.0) -> list[str]:
+    """`text` in lines that fit a sidebar `region_width` pixels wide (icon and margins left out)."""
+    chars = max(16, int((region_width - 50 * ui_scale) / (CHAR_PX * ui_scale)))
+    return textwrap.wrap(text, chars) or [""]
+
+
+def draw_message(layout, text: str, icon: str, context) -> None:
+    """A status or error message in full: wrapped lines, the icon on the first."""
+    region = getattr(context, "region", None)
+    width = region.width if region is not None else 300
+    col = layout.column(align=True)
+    col.scale_y = 0.8
+    for i, line in enumerate(wrap(text, width, context.preferences.system.ui_scale)):
+        col.label(text=line, icon=icon if i == 0 else "BLANK1")
 
 
 class ROPAR_PT_panel(bpy.types.Panel):
@@ -39,9 +59,13 @@ class ROPAR_PT_panel(bpy.types.Panel):
 
         box = layout.box()
         box.prop(s, "armature", text="Rig")
+        if s.armature is None:
+            target = operators.target_armature(context)
+            box.label(text=f"Selected: {target}" if target else "Select an armature or pick one above",
+                      icon="RESTRICT_SELECT_OFF" if target else "INFO")
         box.prop(s, "preset", text="Preset")
         if s.preset == "AUTO" and s.detected:
-            box.label(text=s.detected, icon="ARMATURE_DATA")
+            draw_message(box, s.detected, "ARMATURE_DATA", context)
 
         box = layout.box()
         box.label(text="Keep from current motion:")
@@ -56,7 +80,7 @@ class ROPAR_PT_panel(bpy.types.Panel):
         sub = col.row()
         sub.active = s.in_place
         sub.prop(s, "root_motion")
-        col.prop(s, "start_at_current", text="Start at current frame")
+        col.prop(s, "continue_current", text=f"Continue from frame {context.scene.frame_current}")
         col.prop(s, "use_nla", text="Add as NLA strip")
         layout.prop(s, "candidates")
 
@@ -66,13 +90,14 @@ class ROPAR_PT_panel(bpy.types.Panel):
         if state == "running":
             row.operator("ropar.cancel", icon="CANCEL")
             if hasattr(layout, "progress"):  # Blender 4.0+
-                layout.progress(factor=progress, type="BAR", text=message)
+                layout.progress(factor=progress, type="BAR", text=f"{progress:.0%}")
+                draw_message(layout, message, "SORTTIME", context)
             else:
-                layout.label(text=f"{progress:.0%} {message}")
+                draw_message(layout, f"{progress:.0%} {message}", "SORTTIME", context)
         else:
             row.operator("ropar.generate", icon="PLAY")
             if message:
-                layout.label(text=message, icon=STATUS_ICONS.get(state, "INFO"))
+                draw_message(layout, message, STATUS_ICONS.get(state, "INFO"), context)
 
 
 class ROPAR_PT_mapping(bpy.types.Panel):

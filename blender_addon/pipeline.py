@@ -50,9 +50,18 @@ class Applied:
     warning: str = ""  # the model's note on an unfamiliar prompt (shown in the status line)
 
 
-def prepare(armature: str, preset: str = presets.AUTO) -> Prepared:
+def prepare(armature: str, preset: str = presets.AUTO, rows: dict[str, str] | None = None) -> Prepared:
+    """The armature, its rest pose and its validated bone map: the panel's `rows` when given (reported
+    as the preset when they are what the preset gives), else `preset`."""
     obj = rig.armature_object(armature)
     rest = rig.read_rest(obj)
+    if rows:
+        custom = rig.bone_map(obj, rest, rows=rows)
+        try:
+            same = rig.bone_map(obj, rest, preset)
+        except RoparAddonError:
+            return Prepared(obj, rest, custom)
+        return Prepared(obj, rest, same if same.joints == custom.joints else custom)
     return Prepared(obj, rest, rig.bone_map(obj, rest, preset))
 
 
@@ -95,16 +104,47 @@ def current_motion(prep: Prepared, scene) -> tuple[np.ndarray, float]:
 
 def build_request(prep: Prepared, *, prompt: str, seconds: float = 4.0, seed: int = 0,
                   cfg: float | None = None, steps: int | None = None, keep_parts: tuple[str, ...] = (),
-                  scene=None, path: str = "") -> GenerationRequest:
+                  scene=None, continue_at: int | None = None, path: str = "") -> GenerationRequest:
+    """The backend request; with `continue_at` (a frame) it asks the model to continue the rig's motion
+    from its pose there (see continuation)."""
     edit, fps = None, 20.0
+    if keep_parts and continue_at is not None:
+        raise RoparAddonError("'Keep parts' edits the whole action and 'Continue from current frame' "
+                              "adds to it: choose one")
+    if path and (keep_parts or continue_at is not None):
+        raise RoparAddonError("a Path walks a new motion, while 'Keep parts' and 'Continue from current "
+                              "frame' change the current one: choose one")
     if keep_parts:
         edit, fps = current_motion(prep, scene or bpy.context.scene)
     floor_path = None
     if path:  # a curve object the motion walks along (path_curve.py; apply_motions moves the rig there)
         points = path_curve.curve_points(path_curve.curve_object(path))
         floor_path = path_curve.model_path(points, prep.rest, prep.bone_map.joints)
-    return GenerationRequest(prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
-                             keep_parts=tuple(keep_parts), edit_joints=edit, edit_fps=fps, path=floor_path)
+    request = GenerationRequest(prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
+                                keep_parts=tuple(keep_parts), edit_joints=edit, edit_fps=fps,
+                                path=floor_path)
+    if continue_at is not None:
+        request = continuation(prep, request, continue_at, scene or bpy.context.scene)
+    return request
+
+
+LEAD_S = 0.2  # of the rig's motion up to the current frame, kept as the continuation's first frames
+
+
+def continuation(prep: Prepared, request: GenerationRequest, frame: int, scene) -> GenerationRequest:
+    """The request for a motion that continues the rig's own from `frame`: the rig's last LEAD_S, up to
+    and including `frame`, become the model's kept first frames (its in-betweening: /edit with
+    keep_frames), so the new motion starts from the pose and momentum the rig has there."""
+    fps = scene_fps(scene)
+    lead = max(1, int(round(LEAD_S * fps)))
+    current = scene.frame_current
+    try:
+        joints, _ = rig.sample_motion(prep.obj, prep.bone_map, range(frame - lead, frame + 1))
+    finally:
+        scene.frame_set(current)
+    kept = int(round(lead * 20.0 / fps)) + 1  # 20-fps frames up to the current pose, inclusive
+    return dataclasses.replace(request, edit_joints=joints.astype(np.float32), edit_fps=fps,
+                               keep_frames=(0, kept), seconds=request.seconds + lead / fps)
 
 
 @dataclass(frozen=True)
@@ -119,6 +159,8 @@ class Options:
     frame_start: int | None = None  # None: the scene's start frame
     use_nla: bool = False
     fit_timeline: bool = True  # the scene's frame range becomes the clip's
+    rows: tuple[tuple[str, str], ...] = ()  # the panel's bone mapping rows (joint, bone); () = preset
+    continue_from: bool = False  # continue the rig's current action from frame_start (continuation)
     path: str = ""  # a curve object the motion walks along: the rig is moved to its start (path_curve.py)
 
 
@@ -136,13 +178,15 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
     first becomes the active action, the others are kept (fake user) to flip through."""
     scene = scene or bpy.context.scene
     start = time.perf_counter()
-    prep = prepare(armature, options.preset)
+    prep = prepare(armature, options.preset, dict(options.rows))
     if options.path:  # only now, once every motion exists: a failed generation leaves the rig where it was
         path_curve.stand_at_start(prep.obj, prep.rest, prep.bone_map.joints,
                                   path_curve.curve_points(path_curve.curve_object(options.path)))
-        prep = prepare(armature, options.preset)
+        prep = prepare(armature, options.preset, dict(options.rows))
     fps = scene_fps(scene)
     first = scene.frame_start if options.frame_start is None else int(options.frame_start)
+    if options.continue_from:
+        return _apply_continuation(motions, prep, options, first, scene, report, start)
     items, frames = [], 0
     for motion in motions:
         joints = resample(motion.joints.astype(np.float64), motion.fps, fps)
@@ -173,6 +217,46 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
     return applied
 
 
+def _apply_continuation(motions: list[Motion], prep: Prepared, options: Options, frame: int, scene,
+                        report: Report, start: float) -> Applied:
+    """Key the continuation into the rig's current action from `frame` on (a new action when it has
+    none): the kept lead-in is dropped, the rest is placed where the rig is."""
+    if len(motions) != 1 or options.loop or options.in_place or options.use_nla:
+        raise RoparAddonError("'Continue from current frame' takes one candidate, without Loop, In Place "
+                              "or NLA strip")
+    fps = scene_fps(scene)
+    lead = max(1, int(round(LEAD_S * fps)))
+    motion = motions[0]
+    joints = resample(motion.joints.astype(np.float64), motion.fps, fps)[lead:]
+    if joints.shape[0] < 2:
+        raise RoparAddonError("the continuation is too short; ask for more seconds")
+    current = scene.frame_current
+    try:
+        _, placement = rig.sample_motion(prep.obj, prep.bone_map, range(frame - lead, frame + 1))
+    finally:
+        scene.frame_set(current)
+    result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=fps, foot_lock=options.foot_lock,
+                               placement=placement)
+    ad = prep.obj.animation_data
+    if ad is not None and ad.action is not None:
+        action = keyframes.append_to_action(prep.obj, result, frame_start=frame, scene=scene,
+                                            fit_timeline=options.fit_timeline)
+        if JOINTS_KEY in action:  # its stored joints no longer describe the whole action
+            del action[JOINTS_KEY]
+    else:
+        end = scene.frame_end
+        [action] = keyframes.write_actions(prep.obj, [(result, candidate_name(motion.prompt, None, 1), None)],
+                                           frame_start=frame, fit_timeline=False, scene=scene)
+        scene.frame_end = max(end, frame + joints.shape[0] - 1) if options.fit_timeline else end
+    applied = Applied(action.name, joints.shape[0], frame, prep.bone_map.preset, fps,
+                      time.perf_counter() - start, [action.name], motion.warning)
+    report("INFO", f"{action.name!r}: continued from frame {frame} with {applied.frames} frames of "
+                   f"{motion.prompt!r} ({prep.bone_map.describe()})")
+    if motion.warning:
+        report("WARNING", motion.warning)
+    return applied
+
+
 def apply_motion(motion: Motion, *, armature: str, report: Report = print_report, scene=None,
                  **options) -> Applied:
     """One motion (see apply_motions); keyword options are `Options` fields."""
@@ -191,8 +275,10 @@ def generate(*, armature: str, prompt: str, backend, seconds: float = 4.0, seed:
     """Generate and apply in one blocking call (scripts, EXEC_DEFAULT, `blender -b`). Every candidate is
     generated before anything is keyed, so a failure leaves the scene untouched."""
     opts = Options(**options)
-    prep = prepare(armature, opts.preset)
+    prep = prepare(armature, opts.preset, dict(opts.rows))
+    at = (bpy.context.scene.frame_start if opts.frame_start is None else opts.frame_start) \
+        if opts.continue_from else None
     request = build_request(prep, prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,
-                            keep_parts=keep_parts, path=opts.path)
+                            keep_parts=keep_parts, continue_at=at, path=opts.path)
     motions = [backend.generate(r, progress, cancel) for r in candidate_requests(request, candidates)]
     return apply_motions(motions, armature=armature, options=opts, report=report)

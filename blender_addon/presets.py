@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .errors import RigError
 from .names import NameIndex
 from .smpl22 import JOINT_INDEX, JOINT_NAMES, PARENTS
@@ -30,6 +32,8 @@ from .smpl22 import JOINT_INDEX, JOINT_NAMES, PARENTS
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 USER_DIR_ENV = "ROPAR_USER_PRESETS"  # overrides user_presets_dir() (tests, studio-wide folders)
 AUTO = "AUTO"
+SHAPE = "shape"  # BoneMap.preset of a map found by shape_map (no preset's names fit)
+PANEL = "panel"  # BoneMap.preset of a map taken from the panel's rows
 
 # Without these the body cannot be posed; spine, neck/head and feet are checked separately below.
 REQUIRED_JOINTS = (
@@ -62,6 +66,8 @@ class BoneMap:
     consistent: int  # mapped (joint, mapped ancestor) pairs that are also ancestor/descendant in the rig
     shortened: int = 0  # joints found only through a bone name with the rig's prefix dropped
     user: bool = False
+    confidence: float = 1.0  # mapping by shape: how well the rest pose fits a person (shape_map.py)
+    notes: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -73,6 +79,10 @@ class BoneMap:
         return (self.complete, len(self.joints), self.user, self.consistent, -self.shortened)
 
     def describe(self) -> str:
+        if self.preset == SHAPE:
+            return f"by shape ({len(self.joints)}/22, confidence {self.confidence:.2f})"
+        if self.preset == PANEL:
+            return f"the panel's rows ({len(self.joints)}/22)"
         return f"{self.preset} ({len(self.joints)}/22)"
 
 
@@ -243,25 +253,112 @@ def detect(bone_names: list[str], parents: list[int], presets: dict[str, Preset]
     return best
 
 
+def validate(joints: dict[int, str], bone_names: list[str], parents: list[int], source: str = "") -> None:
+    """A RigError unless the map can drive the body: every bone exists and is used once, the required
+    joints are there, and each joint's bone hangs below the bone of its nearest mapped joint up the body
+    (so the pelvis is an ancestor of the spine and both legs, and every chain runs in order)."""
+    where = f" ({source})" if source else ""
+    index = {n: i for i, n in enumerate(bone_names)}
+    unknown = sorted({b for b in joints.values() if b not in index})
+    if unknown:
+        raise RigError(f"the armature has no bones named {', '.join(unknown)}{where}")
+    seen: dict[str, int] = {}
+    for j, bone in sorted(joints.items()):
+        if bone in seen:
+            raise RigError(f"bone {bone!r} is mapped to both {JOINT_NAMES[seen[bone]]} and "
+                           f"{JOINT_NAMES[j]}{where}; each joint needs its own bone")
+        seen[bone] = j
+    missing = _missing(joints)
+    if missing:
+        raise RigError(f"no bone for {', '.join(missing)}{where}: map them in the Bone Mapping panel")
+    for j, bone in sorted(joints.items()):
+        a = PARENTS[j]
+        while a >= 0 and a not in joints:
+            a = PARENTS[a]
+        if a < 0:
+            continue
+        b = parents[index[bone]]
+        while b >= 0 and b != index[joints[a]]:
+            b = parents[b]
+        if b < 0:
+            raise RigError(
+                f"{JOINT_NAMES[j]} ({bone}) does not hang below {JOINT_NAMES[a]} ({joints[a]}) in the "
+                f"armature's hierarchy{where}: the {JOINT_NAMES[a]} bone must be an ancestor of it, or the "
+                "body would be torn apart; pick another bone in the Bone Mapping panel")
+
+
+def from_rows(rows: dict[str, str], bone_names: list[str], parents: list[int]) -> BoneMap:
+    """The bone map the panel's rows spell (joint name -> bone name, empty rows skipped), validated."""
+    joints = {JOINT_INDEX[j]: b for j, b in rows.items() if b and j in JOINT_INDEX}
+    validate(joints, bone_names, parents, "the panel's rows")
+    return BoneMap(PANEL, dict(sorted(joints.items())), (), _consistency(joints, bone_names, parents))
+
+
+@dataclass(frozen=True)
+class RestShape:
+    """What mapping by shape reads besides names: rest heads and tails (B, 3) and the world's up and
+    front (-Y) in armature space (rig.rest_shape builds it)."""
+
+    heads: tuple
+    tails: tuple
+    up: tuple
+    front: tuple
+
+
+def by_shape(bone_names: list[str], parents: list[int], shape: RestShape,
+             min_confidence: float | None = None) -> BoneMap:
+    """The map by shape (shape_map.py), validated; a RigError below `min_confidence` (default: what
+    Auto-detect accepts, shape_map.MIN_CONFIDENCE) says why it is unsure."""
+    from .shape_map import MIN_CONFIDENCE, map_by_shape
+
+    try:
+        found = map_by_shape(bone_names, parents, np.array(shape.heads), np.array(shape.tails),
+                             np.array(shape.up), np.array(shape.front))
+    except (ValueError, IndexError, ZeroDivisionError) as exc:  # a skeleton unlike any tried: say so
+        raise RigError(f"this skeleton's shape could not be read as a body ({type(exc).__name__}: "
+                       f"{exc}); map the bones in the Bone Mapping panel") from None
+    joints = {j: b for j, b in found.joints.items()}
+    validate(joints, bone_names, parents, "mapped by shape")
+    floor = MIN_CONFIDENCE if min_confidence is None else min_confidence
+    if found.confidence < floor:
+        raise RigError(f"the map by shape is unsure (confidence {found.confidence:.2f}: "
+                       f"{'; '.join(found.notes)}); check its rows in the Bone Mapping panel")
+    return BoneMap(SHAPE, joints, (), _consistency(joints, bone_names, parents), confidence=found.confidence,
+                   notes=found.notes)
+
+
 def bone_map_for(bone_names: list[str], parents: list[int], preset: str = AUTO,
-                 armature: str = "armature") -> BoneMap:
-    """The bone map for `preset` (or detected with AUTO); a clear RigError names any missing bone."""
+                 armature: str = "armature", shape: RestShape | None = None) -> BoneMap:
+    """The bone map for `preset` (or detected with AUTO); a clear RigError names any missing bone. With
+    AUTO and the rig's `shape`, a rig no preset fits (or whose best preset's map would tear the body
+    apart) is mapped by shape."""
     presets = load_presets()
     key = tuple((name, p) for name, p in presets.items())
-    return _bone_map_cached(tuple(bone_names), tuple(parents), preset, armature, key)
+    return _bone_map_cached(tuple(bone_names), tuple(parents), preset, armature, key, shape)
 
 
 @functools.lru_cache(maxsize=64)  # the same rig is matched on every generation
 def _bone_map_cached(bone_names: tuple[str, ...], parents: tuple[int, ...], preset: str,
-                     armature: str, presets_key: tuple) -> BoneMap:
+                     armature: str, presets_key: tuple, shape: RestShape | None) -> BoneMap:
     bone_names, parents = list(bone_names), list(parents)
     presets = dict(presets_key)
     if preset == AUTO:
-        return detect(bone_names, parents, presets)
+        try:
+            found = detect(bone_names, parents, presets)
+            validate(found.joints, bone_names, parents, f"rig preset {found.preset!r}")
+            return found
+        except RigError as by_name:
+            if shape is None:
+                raise
+            try:
+                return by_shape(bone_names, parents, shape)
+            except RigError as by_body:
+                raise RigError(f"{by_name}; mapping by shape failed too: {by_body}") from None
     if preset not in presets:
         raise RigError(f"unknown rig preset {preset!r}; choose AUTO or one of: {', '.join(presets)}")
     bmap = match(presets[preset], bone_names, parents)
     if not bmap.complete:
         raise RigError(f"armature {armature!r} lacks bones that rig preset {preset!r} needs: "
                        f"{_tried(presets[preset], bmap.missing)}")
+    validate(bmap.joints, bone_names, parents, f"rig preset {preset!r}")
     return bmap

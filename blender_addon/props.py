@@ -4,6 +4,10 @@ from)."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import bpy
 from bpy.props import (
     BoolProperty,
@@ -16,7 +20,7 @@ from bpy.props import (
 )
 
 from . import mapping, presets, rig
-from .backend import DEFAULT_URL
+from .backend import DEFAULT_URL, find_python
 from .smpl22 import PART_NAMES
 
 _PRESET_ITEMS: list[tuple[str, str, str]] = []  # Blender keeps only pointers: the strings must live here
@@ -122,22 +126,27 @@ class RoparSettings(GenerationProperties, bpy.types.PropertyGroup):
         name="Keep Parts", items=PART_ITEMS, options={"ENUM_FLAG"}, default=set(),
         description="Edit the armature's current motion: keep these parts, regenerate the rest from the "
                     "prompt")
-    start_at_current: BoolProperty(
-        name="Start at Current Frame", default=False,
-        description="Key the motion from the current frame instead of the scene's start frame")
+    continue_current: BoolProperty(
+        name="Continue from Current Frame", default=False,
+        description="Generate from the current frame on, starting from the pose (and motion) the rig has "
+                    "there, and add the keys to its current action (the keys before stay)")
     use_nla: BoolProperty(
         name="Add as NLA Strip", default=False,
-        description="Put the new action on its own NLA track and keep the current action active")
+        description="Put the new action on its own NLA track; the current action is pushed down to a "
+                    "strip too, so both play")
     mapping: CollectionProperty(type=mapping.JointBone, name="Bone Mapping",
                                 description="The bone at each SMPL-22 joint (Save as Preset)")
+    mapping_rig: StringProperty(name="Mapped Rig", default="",
+                                description="The armature the Bone Mapping rows were filled for")
     preset_name: StringProperty(name="Preset Name", default="my_rig",
                                 description="File name of the preset Save as Preset writes")
 
 
 BACKEND_ITEMS = [
-    ("URL", "Server URL", "Talk to a running `ropar serve` at the URL below"),
     ("SERVER_PROCESS", "Start Server Process",
-     "Start `ropar serve` with the Python interpreter below (one with torch and ropar installed)"),
+     "Start `ropar serve` with the Python below (empty: the one the add-on was built with, else the "
+     "one behind a `ropar` command on PATH)"),
+    ("URL", "Server URL", "Talk to a running `ropar serve` at the URL below"),
     ("IN_PROCESS", "In Blender", "Import ropar_core in Blender's own Python (needs torch installed there)"),
     ("FAKE", "Procedural Test Motion", "No model: a procedural walk, for trying the add-on and rigs"),
 ]
@@ -145,18 +154,67 @@ DEVICE_ITEMS = [("auto", "Auto", "CUDA when available, else CPU"), ("cpu", "CPU"
                 ("cuda", "CUDA", "An NVIDIA GPU")]
 
 
+PREFERENCE_NAMES = ("backend", "url", "python", "model_dir", "device")
+
+
+def preferences_file() -> Path:
+    """Where the preferences are kept besides Blender's own store: next to the user's rig presets, a
+    folder a reinstall of the add-on never touches (Blender drops an add-on's preferences with it)."""
+    return presets.user_presets_dir().parent / "preferences.json"
+
+
+def _store_preferences(self, context) -> None:
+    if _LOADING:
+        return
+    path = preferences_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps({n: getattr(self, n) for n in PREFERENCE_NAMES}, indent=2) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only home must not break the preferences screen
+        print(f"RoPAR: cannot keep the preferences in {path}: {exc}")
+
+
+_LOADING = False
+
+
+def restore_preferences(prefs) -> None:
+    """Set the add-on's preferences from preferences_file() (after a reinstall); unknown values are
+    skipped with a note."""
+    global _LOADING
+    try:
+        stored = json.loads(preferences_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    _LOADING = True
+    try:
+        for name in PREFERENCE_NAMES:
+            if isinstance(stored, dict) and isinstance(stored.get(name), str):
+                try:
+                    setattr(prefs, name, stored[name])
+                except (TypeError, ValueError) as exc:
+                    print(f"RoPAR: ignoring the stored preference {name}={stored[name]!r}: {exc}")
+    finally:
+        _LOADING = False
+
+
 class RoparPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
-    backend: EnumProperty(name="Backend", items=BACKEND_ITEMS, default="URL",
-                          description="Where motions are generated")
-    url: StringProperty(name="Server URL", default=DEFAULT_URL, description="Address of `ropar serve`")
-    python: StringProperty(name="Python", subtype="FILE_PATH", default="",
+    backend: EnumProperty(name="Backend", items=BACKEND_ITEMS, default="SERVER_PROCESS",
+                          description="Where motions are generated", update=_store_preferences)
+    url: StringProperty(name="Server URL", default=DEFAULT_URL, description="Address of `ropar serve`",
+                        update=_store_preferences)
+    python: StringProperty(name="Python", subtype="FILE_PATH", default="", update=_store_preferences,
                            description="Interpreter with torch and ropar installed, used to start "
-                                       "`ropar serve`")
+                                       "`ropar serve` (empty: the one the add-on was built with, else the "
+                                       "one behind a `ropar` command on PATH)")
     model_dir: StringProperty(name="Model Directory", subtype="DIR_PATH", default="",
-                              description="Trained model directory (empty: the shipped default model)")
-    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto",
+                              description="Trained model directory (empty: the shipped default model)",
+                              update=_store_preferences)
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto", update=_store_preferences,
                          description="Where the model runs (server process and in-process backends)")
 
     def draw(self, context):
@@ -169,6 +227,10 @@ class RoparPreferences(bpy.types.AddonPreferences):
         col = layout.column()
         col.active = self.backend in ("SERVER_PROCESS", "IN_PROCESS")
         col.prop(self, "python")
+        if self.backend == "SERVER_PROCESS" and not self.python:
+            found = find_python()
+            col.label(text=f"Using {found}" if found else "No Python with ropar found: set one above",
+                      icon="INFO" if found else "ERROR")
         col.prop(self, "model_dir")
         col.prop(self, "device")
 
@@ -176,7 +238,7 @@ class RoparPreferences(bpy.types.AddonPreferences):
 class _DefaultPreferences:
     """Used when the add-on is registered without being enabled as an add-on (tests, scripts)."""
 
-    backend, url, python, model_dir, device = "URL", DEFAULT_URL, "", "", "auto"
+    backend, url, python, model_dir, device = "SERVER_PROCESS", DEFAULT_URL, "", "", "auto"
 
 
 def preferences(context=None):
@@ -190,6 +252,9 @@ CLASSES = (mapping.JointBone, RoparSettings, RoparPreferences)
 
 def register_settings() -> None:
     bpy.types.Scene.ropar = PointerProperty(type=RoparSettings)
+    addon = bpy.context.preferences.addons.get(__package__)
+    if addon is not None:
+        restore_preferences(addon.preferences)
 
 
 def unregister_settings() -> None:

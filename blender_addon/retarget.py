@@ -108,12 +108,15 @@ class RetargetResult:
 
 
 def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps: float = 20.0,
-             foot_lock: bool = False, in_place: bool = False, root_motion: bool = False) -> RetargetResult:
+             foot_lock: bool = False, in_place: bool = False, root_motion: bool = False,
+             placement: Placement | None = None) -> RetargetResult:
     """Pose `rig` to follow `joints` (T, 22, 3) (metres, Y up, SMPL-22 order) through `bone_map`.
 
     in_place: the pelvis's horizontal travel is taken out of the motion (the hips stay over their start
     in the world). root_motion (with in_place): when the rig has a root bone (`placement.root_bone`)
-    that bone gets the travel as location keys instead, as game engines expect."""
+    that bone gets the travel as location keys instead, as game engines expect. placement: put the
+    joints exactly there (a motion sampled from the rig and continued: `rig.sample_motion`) instead of
+    over the rest pose, feet on its floor."""
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) < 1:
         raise RigError(f"generated joints must be (frames, 22, 3), got {joints.shape}")
@@ -124,7 +127,8 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
         raise RigError(f"bone map names bones the armature does not have: {', '.join(missing)}")
     bone_of = {j: rig.index[name] for j, name in bone_map.items()}
 
-    placement = place(joints, rig.heads, bone_of, rig.world)
+    fixed = placement is not None
+    placement = placement if fixed else place(joints, rig.heads, bone_of, rig.world)
     travel = None  # (T, 3) armature-space travel carried by the root bone
     root = None
     if in_place:
@@ -138,7 +142,7 @@ def retarget(joints: np.ndarray, rig: RigRest, bone_map: dict[int, str], *, fps:
     chain = _Chain(rig, bone_of)
     deltas = _deltas(chain, aims, sides, targets, overrides={})
     heads = _posed_heads(chain, deltas, targets)
-    if placement.standing:  # the rig's own legs decide where its feet land: put them on its floor
+    if placement.standing and not fixed:  # the rig's own legs decide where its feet land: on its floor
         lift = _floor_lift(heads, bone_of, placement)
         placement.lift(lift)
         targets = targets + lift * placement.up

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import presets
 from .errors import RigError
-from .placement import rig_axes
+from .placement import Placement, rig_axes
 from .retarget import RigRest, smpl_leg_length
 from .rotations import Y_UP_TO_Z_UP
 from .smpl22 import AIM_CHILD, JOINT_NAMES, PARENTS, rest_joints
@@ -52,8 +52,57 @@ def read_rest(obj) -> RigRest:
     return RigRest(names, parents, matrices, np.array(obj.matrix_world, dtype=np.float64), connected)
 
 
-def bone_map(obj, rest: RigRest, preset: str = presets.AUTO) -> presets.BoneMap:
-    return presets.bone_map_for(rest.names, rest.parents.tolist(), preset, armature=obj.name)
+# Constraints that set a bone's whole transform or rotation: keys on such a bone have no visible effect.
+OVERRIDING = {"COPY_TRANSFORMS", "COPY_ROTATION", "CHILD_OF", "ARMATURE", "DAMPED_TRACK", "TRACK_TO",
+              "LOCKED_TRACK", "IK"}
+
+
+def bone_map(obj, rest: RigRest, preset: str = presets.AUTO,
+             rows: dict[str, str] | None = None) -> presets.BoneMap:
+    """The map from the panel's `rows` when given, else `preset` (AUTO: detected, else by shape);
+    refused when most mapped bones are driven by constraints (keys there would do nothing)."""
+    names, parents = rest.names, rest.parents.tolist()
+    try:
+        if rows:
+            found = presets.from_rows(rows, names, parents)
+        else:
+            found = presets.bone_map_for(names, parents, preset, armature=obj.name, shape=rest_shape(obj))
+    except RigError:
+        # A control rig's deform bones are often parented oddly too: say what really stops it.
+        check_unconstrained(obj, presets.closest(names, parents))
+        raise
+    check_unconstrained(obj, found)
+    return found
+
+
+def check_unconstrained(obj, bmap: presets.BoneMap) -> None:
+    """A RigError when half or more of the mapped bones are posed by constraints (a generated Rigify
+    rig's DEF and ORG bones follow its controls): the motion would be keyed and never seen."""
+    driven = [b for b in bmap.joints.values()
+              if any(c.type in OVERRIDING and c.influence > 0 and not c.mute
+                     for c in obj.pose.bones[b].constraints)]
+    if 2 * len(driven) >= len(bmap.joints):
+        raise RigError(
+            f"{len(driven)} of the {len(bmap.joints)} mapped bones of {obj.name!r} ({', '.join(driven[:3])}, "
+            "...) are posed by constraints, so their keys would have no effect (a generated Rigify control "
+            "rig?); animate its metarig and regenerate the rig, or map unconstrained bones in the panel")
+
+
+def rest_shape(obj) -> presets.RestShape:
+    """Rest heads and tails in armature space and the world's up / front there (mapping by shape)."""
+    bones = obj.data.bones
+    n = len(bones)
+    heads, tails = np.empty(n * 3, dtype=np.float32), np.empty(n * 3, dtype=np.float32)
+    bones.foreach_get("head_local", heads)
+    bones.foreach_get("tail_local", tails)
+    to_armature = np.linalg.inv(np.array(obj.matrix_world, dtype=np.float64)[:3, :3])
+    return presets.RestShape(_triples(heads),
+                             _triples(tails), tuple(to_armature @ (0.0, 0.0, 1.0)),
+                             tuple(to_armature @ (0.0, -1.0, 0.0)))
+
+
+def _triples(flat: np.ndarray) -> tuple:
+    return tuple(map(tuple, flat.reshape(-1, 3).astype(float).tolist()))
 
 
 def names_and_parents(obj) -> tuple[list[str], list[int]]:
@@ -62,16 +111,21 @@ def names_and_parents(obj) -> tuple[list[str], list[int]]:
     return names, [index[b.parent.name] if b.parent else -1 for b in obj.data.bones]
 
 
+def auto_map(obj) -> presets.BoneMap:
+    """What AUTO uses for this armature: the best preset, else the map by shape (RigError if neither)."""
+    names, parents = names_and_parents(obj)
+    return presets.bone_map_for(names, parents, presets.AUTO, armature=obj.name, shape=rest_shape(obj))
+
+
 def detect_label(obj) -> str:
-    """Short text for the panel: which preset AUTO picks for this armature, or why none fits."""
+    """Short text for the panel: which preset AUTO picks for this armature (or that it maps by shape,
+    with the confidence), or why nothing fits."""
     if obj is None or obj.type != "ARMATURE":
         return ""
-    rest_names, parents = names_and_parents(obj)
     try:
-        found = presets.detect(rest_names, parents)
+        return auto_map(obj).describe()
     except RigError:
-        return "no preset fits"
-    return found.describe()
+        return "no preset fits and the shape is not a body's: map the bones below"
 
 
 def rotation_modes(obj, names: list[str]) -> list[str]:
@@ -92,9 +146,16 @@ def posed_heads(obj, names: list[str] | None = None) -> np.ndarray:
 
 def sample_joints(obj, bmap: presets.BoneMap, frames: range) -> np.ndarray:
     """The rig's motion over `frames` as SMPL-22 joints (T, 22, 3), metres, Y up, for editing a motion
-    that RoPAR did not make. Axes as `placement.rig_axes` finds them; scale: SMPL leg length; joints the
-    rig lacks are filled in between their
-    mapped neighbours. Changes the current frame (the caller restores it)."""
+    that RoPAR did not make (see sample_motion)."""
+    return sample_motion(obj, bmap, frames)[0]
+
+
+def sample_motion(obj, bmap: presets.BoneMap, frames: range) -> tuple[np.ndarray, Placement]:
+    """The rig's motion over `frames` as SMPL-22 joints (T, 22, 3), metres, Y up, and the placement that
+    maps them back onto the rig exactly (continuing from the rig's pose keys the continuation where the
+    rig is). Axes as `placement.rig_axes` finds them; scale: SMPL leg length; floor: the lowest mapped
+    bone over the frames; joints the rig lacks are filled in between their mapped neighbours. Changes
+    the current frame (the caller restores it)."""
     scene = bpy.context.scene
     names = [bmap.joints[j] for j in sorted(bmap.joints)]
     heads = np.empty((len(frames), len(names), 3))
@@ -115,7 +176,8 @@ def sample_joints(obj, bmap: presets.BoneMap, frames: range) -> np.ndarray:
     for j in mapped:
         p = heads[:, col[j]] - floor * axes[:, 1]
         joints[:, j] = (p / scale) @ axes  # armature space -> generated (left, up, forward)
-    return _fill_missing(joints)
+    back = Placement(scale, floor * axes[:, 1], axes, floor, standing=False)
+    return _fill_missing(joints), back
 
 
 def _fill_missing(joints: np.ndarray) -> np.ndarray:

@@ -100,6 +100,28 @@ def build_named(spec_names: list[str], parents: list[int], joints: dict[int, str
     return obj
 
 
+def build_from_rest(names: list[str], parents: list[int], heads: np.ndarray, tails: np.ndarray,
+                    name: str = "Shaped"):
+    """An armature with these bones, heads and tails (armature space = world, Z up)."""
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        edit = []
+        for i, bone_name in enumerate(names):
+            bone = data.edit_bones.new(bone_name)
+            bone.head, bone.tail = heads[i], tails[i]
+            edit.append(bone)
+        for i, p in enumerate(parents):
+            if p >= 0:
+                edit[i].parent = edit[p]
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+    return obj
+
+
 def raised_hands(seconds: float = 3.0, fps: int = 20) -> np.ndarray:
     """(T, 22, 3) a standing body that lifts both arms sideways over its head in the first half."""
     joints = fake_motion("a person stands", seconds, 0, fps)[0].astype(np.float64)

@@ -250,17 +250,19 @@ def test_editing_keeps_the_chosen_parts(scene):
     assert np.abs((second[:, right] - second[:, :1]) - (first[:, right] - first[:, :1])).max() > 0.3  # waves
 
 
-def test_nla_option_adds_a_strip_and_keeps_the_active_action(scene):
+def test_nla_option_adds_a_strip_that_plays(scene):
+    """The new action's strip on top, the previous action pushed down to its own strip (no active
+    action hides them); tests/test_blender_rigs.py checks that the strip drives the pose."""
     obj = rig.build_smpl_armature("SMPL")
     assert generate(armature="SMPL") == {"FINISHED"}
     active = obj.animation_data.action
     scene.ropar.use_nla = True
     assert generate(armature="SMPL", prompt="a person runs") == {"FINISHED"}
-    assert obj.animation_data.action == active
-    [track] = obj.animation_data.nla_tracks
-    [strip] = track.strips
+    assert obj.animation_data.action is None
+    below, top = obj.animation_data.nla_tracks
+    [strip] = top.strips
     assert strip.action.name == "RoPAR a person runs" and strip.frame_start == 1
-    assert strip.action.use_fake_user
+    assert strip.action.use_fake_user and below.strips[0].action == active
 
 
 def test_bandai_bvh_skeleton_is_detected_and_driven(scene):
@@ -382,10 +384,58 @@ def test_an_unfamiliar_prompt_is_reported_and_shown_in_the_status_line(scene):
     assert ("WARNING", applied.warning) in reports
 
     motion = backend.generate(GenerationRequest("a person plays the guitar", seconds=1.0))
-    status = operators._applier({"armature": "SMPL", "options": {}})([motion])
-    assert status.endswith(applied.warning) and "frames" in status
+    status, level = operators._applier({"armature": "SMPL", "options": {}})([motion])
+    assert status.endswith(applied.warning) and "frames" in status and level == "WARNING"
+    job = jobs.start(GenerationRequest("a person plays the guitar", seconds=1.0), backend,
+                     operators._applier({"armature": "SMPL", "options": {}}))
+    job.finished.wait(60)
+    assert jobs._poll() is None
+    state, message, _ = jobs.status()
+    assert state == "warning" and message.endswith(applied.warning)  # shown with the warning icon
 
     reports.clear()
     known = pipeline.generate(armature="SMPL", prompt="a person walks forward", backend=backend, seconds=1.0,
                               report=lambda level, msg: reports.append((level, msg)))
     assert known.warning == "" and not [r for r in reports if r[0] == "WARNING"]
+
+
+def test_status_messages_wrap_to_the_sidebar_and_long_reports_point_to_the_panel():
+    from blender_addon import panel
+
+    message = ("'a person juggles flaming torches' is unlike anything this model was trained on "
+               "(similarity 0.32); the closest actions it knows: dance, run, kick")
+    lines = panel.wrap(message, region_width=300)  # Blender's default sidebar width
+    assert " ".join(lines) == message and len(lines) >= 3
+    assert all(len(line) * panel.CHAR_PX <= 300 - 50 for line in lines)
+    assert len(panel.wrap(message, region_width=600)) < len(lines)
+    assert len(panel.wrap(message, region_width=300, ui_scale=2.0)) > len(lines)
+    assert operators.short("no target armature") == "no target armature"
+    cut = operators.short(message)
+    assert len(cut) <= operators.REPORT_CHARS + 40 and cut.endswith("(in full in the RoPAR panel)")
+
+
+def test_progress_is_estimated_from_the_backends_pace_while_it_cannot_report(scene):
+    rig.build_smpl_armature("SMPL")
+
+    class Quiet(FakeBackend):  # like an HTTP request: no progress until the answer comes
+        name = "quiet"
+
+        def generate(self, request, progress=None, cancel=None):
+            import time
+
+            time.sleep(0.4)
+            return super().generate(request)
+
+    settings = dict(armature="SMPL", options=dict(preset="smpl", frame_start=1))
+    job = jobs.start(GenerationRequest("a person runs", seconds=2.0), Quiet(), operators._applier(settings))
+    assert jobs.status()[2] == 0.0  # the first time: no pace known yet
+    job.finished.wait(10)
+    jobs._poll()
+    job = jobs.start(GenerationRequest("a person runs", seconds=2.0), Quiet(), operators._applier(settings))
+    import time
+
+    time.sleep(0.2)
+    state, message, progress = jobs.status()
+    assert state == "running" and 0.2 < progress < 0.95 and "s left" in message
+    job.finished.wait(10)
+    jobs._poll()

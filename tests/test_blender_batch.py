@@ -5,6 +5,7 @@ into FBX files that import back with animation."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -77,7 +78,7 @@ def test_extension_installs_and_enables_in_blender_5(addon_zip, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path)})
-    assert "RESULT {'FINISHED'} True URL 4.0" in out.stdout, out.stdout + out.stderr
+    assert "RESULT {'FINISHED'} True SERVER_PROCESS 4.0" in out.stdout, out.stdout + out.stderr
 
 
 @needs_blender
@@ -102,6 +103,49 @@ def test_zip_installs_as_an_addon_in_blender_3_and_generates(addon_zip, tmp_path
     assert "OP {'FINISHED'}" in text, text
     assert "ACTION RoPAR a person runs 91 48" in text, text  # 22 quaternions + pelvis location; 2 s at 24 fps
     assert "AFTER False" in text, text
+
+
+@needs_blender
+def test_the_built_zip_generates_on_the_selected_metarig_with_no_set_up(addon_zip, tmp_path):
+    """Factory settings, a fresh user folder, Debian's Blender 3.4: install the zip, add Rigify's metarig
+    (it is the selected, active object) and press Generate without opening the preferences: the add-on
+    starts `ropar serve` with the Python the zip was built with and keys the metarig. An unfamiliar
+    prompt then raises a WARNING report. The preferences survive removing and reinstalling the add-on."""
+    with zipfile.ZipFile(addon_zip) as zf:
+        environment = json.loads(zf.read("ropar/_environment.json"))
+    assert environment["python"] == sys.executable  # the build's interpreter: it has torch and ropar
+    script = tmp_path / "first_use.py"
+    script.write_text(
+        "import bpy, addon_utils\n"
+        f"bpy.ops.preferences.addon_install(filepath={str(addon_zip)!r})\n"
+        "addon_utils.enable('ropar', default_set=True)\n"
+        "print('BACKEND', bpy.context.preferences.addons['ropar'].preferences.backend)\n"
+        "addon_utils.enable('rigify', default_set=True)\n"
+        "bpy.ops.object.armature_human_metarig_add()\n"
+        "print('OP', bpy.ops.ropar.generate(prompt='a person walks forward', seconds=2.0))\n"
+        "act = bpy.data.objects['metarig'].animation_data.action\n"
+        "print('ACTION', act.name, len(act.fcurves[0].keyframe_points))\n"
+        "print('OP2', bpy.ops.ropar.generate(prompt='a person juggles flaming torches', seconds=2.0))\n"
+        "prefs = bpy.context.preferences.addons['ropar'].preferences\n"
+        "prefs.device = 'cpu'\n"
+        "addon_utils.disable('ropar', default_set=True)\n"
+        "try:\n"
+        "    bpy.ops.preferences.addon_remove(module='ropar')  # removes, then redraws (no area: raises)\n"
+        "except RuntimeError:\n"
+        "    pass\n"
+        "print('REMOVED', 'ropar' not in bpy.context.preferences.addons)\n"
+        f"bpy.ops.preferences.addon_install(filepath={str(addon_zip)!r})\n"
+        "addon_utils.enable('ropar', default_set=True)\n"
+        "print('DEVICE', bpy.context.preferences.addons['ropar'].preferences.device)\n"
+        "addon_utils.disable('ropar', default_set=True)\n")
+    env = {"BLENDER_USER_SCRIPTS": str(tmp_path / "scripts"), "BLENDER_USER_CONFIG": str(tmp_path / "config")}
+    out = run_blender("--python", str(script), env=env, timeout=300)
+    text = out.stdout + out.stderr
+    assert "BACKEND SERVER_PROCESS" in text, text
+    assert "OP {'FINISHED'}" in text and "ACTION RoPAR a person walks forward 48" in text, text
+    assert "OP2 {'FINISHED'}" in text, text
+    assert "Warning: 'a person juggles flaming torches' is unlike" in text, text  # a WARNING report
+    assert "REMOVED True" in text and "DEVICE cpu" in text, text  # kept in the user folder
 
 
 @needs_blender
@@ -188,3 +232,28 @@ def test_batch_in_process_writes_one_blend_with_all_actions(tmp_path):
         names = sorted(data_from.actions)
     assert names == ["RoPAR a person runs", "RoPAR a person walks forward"]
     assert {int(bpy.data.actions[n].frame_range[0]) for n in names} == {1}  # keys from frame 1
+
+
+@needs_blender
+def test_batch_writes_its_blend_to_a_relative_out_and_fails_when_it_cannot_write(tmp_path):
+    """`make blender-demo`'s call: a relative --out (Blender itself refuses relative save paths)."""
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a person walks forward\na person runs\n")
+    args = [BLENDER, "-b", "--factory-startup", "--python", str(BATCH), "--", "--prompts", str(prompts),
+            "--format", "blend", "--backend", "fake", "--seconds", "1"]
+    ok = subprocess.run([*args, "--out", "out/blender"], capture_output=True, text=True, timeout=120,
+                        cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert (tmp_path / "out" / "blender" / "ropar_batch.blend").is_file()
+    assert not list((tmp_path / "out" / "blender").glob(".*"))  # no temporary file left
+    assert f"saved 2 actions in {tmp_path / 'out' / 'blender' / 'ropar_batch.blend'}" in ok.stdout
+    (tmp_path / "a_file").write_text("not a folder")
+    no_folder = subprocess.run([*args, "--out", "a_file/out"], capture_output=True, text=True,
+                               timeout=120, cwd=tmp_path)
+    assert no_folder.returncode == 2 and "cannot create the output folder" in no_folder.stderr, (
+        no_folder.stdout + no_folder.stderr)
+    (tmp_path / "taken" / "ropar_batch.blend").mkdir(parents=True)  # the .blend's name is a folder
+    blocked = subprocess.run([*args, "--out", "taken"], capture_output=True, text=True, timeout=120,
+                             cwd=tmp_path)
+    assert blocked.returncode == 1 and "cannot write" in blocked.stderr, blocked.stdout + blocked.stderr
+    assert not list((tmp_path / "taken").glob(".*"))

@@ -115,3 +115,63 @@ def test_user_presets_live_outside_the_addon_and_are_detected(tmp_path, monkeypa
     monkeypatch.delitem(sys.modules, "bpy", raising=False)  # outside Blender (another test may load bpy)
     assert presets.user_presets_dir() == tmp_path / "xdg" / "ropar" / "presets"  # outside Blender
     assert Path(presets.__file__).parent not in presets.user_presets_dir().parents
+
+
+# Mapping by shape (shape_map.py): the same skeletons in a T-pose with a person's proportions, names
+# ignored. Genesis's spine3 is the chest bone the collars hang from (the preset picks the one below).
+SHAPE_DIFFERS = {"genesis8": {"spine3": "chestUpper"}, "genesis9": {"spine3": "spine4"}}
+
+
+def _shaped(spec, at, helpers=None):
+
+    from tests.rig_skeletons import shape_rest
+
+    bone_names, parents = skeleton(spec)
+    heads, tails = shape_rest(bone_names, parents, at, helpers=helpers)
+    rest = presets.RestShape(tuple(map(tuple, heads)), tuple(map(tuple, tails)), (0.0, 0.0, 1.0),
+                             (0.0, -1.0, 0.0))
+    return bone_names, parents, rest
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_rigs_people_have_are_mapped_by_shape_alone(case):
+    spec = CASES[case][0]
+    bone_names, parents = skeleton(spec)
+    truth = presets.detect(bone_names, parents).joints
+    helpers = {"pelvis.L": "root", "pelvis.R": "root"} if case == "makehuman" else None  # on root's head
+    bone_names, parents, rest = _shaped(spec, {b: j for j, b in truth.items()}, helpers)
+    found = presets.by_shape(bone_names, parents, rest)
+    expected = {presets.JOINT_NAMES[j]: b for j, b in truth.items()} | SHAPE_DIFFERS.get(case, {})
+    assert {presets.JOINT_NAMES[j]: b for j, b in found.joints.items()} == expected
+    assert found.confidence > 0.9 and found.preset == presets.SHAPE
+
+
+def test_a_rig_no_preset_fits_is_mapped_by_shape_and_a_torn_map_is_refused():
+    from tests.rig_skeletons import MAKEHUMAN_GAME_1, MAKEHUMAN_GAME_1_JOINTS
+
+    bone_names, parents, rest = _shaped(MAKEHUMAN_GAME_1, MAKEHUMAN_GAME_1_JOINTS)
+    with pytest.raises(RigError, match="no rig preset fits"):
+        presets.bone_map_for(bone_names, parents)  # names only: no preset
+    found = presets.bone_map_for(bone_names, parents, shape=rest)
+    assert found.preset == presets.SHAPE and found.describe().startswith("by shape (22/22, confidence 0.9")
+    assert found.joints == {j: b for b, j in MAKEHUMAN_GAME_1_JOINTS.items()}
+    rows = {presets.JOINT_NAMES[j]: b for j, b in found.joints.items()}
+    assert presets.from_rows(rows, bone_names, parents).joints == found.joints
+    with pytest.raises(RigError, match=r"spine1 \(Spine1\) does not hang below pelvis \(Hips\)"):
+        presets.from_rows(rows | {"pelvis": "Hips"}, bone_names, parents)  # Hips: the spine's sibling
+    with pytest.raises(RigError, match=r"l_elbow \(LoArm_R\) does not hang below l_shoulder"):
+        presets.from_rows(rows | {"l_elbow": "LoArm_R", "r_elbow": "LoArm_L"}, bone_names, parents)
+    with pytest.raises(RigError, match="mapped to both"):
+        presets.from_rows(rows | {"spine2": "Spine1"}, bone_names, parents)
+    with pytest.raises(RigError, match="no bone for l_knee"):
+        presets.from_rows(rows | {"l_knee": ""}, bone_names, parents)
+
+
+def test_a_shape_that_is_not_a_body_gets_a_clear_error():
+    bone_names = [f"b{i}" for i in range(12)]
+    parents = [-1] + list(range(11))  # one long chain: a tail, a tentacle
+    heads = tuple((0.0, 0.1 * i, 0.0) for i in range(12))
+    tails = tuple((0.0, 0.1 * i + 0.1, 0.0) for i in range(12))
+    rest = presets.RestShape(heads, tails, (0.0, 0.0, 1.0), (0.0, -1.0, 0.0))
+    with pytest.raises(RigError, match="mapping by shape failed too: no two legs found"):
+        presets.bone_map_for(bone_names, parents, shape=rest)

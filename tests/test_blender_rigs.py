@@ -20,6 +20,7 @@ bpy = installed_or_skip("bpy", "bpy (Blender as a Python module) is not installe
 import blender_addon  # noqa: E402
 from blender_addon import clip, jobs, keyframes, mapping, pipeline, presets, rig  # noqa: E402
 from blender_addon.backend import FakeBackend, GenerationRequest  # noqa: E402
+from blender_addon.errors import RigError  # noqa: E402
 from tests import rig_skeletons  # noqa: E402
 from tests.blender_rig_layouts import (  # noqa: E402
     Z_UP_TO_Y_UP,
@@ -224,11 +225,10 @@ def test_mapping_panel_fills_from_detection_and_saves_a_user_preset(scene, tmp_p
     odd = {name: f"bn_{k:02d}" for k, name in enumerate(rig.SMPL_BONE_NAMES)}  # names no preset knows
     for bone in obj.data.bones:
         bone.name = odd[bone.name]
-    scene.ropar.armature = obj  # the update callback fills the 22 rows
+    scene.ropar.armature = obj  # the update callback fills the 22 rows: no preset fits, so by shape
     rows = mapping.rows(scene.ropar)
-    assert len(rows) == 22 and scene.ropar.detected == "no preset fits"
-    with pytest.raises(RuntimeError, match="tried"):  # the error names the bones it looked for
-        bpy.ops.ropar.generate(armature="Odd", prompt=WALK)
+    assert scene.ropar.detected.startswith("by shape (22/22")
+    assert rows == {name: odd[bone] for name, bone in zip(presets.JOINT_NAMES, rig.SMPL_BONE_NAMES)}
     for row, name in zip(scene.ropar.mapping, rig.SMPL_BONE_NAMES):
         row.bone = odd[name]  # what the user picks in the panel
     scene.ropar.preset_name = "my odd rig"
@@ -292,3 +292,89 @@ def test_background_job_generates_every_candidate_then_keys_them_together(scene)
     assert state == "done" and "+2 candidates" in message
     assert obj.animation_data.action.name == f"RoPAR {WALK} #10"
     assert [a["ropar_seed"] for a in bpy.data.actions] == [10, 11, 12]
+
+
+def _pose(obj, frame):
+    bpy.context.scene.frame_set(frame)
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    return np.array([(ev.matrix_world @ pb.head)[:] for pb in ev.pose.bones])
+
+
+def test_continue_from_the_current_frame_appends_to_the_same_action(scene):
+    """With the shipped model (its in-betweening): the continuation starts from the pose the rig has at
+    the current frame and moves on as smoothly as the motion itself."""
+    from blender_addon.backend import InProcessBackend
+
+    jobs.set_backend_override(InProcessBackend(str(ROOT / "assets" / "default"), device="cpu"))
+    obj = rig.build_metarig("metarig")
+    assert bpy.ops.ropar.generate(prompt=WALK, armature="metarig", seconds=3.0) == {"FINISHED"}
+    action = obj.animation_data.action
+    before = {f: _pose(obj, f) for f in (1, 20, 35)}
+    frame_range = (scene.frame_start, scene.frame_end)
+    scene.frame_set(35)
+    scene.ropar.continue_current = True
+    assert bpy.ops.ropar.generate(prompt="a person runs", armature="metarig", seconds=2.0) == {"FINISHED"}
+    assert obj.animation_data.action == action and len(bpy.data.actions) == 1  # the same action
+    assert scene.frame_start == frame_range[0] and scene.frame_end == 35 + 40 - 1  # extended, not moved
+    assert int(action.frame_range[1]) == 35 + 40 - 1
+    for f in (1, 20):  # keys before the current frame are untouched
+        np.testing.assert_allclose(_pose(obj, f), before[f], atol=1e-5)
+    jump = np.linalg.norm(_pose(obj, 35) - before[35], axis=1).max()  # starts from the pose it had
+    steps = [np.linalg.norm(_pose(obj, f + 1) - _pose(obj, f), axis=1).max() for f in range(30, 73)]
+    seam, usual = max(steps[4:7]), float(np.median(steps))  # frames 34-36 around the seam
+    print(f"continue: pose at the current frame moved {100 * jump:.3f} cm; largest bone-head step at "
+          f"the seam {100 * seam:.1f} cm, median step {100 * usual:.1f} cm")
+    assert jump < 0.01 and seam < 2.5 * usual
+    travel = np.linalg.norm(_pose(obj, 74)[0, :2] - _pose(obj, 35)[0, :2])
+    assert travel > 1.0  # and goes on running
+
+
+def test_continue_from_a_posed_rig_without_an_action_starts_from_its_pose(scene):
+    obj = rig.build_smpl_armature("SMPL")
+    obj.pose.bones["L_Shoulder"].rotation_quaternion = (0.7071, 0.0, 0.7071, 0.0)  # an arm raised
+    obj.location = (2.0, 1.0, 0.0)
+    bpy.context.view_layer.update()
+    posed = _pose(obj, 12)
+    scene.frame_set(12)
+    scene.ropar.continue_current = True
+    assert bpy.ops.ropar.generate(prompt=WALK, armature="SMPL", seconds=2.0) == {"FINISHED"}
+    assert scene.frame_start == 1 and int(obj.animation_data.action.frame_range[0]) == 12
+    assert np.linalg.norm(_pose(obj, 12) - posed, axis=1).max() < 0.01
+
+
+def test_an_nla_strip_plays_with_the_previous_action_pushed_down(scene):
+    obj = rig.build_smpl_armature("SMPL")
+    assert bpy.ops.ropar.generate(prompt=WALK, armature="SMPL", seconds=2.0) == {"FINISHED"}
+    old = obj.animation_data.action
+    scene.ropar.use_nla = True
+    assert bpy.ops.ropar.generate(prompt="a person runs", armature="SMPL", seconds=2.0) == {"FINISHED"}
+    ad = obj.animation_data
+    assert ad.action is None  # nothing overrides the strips
+    strips = {s.action.name: s for t in ad.nla_tracks for s in t.strips}
+    assert set(strips) == {old.name, "RoPAR a person runs"} and not any(t.mute for t in ad.nla_tracks)
+    top = ad.nla_tracks[-1].strips[0]
+    assert top.action.name == "RoPAR a person runs"  # the new strip is on top: it plays
+    run = bpy.data.actions["RoPAR a person runs"]
+    bpy.context.scene.frame_set(20)
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    playing = np.array(ev.pose.bones["Pelvis"].head)
+    ad.nla_tracks[-1].mute = True
+    bpy.context.scene.frame_set(20)
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    assert np.linalg.norm(np.array(ev.pose.bones["Pelvis"].head) - playing) > 1e-4  # the strip was playing
+    assert run.use_fake_user and old.use_fake_user
+
+
+def test_a_generated_rigify_control_rig_is_refused_with_a_clear_message(scene):
+    """Its DEF and ORG bones follow the controls through constraints: keys there would do nothing, so
+    nothing is keyed and the error says what to do (keying the FK controls is not built yet)."""
+    metarig = rig.build_metarig("metarig")
+    bpy.context.view_layer.objects.active = metarig
+    assert bpy.ops.pose.rigify_generate() == {"FINISHED"}
+    control = bpy.data.objects["rig"]
+    with pytest.raises(RigError, match=r"are posed by constraints, so their keys would have no effect"):
+        pipeline.prepare("rig")
+    with pytest.raises(RuntimeError, match="animate its metarig and regenerate"):
+        bpy.ops.ropar.generate(armature="rig", prompt=WALK)
+    assert control.animation_data is None or control.animation_data.action is None
+    assert pipeline.prepare("metarig").bone_map.preset == "rigify_metarig"  # the metarig still works

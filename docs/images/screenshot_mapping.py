@@ -2,10 +2,10 @@
 
     .venv/bin/python docs/images/screenshot_mapping.py      (needs `blender` on PATH and xvfb-run)
 
-The walk-through of docs/blender.md: an armature with Daz-Genesis-8-like names, except that its
-forearm bones are called `lElbowJoint` / `rElbowJoint`, which no preset knows. Picking it fills the 22
-rows from the closest preset and leaves the two elbows empty (left image); after picking those two
-bones and pressing Save as Preset the armature is detected by the new user preset (right image).
+The walk-through of docs/blender.md: MakeHuman 1.x's game skeleton (`Root`, `Hips` a sibling of
+`Spine1`, `UpLeg_L`, `LoArm_L`, ...), which no preset knows. Picking it fills the 22 rows by its shape
+(left image). Then the user picks `Hips` as the pelvis, a sibling of the spine, and presses Generate:
+the map is refused before any key is written and the status line says why in full (right image).
 Same mechanics as screenshot_panel.py: `blender -b` saves the scene, the UI under Xvfb clicks the
 RoPAR tab (--enable-event-simulate) and screenshots the sidebar; PIL puts both side by side.
 """
@@ -21,22 +21,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "images" / "blender_mapping.png"
 TAB_FROM_TOP = 161  # pixels from the top of the sidebar region to the RoPAR tab (4th tab, default UI scale)
-G8 = ("hip", "lThighBend", "rThighBend", "abdomenLower", "lShin", "rShin", "abdomenUpper", "lFoot", "rFoot",
-      "chestLower", "lToe", "rToe", "neckLower", "lCollar", "rCollar", "head", "lShldrBend", "rShldrBend",
-      "lElbowJoint", "rElbowJoint", "lHand", "rHand")
 
 
 def prepare(blend: str) -> None:  # inside `blender -b`
     import bpy
 
     sys.path.insert(0, str(ROOT))
-    from blender_addon import rig
+    from tests import rig_skeletons as rs
+    from tests.blender_rig_layouts import build_from_rest
 
     for obj in list(bpy.data.objects):
         bpy.data.objects.remove(obj)
-    obj = rig.build_smpl_armature("Hero")
-    for bone, name in zip(list(obj.data.bones), G8):
-        bone.name = name
+    names, parents = rs.skeleton(rs.MAKEHUMAN_GAME_1)
+    heads, tails = rs.shape_rest(names, parents, rs.MAKEHUMAN_GAME_1_JOINTS)
+    build_from_rest(names, parents, heads, tails, "Hero")
     bpy.ops.wm.save_as_mainfile(filepath=blend)
 
 
@@ -65,17 +63,18 @@ def shoot(out_dir: str) -> None:  # inside Blender's UI
             win.event_simulate(type="MOUSEMOVE", value="NOTHING", x=x, y=y)
             win.event_simulate(type="LEFTMOUSE", value="PRESS", x=x, y=y)
             win.event_simulate(type="LEFTMOUSE", value="RELEASE", x=x, y=y)
-            settings.armature = bpy.data.objects["Hero"]  # fills the rows from the closest preset
+            settings.armature = bpy.data.objects["Hero"]  # fills the rows by shape: no preset fits
             return 1.0
         if step == 2:
             with bpy.context.temp_override(window=win, area=area):
                 bpy.ops.screen.screenshot_area(filepath=str(Path(out_dir) / "before.png"))
-            for row in settings.mapping:
-                if row.joint in ("l_elbow", "r_elbow"):
-                    row.bone = row.joint[0] + "ElbowJoint"
-            settings.preset_name = "hero_rig"
-            bpy.ops.ropar.save_preset()
-            settings.preset = "AUTO"  # the detection line now names the user preset
+            next(row for row in settings.mapping if row.joint == "pelvis").bone = "Hips"
+            view = next(r for r in area.regions if r.type == "WINDOW")
+            try:
+                with bpy.context.temp_override(window=win, area=area, region=view):
+                    bpy.ops.ropar.generate("INVOKE_DEFAULT")  # refused: the status line says why
+            except RuntimeError:  # its ERROR report, raised to the caller
+                pass
             return 1.0
         with bpy.context.temp_override(window=win, area=area):
             bpy.ops.screen.screenshot_area(filepath=str(Path(out_dir) / "after.png"))
@@ -102,7 +101,7 @@ def main() -> int:
     sides = [s.crop((s.width - width, 55, s.width - 20, min(s.height - 30, 1230))) for s in shots]
     canvas = Image.new("RGB", (2 * sides[0].width + 45, sides[0].height + 40), (40, 40, 40))
     draw = ImageDraw.Draw(canvas)
-    for k, (side, title) in enumerate(zip(sides, ("picked: two elbows unknown", "after Save as Preset"))):
+    for k, (side, title) in enumerate(zip(sides, ("picked: mapped by shape", "pelvis = Hips: refused"))):
         x = 15 + k * (side.width + 15)
         canvas.paste(side, (x, 35))
         draw.text((x, 12), title, fill=(230, 230, 230))

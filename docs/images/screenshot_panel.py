@@ -43,8 +43,7 @@ def shoot(out_dir: str) -> None:  # inside Blender's UI
 
     blender_addon.register()
     jobs.set_backend_override(FakeBackend(delay_s=3.0))
-    settings = bpy.context.scene.ropar
-    settings.armature = bpy.data.objects["metarig"]
+    settings = bpy.context.scene.ropar  # the Rig field stays empty: the selected metarig is used
     settings.prompt = "a person waves with the right hand, then walks forward"
     steps = iter(range(100))
 

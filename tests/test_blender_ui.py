@@ -1,0 +1,99 @@
+"""The panel as a user meets it: Debian's Blender 3.4 with its real UI under Xvfb
+(tests/blender_ui_session.py clicks the RoPAR tab and Generate), the shipped model in a `ropar serve`
+process, Rigify's metarig selected and the Rig field left empty. The test reads the session's record
+and looks at its screenshots."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.blender, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
+BLENDER, XVFB = shutil.which("blender"), shutil.which("xvfb-run")
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    if BLENDER is None or XVFB is None:
+        pytest.skip("needs Debian's `blender` and `xvfb-run` on PATH")
+    tmp = tmp_path_factory.mktemp("ui")
+    blend = tmp / "scene.blend"
+    make = ("import bpy, addon_utils\n"
+            "for o in list(bpy.data.objects): bpy.data.objects.remove(o)\n"
+            "addon_utils.enable('rigify', default_set=True)\n"
+            "bpy.ops.object.armature_human_metarig_add()\n"
+            f"bpy.ops.wm.save_as_mainfile(filepath={str(blend)!r})\n")
+    subprocess.run([BLENDER, "-b", "--factory-startup", "--python-expr", make], check=True,
+                   capture_output=True, timeout=120)
+    env = {**os.environ, "BLENDER_USER_CONFIG": str(tmp / "config"), "ROPAR_USER_PRESETS": str(tmp / "p")}
+    out = subprocess.run([XVFB, "-a", "-s", "-screen 0 1600x1000x24", BLENDER, "--factory-startup",
+                          "--enable-event-simulate", str(blend), "--python",
+                          str(ROOT / "tests" / "blender_ui_session.py"), "--", str(tmp), sys.executable],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    record = tmp / "session.json"
+    assert record.is_file(), out.stdout[-3000:] + out.stderr[-3000:]
+    return json.loads(record.read_text()), tmp
+
+
+def test_generate_keys_the_selected_armature_and_warns_about_an_unfamiliar_prompt(session):
+    seen, _ = session
+    assert seen["action"] == "RoPAR a person juggles flaming torches"  # the selected metarig, no Rig set
+    state, message = seen["status"]
+    assert state == "warning" and "is unlike anything this model was trained on" in message
+    assert "is unlike anything this model was trained on" in seen["info"]  # the Info editor has it
+
+
+def test_the_status_wraps_inside_the_sidebar_with_the_warning_icon(session):
+    """In the screenshot: the status is a first line with the icon, then a run of text lines at one
+    indent (the icon's column left blank), all ending before the sidebar's tab column: nothing is cut
+    off."""
+    from PIL import Image
+
+    seen, tmp = session
+    x0, width, _ = seen["sidebar"]
+    shot = np.asarray(Image.open(tmp / "sidebar.png").convert("RGB")).astype(int)
+    bright = shot[:, x0:x0 + width].min(axis=2) > 170  # Blender's white UI text
+    bands, top = [], None
+    for y, on in enumerate(bright.any(axis=1)):
+        if on and top is None:
+            top = y
+        elif not on and top is not None:
+            cols = np.flatnonzero(bright[top:y].any(axis=0))
+            bands.append((top, y, int(cols.min()), int(cols.max())))
+            top = None
+    runs, run = [], []
+    for band in bands:  # consecutive lines with the same left edge: a wrapped paragraph
+        if run and abs(band[2] - run[-1][2]) <= 2 and band[0] - run[-1][1] < 12:
+            run.append(band)
+        else:
+            runs.append(run)
+            run = [band]
+    runs.append(run)
+    status = max(runs, key=len)
+    right = max(b[3] for b in status)
+    print(f"status: {len(status)} wrapped lines, text x {status[0][2]}..{right} of {width}")
+    assert len(status) >= 5  # the long warning is shown in full, over several lines
+    assert right < 0.85 * width  # every line ends before the tabs: none is cut off
+    first = bands[bands.index(status[0]) - 1]  # the first line starts further left: the icon is there
+    assert status[0][0] - first[1] < 12 and first[2] < status[0][2] - 10
+    assert first[3] < 0.85 * width
+    assert seen["status"][0] == "warning"  # drawn with Blender's warning icon (panel.STATUS_ICONS)
+
+
+def test_warm_clicks_key_every_motion(session):
+    """Three more clicks with the server warm: each keys its motion. (How long a click takes to keys is
+    measured by benchmarks/bench_blender_click.py; the progress estimate by tests/test_blender_addon.py.)"""
+    seen, _ = session
+    print(f"click -> keys: {seen['clicks']} s; the model server's own time: {seen['server_s']} s")
+    assert len(seen["clicks"]) == 4 and all(s is not None for s in seen["server_s"])
+    for job in seen["warm_running"]:  # whatever the status line showed while running: a moving estimate
+        progress = [p for p, _ in job]
+        assert progress == sorted(progress) and all(0 < p < 1 for p in progress)
