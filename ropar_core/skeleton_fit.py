@@ -38,6 +38,7 @@ SYMMETRIC = {1: 2, 4: 5, 7: 8, 10: 11, 13: 14, 16: 17, 18: 19, 20: 21}  # left j
 
 CONTACT_SPEED = 0.35  # m/s: a foot slower than this, and low, is planted
 CONTACT_HEIGHT = 0.06  # m above the clip's lowest planted level
+FLOOR_SIGMA = 10.0  # frames: the floor under the feet follows the depth's drift, not the steps
 UP = np.array([0.0, 1.0, 0.0])
 FORWARD = np.array([0.0, 0.0, 1.0])
 
@@ -190,6 +191,19 @@ def anchor_feet(joints: np.ndarray, contact: np.ndarray) -> np.ndarray:
     return joints + shift[:, None, :]
 
 
+def floor_height(joints: np.ndarray, contact: np.ndarray) -> np.ndarray:
+    """(T,) height of the floor under the body: the planted foot's height where one is planted, carried
+    across the frames between plants (a jump keeps its flight) and smoothed over FLOOR_SIGMA frames. The
+    reprojected depth drifts, and along a camera's slanted line of sight depth drift is height drift."""
+    feet_y = joints[:, [10, 11], 1]
+    planted = contact.any(1)
+    if not planted.any():
+        return np.full(len(joints), np.percentile(feet_y.min(1), 5))
+    level = np.where(contact, feet_y, np.inf).min(1)  # (T,) lowest planted foot
+    t = np.arange(len(joints))
+    return smooth(np.interp(t, t[planted], level[planted]), FLOOR_SIGMA)
+
+
 def ground(joints: np.ndarray, fps: float, seen: np.ndarray) -> tuple[np.ndarray, dict]:
     """Upright, planted feet held still, planted feet on the floor (Y = 0 at the foot joints' planted
     level), frame 0's root over the origin and facing +Z. -> (joints, report)."""
@@ -198,12 +212,9 @@ def ground(joints: np.ndarray, fps: float, seen: np.ndarray) -> tuple[np.ndarray
     out = qrot(qbetween(up, UP), joints)
     contact = foot_contacts(out, fps)
     out = anchor_feet(out, contact)
-    feet_y = out[:, [10, 11], 1]
-    if contact.any():
-        floor = float(np.median(feet_y[contact]))
-    else:
-        floor = float(np.percentile(feet_y.min(1), 5))
-    out[..., 1] -= floor
+    out[..., 1] -= floor_height(out, contact)[:, None]
+    contact = foot_contacts(out, fps)  # again: planted feet the drift had lifted are found now
+    out[..., 1] -= floor_height(out, contact)[:, None]
     out -= out[0, 0] * np.array([1.0, 0.0, 1.0])
     r_hip, l_hip, r_sh, l_sh = sk.FACE_JOINTS
     across = (out[0, r_hip] - out[0, l_hip]) + (out[0, r_sh] - out[0, l_sh])

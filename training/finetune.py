@@ -20,11 +20,13 @@ command finds it through the "ropar.commands" entry point in pyproject.toml.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +44,29 @@ MODEL_FILES = ("config.json", "pvae.safetensors", "ropar.safetensors", "stats.sa
 VOCABULARY, CARD = "vocabulary.json", "MODEL_CARD.md"
 
 
+@dataclass
+class FinetuneSpec:
+    """What `ropar finetune` was asked for (the command line's flags, typed)."""
+
+    clips: list[str]
+    out: str
+    model: str | None = None  # base model directory (None: the shipped model)
+    caption: list[str] | None = None  # captions for clips without one: one for all, or one per clip
+    steps: int = DEFAULT_STEPS
+    replay_seeds: int = REPLAY_SEEDS
+    batch_size: int = 16
+    lr: float = 1e-4
+    seed: int = 0
+    threads: int = 0
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "finetune", help="teach a model new clips (from `ropar video`) and their captions",
         description="Fine-tune RoPAR on clips with per-part credibility (noisy parts never taught), with "
                     "generative replay of the base model's vocabulary; writes a complete model directory.")
     add_arguments(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=main)  # main takes the parsed flags from `ropar`, or argv from python -m
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -117,18 +135,18 @@ def captions_for(clips: list[dict], captions: list[str] | None) -> None:
                              "`ropar video --caption`")
 
 
-def _check_args(args: argparse.Namespace) -> None:
-    if Path(args.out).exists():
-        raise RoparError(f"--out {args.out} already exists; choose a new directory")
-    if not 1 <= args.steps <= 100_000:
-        raise RoparError(f"--steps must be in 1..100000, got {args.steps}")
-    if not 0 <= args.replay_seeds <= 20:
-        raise RoparError(f"--replay-seeds must be in 0..20, got {args.replay_seeds}")
-    if not 1 <= args.batch_size <= 512:
-        raise RoparError(f"--batch-size must be in 1..512, got {args.batch_size}")
-    if not 0 < args.lr < 1:
-        raise RoparError(f"--lr must be in (0, 1), got {args.lr}")
-    limits.check_threads(args.threads or None)
+def _check_spec(spec: FinetuneSpec) -> None:
+    if Path(spec.out).exists():
+        raise RoparError(f"--out {spec.out} already exists; choose a new directory")
+    if not 1 <= spec.steps <= 100_000:
+        raise RoparError(f"--steps must be in 1..100000, got {spec.steps}")
+    if not 0 <= spec.replay_seeds <= 20:
+        raise RoparError(f"--replay-seeds must be in 0..20, got {spec.replay_seeds}")
+    if not 1 <= spec.batch_size <= 512:
+        raise RoparError(f"--batch-size must be in 1..512, got {spec.batch_size}")
+    if not 0 < spec.lr < 1:
+        raise RoparError(f"--lr must be in (0, 1), got {spec.lr}")
+    limits.check_threads(spec.threads or None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,16 +218,16 @@ def write_cache(path: Path, new: list, replay: list) -> None:
 # Training and the model's knowledge files
 
 
-def train_config(args, base_config: dict):
+def train_config(spec: FinetuneSpec, base_config: dict):
     from training.train.config import TrainConfig
 
     max_tokens = int(base_config["ropar"].get("max_time_tokens", 32))
-    return TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, weight_decay=1e-5,
-                       warmup=min(20, args.steps // 5), ema_decay=0.98, seed=args.seed,
+    return TrainConfig(steps=spec.steps, batch_size=spec.batch_size, lr=spec.lr, weight_decay=1e-5,
+                       warmup=min(20, spec.steps // 5), ema_decay=0.98, seed=spec.seed,
                        crop_frames=min(128, max_tokens * sk.TOKEN_FRAMES),
-                       log_every=max(1, args.steps // 10),
-                       eval_every=0, ckpt_every=args.steps, keep_checkpoints=1, device="cpu",
-                       threads=args.threads)
+                       log_every=max(1, spec.steps // 10),
+                       eval_every=0, ckpt_every=spec.steps, keep_checkpoints=1, device="cpu",
+                       threads=spec.threads)
 
 
 def extend_knowledge(base: Path, out: Path, clips: list[dict], text) -> None:
@@ -234,10 +252,10 @@ def extend_knowledge(base: Path, out: Path, clips: list[dict], text) -> None:
     write_text(out / VOCABULARY, json.dumps(rows, indent=1) + "\n")
 
 
-def model_card(base: Path, clips: list[dict], args, seconds: float, replay: int) -> str:
+def model_card(base: Path, clips: list[dict], spec: FinetuneSpec, seconds: float, replay: int) -> str:
     card = (base / CARD).read_text() if (base / CARD).is_file() else f"# Model fine-tuned from {base}\n"
     lines = ["", "## Fine-tuned on new clips", "",
-             f"Base model: `{base}`. {args.steps} RoPAR steps on this machine's CPU in "
+             f"Base model: `{base}`. {spec.steps} RoPAR steps on this machine's CPU in "
              f"{seconds / 60:.1f} min "
              f"(P-VAE frozen; parts not credible in a clip were never taught), with {replay} replay motions "
              "generated by the base model for its own vocabulary.", "",
@@ -248,59 +266,61 @@ def model_card(base: Path, clips: list[dict], args, seconds: float, replay: int)
     return card.rstrip() + "\n" + "\n".join(lines) + "\n"
 
 
-def finetune(args: argparse.Namespace) -> Path:
+def finetune(spec: FinetuneSpec) -> Path:
+    """Fine-tune the base model on the spec's clips; -> the new model directory."""
     from ropar_core import checkpoint
     from ropar_core.generator import DEFAULT_MODEL_DIR
     from ropar_core.text import TextEncoder
     from training.train import train_ropar
 
-    _check_args(args)
-    base = Path(args.model) if args.model else DEFAULT_MODEL_DIR
+    _check_spec(spec)
+    base = Path(spec.model) if spec.model else DEFAULT_MODEL_DIR
     base_config = checkpoint.load_config(base)
-    clips = [read_clip(p) for p in args.clips]
-    captions_for(clips, args.caption)
-    out = Path(args.out)
+    clips = [read_clip(p) for p in spec.clips]
+    captions_for(clips, spec.caption)
+    out = Path(spec.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".finetune-", dir=out.parent))
     start = time.monotonic()
     try:
-        replay = replay_clips(base, args.replay_seeds, args.seed, args.threads or None)
+        replay = replay_clips(base, spec.replay_seeds, spec.seed, spec.threads or None)
         write_cache(work / "cache", new_clips(clips), replay)
         text = TextEncoder(base_config.get("text_encoder") or None, device="cpu")
         train_info, sampling = base_config.get("train", {}), base_config.get("sampling", {})
         overrides = {k: v for k, v in base_config["ropar"].items()
                      if k not in ("latent_dim", "text_dim", "part_decomposition")}
-        train_ropar.train(train_config(args, base_config), work / "cache", base, work / "model",
+        train_ropar.train(train_config(spec, base_config), work / "cache", base, work / "model",
                           preset=train_info.get("preset", "small"), overrides=overrides,
                           text_encoder=text, init=base,
                           cfg_scale=float(sampling.get("cfg", train_ropar.DEFAULT_CFG_SCALE)),
-                          command="ropar finetune " + " ".join(map(str, args.clips)))
+                          command="ropar finetune " + " ".join(map(str, spec.clips)))
         stage = work / "out"
         stage.mkdir()
         for name in MODEL_FILES:
             shutil.copy2(work / "model" / name, stage / name)
         extend_knowledge(base, stage, clips, text)
-        write_text(stage / CARD, model_card(base, clips, args, time.monotonic() - start, len(replay)))
+        write_text(stage / CARD, model_card(base, clips, spec, time.monotonic() - start, len(replay)))
         stage.rename(out)  # the directory appears complete or not at all
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    out = finetune(args)
+def main(argv: list[str] | argparse.Namespace | None = None) -> int:
+    """`python -m training.finetune ...` (argv), or `ropar finetune ...` (the flags its parser read)."""
+    if isinstance(argv, argparse.Namespace):
+        ns = argv
+    else:
+        p = argparse.ArgumentParser(prog="python -m training.finetune", description=__doc__.split("\n\n")[0])
+        add_arguments(p)
+        ns = p.parse_args(argv)
+    spec = FinetuneSpec(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(FinetuneSpec)})
+    try:
+        out = finetune(spec)
+    except (RoparError, OSError, ValueError) as exc:
+        return cli_error("ropar finetune", exc)
     print(f"model directory: {out} (use it with: ropar generate --model {out} ...)")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.finetune", description=__doc__.split("\n\n")[0])
-    add_arguments(p)
-    args = p.parse_args(argv)
-    try:
-        return run(args)
-    except (RoparError, OSError, ValueError) as exc:
-        return cli_error("finetune", exc)
 
 
 if __name__ == "__main__":
