@@ -150,7 +150,8 @@ def test_root_translation_recovers_the_camera_position_of_a_projected_body():
     W, H = 1280, 720
     f = camera.focal_length(W, H)
     cam = world + t_true[:, None]
-    image = np.stack([(f * cam[..., 0] / cam[..., 2] + W / 2) / W, (f * cam[..., 1] / cam[..., 2] + H / 2) / H], -1)
+    image = np.stack([(f * cam[..., 0] / cam[..., 2] + W / 2) / W,
+                      (f * cam[..., 1] / cam[..., 2] + H / 2) / H], -1)
     t, err = camera.root_translation(world, image, np.ones((3, 33)), W, H)
     assert np.allclose(t, t_true, atol=1e-3) and err.max() < 1e-4
     assert camera.in_frame(np.array([[0.5, 0.5], [1.02, 0.5], [0.5, -0.01]])).tolist() == [True, False, False]
