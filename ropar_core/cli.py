@@ -32,7 +32,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    plugins = plugin_commands()
+    plugins = {} if only in COMMANDS else plugin_commands()  # reading installed metadata costs start-up time
     names = (only,) if only in COMMANDS or only in plugins else COMMANDS + tuple(plugins)
     for name in names:
         module_name = plugins.get(name, f"ropar_core.commands.{name}")
