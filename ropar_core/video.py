@@ -31,6 +31,7 @@ MIN_SECONDS = 0.5  # shorter than two 4-frame tokens at 20 fps is no motion
 CUT_THRESHOLD = 0.35  # mean absolute change of a 32x18 grey thumbnail (0..1) that marks a picture cut
 JUMP_BODY_LENGTHS = 1.0  # the hip centre moving more than one torso length in one frame: another person
 JUMP_SIZE_RATIO = 1.6  # the torso's image length changing by more than this in one frame: another person
+JUMP_TURN_DEG = 90.0  # the torso's image direction turning more than this in one frame: another body
 MAX_MISSING_SECONDS = 1.0  # a longer stretch without a person ends a segment
 
 # MediaPipe-33 indices used here (ropar_core.layouts.MEDIAPIPE33_JOINTS has all names).
@@ -205,16 +206,18 @@ def estimate_pose(path: str | Path, start_s: float = 0.0, end_s: float | None = 
 
 
 def _torso_2d(track: PoseTrack) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 2) hip centre in pixels and (T,) shoulder-to-hip length in pixels."""
+    """(T, 2) hip centre in pixels and (T, 2) hip-to-shoulder vector in pixels."""
     px = track.image * np.array([track.width, track.height], np.float32)
     hips = px[:, [L_HIP, R_HIP]].mean(1)
     shoulders = px[:, [L_SHOULDER, R_SHOULDER]].mean(1)
-    return hips, np.linalg.norm(shoulders - hips, axis=-1)
+    return hips, shoulders - hips
 
 
 def identity_jumps(track: PoseTrack) -> list:
-    """Frames where the tracked body jumps (another person) or reappears after a long absence."""
-    hips, size = _torso_2d(track)
+    """Frames where the tracked body jumps (another person: the hips leap, the torso's size or direction
+    changes more than a body can in one frame) or reappears after a long absence."""
+    hips, torso = _torso_2d(track)
+    size = np.linalg.norm(torso, axis=-1)
     out = []
     last = None
     for t in np.flatnonzero(track.detected):
@@ -226,7 +229,9 @@ def identity_jumps(track: PoseTrack) -> list:
                 ref = max(size[last], size[t], 1.0)
                 moved = np.linalg.norm(hips[t] - hips[last]) > JUMP_BODY_LENGTHS * ref * gap
                 resized = max(size[t], 1.0) / max(size[last], 1.0)
-                if moved or not 1 / JUMP_SIZE_RATIO < resized < JUMP_SIZE_RATIO:
+                cos = float(torso[t] @ torso[last]) / max(size[t] * size[last], 1e-9)
+                turned = cos < np.cos(np.radians(JUMP_TURN_DEG))
+                if moved or turned or not 1 / JUMP_SIZE_RATIO < resized < JUMP_SIZE_RATIO:
                     out.append((int(t), "identity jump"))
         last = t
     return out
