@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -e '.[dev]'
+	# MediaPipe for `ropar video` and its tests, without the jax it declares but the pose model never
+	# uses (pyproject's video-light group holds what it does use; dev includes it).
+	$(PIP) install --no-deps mediapipe==0.10.14
 	touch $@
 
 setup: $(VENV)/.installed

@@ -11,7 +11,17 @@ import sys
 from ropar_core.errors import RoparError, cli_error
 
 # Sub-commands in help order; each is imported lazily so `ropar convert` never loads torch.
-COMMANDS = ("generate", "convert", "reconstruct", "credibility", "serve", "info")
+COMMANDS = ("generate", "convert", "reconstruct", "credibility", "video", "serve", "info")
+# Commands that live outside ropar_core (`ropar finetune` is in training/, which imports ropar_core, never
+# the reverse) register a module with add_parser/run under this entry-point group in their pyproject.
+PLUGIN_GROUP = "ropar.commands"
+
+
+def plugin_commands() -> dict[str, str]:
+    """Installed plugin commands: name -> module path."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=PLUGIN_GROUP) if ep.name not in COMMANDS}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -32,8 +42,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in (only,) if only in COMMANDS else COMMANDS:
-        module_name = f"ropar_core.commands.{name}"
+    plugins = {} if only in COMMANDS else plugin_commands()  # reading installed metadata costs start-up time
+    names = (only,) if only in COMMANDS or only in plugins else COMMANDS + tuple(plugins)
+    for name in names:
+        module_name = plugins.get(name, f"ropar_core.commands.{name}")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ropar_core.atomic import atomic_path
 from ropar_core.errors import RoparError
-from ropar_core.skeleton import NUM_JOINTS, PARENTS, PART_OWN_JOINTS
+from ropar_core.skeleton import NUM_JOINTS, PARENTS, PART_NAMES, PART_OWN_JOINTS
 
 PREVIEW_SUFFIXES = (".png", ".gif")
 VIEW_AZIMUTH_DEG = 35.0  # camera swung to the figure's left-front so depth reads as sideways motion
@@ -36,11 +36,16 @@ TITLE_PX, LABEL_PX = 12, 10  # font sizes
 
 WHITE, GRID, TRAJECTORY, TEXT = (255, 255, 255), (187, 187, 187), (44, 160, 44), (0, 0, 0)
 LEFT, RIGHT, TORSO = (31, 119, 180), (214, 39, 40), (51, 51, 51)
+UNSEEN = GRID  # parts a video did not see (a clip's credible mask) are drawn in the grid's grey
 _JOINT_COLOURS = [TORSO] * NUM_JOINTS
 for _part, _colour in (("left_arm", LEFT), ("left_leg", LEFT), ("right_arm", RIGHT), ("right_leg", RIGHT)):
     for _j in PART_OWN_JOINTS[_part]:
         _JOINT_COLOURS[_j] = _colour
 BONES = [(PARENTS[j], j) for j in range(1, NUM_JOINTS)]
+_JOINT_PART = [0] * NUM_JOINTS  # index in PART_NAMES of the part that owns each joint (trunk: torso)
+for _k, _part in enumerate(PART_NAMES):
+    for _j in PART_OWN_JOINTS[_part]:
+        _JOINT_PART[_j] = _k
 BONE_WIDTH, GRID_WIDTH, TRAJECTORY_WIDTH = 5, 2, 2  # at SUPERSAMPLE scale
 
 
@@ -83,8 +88,10 @@ class _Scene:
     """One motion, ready to draw any frame into a panel of (width, height) pixels that sits `top`
     pixels below the top of its image (room for a title, pasted afterwards)."""
 
-    def __init__(self, joints: np.ndarray, fps: float, size: tuple[int, int], top: int = 0):
+    def __init__(self, joints: np.ndarray, fps: float, size: tuple[int, int], top: int = 0,
+                 credible: np.ndarray | None = None):
         self.joints, self.fps, self.size, self.top = joints, fps, size, top
+        self.credible = credible  # (T, 5) bool or None: every part drawn in colour
         lowest = joints[..., 1].min()
         self.floor = min(lowest, 0.0) if lowest > -0.5 else lowest  # data are grounded at y = 0; keep that
         ground = joints[:, 0].copy()
@@ -124,9 +131,12 @@ class _Scene:
                   width=TRAJECTORY_WIDTH)
         pts = self._pixels(self.screen[t], centre).tolist()
         r = BONE_WIDTH / 2
+        colours = _JOINT_COLOURS
+        if self.credible is not None:
+            colours = [c if self.credible[t, k] else UNSEEN for c, k in zip(_JOINT_COLOURS, _JOINT_PART)]
         for p, j in BONES:
-            draw.line(pts[p] + pts[j], fill=_JOINT_COLOURS[j], width=BONE_WIDTH)
-        for (x, y), colour in zip(pts, _JOINT_COLOURS):  # round joints, as a pen would draw them
+            draw.line(pts[p] + pts[j], fill=colours[j], width=BONE_WIDTH)
+        for (x, y), colour in zip(pts, colours):  # round joints, as a pen would draw them
             draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
         img = img.reduce(SUPERSAMPLE)
         ImageDraw.Draw(img).text((w / 2, self.top + h - 3), f"{t / self.fps:.2f} s", fill=TEXT,
@@ -149,10 +159,21 @@ def _title_bar(title: str | None, width: int):
     return bar
 
 
+def _check_credible(credible, frames: int) -> np.ndarray | None:
+    if credible is None:
+        return None
+    credible = np.asarray(credible, dtype=bool)
+    if credible.shape != (frames, len(PART_NAMES)):
+        raise RoparError(f"preview: credible mask must be ({frames}, {len(PART_NAMES)}), "
+                         f"got {credible.shape}")
+    return credible
+
+
 def save_strip(path: str | os.PathLike, joints, fps: float = 20.0, num_frames: int = 8,
-               title: str | None = None) -> Path:
-    """PNG: `num_frames` evenly spaced frames side by side."""
+               title: str | None = None, credible=None) -> Path:
+    """PNG: `num_frames` evenly spaced frames side by side (parts not credible in grey)."""
     joints = _check_joints(joints)
+    credible = _check_credible(credible, joints.shape[0])
     n = max(1, min(int(num_frames), joints.shape[0]))
     frames = np.linspace(0, joints.shape[0] - 1, n).round().astype(int)
     from PIL import Image
@@ -160,7 +181,7 @@ def save_strip(path: str | os.PathLike, joints, fps: float = 20.0, num_frames: i
     pw, ph = STRIP_PANEL
     bar = _title_bar(title, pw * n)
     top = bar.height if bar is not None else 0
-    scene = _Scene(joints, fps, (pw - 2 * STRIP_GAP, ph - top))
+    scene = _Scene(joints, fps, (pw - 2 * STRIP_GAP, ph - top), credible=credible)
     canvas = Image.new("RGB", (pw * n, ph), WHITE)
     if bar is not None:
         canvas.paste(bar, (0, 0))
@@ -187,15 +208,17 @@ def _gif_palette():
     return pal
 
 
-def save_gif(path: str | os.PathLike, joints, fps: float = 20.0, title: str | None = None) -> Path:
-    """GIF: the motion animated at (at most) GIF_MAX_FPS, following the root."""
+def save_gif(path: str | os.PathLike, joints, fps: float = 20.0, title: str | None = None,
+             credible=None) -> Path:
+    """GIF: the motion animated at (at most) GIF_MAX_FPS, following the root (parts not credible in grey)."""
     from PIL import Image
 
     joints = _check_joints(joints)
+    credible = _check_credible(credible, joints.shape[0])
     stride = max(1, int(np.ceil(fps / GIF_MAX_FPS)))
     bar = _title_bar(title, GIF_SIZE)
     top = bar.height if bar is not None else 0
-    scene = _Scene(joints, fps, (GIF_SIZE, GIF_SIZE - top), top=top)
+    scene = _Scene(joints, fps, (GIF_SIZE, GIF_SIZE - top), top=top, credible=credible)
     palette = _gif_palette()
     frames = []
     for t in range(0, joints.shape[0], stride):
@@ -209,11 +232,13 @@ def save_gif(path: str | os.PathLike, joints, fps: float = 20.0, title: str | No
     return Path(path)
 
 
-def save_preview(path: str | os.PathLike, joints, fps: float = 20.0, title: str | None = None) -> Path:
-    """Write a preview chosen by suffix: .png strip or .gif animation."""
+def save_preview(path: str | os.PathLike, joints, fps: float = 20.0, title: str | None = None,
+                 credible=None) -> Path:
+    """Write a preview chosen by suffix: .png strip or .gif animation; `credible` (T, 5) greys out the
+    parts that were not seen in each frame."""
     suffix = Path(path).suffix.lower()
     if suffix == ".png":
-        return save_strip(path, joints, fps=fps, title=title)
+        return save_strip(path, joints, fps=fps, title=title, credible=credible)
     if suffix == ".gif":
-        return save_gif(path, joints, fps=fps, title=title)
+        return save_gif(path, joints, fps=fps, title=title, credible=credible)
     raise RoparError(f"preview path {path} must end in .png or .gif")
