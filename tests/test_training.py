@@ -191,3 +191,14 @@ def test_resume_from_a_corrupt_checkpoint_is_one_line(pvae_dir, cache_dir, tmp_p
     last = err.strip().splitlines()[-1]
     assert last.startswith("train_pvae: error: checkpoint") and "Traceback" not in err, err
     assert "corrupt" in last or "invalid JSON" in last or "nested" in last, last
+
+
+def test_ropar_text_encoder_given_by_name(pvae_dir, cache_dir, tmp_path):
+    """`--text-encoder NAME` (a str, which has .encode too) loads that encoder instead of using the
+    string as one."""
+    from training.train.train_ropar import main
+
+    out = tmp_path / "named"
+    assert main(["--data", str(cache_dir), "--pvae", str(pvae_dir), "--steps", "1", "--crop-frames", "64",
+                 "--eval-every", "0", "--text-encoder", "all-MiniLM-L6-v2", "--out", str(out), *TINY]) == 0
+    assert json.loads((out / "config.json").read_text())["text_encoder"]

@@ -284,7 +284,9 @@ def train(cfg: TrainConfig, cache: str | Path, pvae_dir: str | Path, out: str | 
     try:
         pvae, mean, std = load_pvae(pvae_dir, dist.device)
         pvae.requires_grad_(False)
-        text = text_encoder if hasattr(text_encoder, "encode") else TextEncoder(text_encoder, device="cpu")
+        # a name or directory (str has .encode too) is loaded; anything else is a loaded encoder
+        named = text_encoder is None or isinstance(text_encoder, (str, Path))
+        text = TextEncoder(text_encoder, device="cpu") if named else text_encoder
         crop_tokens = cfg.crop_frames // sk.TOKEN_FRAMES
         mcfg = model_config(preset, pvae.cfg, text.dim, crop_tokens, overrides)
 
