@@ -42,6 +42,16 @@ PROMPTS = {
              ("greeting a friend by waving the right hand", "a woman greets people waving both arms",
               "a student puts up the left hand to ask a question", "somebody holds both arms up high")),
 }
+# The same for a model trained on the commercial-use sets (CMU, ReActIdle, DeepMimic): their contents.
+PROMPTS_OPEN = {
+    "walk": (("walk",), ("a man goes for a walk down the street", "she is walking along calmly",
+                         "somebody paces down a long corridor")),
+    "run": (("run",), ("a man is running fast", "somebody dashes down the track")),
+    "jump": (("jump",), ("a person leaps forward with both feet", "someone hops ahead a few times")),
+    "idle": (("idle",), ("a man waits around doing nothing", "she stands still and shifts her weight")),
+    "dance": (("dance",), ("a couple of salsa steps", "somebody dancing to latin music")),
+}
+PROMPT_SETS = {"default": PROMPTS, "open": PROMPTS_OPEN}
 LONG_PROMPT = "a man goes for a long walk down the street"
 
 
@@ -53,6 +63,9 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--long-seconds", type=float, default=30.0, help="0 = skip the long walks")
+    p.add_argument("--prompt-set", choices=sorted(PROMPT_SETS), default="default",
+                   help="groups of prompts and real contents: 'open' for a model trained on the "
+                        "commercial-use sets (with --data pointing at their clean cache)")
     p.add_argument("--out", default=None, help="write every number as JSON here")
     return p.parse_args(argv)
 
@@ -89,8 +102,8 @@ def measure(args) -> dict:
     gen = Generator.from_pretrained(args.model, device="cpu")
     real = real_rows(args.data, args.split)
     result: dict = {"model": args.model or "assets/default", "data": args.data, "seeds": args.seeds,
-                    "seconds": args.seconds, "groups": {}}
-    for group, (contents, prompts) in PROMPTS.items():
+                    "seconds": args.seconds, "prompt_set": args.prompt_set, "groups": {}}
+    for group, (contents, prompts) in PROMPT_SETS[args.prompt_set].items():
         entry = {"real": pl.summarise(r for c in contents for r in real.get(c, []))}
         for kind in ("raw", "cleaned"):
             t0 = time.perf_counter()
@@ -123,17 +136,21 @@ def targets(result: dict) -> list[str]:
         skating_ok = all(e[kind]["skating_ratio"] <= limits[name] for name, e in g.items())
         sink = max(e[kind]["sink_share"] for e in g.values())
         bone = max(e[kind]["bone_variation_max"] for e in g.values())
-        walk = g["walk"][kind]["abs_heading_median_deg"]
-        turn = max(abs(g[t][kind]["heading_deg"] - g[t]["real"]["heading_deg"])
-                   for t in ("turn-left", "turn-right"))
         lines += [
             f"{kind:>8}: skating / limit (1.5x real + 0.02): {skates}: {'yes' if skating_ok else 'NO'}",
             f"{kind:>8}: worst sink share {100 * sink:.1f} % <= 2 %: {'yes' if sink <= 0.02 else 'NO'}",
             f"{kind:>8}: worst bone-length variation {100 * bone:.2f} % <= 1 %: "
             f"{'yes' if bone <= 0.01 else 'NO'}",
-            f"{kind:>8}: straight walk |heading| median {walk:.1f} deg < 15: {'yes' if walk < 15 else 'NO'}",
-            f"{kind:>8}: worst turn error vs real {turn:.1f} deg <= 25: {'yes' if turn <= 25 else 'NO'}",
         ]
+        if "walk" in g:
+            walk = g["walk"][kind]["abs_heading_median_deg"]
+            lines.append(f"{kind:>8}: straight walk |heading| median {walk:.1f} deg < 15: "
+                         f"{'yes' if walk < 15 else 'NO'}")
+        if "turn-left" in g and "turn-right" in g:
+            turn = max(abs(g[t][kind]["heading_deg"] - g[t]["real"]["heading_deg"])
+                       for t in ("turn-left", "turn-right"))
+            lines.append(f"{kind:>8}: worst turn error vs real {turn:.1f} deg <= 25: "
+                         f"{'yes' if turn <= 25 else 'NO'}")
     return lines
 
 
