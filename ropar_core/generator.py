@@ -65,7 +65,28 @@ from ropar_core.request import (
 from ropar_core.ropar import DEFAULT_CFG_SCALE, DEFAULT_UNMASK_STEPS
 from ropar_core.windows import sample_in_windows
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "default"
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+DEFAULT_MODEL_DIR = ASSETS_DIR / "default"
+
+
+def shipped_models() -> list[str]:
+    """Names of the models in assets/ (each a complete model directory): `--model NAME` picks one."""
+    return sorted(p.parent.name for p in ASSETS_DIR.glob("*/config.json"))
+
+
+def model_path(model: str | os.PathLike | None) -> Path:
+    """A model directory, or the name of a shipped one ("default", "open"); None: the default. A folder
+    of that name in the working directory wins over the shipped model."""
+    if model is None:
+        path = DEFAULT_MODEL_DIR
+    elif str(model) in shipped_models() and not Path(model).exists():
+        path = ASSETS_DIR / str(model)
+    else:
+        return Path(model)
+    if not (path / "config.json").is_file():
+        which = "default model" if model is None else f"shipped model {path.name!r}"
+        raise ModelError(f"the {which} is missing ({path}); reinstall ropar or pass --model DIR")
+    return path
 
 
 @dataclass
@@ -139,9 +160,7 @@ class Generator:
 
         dev = resolve_device(device)
         set_threads(threads, dev)  # before loading: the text encoder's first run already benefits
-        path = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
-        if model_dir is None and not (path / "config.json").is_file():
-            raise ModelError(f"the default model is missing ({path}); reinstall ropar or pass --model DIR")
+        path = model_path(model_dir)
         pvae, ropar, config, mean, std = load_models(path, dev)
         key = (str(config.get("text_encoder")), str(dev))
         if key not in _TEXT_ENCODERS:  # frozen and shared: loading it again would only cost time

@@ -374,3 +374,15 @@ def test_a_broken_checkpoint_gives_a_model_error_not_nan(gen, monkeypatch):
 def test_too_long_source_motion_for_editing(gen):
     with pytest.raises(RoparError, match="too long to edit"):
         gen.edit("a person walks", np.repeat(walking_motion(2), 1300, axis=0), keep_parts="legs")
+
+
+def test_model_path_names_the_shipped_models(tmp_path, monkeypatch):
+    from ropar_core.generator import ASSETS_DIR, DEFAULT_MODEL_DIR, model_path, shipped_models
+
+    assert "default" in shipped_models()
+    assert model_path(None) == DEFAULT_MODEL_DIR
+    monkeypatch.chdir(tmp_path)
+    assert model_path("default") == ASSETS_DIR / "default"
+    (tmp_path / "default").mkdir()  # a folder of that name where the user stands is what they mean
+    assert model_path("default") == Path("default")
+    assert model_path("no-such-model") == Path("no-such-model")

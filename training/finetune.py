@@ -271,12 +271,12 @@ def model_card(base: Path, clips: list[dict], spec: FinetuneSpec, seconds: float
 def finetune(spec: FinetuneSpec) -> Path:
     """Fine-tune the base model on the spec's clips; -> the new model directory."""
     from ropar_core import checkpoint
-    from ropar_core.generator import DEFAULT_MODEL_DIR
+    from ropar_core.generator import model_path
     from ropar_core.text import TextEncoder
     from training.train import train_ropar
 
     _check_spec(spec)
-    base = Path(spec.model) if spec.model else DEFAULT_MODEL_DIR
+    base = model_path(spec.model)
     base_config = checkpoint.load_config(base)
     clips = [read_clip(p) for p in spec.clips]
     captions_for(clips, spec.caption)

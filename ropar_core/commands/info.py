@@ -20,7 +20,8 @@ VOCABULARY = "vocabulary.json"  # [{action, source, clips, minutes, licence, exa
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="show a model's configuration, size, licence and the device",
                        description="Describe a model directory and the device `ropar generate` would use.")
-    p.add_argument("--model", metavar="DIR", default=None, help="model directory (default: the shipped one)")
+    p.add_argument("--model", metavar="DIR", default=None,
+                   help="model directory, or a shipped model by name: default (the default), open")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="device to report (default auto)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -157,11 +158,9 @@ def _scalar_keys(d: dict) -> tuple[str, ...]:
 
 
 def run(args) -> int:
-    from ropar_core.generator import DEFAULT_MODEL_DIR
+    from ropar_core.generator import model_path
 
-    model_dir = Path(args.model) if args.model else DEFAULT_MODEL_DIR
-    if args.model is None and not (model_dir / "config.json").is_file():
-        raise ModelError(f"the default model is missing ({model_dir}); reinstall ropar or pass --model DIR")
+    model_dir = model_path(args.model)
     info = describe(model_dir, args.device)
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))

@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
                     "writes the reconstruction and prints its MPJPE against the input.")
     p.add_argument("motion", metavar="MOTION", help="input motion file")
     p.add_argument("--out", required=True, help="output motion (.bvh .npz .npy .json), written atomically")
-    p.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+    p.add_argument("--model", metavar="DIR", default=None,
+                   help="model directory, or a shipped model by name: default (the default), open")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.set_defaults(func=run)
 
@@ -40,7 +41,7 @@ def run(args) -> int:
     from ropar_core import features as F
     from ropar_core import io
     from ropar_core.device import resolve_device
-    from ropar_core.generator import DEFAULT_MODEL_DIR
+    from ropar_core.generator import model_path
     from ropar_core.modeldir import load_pvae
 
     motion = io.load_motion(args.motion, fps=sk.FPS)
@@ -51,7 +52,7 @@ def run(args) -> int:
         raise MotionFileError(f"{args.motion}: {motion.frames} frames at 20 fps is too short to reconstruct "
                               f"(at least {2 * sk.TOKEN_FRAMES + 1} needed)")
     feats = feats[:T]
-    pvae, mean, std = load_pvae(args.model or DEFAULT_MODEL_DIR, resolve_device(args.device))
+    pvae, mean, std = load_pvae(model_path(args.model), resolve_device(args.device))
     rec = reconstruct_features(pvae, mean, std, feats)
     ref_joints = F.features_to_joints(feats)  # the input as the model sees it
     rec_joints = F.features_to_joints(rec)
