@@ -41,8 +41,25 @@ def test_compare_counts_only_differences_beyond_the_cis():
     assert report.compare(a, {"mean": 1.1, "ci95": 0.1}, True) == "tie"  # 0.1 < sqrt(0.02)
     lines = report.reading([{"claim": "X", "metric": "fid", "verdict": "worse"},
                             {"claim": "X", "metric": "r1", "verdict": "tie"},
-                            {"claim": "Y", "metric": "fid", "verdict": "better"}], "tiny")
+                            {"claim": "Y", "metric": "fid", "verdict": "better"}],
+                           {"a": {"r1": {"mean": 0.1}}, "b": {"r1": {"mean": 0.5}}})
     assert lines[0].startswith("X — is contradicted in part") and lines[1].startswith("Y — holds")
+    assert lines[2].startswith("1 of 2 generation rows stay below R@1 0.4") and "a 0.100" in lines[2]
+    lines = report.reading([], {"a": {"r1": {"mean": 0.42}}, "b": {"r1": {"mean": 0.5}}})
+    assert lines == ["Every generation row reaches R@1 >= 0.4 (lowest 0.420): the verdicts compare models "
+                     "that have learned."]
+
+
+def test_rows_over_the_same_seeds_are_compared_paired():
+    """Three seeds: a gap shared by every seed is 'better' even where the seeds' own spread is larger than
+    the gap (the combined-CI rule would call it a tie); a swing either way is underpowered."""
+    base = [0.40, 0.46, 0.52]
+    a = {"mean": 0.463, "ci95": 0.15, "seeds": [v + 0.01 + d for v, d in zip(base, (0, 0.001, -0.001))]}
+    b = {"mean": 0.46, "ci95": 0.15, "seeds": base}
+    assert report.compare(a, b, lower_is_better=False, metric="r1") == "better"
+    assert report.compare(a, b, lower_is_better=True, metric="r1") == "worse"
+    swing = {"mean": 0.46, "ci95": 0.2, "seeds": [0.45, 0.52, 0.41]}
+    assert report.compare(swing, b, lower_is_better=False, metric="r1") == "underpowered"
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ import torch
 from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError, cli_error
 from training.data.cache import Cache
-from training.evaluation import evaluate
+from training.evaluation import evaluate, metrics
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
 from training.experiments.report_runs import (
     PRESETS,
@@ -49,7 +49,6 @@ from training.experiments.report_runs import (
     ReportBudget,
     log,
     plan,
-    slug,
     train_runs,
 )
 from training.experiments.report_text import (
@@ -99,6 +98,19 @@ def _cached_eval(path: Path, key: dict, compute, timings: Timings | None = None,
     return result
 
 
+def over_seeds(per_seed: list[dict]) -> dict:
+    """One row from its seeds' results: with one seed that seed's own interval (over evaluation
+    repeats); with several, per metric the Student-t interval over the seeds' means, and those means
+    in seed order ("seeds")."""
+    if len(per_seed) == 1:
+        return per_seed[0]
+    out = {}
+    for metric in per_seed[0]:
+        values = [float(r[metric]["mean"]) for r in per_seed]
+        out[metric] = {**metrics.t_interval(values).to_dict(), "seeds": values}
+    return out
+
+
 def _model_key(model_dir: Path) -> dict:
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     return {"dir": str(model_dir), "train": config.get("train", {})}
@@ -112,7 +124,8 @@ def evaluate_generator_dir(model_dir: Path, ev: TextMotionEvaluator, clips, text
     pvae, ropar, config, mean, std = load_models(model_dir, "cpu")
     gen = Generator(pvae, ropar, text_encoder, mean, std, config, torch.device("cpu"), name=model_dir.name)
     return evaluate.evaluate_generation(gen, ev, clips, repeats=repeats, seed=SEEDS["eval"],
-                                        batch_size=budget.eval.batch_size, steps=budget.eval.steps)
+                                        batch_size=budget.eval.batch_size, steps=budget.eval.steps,
+                                        raw=budget.eval.raw)
 
 
 def evaluate_pvae_dir(model_dir: Path, ev: TextMotionEvaluator, clips, repeats: int) -> dict:
@@ -210,27 +223,35 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
                                    timings, "real/eval")
     for run in plan(ratios):
         log(f"run {run.name}")
-        dirs = train_runs(run, caches, work, budget, commands, timings, text_encoder)
-        if budget.eval_threads:
-            torch.set_num_threads(budget.eval_threads)  # training changed it
-        eval_key = {"eval": dataclasses.asdict(budget.eval), "n": len(clips), "evaluator": str(evaluator_dir)}
-        if not run.pvae_from and run.name in ("ropar@noisy", "ropar-nopart@noisy", "pvae-noshared@noisy"):
-            key = {**eval_key, **_model_key(dirs["pvae"])}
-            results["reconstruction"][run.name] = _cached_eval(
-                work / slug(run.name) / "eval_reconstruction.json", key,
-                lambda d=dirs["pvae"]: evaluate_pvae_dir(d, ev, clips, reps), timings, f"{run.name}/eval_rec")
-        if "ropar" in dirs:
-            key = {**eval_key, **_model_key(dirs["ropar"])}
-            t0 = time.time()
-            results["generation"][run.name] = _cached_eval(
-                work / slug(run.name) / "eval_generation.json", key,
-                lambda d=dirs["ropar"]: evaluate_generator_dir(d, ev, clips, text_encoder, budget, reps),
-                timings, f"{run.name}/eval_gen")
-            log(f"{run.name}: FID {fmt(results['generation'][run.name]['fid'])} "
-                 f"R@1 {fmt(results['generation'][run.name]['r1'])} ({time.time() - t0:.0f}s)")
+        rec_seeds, gen_seeds = [], []
+        for seed in budget.seeds:
+            dirs = train_runs(run, caches, work, budget, commands, timings, text_encoder, seed)
+            if budget.eval_threads:
+                torch.set_num_threads(budget.eval_threads)  # training changed it
+            eval_key = {"eval": budget.eval.record(), "n": len(clips), "evaluator": str(evaluator_dir)}
+            label = run.name if budget.seeds == (0,) else f"{run.name}/s{seed}"
+            if not run.pvae_from and run.name in ("ropar@noisy", "ropar-nopart@noisy", "pvae-noshared@noisy"):
+                key = {**eval_key, **_model_key(dirs["pvae"])}
+                rec_seeds.append(_cached_eval(
+                    dirs["pvae"].parent / "eval_reconstruction.json", key,
+                    lambda d=dirs["pvae"]: evaluate_pvae_dir(d, ev, clips, reps), timings,
+                    f"{label}/eval_rec"))
+            if "ropar" in dirs:
+                key = {**eval_key, **_model_key(dirs["ropar"])}
+                t0 = time.time()
+                gen_seeds.append(_cached_eval(
+                    dirs["ropar"].parent / "eval_generation.json", key,
+                    lambda d=dirs["ropar"]: evaluate_generator_dir(d, ev, clips, text_encoder, budget, reps),
+                    timings, f"{label}/eval_gen"))
+                log(f"{label}: FID {fmt(gen_seeds[-1]['fid'])} R@1 {fmt(gen_seeds[-1]['r1'])} "
+                    f"({time.time() - t0:.0f}s)")
+        if rec_seeds:
+            results["reconstruction"][run.name] = over_seeds(rec_seeds)
+        if gen_seeds:
+            results["generation"][run.name] = over_seeds(gen_seeds)
 
     results["claims"] = claims(results, ratios)
-    results["reading"] = signal_check(results) + reading(results["claims"], preset)
+    results["reading"] = signal_check(results) + reading(results["claims"], results["generation"])
     results["commands"] = commands
     results["meta"] = {
         "preset": preset,
@@ -239,7 +260,7 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
         "compute_seconds": sum(timings.data.values()),
         "machine": (f"{os.cpu_count()} CPU cores shared with other jobs (training --threads "
                     f"{budget.threads}, evaluation {eval_threads} thread(s))"),
-        "repeats": reps, "num_test": len(clips),
+        "repeats": reps, "num_test": len(clips), "training_seeds": list(budget.seeds), "raw": budget.eval.raw,
         "seeds": SEEDS, "budget": budget.record(), "evaluator": _retrieval_summary(evaluator_dir),
         "credible_token_ratio": {n: Cache(p).credible_token_ratio("train") for n, p in caches.items()
                                  if not n.endswith("-blind")},
