@@ -152,7 +152,7 @@ def test_the_reading_says_what_the_numbers_say():
     block["verdict_against"] = per["against"]
     text = " ".join(kr.reading(block, None))
     assert "beats ropar on FID" in text and "reversed" in text  # fullbody's FID win, said plainly
-    assert f"Verdict (ropar vs blind_both): {block['verdict']}" in text
+    assert f"Verdict, ropar vs blind_both: {block['verdict']}" in text
     assert "R@1 0.460 >= 0.45" in text
     block["paired"]["ropar-fullbody"]["fid"]["call"] = "tie"
     block["ropar_r1"], block["r1_target_met"] = 0.3, False

@@ -39,12 +39,16 @@ def test_compare_counts_only_differences_beyond_the_cis():
     assert report.compare(a, b, lower_is_better=True) == "better"
     assert report.compare(a, b, lower_is_better=False) == "worse"
     assert report.compare(a, {"mean": 1.1, "ci95": 0.1}, True) == "tie"  # 0.1 < sqrt(0.02)
-    lines = report.reading([{"claim": "X", "metric": "fid", "verdict": "worse"},
-                            {"claim": "X", "metric": "r1", "verdict": "tie"},
-                            {"claim": "Y", "metric": "fid", "verdict": "better"}],
-                           {"a": {"r1": {"mean": 0.1}}, "b": {"r1": {"mean": 0.5}}})
+    rows = {"a": {"r1": {"mean": 0.5}}, "b": {"r1": {"mean": 0.45}}, "c@x": {"r1": {"mean": 0.1}}}
+    lines = report.reading([{"claim": "X", "metric": "fid", "verdict": "worse", "a": "a", "b": "b"},
+                            {"claim": "X", "metric": "r1", "verdict": "tie", "a": "a", "b": "b"},
+                            {"claim": "Y", "metric": "fid", "verdict": "better", "a": "a", "b": "b"},
+                            {"claim": "Z", "metric": "fid", "verdict": "better", "a": "a", "b": "c"}], rows)
     assert lines[0].startswith("X — is contradicted in part") and lines[1].startswith("Y — holds")
-    assert lines[2].startswith("1 of 2 generation rows stay below R@1 0.4") and "a 0.100" in lines[2]
+    # a claim about a model that has not learned (R@1 0.1) is not read as a verdict
+    assert lines[2] == ("Z — not tested here: R@1 below 0.4 in c@x (the intervals alone would say fid: "
+                        "better).")
+    assert lines[3].startswith("1 of 3 generation rows stay below R@1 0.4") and "c@x 0.100" in lines[3]
     lines = report.reading([], {"a": {"r1": {"mean": 0.42}}, "b": {"r1": {"mean": 0.5}}})
     assert lines == ["Every generation row reaches R@1 >= 0.4 (lowest 0.420): the verdicts compare models "
                      "that have learned."]

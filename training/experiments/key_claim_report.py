@@ -168,7 +168,7 @@ def verdict_sentence(block: dict) -> str:
     note = ("" if against == PRIMARY[0] else
             f" ({PRIMARY[0]}, the paper's blind baseline, has no two seeds paired with ropar yet, so the "
             f"verdict is about {against})")
-    return f"Verdict (ropar vs {against}){note}: {word}: {what.get(word, word)}."
+    return f"Verdict, ropar vs {against}{note}: {word}: {what.get(word, word)}."
 
 
 def fullbody_sentence(c: dict) -> str | None:
@@ -291,7 +291,7 @@ def write_markdown(out: Path, block: dict) -> None:
             iv = a.get(f"{m}_interval")
             if iv:
                 return f"{iv['mean']:.4f} ± {iv['ci95']:.4f}"
-            return ", ".join(f"{v:.4f}" for v in a.get(m, []))
+            return ", ".join(f"{v:.4f}" for v in a.get(m, [])) or "—"
         row = [str(len(a["seeds"])), cell("fid"), cell("r1"), cell("multimodality")]
         lines.append(f"| {arm} | " + " | ".join(row) + " |")
     lines += ["", "## Paired by seed (ropar − arm)", "",

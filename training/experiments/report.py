@@ -1,7 +1,7 @@
 """Reproduce the paper's Table 1, Table 2 and Fig. 3 on our data, at a chosen budget.
 
-    python -m training.report --preset small --out reports/ [--caches data/cache] [--work runs/report-small]
-        [--evaluator runs/evaluator] [--repeats 3] [--limit N]
+    python -m training.report --preset paper --out reports/ [--caches data/cache] [--work runs/report-paper]
+        [--evaluator assets/evaluator] [--repeats 3] [--limit N] [--text-only]
 
 What is trained (every run with fixed seeds, through the typed trainers: runs.RunSpec -> runs.train_run):
 - RoPAR (part-aware P-VAE + RoPAR, credibility-aware) and the full-body baseline on every cache: clean
@@ -15,9 +15,13 @@ What is trained (every run with fixed seeds, through the typed trainers: runs.Ru
   tokens, still credibility-aware: a token is credible only when every part is) and without the
   diffusion head (direct regression).
 Everything is judged by the evaluator of training/evaluation/evaluator.py (trained on the clean cache
-only) with training/evaluation/evaluate.py's protocol; numbers are mean +- 95 % CI over `repeats`
-evaluation runs (sampling and caption draws). The CIs do NOT include training-seed variance: each
-configuration is trained once.
+only) with training/evaluation/evaluate.py's protocol. A preset with several training seeds (`paper`:
+the key claim's budget, seeds 0-2, the whole test split, raw model output) trains every row once per
+seed; a row's numbers are then the Student-t interval over the seeds' means (training and evaluation
+variance together) and the claims compare rows paired by seed (training/evaluation/statistics.py). A
+one-seed preset (`tiny`, `small`, `full`) gives mean +- 95 % CI over `repeats` evaluation runs, which
+do NOT include training-seed variance. `--text-only` rewrites the claims, reading, report.md and
+fig3.png from a committed report.json without training or evaluating anything.
 
 Outputs in --out: report.md, report.json (every number, command, seed and timing), fig3.png. Trained
 models and per-run results stay in --work, so an interrupted report resumes where it stopped.
@@ -283,6 +287,24 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
     return results
 
 
+def rewrite_text(out: Path) -> dict:
+    """The claims, reading, report.md and fig3.png again from out/report.json (nothing trained or
+    evaluated): a new way of reading the numbers applied to a committed report."""
+    try:
+        results = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RoparError(f"cannot read {out / 'report.json'}: {exc}") from exc
+    if not results.get("generation") or "meta" not in results:
+        raise RoparError(f"{out / 'report.json'} holds no report (no generation results)")
+    ratios = {float(r): name for r, name in results["meta"].get("ratio_caches", {}).items()}
+    results["claims"] = claims(results, ratios)
+    results["reading"] = signal_check(results) + reading(results["claims"], results["generation"])
+    plot_fig3(results, ratios, out / "fig3.png")
+    write_text(out / "report.json", json.dumps(results, indent=1, default=float) + "\n")
+    write_markdown(results, ratios, out / "report.md")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.report", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
@@ -295,7 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="evaluation repeats (default: the preset's)")
     parser.add_argument("--limit", type=int, help="evaluate on a seeded random subset of N test clips")
     parser.add_argument("--fresh", action="store_true", help="delete WORK first")
+    parser.add_argument("--text-only", action="store_true",
+                        help="only rewrite the claims, reading, report.md and fig3.png from OUT/report.json")
     args = parser.parse_args(argv)
+    if args.text_only:
+        try:
+            rewrite_text(Path(args.out))
+        except RoparError as exc:
+            return cli_error("report", exc)
+        return 0
     work = Path(args.work) if args.work else REPO / "runs" / f"report-{args.preset}"
     if args.fresh and work.exists():
         shutil.rmtree(work)

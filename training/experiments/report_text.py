@@ -244,9 +244,17 @@ def reading(claim_list: list[dict], generation: dict) -> list[str]:
     by_claim: dict[str, list[dict]] = {}
     for c in claim_list:
         by_claim.setdefault(c["claim"], []).append(c)
+    r1 = {k: v["r1"]["mean"] for k, v in generation.items() if "r1" in v}
     for claim, items in by_claim.items():
         verdicts = {c["metric"]: c["verdict"] for c in items}
         values = set(verdicts.values())
+        rows = {k for c in items for x in (c["a"], c["b"]) for k in r1 if k == x or k.startswith(f"{x}@")}
+        unlearned = sorted(k for k in rows if r1[k] < R1_FLOOR)
+        if unlearned:
+            detail = ", ".join(f"{m}: {v}" for m, v in verdicts.items())
+            out.append(f"{claim} — not tested here: R@1 below {R1_FLOOR} in {', '.join(unlearned)} "
+                       f"(the intervals alone would say {detail}).")
+            continue
         if values == {"better"}:
             word = "holds"
         elif values == {"tie"}:
@@ -265,7 +273,6 @@ def reading(claim_list: list[dict], generation: dict) -> list[str]:
             word = "holds (competitive = not worse)"
         detail = ", ".join(f"{m}: {v}" for m, v in verdicts.items())
         out.append(f"{claim} — {word} ({detail}).")
-    r1 = {k: v["r1"]["mean"] for k, v in generation.items() if "r1" in v}
     low = sorted(k for k, v in r1.items() if v < R1_FLOOR)
     if low:
         out.append(f"{len(low)} of {len(r1)} generation rows stay below R@1 {R1_FLOOR} (lowest: "
