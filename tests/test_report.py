@@ -138,3 +138,40 @@ def test_signal_check_counts_models_above_chance():
     lines = report.signal_check(results)
     assert lines[0].startswith("1 of 2 trained models have R@1 above chance") and "best is a" in lines[0]
     assert "1.000–2.000" in lines[1]
+
+
+@pytest.mark.slow
+def test_a_preset_with_seeds_trains_each_row_per_seed_and_reads_them_paired(caches, tmp_path, monkeypatch):
+    """Two rows at the tiny budget with seeds 0 and 1 and raw output: each row is the t interval over its
+    seeds, each claim is tested paired by seed, and the report says so."""
+    import dataclasses
+
+    from training.experiments import report_runs
+
+    torch.set_num_threads(1)
+    tiny = report_runs.PRESETS["tiny"]
+    monkeypatch.setitem(report_runs.PRESETS, "tiny", dataclasses.replace(
+        tiny, seeds=(0, 1), eval=dataclasses.replace(tiny.eval, raw=True)))
+    monkeypatch.setattr(report, "plan", lambda ratios: [report_runs.Run("ropar@noisy", "noisy"),
+                        report_runs.Run("baseline@noisy", "noisy-blind", pvae={"part_decomposition": False})])
+    out, work = tmp_path / "out", tmp_path / "work"
+    argv = ["--preset", "tiny", "--out", str(out), "--caches", str(caches["clean"].parent),
+            "--work", str(work)]
+    assert report.main(argv) == 0
+    data = json.loads((out / "report.json").read_text())
+    for name in ("ropar@noisy", "baseline@noisy"):
+        row = data["generation"][name]["r1"]
+        per_seed = [json.loads((work / name.replace("@", "_at_") / f"s{s}" / "eval_generation.json")
+                               .read_text())["result"]["r1"]["mean"] for s in (0, 1)]
+        assert row["n"] == 2 and row["seeds"] == pytest.approx(per_seed)
+        assert row["mean"] == pytest.approx(np.mean(per_seed))
+    seeds = {json.loads((work / "ropar_at_noisy" / f"s{s}" / "ropar" / "config.json").read_text())["train"]
+             ["config"]["seed"] for s in (0, 1)}
+    assert len(seeds) == 2  # the two seeds really train differently
+    assert data["meta"]["training_seeds"] == [0, 1] and data["meta"]["raw"] is True
+    assert data["meta"]["budget"]["seeds"] == [0, 1] and data["meta"]["budget"]["eval"]["raw"] is True
+    table1 = [c for c in data["claims"] if c["claim"].startswith("Table 1: on noisy")]
+    assert {c["verdict"] for c in table1} <= {"better", "worse", "tie", "underpowered"} and len(table1) == 2
+    md = (out / "report.md").read_text()
+    assert "Student-t interval over 2 training seeds" in md and "raw model output" in md
+    assert "paired t-test" in md
