@@ -175,3 +175,20 @@ def test_a_preset_with_seeds_trains_each_row_per_seed_and_reads_them_paired(cach
     md = (out / "report.md").read_text()
     assert "Student-t interval over 2 training seeds" in md and "raw model output" in md
     assert "paired t-test" in md
+
+
+def test_a_view_built_from_an_older_cache_at_the_same_path_is_built_again(tmp_path):
+    from tests.helpers.synthetic import synthetic_clips, write_cache
+    from training.experiments.discard import discard_cache
+
+    src = write_cache(tmp_path / "noisy", synthetic_clips(8, 0), 0.7, 0)
+    blind = report.blind_cache(src, tmp_path / "noisy-blind")
+    kept = discard_cache(src, tmp_path / "noisy-discard")
+    first = {p: (p / "meta.json").stat().st_mtime_ns for p in (blind, kept)}
+    assert report.blind_cache(src, blind) == blind and discard_cache(src, kept) == kept
+    assert {p: (p / "meta.json").stat().st_mtime_ns for p in (blind, kept)} == first  # reused
+    write_cache(tmp_path / "noisy", synthetic_clips(8, 1), 0.7, 1)  # new data at the same path
+    report.blind_cache(src, blind)
+    discard_cache(src, kept)
+    assert all((p / "meta.json").stat().st_mtime_ns != first[p] for p in (blind, kept))
+    assert np.array_equal(Cache(blind).features[:], Cache(src).features[:])

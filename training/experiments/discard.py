@@ -18,6 +18,7 @@ from ropar_core.runs import true_runs
 from training.data.cache import Cache, CacheWriter
 from training.data.dataset import DEFAULT_MIN_FRAMES
 from training.data.importers import Clip
+from training.experiments.runs import source_identity, view_is_of
 
 _OWN_FIELDS = ("start", "length", "texts", "split", "id", "source", "subject", "content", "style")
 
@@ -28,15 +29,15 @@ def credible_stretches(credible, min_frames: int = DEFAULT_MIN_FRAMES) -> list[t
 
 
 def discard_cache(src: Path, dst: Path, min_frames: int = DEFAULT_MIN_FRAMES) -> Path:
-    """Write the discard view of noisy cache `src` to `dst` (unless it is there): its fully credible
-    stretches as clips (ids "<clip>#<start>"), every frame credible, stats over the kept train frames.
-    meta.json says how many frames and clips were kept."""
-    if (dst / "meta.json").is_file():
+    """Write the discard view of noisy cache `src` to `dst` (unless it is there, built from this `src`):
+    its fully credible stretches as clips (ids "<clip>#<start>"), every frame credible, stats over the
+    kept train frames. meta.json says how many frames and clips were kept."""
+    if view_is_of(dst, src):
         return dst
     cache = Cache(src)
     kept, kept_frames = set(), 0
     extra = {"discard_of": cache.meta.get("name", src.name), "discard_min_frames": min_frames,
-             "credibility_discard": True}
+             "credibility_discard": True, "view_of": source_identity(src)}
     with CacheWriter(dst, f"{cache.meta.get('name', src.name)}-discard", noisy=cache.noisy,
                      target_credible_ratio=cache.meta.get("target_credible_ratio"), extra_meta=extra) as w:
         for i, rec in enumerate(cache.clips):
