@@ -4,10 +4,11 @@ Why whole-body stretches and not parts: leaving only the noisy *parts* out is wh
 model already does (the P-VAE's loss skips non-credible channels, Eq. 1; RoPAR never shows or predicts a
 non-credible token, Eq. 2), so a part-level discard arm would be `ropar` again. The baseline a
 practitioner without part credibility would run is to drop every frame in which any part is not
-credible; whole clips alone would keep almost nothing at a credible-token ratio of 0.5 (most clips have
-some noisy frame), so each clip is cut into its stretches of fully credible frames, and a stretch enters
-training when it is at least `min_frames` long (the dataset's shortest usable clip). Each stretch keeps
-its clip's captions, split and labels."""
+credible; whole clips alone keep almost nothing (video noise at a credible ratio of 0.5 on 400 takes of
+dataset-2: 17 clips, 4 %, are credible throughout), so each clip is cut into its stretches of fully
+credible frames, and a stretch enters training when it is at least `min_frames` long (the dataset's
+shortest usable clip): on the same takes 64 stretches from 60 clips, 10.7 % of the frames. Each stretch
+keeps its clip's captions, split and labels."""
 
 from __future__ import annotations
 
