@@ -156,8 +156,9 @@ def test_the_reading_says_what_the_numbers_say():
     assert "R@1 0.460 >= 0.45" in text
     block["paired"]["ropar-fullbody"]["fid"]["call"] = "tie"
     block["ropar_r1"], block["r1_target_met"] = 0.3, False
-    text = " ".join(kr.reading(block, None))
-    assert "reversed" not in text and "have not learned enough" in text
+    lines = kr.reading(block, None)
+    assert "reversed" not in " ".join(lines) and "have not learned enough" in " ".join(lines)
+    assert "describes the budget, not the method" in next(x for x in lines if x.startswith("Verdict"))
 
 
 def test_schedule_interleaves_the_primary_pair_then_the_other_arms():

@@ -168,6 +168,9 @@ def verdict_sentence(block: dict) -> str:
     note = ("" if against == PRIMARY[0] else
             f" ({PRIMARY[0]}, the paper's blind baseline, has no two seeds paired with ropar yet, so the "
             f"verdict is about {against})")
+    if block.get("ropar_r1") is not None and not block.get("r1_target_met"):
+        note += (f" — at a budget where ropar stays below R@1 {R1_TARGET}, so this describes the budget, not "
+                 "the method")
     return f"Verdict, ropar vs {against}{note}: {word}: {what.get(word, word)}."
 
 
