@@ -145,6 +145,7 @@ def test_a_preset_with_seeds_trains_each_row_per_seed_and_reads_them_paired(cach
     """Two rows at the tiny budget with seeds 0 and 1 and raw output: each row is the t interval over its
     seeds, each claim is tested paired by seed, and the report says so."""
     import dataclasses
+    import shutil
 
     from training.experiments import report_runs
 
@@ -158,10 +159,12 @@ def test_a_preset_with_seeds_trains_each_row_per_seed_and_reads_them_paired(cach
     argv = ["--preset", "tiny", "--out", str(out), "--caches", str(caches["clean"].parent),
             "--work", str(work)]
     assert report.main(argv) == 0
+    saved_ev = tmp_path / "judge"  # the evaluator it trained in WORK, kept apart for the second call
+    shutil.copytree(work / "evaluator", saved_ev)
     data = json.loads((out / "report.json").read_text())
     for name in ("ropar@noisy", "baseline@noisy"):
         row = data["generation"][name]["r1"]
-        per_seed = [json.loads((work / name.replace("@", "_at_") / f"s{s}" / "eval_generation.json")
+        per_seed = [json.loads((out / "report_runs" / f"{name.replace('@', '_at_')}_s{s}_generation.json")
                                .read_text())["result"]["r1"]["mean"] for s in (0, 1)]
         assert row["n"] == 2 and row["seeds"] == pytest.approx(per_seed)
         assert row["mean"] == pytest.approx(np.mean(per_seed))
@@ -175,6 +178,16 @@ def test_a_preset_with_seeds_trains_each_row_per_seed_and_reads_them_paired(cach
     md = (out / "report.md").read_text()
     assert "Student-t interval over 2 training seeds" in md and "raw model output" in md
     assert "paired t-test" in md
+    # The per-seed records alone (no trained model: another machine) give the same report.
+    shutil.rmtree(work)
+
+    def boom(*a, **k):
+        raise AssertionError("a run on record was trained again")
+
+    monkeypatch.setattr(report_runs, "train_run", boom)
+    assert report.main([*argv, "--evaluator", str(saved_ev)]) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert again["generation"] == data["generation"] and again["claims"] == data["claims"]
 
 
 def test_a_view_built_from_an_older_cache_at_the_same_path_is_built_again(tmp_path):

@@ -23,8 +23,10 @@ one-seed preset (`tiny`, `small`, `full`) gives mean +- 95 % CI over `repeats` e
 do NOT include training-seed variance. `--text-only` rewrites the claims, reading, report.md and
 fig3.png from a committed report.json without training or evaluating anything.
 
-Outputs in --out: report.md, report.json (every number, command, seed and timing), fig3.png. Trained
-models and per-run results stay in --work, so an interrupted report resumes where it stopped.
+Outputs in --out: report.md, report.json (every number, command, seed and timing), fig3.png, and one small
+JSON per evaluated seed of a run in report_runs/ (keyed by data, judge, budget, seed and evaluation, no
+machine path): committed, a run on record is never trained or evaluated again, on any machine, so a long
+preset can be spread over days. Trained models stay in --work (an interrupted training resumes there).
 What is trained is report_runs.py; how the numbers are read and written up is report_text.py.
 """
 
@@ -46,14 +48,18 @@ from ropar_core.errors import RoparError, cli_error
 from training.data.cache import Cache
 from training.evaluation import evaluate, metrics
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
+from training.experiments.key_claim import cache_identity, evaluator_identity
 from training.experiments.report_runs import (
     PRESETS,
     RATIO_CACHES,
     SEEDS,
     ReportBudget,
+    commands_of,
     log,
     plan,
-    train_runs,
+    run_specs,
+    slug,
+    train_specs,
 )
 from training.experiments.report_text import (
     claims,
@@ -115,9 +121,35 @@ def over_seeds(per_seed: list[dict]) -> dict:
     return out
 
 
-def _model_key(model_dir: Path) -> dict:
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    return {"dir": str(model_dir), "train": config.get("train", {})}
+# Each evaluated seed of a run is a small JSON under OUT/report_runs/, keyed by everything it was
+# measured with (data, judge, budget, seed, evaluation) but no machine path: committed, it is never redone,
+# on any machine, even without the trained model, so a long preset can be spread over days.
+RECORDS = "report_runs"
+RECONSTRUCTION_RUNS = ("ropar@noisy", "ropar-nopart@noisy", "pvae-noshared@noisy")
+
+
+def measures(run, kind: str) -> bool:
+    """Whether a run is scored for reconstruction (Table 2's P-VAE rows) or generation."""
+    if kind == "reconstruction":
+        return not run.pvae_from and run.name in RECONSTRUCTION_RUNS
+    return not run.pvae_only
+
+
+def record_path(out: Path, run, seed: int, kind: str) -> Path:
+    return out / RECORDS / f"{slug(run.name)}_s{seed}_{kind}.json"
+
+
+def data_identities(caches: dict[str, Path]) -> dict[str, dict]:
+    """Each cache name's identity (a "-blind" view: its source's, marked as the view)."""
+    ids = {n: cache_identity(p) for n, p in caches.items() if not n.endswith("-blind")}
+    return {n: ids[n] if n in ids else {**ids[n.removesuffix("-blind")], "view": "blind"} for n in caches}
+
+
+def record_key(run, seed: int, budget: ReportBudget, ids: dict, evaluator: str, n: int) -> dict:
+    return {"version": 1, "run": run.name, "seed": seed, "data": ids[run.cache],
+            "pvae_data": ids[run.pvae_cache or run.cache], "pvae": run.pvae, "ropar": run.ropar,
+            "pvae_from": run.pvae_from, "eval": budget.eval.record(), "n": n, "evaluator": evaluator,
+            "budget": {"pvae": budget.pvae.record(), "ropar": budget.ropar.record()}}
 
 
 def evaluate_generator_dir(model_dir: Path, ev: TextMotionEvaluator, clips, text_encoder,
@@ -221,38 +253,41 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
 
     results: dict = {"generation": {}, "reconstruction": {}}
     reference = evaluate._reference_split(str(caches["clean"]), "test")
-    results["real"] = _cached_eval(work / "eval_real.json", {"n": len(clips), "repeats": reps,
-                                                            "evaluator": str(evaluator_dir)},
+    ev_id = evaluator_identity(evaluator_dir)
+    ids = data_identities(caches)
+    real_key = {"kind": "real", "n": len(clips), "repeats": reps, "evaluator": ev_id, "data": ids["clean"]}
+    results["real"] = _cached_eval(out / RECORDS / "real.json", real_key,
                                    lambda: evaluate.evaluate_real(ev, clips, reference, reps, SEEDS["eval"]),
                                    timings, "real/eval")
     for run in plan(ratios):
         log(f"run {run.name}")
-        rec_seeds, gen_seeds = [], []
+        per_seed: dict[str, list] = {"reconstruction": [], "generation": []}
         for seed in budget.seeds:
-            dirs = train_runs(run, caches, work, budget, commands, timings, text_encoder, seed)
-            if budget.eval_threads:
-                torch.set_num_threads(budget.eval_threads)  # training changed it
-            eval_key = {"eval": budget.eval.record(), "n": len(clips), "evaluator": str(evaluator_dir)}
             label = run.name if budget.seeds == (0,) else f"{run.name}/s{seed}"
-            if not run.pvae_from and run.name in ("ropar@noisy", "ropar-nopart@noisy", "pvae-noshared@noisy"):
-                key = {**eval_key, **_model_key(dirs["pvae"])}
-                rec_seeds.append(_cached_eval(
-                    dirs["pvae"].parent / "eval_reconstruction.json", key,
-                    lambda d=dirs["pvae"]: evaluate_pvae_dir(d, ev, clips, reps), timings,
-                    f"{label}/eval_rec"))
-            if "ropar" in dirs:
-                key = {**eval_key, **_model_key(dirs["ropar"])}
-                t0 = time.time()
-                gen_seeds.append(_cached_eval(
-                    dirs["ropar"].parent / "eval_generation.json", key,
-                    lambda d=dirs["ropar"]: evaluate_generator_dir(d, ev, clips, text_encoder, budget, reps),
-                    timings, f"{label}/eval_gen"))
-                log(f"{label}: FID {fmt(gen_seeds[-1]['fid'])} R@1 {fmt(gen_seeds[-1]['r1'])} "
-                    f"({time.time() - t0:.0f}s)")
-        if rec_seeds:
-            results["reconstruction"][run.name] = over_seeds(rec_seeds)
-        if gen_seeds:
-            results["generation"][run.name] = over_seeds(gen_seeds)
+            specs = run_specs(run, caches, work, budget, seed)
+            commands.extend(commands_of(run, specs))
+            key = record_key(run, seed, budget, ids, ev_id, len(clips))
+            wanted = [k for k in ("reconstruction", "generation") if measures(run, k)]
+            found = {k: recorded(record_path(out, run, seed, k), {**key, "kind": k}) for k in wanted}
+            if None in found.values():  # train only what has an evaluation still to do
+                dirs = train_specs(specs, label, timings, text_encoder)
+                if budget.eval_threads:
+                    torch.set_num_threads(budget.eval_threads)  # training changed it
+                for k in (k for k in wanted if found[k] is None):
+                    t0 = time.time()
+                    result = (evaluate_pvae_dir(dirs["pvae"], ev, clips, reps) if k == "reconstruction" else
+                              evaluate_generator_dir(dirs["ropar"], ev, clips, text_encoder, budget, reps))
+                    timings.add(f"{label}/eval_{k[:3]}", time.time() - t0)
+                    found[k] = {"key": {**key, "kind": k}, "result": result}
+                    write_text(record_path(out, run, seed, k), json.dumps(found[k], default=float) + "\n")
+            for k in wanted:
+                per_seed[k].append(found[k]["result"])
+            if "generation" in found:
+                gen = found["generation"]["result"]
+                log(f"{label}: FID {fmt(gen['fid'])} R@1 {fmt(gen['r1'])}")
+        for k, values in per_seed.items():
+            if values:
+                results[k][run.name] = over_seeds(values)
 
     results["claims"] = claims(results, ratios)
     results["reading"] = signal_check(results) + reading(results["claims"], results["generation"])

@@ -130,12 +130,12 @@ def run_dir(work: Path, name: str, budget: ReportBudget, seed: int) -> Path:
 def run_specs(run: Run, caches: dict[str, Path], work: Path, budget: ReportBudget,
               seed: int = 0) -> dict[str, RunSpec]:
     """The P-VAE and (unless pvae_only) the RoPAR one seed of a run trains: {"pvae": spec, "ropar": spec}.
-    A run that reuses another run's P-VAE has no "pvae" spec of its own, only its directory in the RoPAR's."""
+    A run that reuses another run's P-VAE (pvae_from: same data and P-VAE flags) names that P-VAE's
+    directory, so the P-VAE is trained there when it is not yet (its evaluations may be on record while
+    its model is not on this machine)."""
     pvae_dir = run_dir(work, run.pvae_from or run.name, budget, seed) / "pvae"
-    specs = {}
-    if not run.pvae_from:
-        specs["pvae"] = RunSpec("pvae", caches[run.pvae_cache or run.cache], pvae_dir, budget.pvae,
-                                SEEDS["pvae"] + seed, model=run.pvae, threads=budget.threads)
+    specs = {"pvae": RunSpec("pvae", caches[run.pvae_cache or run.cache], pvae_dir, budget.pvae,
+                             SEEDS["pvae"] + seed, model=run.pvae, threads=budget.threads)}
     if not run.pvae_only:
         specs["ropar"] = RunSpec("ropar", caches[run.cache], run_dir(work, run.name, budget, seed) / "ropar",
                                  budget.ropar, SEEDS["ropar"] + seed, model=run.ropar, pvae=pvae_dir,
@@ -143,17 +143,15 @@ def run_specs(run: Run, caches: dict[str, Path], work: Path, budget: ReportBudge
     return specs
 
 
-def train_runs(run: Run, caches: dict[str, Path], work: Path, budget: ReportBudget, commands: list[str],
-               timings, text_encoder, seed: int = 0) -> dict[str, Path]:
-    """Train (or find finished) the models of one seed of a run; returns their directories ("pvae",
-    "ropar") and appends their command lines to `commands`."""
-    specs = run_specs(run, caches, work, budget, seed)
-    dirs = {"pvae": run_dir(work, run.pvae_from or run.name, budget, seed) / "pvae"}
-    label = run.name if budget.seeds == (0,) else f"{run.name}/s{seed}"
+def commands_of(run: Run, specs: dict[str, RunSpec]) -> list[str]:
+    """The command lines of a run's own models (a shared P-VAE is listed by the run that owns it)."""
+    return [spec.command() for stage, spec in specs.items() if not (stage == "pvae" and run.pvae_from)]
+
+
+def train_specs(specs: dict[str, RunSpec], label: str, timings, text_encoder) -> dict[str, Path]:
+    """Train (or find finished) the models of one seed of a run; returns their directories."""
     for stage, spec in specs.items():
-        commands.append(spec.command())
         seconds = train_run(spec, text_encoder)
         if seconds:
             timings.add(f"{label}/{stage}", seconds)
-        dirs[stage] = spec.out
-    return dirs
+    return {stage: spec.out for stage, spec in specs.items()}
