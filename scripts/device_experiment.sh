@@ -13,7 +13,8 @@
 # training.data.device_pack text --caches CLEAN --out device-data/text-embeddings, ~12 MB).
 # Carry both: run(carry=["device-data"], command="bash scripts/device_experiment.sh").
 #
-# Settings (environment): PRESET (device), SEEDS (3), JOBS (runs at once, 6), DEVICE (cuda when
+# Settings (environment): PRESET (device), SEEDS (seeds of ropar and blind_both, 8), OTHER_SEEDS (of the
+# other arms, 3), ARMS (comma-separated, all by default), JOBS (runs at once, 6), DEVICE (cuda when
 # nvidia-smi works, else cpu), THREADS (torch threads per run, 2), DATA (data/device), ARCHIVE, PACK,
 # EVALUATOR (assets/evaluator), REPORTS (reports), OUT ($OUT or out/device), JUDGE_REPEATS (10),
 # BUDGET_S (seconds for the whole script, 470: the experiment is stopped in time to copy what finished;
@@ -22,7 +23,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$(command -v python3 || command -v python)}
 PRESET=${PRESET:-device}
-SEEDS=${SEEDS:-3}
+SEEDS=${SEEDS:-8}
+OTHER_SEEDS=${OTHER_SEEDS:-3}
+ARMS=${ARMS:-ropar,blind_both,blind,discard,fullbody}
 JOBS=${JOBS:-6}
 THREADS=${THREADS:-2}
 if [ -z "${DEVICE:-}" ]; then
@@ -74,6 +77,6 @@ log "judge check"
 left=$((BUDGET_S - (SECONDS - start)))
 log "experiment, ${left}s left"
 timeout --signal=INT --kill-after=20 "$left" "$PY" -m training.key_claim --caches "$DATA" --noisy "$NOISY" \
-  --preset "$PRESET" --seeds "$SEEDS" --jobs "$JOBS" --device "$DEVICE" --threads "$THREADS" \
+  --preset "$PRESET" --seeds "$SEEDS" --other-seeds "$OTHER_SEEDS" --arms "$ARMS" --jobs "$JOBS" --device "$DEVICE" --threads "$THREADS" \
   --evaluator "$EVALUATOR" --out "$REPORTS" || log "experiment stopped early (rc $?): rerun to finish"
 "$PY" -m training.key_claim --report-only --out "$REPORTS" || log "no finished runs to report"

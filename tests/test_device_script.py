@@ -39,7 +39,10 @@ def test_device_script_dry_run_at_the_tiny_preset(tmp_path):
     clean = make_synthetic_caches(tmp_path / "src", per_label=16, names=["clean"])["clean"]
     device_pack.pack(clean, tmp_path / "pack.npz")
     train_tiny_evaluator(clean, tmp_path / "ev", 60)
-    env = {**os.environ, "PRESET": "tiny", "SEEDS": "2", "JOBS": "1", "THREADS": "1", "DEVICE": "cpu",
+    # Not the discard arm: the synthetic video noise leaves 12 fully credible train stretches, fewer than
+    # one tiny batch (16); tests/test_key_claim.py trains it on a cache that has enough.
+    env = {**os.environ, "PRESET": "tiny", "SEEDS": "2", "OTHER_SEEDS": "1", "JOBS": "1", "THREADS": "1",
+           "DEVICE": "cpu", "ARMS": "ropar,blind_both,blind,fullbody",
            "DATA": str(tmp_path / "data"), "ARCHIVE": str(tmp_path / "none.tar.xz"),
            "PACK": str(tmp_path / "pack.npz"), "EVALUATOR": str(tmp_path / "ev"),
            "REPORTS": str(tmp_path / "reports"), "OUT": str(tmp_path / "out"), "JUDGE_REPEATS": "2",
@@ -51,9 +54,12 @@ def test_device_script_dry_run_at_the_tiny_preset(tmp_path):
     with tarfile.open(tmp_path / "out" / "reports.tgz") as tar:
         names = tar.getnames()
         report = json.load(tar.extractfile("report.json"))
-    assert sum(n.startswith("key_claim/") for n in names) == 10 and "judge/noisy_video_r50.json" in names
+    # ropar and blind_both on 2 seeds, blind and fullbody on 1, each with its P-VAE's record
+    assert sum(n.startswith("key_claim/") for n in names) == 11 and "judge/noisy_video_r50.json" in names
     assert report["key_claim"]["noise_mode"] == "video" and report["judge"]["noise_mode"] == ["video"]
-    assert len(report["key_claim"]["arms"]["blind"]["r1"]) == 2
+    arms = report["key_claim"]["arms"]
+    assert len(arms["blind_both"]["r1"]) == 2 and len(arms["fullbody"]["r1"]) == 1
+    assert not arms["discard"]["seeds"]
 
 
 def test_no_data_is_a_clear_error(tmp_path):

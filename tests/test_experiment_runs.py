@@ -82,3 +82,53 @@ def test_bad_specs_are_clear_errors(tmp_path):
     assert not is_trained(spec)  # trained for another budget
     (tmp_path / "m" / "config.json").write_text(json.dumps({"pvae": {}, "train": {"steps": 5}}))
     assert is_trained(spec)
+
+
+def test_the_paper_preset_is_the_key_claim_budget_over_three_seeds(tmp_path):
+    paper, kc = report_runs.PRESETS["paper"], key_claim.PRESETS["shipped"]
+    assert paper.pvae == kc.pvae and paper.pvae.steps >= 1500 and paper.ropar == kc.ropar
+    assert paper.ropar.steps >= 1400 and paper.seeds == (0, 1, 2)
+    assert paper.eval.raw and paper.eval.limit is None and paper.eval.steps == kc.eval.steps
+    assert paper.record()["seeds"] == [0, 1, 2] and paper.record()["eval"]["raw"] is True
+    # every seed of a row trains its own P-VAE and RoPAR, seeded apart, in a directory of its own
+    run = report_runs.Run("ropar@noisy", "noisy")
+    caches = {"noisy": tmp_path / "noisy"}
+    specs = [report_runs.run_specs(run, caches, tmp_path, paper, seed) for seed in paper.seeds]
+    assert len({s["ropar"].out for s in specs}) == 3 and len({s["pvae"].seed for s in specs}) == 3
+    assert all(s["ropar"].pvae == s["pvae"].out for s in specs)
+    assert specs[1]["ropar"].out == tmp_path / "ropar_at_noisy" / "s1" / "ropar"
+    # a one-seed preset keeps its layout: the run's directory itself
+    small = report_runs.run_specs(run, caches, tmp_path, report_runs.PRESETS["small"])
+    assert small["ropar"].out == tmp_path / "ropar_at_noisy" / "ropar"
+
+
+def test_a_row_over_seeds_is_a_t_interval_of_the_seed_means():
+    from scipy import stats
+
+    from training.experiments.report import over_seeds
+
+    per_seed = [{"r1": {"mean": m, "ci95": 0.01, "n": 2}} for m in (0.44, 0.47, 0.50)]
+    row = over_seeds(per_seed)["r1"]
+    assert row["seeds"] == [0.44, 0.47, 0.50] and row["n"] == 3 and row["mean"] == pytest.approx(0.47)
+    assert row["ci95"] == pytest.approx(stats.t.ppf(0.975, 2) * 0.03 / 3 ** 0.5)
+    assert over_seeds(per_seed[:1]) == per_seed[0]  # one seed: its own interval over repeats
+
+
+def test_the_committed_reports_are_what_their_json_gives(tmp_path):
+    """key_claim.md and report.md are rebuilt from the committed records alone, with the same text."""
+    import shutil
+
+    from training.experiments import report
+
+    out = tmp_path / "reports"
+    for name in ("key_claim", "judge"):
+        shutil.copytree(REPO / "reports" / name, out / name)
+    shutil.copy(REPO / "reports" / "report.json", out / "report.json")
+    assert key_claim.main(["--report-only", "--out", str(out)]) == 0
+    assert report.main(["--text-only", "--out", str(out)]) == 0
+    for name in ("key_claim.md", "report.md"):
+        assert (out / name).read_text() == (REPO / "reports" / name).read_text(), name
+    claim = json.loads((out / "report.json").read_text())["key_claim"]
+    assert set(claim["arms"]) == {"ropar", "blind", "blind_both", "discard", "fullbody"}
+    assert {k: set(v["fid"]) >= {"mean", "ci95", "p"} for k, v in claim["paired"].items()} == {
+        "ropar-blind": True, "ropar-fullbody": True}

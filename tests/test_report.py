@@ -39,10 +39,31 @@ def test_compare_counts_only_differences_beyond_the_cis():
     assert report.compare(a, b, lower_is_better=True) == "better"
     assert report.compare(a, b, lower_is_better=False) == "worse"
     assert report.compare(a, {"mean": 1.1, "ci95": 0.1}, True) == "tie"  # 0.1 < sqrt(0.02)
-    lines = report.reading([{"claim": "X", "metric": "fid", "verdict": "worse"},
-                            {"claim": "X", "metric": "r1", "verdict": "tie"},
-                            {"claim": "Y", "metric": "fid", "verdict": "better"}], "tiny")
+    rows = {"a": {"r1": {"mean": 0.5}}, "b": {"r1": {"mean": 0.45}}, "c@x": {"r1": {"mean": 0.1}}}
+    lines = report.reading([{"claim": "X", "metric": "fid", "verdict": "worse", "a": "a", "b": "b"},
+                            {"claim": "X", "metric": "r1", "verdict": "tie", "a": "a", "b": "b"},
+                            {"claim": "Y", "metric": "fid", "verdict": "better", "a": "a", "b": "b"},
+                            {"claim": "Z", "metric": "fid", "verdict": "better", "a": "a", "b": "c"}], rows)
     assert lines[0].startswith("X — is contradicted in part") and lines[1].startswith("Y — holds")
+    # a claim about a model that has not learned (R@1 0.1) is not read as a verdict
+    assert lines[2] == ("Z — not tested here: R@1 below 0.4 in c@x (the intervals alone would say fid: "
+                        "better).")
+    assert lines[3].startswith("1 of 3 generation rows stay below R@1 0.4") and "c@x 0.100" in lines[3]
+    lines = report.reading([], {"a": {"r1": {"mean": 0.42}}, "b": {"r1": {"mean": 0.5}}})
+    assert lines == ["Every generation row reaches R@1 >= 0.4 (lowest 0.420): the verdicts compare models "
+                     "that have learned."]
+
+
+def test_rows_over_the_same_seeds_are_compared_paired():
+    """Three seeds: a gap shared by every seed is 'better' even where the seeds' own spread is larger than
+    the gap (the combined-CI rule would call it a tie); a swing either way is underpowered."""
+    base = [0.40, 0.46, 0.52]
+    a = {"mean": 0.463, "ci95": 0.15, "seeds": [v + 0.01 + d for v, d in zip(base, (0, 0.001, -0.001))]}
+    b = {"mean": 0.46, "ci95": 0.15, "seeds": base}
+    assert report.compare(a, b, lower_is_better=False, metric="r1") == "better"
+    assert report.compare(a, b, lower_is_better=True, metric="r1") == "worse"
+    swing = {"mean": 0.46, "ci95": 0.2, "seeds": [0.45, 0.52, 0.41]}
+    assert report.compare(swing, b, lower_is_better=False, metric="r1") == "underpowered"
 
 
 @pytest.mark.slow
@@ -117,3 +138,70 @@ def test_signal_check_counts_models_above_chance():
     lines = report.signal_check(results)
     assert lines[0].startswith("1 of 2 trained models have R@1 above chance") and "best is a" in lines[0]
     assert "1.000–2.000" in lines[1]
+
+
+@pytest.mark.slow
+def test_a_preset_with_seeds_trains_each_row_per_seed_and_reads_them_paired(caches, tmp_path, monkeypatch):
+    """Two rows at the tiny budget with seeds 0 and 1 and raw output: each row is the t interval over its
+    seeds, each claim is tested paired by seed, and the report says so."""
+    import dataclasses
+    import shutil
+
+    from training.experiments import report_runs
+
+    torch.set_num_threads(1)
+    tiny = report_runs.PRESETS["tiny"]
+    monkeypatch.setitem(report_runs.PRESETS, "tiny", dataclasses.replace(
+        tiny, seeds=(0, 1), eval=dataclasses.replace(tiny.eval, raw=True)))
+    monkeypatch.setattr(report, "plan", lambda ratios: [report_runs.Run("ropar@noisy", "noisy"),
+                        report_runs.Run("baseline@noisy", "noisy-blind", pvae={"part_decomposition": False})])
+    out, work = tmp_path / "out", tmp_path / "work"
+    argv = ["--preset", "tiny", "--out", str(out), "--caches", str(caches["clean"].parent),
+            "--work", str(work)]
+    assert report.main(argv) == 0
+    saved_ev = tmp_path / "judge"  # the evaluator it trained in WORK, kept apart for the second call
+    shutil.copytree(work / "evaluator", saved_ev)
+    data = json.loads((out / "report.json").read_text())
+    for name in ("ropar@noisy", "baseline@noisy"):
+        row = data["generation"][name]["r1"]
+        per_seed = [json.loads((out / "report_runs" / f"{name.replace('@', '_at_')}_s{s}_generation.json")
+                               .read_text())["result"]["r1"]["mean"] for s in (0, 1)]
+        assert row["n"] == 2 and row["seeds"] == pytest.approx(per_seed)
+        assert row["mean"] == pytest.approx(np.mean(per_seed))
+    seeds = {json.loads((work / "ropar_at_noisy" / f"s{s}" / "ropar" / "config.json").read_text())["train"]
+             ["config"]["seed"] for s in (0, 1)}
+    assert len(seeds) == 2  # the two seeds really train differently
+    assert data["meta"]["training_seeds"] == [0, 1] and data["meta"]["raw"] is True
+    assert data["meta"]["budget"]["seeds"] == [0, 1] and data["meta"]["budget"]["eval"]["raw"] is True
+    table1 = [c for c in data["claims"] if c["claim"].startswith("Table 1: on noisy")]
+    assert {c["verdict"] for c in table1} <= {"better", "worse", "tie", "underpowered"} and len(table1) == 2
+    md = (out / "report.md").read_text()
+    assert "Student-t interval over 2 training seeds" in md and "raw model output" in md
+    assert "paired t-test" in md
+    # The per-seed records alone (no trained model: another machine) give the same report.
+    shutil.rmtree(work)
+
+    def boom(*a, **k):
+        raise AssertionError("a run on record was trained again")
+
+    monkeypatch.setattr(report_runs, "train_run", boom)
+    assert report.main([*argv, "--evaluator", str(saved_ev)]) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert again["generation"] == data["generation"] and again["claims"] == data["claims"]
+
+
+def test_a_view_built_from_an_older_cache_at_the_same_path_is_built_again(tmp_path):
+    from tests.helpers.synthetic import synthetic_clips, write_cache
+    from training.experiments.discard import discard_cache
+
+    src = write_cache(tmp_path / "noisy", synthetic_clips(8, 0), 0.7, 0)
+    blind = report.blind_cache(src, tmp_path / "noisy-blind")
+    kept = discard_cache(src, tmp_path / "noisy-discard")
+    first = {p: (p / "meta.json").stat().st_mtime_ns for p in (blind, kept)}
+    assert report.blind_cache(src, blind) == blind and discard_cache(src, kept) == kept
+    assert {p: (p / "meta.json").stat().st_mtime_ns for p in (blind, kept)} == first  # reused
+    write_cache(tmp_path / "noisy", synthetic_clips(8, 1), 0.7, 1)  # new data at the same path
+    report.blind_cache(src, blind)
+    discard_cache(src, kept)
+    assert all((p / "meta.json").stat().st_mtime_ns != first[p] for p in (blind, kept))
+    assert np.array_equal(Cache(blind).features[:], Cache(src).features[:])

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training.experiments.discard import discard_cache
 from training.experiments.runs import blind_cache
 
 # A view of the noisy cache: None is the cache itself (with its credibility); a function build(noisy,
@@ -15,6 +16,7 @@ from training.experiments.runs import blind_cache
 VIEWS: dict[str, Callable[[Path, Path], Path] | None] = {
     "noisy": None,
     "blind": blind_cache,  # every token taken as credible
+    "discard": discard_cache,  # only the stretches in which every part is credible (discard.py says why)
 }
 
 
@@ -48,13 +50,17 @@ class Arm:
 
 PVAES = {
     "pvae": PVAEKind("noisy"),
+    "pvae_blind": PVAEKind("blind"),  # the same part P-VAE trained on every token as credible
+    "pvae_discard": PVAEKind("discard"),
     # Without parts a P-VAE cannot leave a noisy limb out: it reads the blind view (noisy channels in its
     # input and loss), as the earlier full-body baseline does.
     "pvae_fullbody": PVAEKind("blind", {"part_decomposition": False}),
 }
 ARMS = {
     "ropar": Arm("noisy", "pvae"),  # credibility-aware: noisy tokens masked (Eq. 2)
-    "blind": Arm("blind", "pvae"),  # the same P-VAE and RoPAR, every token taken as credible
+    "blind": Arm("blind", "pvae"),  # the same P-VAE and RoPAR, every token taken as credible (Eq. 2 off)
+    "blind_both": Arm("blind", "pvae_blind"),  # the paper's blind baseline: both stages trust every token
+    "discard": Arm("discard", "pvae_discard"),  # the noisy frames never enter either stage
     "fullbody": Arm("blind", "pvae_fullbody"),  # the earlier baseline: full-body tokens, blind
 }
 

@@ -1,27 +1,29 @@
 """The paper's central claim, tested fairly: on noisy data, masking the noisy parts (credibility, Eq. 1-2)
-beats the same part-level model that takes every token as credible.
+beats training on them, and beats leaving the noisy data out.
 
-    python -m training.key_claim --caches DIR --noisy noisy_video_r50 [--preset shipped] [--seeds 3]
-        [--evaluator assets/evaluator] [--out reports] [--work runs/key-claim] [--jobs 1] [--device cpu]
-        [--estimate-only]
+    python -m training.key_claim --caches DIR --noisy noisy_video_r50 [--preset shipped] [--seeds 8]
+        [--other-seeds 3] [--arms ropar,blind_both,...] [--evaluator assets/evaluator] [--out reports]
+        [--work runs/key-claim-PRESET] [--jobs 1] [--device cpu|cuda] [--estimate-only] [--report-only]
 
-Arms, each trained with every seed (one P-VAE per seed, shared where the paper shares it):
+Arms (arms.py), all with the same seeds (one P-VAE per kind and seed):
 - `ropar`: the credibility-aware P-VAE (Eq. 1) + RoPAR with noisy tokens masked (Eq. 2);
-- `blind`: the SAME P-VAE and the same RoPAR on the same noisy cache with every token taken as credible
-  (credible.npy all True): it differs from `ropar` in Eq. 2 only;
-- `fullbody`: the earlier baseline (full-body tokens, P-VAE and RoPAR blind), a second row.
-The P-VAE without parts (`fullbody`'s) is trained on the blind view, so it really reads the noisy
-channels; its reconstruction is scored next to the part P-VAE's (Table 2). These are the tables of
-arms.py; what each job trains is a runs.RunSpec (Experiment.spec) trained by runs.train_run.
+- `blind_both`: the paper's blind baseline: the same part P-VAE and RoPAR, both trained on the noisy
+  cache with every token taken as credible (the primary comparison, `--seeds`);
+- `blind`: ropar's own P-VAE + a blind RoPAR: Eq. 2 alone;
+- `discard`: only the stretches in which every part is credible enter either stage (discard.py);
+- `fullbody`: the earlier baseline (full-body tokens, P-VAE and RoPAR blind).
+What each job trains is a runs.RunSpec (Experiment.spec) trained by runs.train_run.
 
 Every generation run is evaluated on the whole test split with the judge (R-precision in batches of 32,
 FID against the clean ground truth of the same items, MultiModality), `unmasking_steps` steps, on the
 model's own output (`raw`: the T2M protocol; the Generator's cleanup is a product step, not the model). Each
-finished run's metrics go to <out>/key_claim/<run>.json (small, committed) keyed by its configuration:
-a rerun with the same configuration skips it, on any machine, without the trained model. Numbers per
-seed are means over evaluation repeats; intervals are Student-t over seeds, so they hold training and
-evaluation variance together; a verdict counts a difference only beyond the Welch interval of ropar -
-blind. It prints its time estimate first; report.json gets `key_claim` and `judge` (<out>/judge/*.json).
+finished run's metrics go to <out>/key_claim/<run>.json (small, committed; never a checkpoint) keyed by
+its configuration: a rerun with the same configuration skips it, on any machine, without the trained
+model, so the runs can be spread over days or moved to a GPU (`--device cuda`). Runs start in an order
+that makes every stop useful (`priority`: ropar and blind_both seed by seed first). Numbers per seed are
+means over evaluation repeats; arms are compared paired by seed (key_claim_report.py,
+training/evaluation/statistics.py: t-intervals, p-values, power). It prints its time estimate first;
+report.json gets `key_claim` and `judge` (<out>/judge/*.json).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from training.experiments.arms import ARMS, PVAES, build_view, stage_of, view_pa
 from training.experiments.key_claim_report import (  # noqa: F401  (the report half, re-exported)
     MIN_SEEDS,
     MIN_TEST_CLIPS,
+    PRIMARY,
+    PRIMARY_SEEDS,
     R1_TARGET,
     arm_block,
     assemble,
@@ -134,21 +138,41 @@ class Job:
         return PVAES[self.kind].view if self.kind in PVAES else ARMS[self.kind].view
 
 
-def plan(seeds: list[int], arms: tuple[str, ...] = tuple(ARMS)) -> tuple[list[Job], list[Job]]:
-    """(P-VAE jobs, RoPAR jobs): the second stage needs the first's models. Only the P-VAEs the arms use."""
-    kinds = [k for k in PVAES if any(ARMS[a].pvae == k for a in arms)]
-    return ([Job(k, s) for s in seeds for k in kinds],
-            [Job(a, s) for s in seeds for a in ARMS if a in arms])
+def plan(seeds: list[int], arms: tuple[str, ...] = tuple(ARMS),
+         other_seeds: list[int] | None = None) -> tuple[list[Job], list[Job]]:
+    """(P-VAE jobs, RoPAR jobs): the second stage needs the first's models. The primary pair (ropar and
+    PRIMARY[0]) gets `seeds`, the other arms `other_seeds` (None: the same); only the P-VAEs the arms use."""
+    others = seeds if other_seeds is None else other_seeds
+    wanted = {a: seeds if a in ("ropar", PRIMARY[0]) else others for a in ARMS if a in arms}
+    stage2 = [Job(a, s) for s in sorted(set(seeds) | set(others)) for a in wanted if s in wanted[a]]
+    stage1 = [Job(k, s) for s in sorted(set(seeds) | set(others)) for k in PVAES
+              if any(ARMS[j.kind].pvae == k and j.seed == s for j in stage2)]
+    return stage1, stage2
+
+
+def priority(job: Job) -> tuple:
+    """The order arm runs start in, so that every stop leaves a useful set: the primary pair's first
+    MIN_SEEDS seeds (ropar and its blind arm interleaved, seed by seed), then the other arms' first
+    MIN_SEEDS seeds, then the primary pair's further seeds."""
+    primary = job.kind in ("ropar", PRIMARY[0])
+    return (job.seed >= MIN_SEEDS, not primary, job.seed, list(ARMS).index(job.kind))
 
 
 def schedule(stage1: list[Job], stage2: list[Job], todo: list[Job]) -> list[tuple[str, Job, str | None]]:
-    """Tasks (what, job, needs) in the order they should start: the P-VAEs first (every arm waits for
-    one), then the arms seed by seed, so finished seeds come early. what: "run" (train + evaluate +
-    record) or "train" (a P-VAE whose evaluation is on record but whose model a RoPAR job still needs)."""
-    needed = {f"{j.pvae_kind}_s{j.seed}" for j in stage2 if j in todo}
-    pvaes = [("run" if p in todo else "train", p, None) for p in stage1 if p in todo or p.name in needed]
-    arms = [("run", j, f"{j.pvae_kind}_s{j.seed}") for j in stage2 if j in todo]
-    return pvaes + arms
+    """Tasks (what, job, needs) in the order they should start: arms by `priority`, each preceded by its
+    P-VAE when that is not scheduled yet. what: "run" (train + evaluate + record) or "train" (a P-VAE
+    whose evaluation is on record but whose model a RoPAR job still needs). P-VAEs whose arms are all on
+    record but which are themselves not come last."""
+    tasks, scheduled = [], set()
+    pvaes = {j.name: j for j in stage1}
+    for job in sorted((j for j in stage2 if j in todo), key=priority):
+        need = f"{job.pvae_kind}_s{job.seed}"
+        if need not in scheduled:
+            scheduled.add(need)
+            tasks.append(("run" if pvaes[need] in todo else "train", pvaes[need], None))
+        tasks.append(("run", job, need))
+    tasks += [("run", p, None) for p in stage1 if p in todo and p.name not in scheduled]
+    return tasks
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -333,7 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--caches", help="directory with clean/ and the noisy cache")
     ap.add_argument("--noisy", default="noisy", help="noisy cache name inside --caches")
     ap.add_argument("--preset", default="shipped", choices=sorted(PRESETS))
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=PRIMARY_SEEDS,
+                    help=f"seeds of ropar and {PRIMARY[0]} (seeds 0..N-1; default {PRIMARY_SEEDS})")
+    ap.add_argument("--other-seeds", type=int, default=MIN_SEEDS,
+                    help=f"seeds of the other arms (default {MIN_SEEDS})")
     ap.add_argument("--arms", default=",".join(ARMS),
                     help="arms to train (comma-separated; the rest keep what is on record)")
     ap.add_argument("--evaluator", default=str(REPO / "assets" / "evaluator"))
@@ -357,15 +384,15 @@ def main(argv: list[str] | None = None) -> int:
         for path, what in ((clean, "clean cache"), (noisy, "noisy cache"), (evaluator, "evaluator")):
             if not ((path / "meta.json").is_file() or (path / "config.json").is_file()):
                 raise RoparError(f"missing {what} {path}")
-        if args.seeds < 1 or args.jobs < 1:
-            raise RoparError("--seeds and --jobs must be positive")
+        if args.seeds < 1 or args.other_seeds < 1 or args.jobs < 1:
+            raise RoparError("--seeds, --other-seeds and --jobs must be positive")
         work = Path(args.work) if args.work else REPO / "runs" / f"key-claim-{args.preset}"
         arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
         if not arms or set(arms) - set(ARMS):
             raise RoparError(f"--arms: choose from {', '.join(ARMS)}")
         exp = Experiment(PRESETS[args.preset], args.preset, noisy, clean, evaluator, work, out,
                          cache_identity(noisy), evaluator_identity(evaluator), args.device, args.threads)
-        stage1, stage2 = plan(list(range(args.seeds)), arms)
+        stage1, stage2 = plan(list(range(args.seeds)), arms, list(range(args.other_seeds)))
         done = [r for j in stage1 + stage2 if (r := exp.finished(j))]
         todo = [j for j in stage1 + stage2 if not exp.finished(j)]
         from training.data.cache import Cache
@@ -374,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         trained = {j.name for j in todo if is_trained(exp.spec(j))}
         est = estimate_seconds(todo, exp.budget, n_test, done, args.jobs, trained)
         print(f"key_claim: {len(done)} runs finished, {len(todo)} to do (preset {args.preset}, {args.seeds} "
-              f"seeds, {n_test} test clips, {args.jobs} job(s) on {args.device}); "
+              f"seeds for ropar and {PRIMARY[0]}, {args.other_seeds} for the others, {n_test} test clips, "
+              f"{args.jobs} job(s) on {args.device}); "
               f"estimate {est / 60:.0f} min" + (f" ({len(trained)} already trained: evaluation only)"
                                                 if trained else ""), flush=True)
         if args.estimate_only:

@@ -11,11 +11,18 @@ import numpy as np
 
 from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError
-from training.evaluation import metrics
-from training.experiments.arms import ARMS, stage_of
+from training.evaluation import metrics, statistics
+from training.experiments.arms import ARMS, PVAES, stage_of
 
 R1_TARGET = 0.45
-MIN_SEEDS, MIN_TEST_CLIPS = 3, 290
+MIN_TEST_CLIPS = 288
+# Seeds each arm needs before the experiment is complete: the primary pair more (the paired test's
+# power grows with them), the other arms three.
+MIN_SEEDS, PRIMARY_SEEDS = 3, 8
+# The blind baseline the verdict is about: the paper's (P-VAE and RoPAR both blind) when it has paired
+# seeds with ropar, else Eq. 2 alone.
+PRIMARY = ("blind_both", "blind")
+METRICS = ("fid", "r1")
 
 
 def arm_block(records: list[dict]) -> dict:
@@ -30,28 +37,43 @@ def arm_block(records: list[dict]) -> dict:
     return out
 
 
-def verdict(arms: dict) -> tuple[str, dict]:
-    """ropar vs blind per metric, beyond the Welch interval of the difference over seeds."""
-    a, b = arms.get("ropar", {}), arms.get("blind", {})
-    if len(a.get("seeds", [])) < 2 or len(b.get("seeds", [])) < 2:
-        return "undecided: fewer than two seeds in an arm", {}
+def by_seed(block: dict, metric: str) -> dict[int, float]:
+    return dict(zip(block.get("seeds", []), block.get(metric, []), strict=False))
+
+
+def compare(arms: dict, a: str, b: str) -> dict | None:
+    """a vs b paired by seed: per metric the difference a - b (mean, ci95, p, sd, n, the effect found
+    with 80 % power), its call, how often a is ahead, and the seeds the observed gap would need; and
+    the overall verdict. None without two shared seeds."""
+    x, y = arms.get(a, {}), arms.get(b, {})
+    shared = sorted(set(x.get("seeds", [])) & set(y.get("seeds", [])))
+    if len(shared) < 2 or any(m not in x or m not in y for m in METRICS):
+        return None
     per = {}
-    for metric, lower in (("fid", True), ("r1", False)):
-        d = metrics.welch_difference(a[metric], b[metric])
-        beyond = abs(d.mean) > d.ci95
-        better = (d.mean < 0) if lower else (d.mean > 0)
-        per[metric] = {**d.to_dict(), "ropar_minus_blind": d.mean,
-                       "call": ("ropar better" if better else "blind better") if beyond else "tie"}
-    calls = {v["call"] for v in per.values()}
-    if calls == {"tie"}:
-        word = "tie: no difference beyond the intervals"
-    elif "blind better" not in calls:
-        word = "ropar better"
-    elif "ropar better" not in calls:
-        word = "blind better"
-    else:
-        word = "mixed"
-    return word, per
+    for m in METRICS:
+        d = statistics.paired_difference(by_seed(x, m), by_seed(y, m))
+        ahead = sum((v < 0) if statistics.LOWER_IS_BETTER[m] else (v > 0)
+                    for v in (by_seed(x, m)[s] - by_seed(y, m)[s] for s in shared))
+        per[m] = {**d.to_dict(), "call": statistics.call(d, m, a, b), "a_ahead": int(ahead),
+                  "margin": statistics.MARGINS[m],
+                  "seeds_for_observed": statistics.seeds_needed(d.mean, d.sd)}
+    return {"a": a, "b": b, "seeds": shared, **per,
+            "verdict": statistics.overall({m: per[m]["call"] for m in METRICS}, a, b)}
+
+
+def paired_block(arms: dict) -> dict:
+    """report.json's key_claim.paired: "ropar-<arm>" for every other arm with two shared seeds."""
+    return {f"ropar-{arm}": c for arm in ARMS if arm != "ropar" and (c := compare(arms, "ropar", arm))}
+
+
+def verdict(arms: dict) -> tuple[str, dict]:
+    """The key claim's verdict: ropar against the primary blind arm (PRIMARY's first with two seeds
+    shared with ropar), paired by seed. Returns (word, {"against": arm, metric: {...}})."""
+    for arm in PRIMARY:
+        c = compare(arms, "ropar", arm)
+        if c is not None:
+            return c["verdict"], {"against": arm, **{m: c[m] for m in METRICS}}
+    return "undecided: fewer than two seeds shared by ropar and a blind arm", {}
 
 
 def _budget(record: dict) -> str:
@@ -78,14 +100,19 @@ def load_records(out: Path, data: dict | None) -> tuple[list[dict], dict | None]
     return records, data
 
 
+def seeds_wanted(arm: str) -> int:
+    return PRIMARY_SEEDS if arm in ("ropar", PRIMARY[0]) else MIN_SEEDS
+
+
 def key_claim_block(records: list[dict], data: dict) -> dict:
     arms = {arm: arm_block([r for r in records if r["kind"] == arm]) for arm in ARMS}
-    recon = {k: arm_block([r for r in records if r["kind"] == k]) for k in ("pvae", "pvae_fullbody")}
+    recon = {k: arm_block([r for r in records if r["kind"] == k]) for k in PVAES}
     word, per = verdict(arms)
     clips = sorted({r["test_clips"] for r in records})
     ropar_r1 = float(np.mean(arms["ropar"]["r1"])) if arms["ropar"].get("r1") else None
-    complete = (min(len(arms[a]["seeds"]) for a in ("ropar", "blind")) >= MIN_SEEDS
-                and bool(clips) and min(clips) >= MIN_TEST_CLIPS)
+    missing = {a: seeds_wanted(a) - len(arms[a]["seeds"]) for a in ARMS
+               if len(arms[a]["seeds"]) < seeds_wanted(a)}
+    complete = not missing and bool(clips) and min(clips) >= MIN_TEST_CLIPS
     gen = [r for r in records if r["kind"] in ARMS] or records
     key = gen[0]["key"] if gen else {}
     return {"credible_ratio": data.get("credible_token_ratio"),
@@ -94,13 +121,81 @@ def key_claim_block(records: list[dict], data: dict) -> dict:
             "preset": sorted({r.get("preset", "?") for r in records}),
             "budget": {k: key.get(k) for k in ("pvae", "ropar", "eval")},
             "unmasking_steps": key.get("eval", {}).get("steps"),
-            "arms": arms, "reconstruction": recon, "verdict": word, "per_metric": per,
-            "ropar_r1": ropar_r1, "r1_target": R1_TARGET,
+            "arms": arms, "reconstruction": recon, "paired": paired_block(arms),
+            "verdict": word, "verdict_against": per.get("against"), "per_metric": per,
+            "margins": dict(statistics.MARGINS), "seeds_wanted": {a: seeds_wanted(a) for a in ARMS},
+            "seeds_missing": missing, "ropar_r1": ropar_r1, "r1_target": R1_TARGET,
             "r1_target_met": ropar_r1 is not None and ropar_r1 >= R1_TARGET, "complete": complete}
 
 
+def _diff(m: str, v: dict) -> str:
+    return f"{m.upper() if m == 'fid' else 'R@1'} {v['mean']:+.4f} ± {v['ci95']:.4f} (p {v['p']:.3f})"
+
+
+def comparison_sentence(c: dict) -> str:
+    """One paired comparison in words: the differences, how often a is ahead, and what the test
+    could see with this many seeds."""
+    a, b, n = c["a"], c["b"], len(c["seeds"])
+    diffs = "; ".join(_diff(m, c[m]) for m in METRICS)
+    ahead = ", ".join(f"{'FID' if m == 'fid' else 'R@1'} in {c[m]['a_ahead']} of {n}" for m in METRICS)
+    seen = " and ".join(f"{'FID' if m == 'fid' else 'R@1'} {c[m]['detectable_at_80']:.4f}" for m in METRICS)
+    need = []
+    for m in METRICS:
+        k = c[m]["seeds_for_observed"]
+        name = "FID" if m == "fid" else "R@1"
+        need.append(f"{name} {k} seeds" if k else f"{name} more than 1000 seeds")
+    return (f"{a} − {b}, paired over {n} seeds {c['seeds']}: {diffs}; {a} ahead per seed in {ahead}. "
+            f"With {n} seeds the paired test finds at 80 % power a difference of {seen}; 80 % power for the "
+            f"observed gaps would take {', '.join(need)}. Calls: FID {c['fid']['call']}, R@1 "
+            f"{c['r1']['call']} → {c['verdict']}.")
+
+
+def verdict_sentence(block: dict) -> str:
+    word, against = block["verdict"], block["verdict_against"]
+    if against is None:
+        return f"Verdict: {word}."
+    margins = ", ".join(f"{'FID' if m == 'fid' else 'R@1'} {v}" for m, v in block["margins"].items())
+    what = {"ropar better": "the claim holds at this budget: masking the noisy tokens beats "
+                            f"training on them ({against})",
+            f"{against} better": f"the claim is contradicted at this budget: the blind arm ({against}) beats "
+                                 "credibility masking",
+            "mixed": "the metrics disagree beyond their intervals, so the claim is neither shown nor refuted",
+            "tie": f"no difference as large as the margins ({margins}): the run had the power to see one, so "
+                   "at this budget masking makes no difference that matters",
+            "undecided": f"no difference beyond the interval, and the run had too little power to rule out "
+                         f"one as large as the margins ({margins}): the claim is neither shown nor refuted, "
+                         "and more seeds are needed to decide"}
+    note = ("" if against == PRIMARY[0] else
+            f" ({PRIMARY[0]}, the paper's blind baseline, has no two seeds paired with ropar yet, so the "
+            f"verdict is about {against})")
+    if block.get("ropar_r1") is not None and not block.get("r1_target_met"):
+        note += (f" — at a budget where ropar stays below R@1 {R1_TARGET}, so this describes the budget, not "
+                 "the method")
+    return f"Verdict, ropar vs {against}{note}: {word}: {what.get(word, word)}."
+
+
+def fullbody_sentence(c: dict) -> str | None:
+    """What the full-body baseline against ropar means for the paper (Table 1 says RoPAR beats it)."""
+    if c is None:
+        return None
+    wins = [m for m in METRICS if c[m]["call"] == "fullbody better"]
+    losses = [m for m in METRICS if c[m]["call"] == "ropar better"]
+    names = {"fid": "FID", "r1": "R@1"}
+    if wins:
+        return (f"The full-body baseline (no parts, P-VAE and RoPAR blind) beats ropar on "
+                f"{' and '.join(names[m] for m in wins)} beyond the paired interval: on this data and "
+                "budget the paper's Table 1 ordering (RoPAR ahead of a full-body model) is reversed, so "
+                "whatever credibility masking gains within the part model, the part model as a whole does "
+                "not beat the simpler one here.")
+    if losses:
+        return (f"ropar beats the full-body baseline on {' and '.join(names[m] for m in losses)} beyond the "
+                "paired interval, as the paper's Table 1 says.")
+    return ("ropar and the full-body baseline are not told apart by the paired test "
+            f"({c['fid']['call']} on FID, {c['r1']['call']} on R@1).")
+
+
 def reading(block: dict, judge: dict | None) -> list[str]:
-    """Plain sentences, whichever way the numbers fall."""
+    """Plain sentences, each computed from the numbers."""
     lines = []
     if judge and judge.get("by_cache"):
         vis = [c for c in judge["by_cache"] if c["summary"]["r1_noisy_minus_clean"]["visible"]
@@ -108,56 +203,57 @@ def reading(block: dict, judge: dict | None) -> list[str]:
         lines.append(f"Judge check: the noise is visible to the evaluator in {len(vis)} of "
                      f"{len(judge['by_cache'])} noisy caches (noisy vs clean ground truth, beyond the "
                      "Student-t interval of the paired difference).")
-    arms = block["arms"]
-    if block["per_metric"]:
-        parts = [f"{m}: ropar - blind = {v['mean']:+.4f} ± {v['ci95']:.4f} ({v['call']})"
-                 for m, v in block["per_metric"].items()]
-        lines.append(f"Verdict ({len(arms['ropar']['seeds'])} vs {len(arms['blind']['seeds'])} seeds): "
-                     f"{block['verdict']}; " + "; ".join(parts) + ".")
-    else:
-        lines.append(f"Verdict: {block['verdict']}.")
+    lines.append(verdict_sentence(block))
+    for c in block["paired"].values():
+        lines.append(comparison_sentence(c))
+    full = fullbody_sentence(block["paired"].get("ropar-fullbody"))
+    if full:
+        lines.append(full)
     lines += scale_reading(block, judge)
-    full, ropar = arms.get("fullbody", {}), arms.get("ropar", {})
-    if len(full.get("seeds", [])) >= 2 and len(ropar.get("seeds", [])) >= 2:
-        parts = []
-        for m in ("fid", "r1"):
-            d = metrics.welch_difference(full[m], ropar[m])
-            call = "beyond the interval" if abs(d.mean) > d.ci95 else "tie"
-            parts.append(f"{m} {d.mean:+.4f} ± {d.ci95:.4f} ({call})")
-        lines.append("Second row, the full-body baseline (its own P-VAE and RoPAR, both blind) minus ropar: "
-                     + "; ".join(parts) + ".")
-    if block["ropar_r1"] is not None and not block["r1_target_met"]:
-        lines.append(f"The credibility-aware arm reaches R@1 {block['ropar_r1']:.3f} < {R1_TARGET}: at this "
-                     f"budget (`{', '.join(block['preset'])}`) the models have not learned enough for the "
-                     "claim to be "
-                     "tested; the verdict describes this budget only.")
+    r1 = block["ropar_r1"]
+    if r1 is not None and block["r1_target_met"]:
+        lines.append(f"The credibility-aware arm reaches R@1 {r1:.3f} >= {R1_TARGET}: at this budget the "
+                     "models retrieve their captions well above chance.")
+    elif r1 is not None:
+        lines.append(f"The credibility-aware arm reaches R@1 {r1:.3f} < {R1_TARGET}: at this budget "
+                     f"(`{', '.join(block['preset'])}`) the models have not learned enough for the claim to "
+                     "be tested; the verdict describes this budget only.")
     if not block["complete"]:
-        lines.append(f"Incomplete: the claim needs >= {MIN_SEEDS} seeds per arm on >= {MIN_TEST_CLIPS} test "
-                     "clips; rerun the same command to add the missing runs.")
+        short = ", ".join(f"{a} {n}" for a, n in block["seeds_missing"].items())
+        lines.append(f"Incomplete: the claim needs >= {PRIMARY_SEEDS} seeds for ropar and {PRIMARY[0]}, >= "
+                     f"{MIN_SEEDS} for the other arms, on >= {MIN_TEST_CLIPS} test clips"
+                     + (f"; seeds missing: {short}" if short else "")
+                     + "; rerun the same command to add the missing runs.")
     return lines
 
 
 def scale_reading(block: dict, judge: dict | None) -> list[str]:
     """How large the noise is next to the models' own error: the judge's noisy ground truth is the most
-    a blind model that learnt the noise exactly could lose; if the arms are further from the data than
-    that, their own error and not the noise decides what the judge sees."""
+    a blind model that learnt the noise exactly could lose; whether the arms' own distance from the data
+    is larger or smaller than that decides how much room masking has."""
     arms = block["arms"]
-    if not judge or not judge.get("by_cache") or not arms["blind"].get("fid") or not arms["ropar"].get("fid"):
+    blind = block["verdict_against"] or "blind"
+    if not judge or not judge.get("by_cache") or not arms[blind].get("fid") or not arms["ropar"].get("fid"):
         return []
     cache = min(judge["by_cache"], key=lambda c: abs(c["credible_ratio"] - (block["credible_ratio"] or 0)))
     s = cache["summary"]
     noise_fid = s["noisy_gt_fid"]["mean"] - s["clean_gt_fid"]["mean"]
-    blind_fid, ropar_fid = float(np.mean(arms["blind"]["fid"])), float(np.mean(arms["ropar"]["fid"]))
-    blind_r1 = float(np.mean(arms["blind"]["r1"]))
-    return [f"Scale: the noisy ground truth itself scores FID {s['noisy_gt_fid']['mean']:.4f} and R@1 "
-            f"{s['noisy_gt_r1']['mean']:.3f} (clean {s['clean_gt_fid']['mean']:.4f} / "
-            f"{s['clean_gt_r1']['mean']:.3f}): a blind model that learnt the noise exactly would lose "
-            f"{-s['r1_noisy_minus_clean']['mean']:.3f} R@1 and {noise_fid:.4f} FID. The arms' own FID (blind "
-            f"{blind_fid:.4f}, ropar {ropar_fid:.4f}) is {blind_fid / max(noise_fid, 1e-9):.1f}x / "
-            f"{ropar_fid / max(noise_fid, 1e-9):.1f}x that noise effect: at this budget the models' own "
-            "error weighs more than the noise, and what masking can win is bounded by about that effect. "
-            + (f"The blind arm's R@1 {blind_r1:.3f} is above the noisy ground truth's: it did not learn the "
-               "noise as it is." if blind_r1 > s["noisy_gt_r1"]["mean"] else "")]
+    blind_fid, ropar_fid = float(np.mean(arms[blind]["fid"])), float(np.mean(arms["ropar"]["fid"]))
+    blind_r1 = float(np.mean(arms[blind]["r1"]))
+    ratio = min(blind_fid, ropar_fid) / max(noise_fid, 1e-9)
+    weigh = ("the models' own error weighs more than the noise, and what masking can win is bounded by "
+             "about the noise effect" if ratio > 1 else
+             "the noise effect is larger than the models' own error, so there is room for masking to show")
+    out = (f"Scale: the noisy ground truth itself scores FID {s['noisy_gt_fid']['mean']:.4f} and R@1 "
+           f"{s['noisy_gt_r1']['mean']:.3f} (clean {s['clean_gt_fid']['mean']:.4f} / "
+           f"{s['clean_gt_r1']['mean']:.3f}): a blind model that learnt the noise exactly would lose "
+           f"{-s['r1_noisy_minus_clean']['mean']:.3f} R@1 and {noise_fid:.4f} FID. The arms' own FID "
+           f"({blind} {blind_fid:.4f}, ropar {ropar_fid:.4f}) is {blind_fid / max(noise_fid, 1e-9):.1f}x / "
+           f"{ropar_fid / max(noise_fid, 1e-9):.1f}x that noise effect: {weigh}.")
+    if blind_r1 > s["noisy_gt_r1"]["mean"]:
+        out += (f" The {blind} arm's R@1 {blind_r1:.3f} is above the noisy ground truth's: it did not learn "
+                "the noise as it is.")
+    return [out]
 
 
 def merge_report(out: Path, judge: dict | None, block: dict) -> None:
@@ -183,7 +279,7 @@ def judge_block(out: Path, mode: str) -> dict | None:
 
 
 def write_markdown(out: Path, block: dict) -> None:
-    lines = ["# The key claim: credibility-aware vs credibility-blind, same model", "",
+    lines = ["# The key claim: credibility-aware vs credibility-blind", "",
              f"Noise mode `{block['noise_mode']}`, credible-token ratio {block['credible_ratio']}, "
              f"{block['test_clips']} test clips, {block['unmasking_steps']} unmasking steps, "
              f"{'raw' if block['budget'].get('eval', {}).get('raw') else 'cleaned'} model output, preset "
@@ -198,9 +294,21 @@ def write_markdown(out: Path, block: dict) -> None:
             iv = a.get(f"{m}_interval")
             if iv:
                 return f"{iv['mean']:.4f} ± {iv['ci95']:.4f}"
-            return ", ".join(f"{v:.4f}" for v in a.get(m, []))
+            return ", ".join(f"{v:.4f}" for v in a.get(m, [])) or "—"
         row = [str(len(a["seeds"])), cell("fid"), cell("r1"), cell("multimodality")]
         lines.append(f"| {arm} | " + " | ".join(row) + " |")
+    lines += ["", "## Paired by seed (ropar − arm)", "",
+              "Per shared seed the difference ropar − arm; mean ± 95 % Student-t interval over seeds, the "
+              "two-sided paired t-test's p, and the smallest difference it finds with 80 % power. Margins "
+              f"that matter: FID {block['margins']['fid']}, R@1 {block['margins']['r1']}.", "",
+              "| ropar − | seeds | FID diff | p | FID seen at 80 % | R@1 diff | p | R@1 seen at 80 % "
+              "| verdict |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for c in block["paired"].values():
+        f, r = c["fid"], c["r1"]
+        lines.append(f"| {c['b']} | {len(c['seeds'])} | {f['mean']:+.4f} ± {f['ci95']:.4f} | {f['p']:.3f} | "
+                     f"{f['detectable_at_80']:.4f} | {r['mean']:+.4f} ± {r['ci95']:.4f} | {r['p']:.3f} | "
+                     f"{r['detectable_at_80']:.4f} | {c['verdict']} |")
     lines += ["", "## Reading", ""] + [f"- {s}" for s in block["reading"]] + [""]
     write_text(out / "key_claim.md", "\n".join(lines))
 

@@ -1,7 +1,7 @@
 """Reproduce the paper's Table 1, Table 2 and Fig. 3 on our data, at a chosen budget.
 
-    python -m training.report --preset small --out reports/ [--caches data/cache] [--work runs/report-small]
-        [--evaluator runs/evaluator] [--repeats 3] [--limit N]
+    python -m training.report --preset paper --out reports/ [--caches data/cache] [--work runs/report-paper]
+        [--evaluator assets/evaluator] [--repeats 3] [--limit N] [--text-only]
 
 What is trained (every run with fixed seeds, through the typed trainers: runs.RunSpec -> runs.train_run):
 - RoPAR (part-aware P-VAE + RoPAR, credibility-aware) and the full-body baseline on every cache: clean
@@ -15,12 +15,18 @@ What is trained (every run with fixed seeds, through the typed trainers: runs.Ru
   tokens, still credibility-aware: a token is credible only when every part is) and without the
   diffusion head (direct regression).
 Everything is judged by the evaluator of training/evaluation/evaluator.py (trained on the clean cache
-only) with training/evaluation/evaluate.py's protocol; numbers are mean +- 95 % CI over `repeats`
-evaluation runs (sampling and caption draws). The CIs do NOT include training-seed variance: each
-configuration is trained once.
+only) with training/evaluation/evaluate.py's protocol. A preset with several training seeds (`paper`:
+the key claim's budget, seeds 0-2, the whole test split, raw model output) trains every row once per
+seed; a row's numbers are then the Student-t interval over the seeds' means (training and evaluation
+variance together) and the claims compare rows paired by seed (training/evaluation/statistics.py). A
+one-seed preset (`tiny`, `small`, `full`) gives mean +- 95 % CI over `repeats` evaluation runs, which
+do NOT include training-seed variance. `--text-only` rewrites the claims, reading, report.md and
+fig3.png from a committed report.json without training or evaluating anything.
 
-Outputs in --out: report.md, report.json (every number, command, seed and timing), fig3.png. Trained
-models and per-run results stay in --work, so an interrupted report resumes where it stopped.
+Outputs in --out: report.md, report.json (every number, command, seed and timing), fig3.png, and one small
+JSON per evaluated seed of a run in report_runs/ (keyed by data, judge, budget, seed and evaluation, no
+machine path): committed, a run on record is never trained or evaluated again, on any machine, so a long
+preset can be spread over days. Trained models stay in --work (an interrupted training resumes there).
 What is trained is report_runs.py; how the numbers are read and written up is report_text.py.
 """
 
@@ -40,17 +46,20 @@ import torch
 from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError, cli_error
 from training.data.cache import Cache
-from training.evaluation import evaluate
+from training.evaluation import evaluate, metrics
 from training.evaluation.evaluator import TextMotionEvaluator, load_clips
+from training.experiments.key_claim import cache_identity, evaluator_identity
 from training.experiments.report_runs import (
     PRESETS,
     RATIO_CACHES,
     SEEDS,
     ReportBudget,
+    commands_of,
     log,
     plan,
+    run_specs,
     slug,
-    train_runs,
+    train_specs,
 )
 from training.experiments.report_text import (
     claims,
@@ -99,9 +108,48 @@ def _cached_eval(path: Path, key: dict, compute, timings: Timings | None = None,
     return result
 
 
-def _model_key(model_dir: Path) -> dict:
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    return {"dir": str(model_dir), "train": config.get("train", {})}
+def over_seeds(per_seed: list[dict]) -> dict:
+    """One row from its seeds' results: with one seed that seed's own interval (over evaluation
+    repeats); with several, per metric the Student-t interval over the seeds' means, and those means
+    in seed order ("seeds")."""
+    if len(per_seed) == 1:
+        return per_seed[0]
+    out = {}
+    for metric in per_seed[0]:
+        values = [float(r[metric]["mean"]) for r in per_seed]
+        out[metric] = {**metrics.t_interval(values).to_dict(), "seeds": values}
+    return out
+
+
+# Each evaluated seed of a run is a small JSON under OUT/report_runs/, keyed by everything it was
+# measured with (data, judge, budget, seed, evaluation) but no machine path: committed, it is never redone,
+# on any machine, even without the trained model, so a long preset can be spread over days.
+RECORDS = "report_runs"
+RECONSTRUCTION_RUNS = ("ropar@noisy", "ropar-nopart@noisy", "pvae-noshared@noisy")
+
+
+def measures(run, kind: str) -> bool:
+    """Whether a run is scored for reconstruction (Table 2's P-VAE rows) or generation."""
+    if kind == "reconstruction":
+        return not run.pvae_from and run.name in RECONSTRUCTION_RUNS
+    return not run.pvae_only
+
+
+def record_path(out: Path, run, seed: int, kind: str) -> Path:
+    return out / RECORDS / f"{slug(run.name)}_s{seed}_{kind}.json"
+
+
+def data_identities(caches: dict[str, Path]) -> dict[str, dict]:
+    """Each cache name's identity (a "-blind" view: its source's, marked as the view)."""
+    ids = {n: cache_identity(p) for n, p in caches.items() if not n.endswith("-blind")}
+    return {n: ids[n] if n in ids else {**ids[n.removesuffix("-blind")], "view": "blind"} for n in caches}
+
+
+def record_key(run, seed: int, budget: ReportBudget, ids: dict, evaluator: str, n: int) -> dict:
+    return {"version": 1, "run": run.name, "seed": seed, "data": ids[run.cache],
+            "pvae_data": ids[run.pvae_cache or run.cache], "pvae": run.pvae, "ropar": run.ropar,
+            "pvae_from": run.pvae_from, "eval": budget.eval.record(), "n": n, "evaluator": evaluator,
+            "budget": {"pvae": budget.pvae.record(), "ropar": budget.ropar.record()}}
 
 
 def evaluate_generator_dir(model_dir: Path, ev: TextMotionEvaluator, clips, text_encoder,
@@ -112,7 +160,8 @@ def evaluate_generator_dir(model_dir: Path, ev: TextMotionEvaluator, clips, text
     pvae, ropar, config, mean, std = load_models(model_dir, "cpu")
     gen = Generator(pvae, ropar, text_encoder, mean, std, config, torch.device("cpu"), name=model_dir.name)
     return evaluate.evaluate_generation(gen, ev, clips, repeats=repeats, seed=SEEDS["eval"],
-                                        batch_size=budget.eval.batch_size, steps=budget.eval.steps)
+                                        batch_size=budget.eval.batch_size, steps=budget.eval.steps,
+                                        raw=budget.eval.raw)
 
 
 def evaluate_pvae_dir(model_dir: Path, ev: TextMotionEvaluator, clips, repeats: int) -> dict:
@@ -204,33 +253,44 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
 
     results: dict = {"generation": {}, "reconstruction": {}}
     reference = evaluate._reference_split(str(caches["clean"]), "test")
-    results["real"] = _cached_eval(work / "eval_real.json", {"n": len(clips), "repeats": reps,
-                                                            "evaluator": str(evaluator_dir)},
+    ev_id = evaluator_identity(evaluator_dir)
+    ids = data_identities(caches)
+    real_key = {"kind": "real", "n": len(clips), "repeats": reps, "evaluator": ev_id, "data": ids["clean"]}
+    results["real"] = _cached_eval(out / RECORDS / "real.json", real_key,
                                    lambda: evaluate.evaluate_real(ev, clips, reference, reps, SEEDS["eval"]),
                                    timings, "real/eval")
     for run in plan(ratios):
         log(f"run {run.name}")
-        dirs = train_runs(run, caches, work, budget, commands, timings, text_encoder)
-        if budget.eval_threads:
-            torch.set_num_threads(budget.eval_threads)  # training changed it
-        eval_key = {"eval": dataclasses.asdict(budget.eval), "n": len(clips), "evaluator": str(evaluator_dir)}
-        if not run.pvae_from and run.name in ("ropar@noisy", "ropar-nopart@noisy", "pvae-noshared@noisy"):
-            key = {**eval_key, **_model_key(dirs["pvae"])}
-            results["reconstruction"][run.name] = _cached_eval(
-                work / slug(run.name) / "eval_reconstruction.json", key,
-                lambda d=dirs["pvae"]: evaluate_pvae_dir(d, ev, clips, reps), timings, f"{run.name}/eval_rec")
-        if "ropar" in dirs:
-            key = {**eval_key, **_model_key(dirs["ropar"])}
-            t0 = time.time()
-            results["generation"][run.name] = _cached_eval(
-                work / slug(run.name) / "eval_generation.json", key,
-                lambda d=dirs["ropar"]: evaluate_generator_dir(d, ev, clips, text_encoder, budget, reps),
-                timings, f"{run.name}/eval_gen")
-            log(f"{run.name}: FID {fmt(results['generation'][run.name]['fid'])} "
-                 f"R@1 {fmt(results['generation'][run.name]['r1'])} ({time.time() - t0:.0f}s)")
+        per_seed: dict[str, list] = {"reconstruction": [], "generation": []}
+        for seed in budget.seeds:
+            label = run.name if budget.seeds == (0,) else f"{run.name}/s{seed}"
+            specs = run_specs(run, caches, work, budget, seed)
+            commands.extend(commands_of(run, specs))
+            key = record_key(run, seed, budget, ids, ev_id, len(clips))
+            wanted = [k for k in ("reconstruction", "generation") if measures(run, k)]
+            found = {k: recorded(record_path(out, run, seed, k), {**key, "kind": k}) for k in wanted}
+            if None in found.values():  # train only what has an evaluation still to do
+                dirs = train_specs(specs, label, timings, text_encoder)
+                if budget.eval_threads:
+                    torch.set_num_threads(budget.eval_threads)  # training changed it
+                for k in (k for k in wanted if found[k] is None):
+                    t0 = time.time()
+                    result = (evaluate_pvae_dir(dirs["pvae"], ev, clips, reps) if k == "reconstruction" else
+                              evaluate_generator_dir(dirs["ropar"], ev, clips, text_encoder, budget, reps))
+                    timings.add(f"{label}/eval_{k[:3]}", time.time() - t0)
+                    found[k] = {"key": {**key, "kind": k}, "result": result}
+                    write_text(record_path(out, run, seed, k), json.dumps(found[k], default=float) + "\n")
+            for k in wanted:
+                per_seed[k].append(found[k]["result"])
+            if "generation" in found:
+                gen = found["generation"]["result"]
+                log(f"{label}: FID {fmt(gen['fid'])} R@1 {fmt(gen['r1'])}")
+        for k, values in per_seed.items():
+            if values:
+                results[k][run.name] = over_seeds(values)
 
     results["claims"] = claims(results, ratios)
-    results["reading"] = signal_check(results) + reading(results["claims"], preset)
+    results["reading"] = signal_check(results) + reading(results["claims"], results["generation"])
     results["commands"] = commands
     results["meta"] = {
         "preset": preset,
@@ -239,7 +299,7 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
         "compute_seconds": sum(timings.data.values()),
         "machine": (f"{os.cpu_count()} CPU cores shared with other jobs (training --threads "
                     f"{budget.threads}, evaluation {eval_threads} thread(s))"),
-        "repeats": reps, "num_test": len(clips),
+        "repeats": reps, "num_test": len(clips), "training_seeds": list(budget.seeds), "raw": budget.eval.raw,
         "seeds": SEEDS, "budget": budget.record(), "evaluator": _retrieval_summary(evaluator_dir),
         "credible_token_ratio": {n: Cache(p).credible_token_ratio("train") for n, p in caches.items()
                                  if not n.endswith("-blind")},
@@ -262,6 +322,24 @@ def build_report(preset: str, out: Path, caches_root: Path, work: Path, evaluato
     return results
 
 
+def rewrite_text(out: Path) -> dict:
+    """The claims, reading, report.md and fig3.png again from out/report.json (nothing trained or
+    evaluated): a new way of reading the numbers applied to a committed report."""
+    try:
+        results = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RoparError(f"cannot read {out / 'report.json'}: {exc}") from exc
+    if not results.get("generation") or "meta" not in results:
+        raise RoparError(f"{out / 'report.json'} holds no report (no generation results)")
+    ratios = {float(r): name for r, name in results["meta"].get("ratio_caches", {}).items()}
+    results["claims"] = claims(results, ratios)
+    results["reading"] = signal_check(results) + reading(results["claims"], results["generation"])
+    plot_fig3(results, ratios, out / "fig3.png")
+    write_text(out / "report.json", json.dumps(results, indent=1, default=float) + "\n")
+    write_markdown(results, ratios, out / "report.md")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.report", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
@@ -274,7 +352,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="evaluation repeats (default: the preset's)")
     parser.add_argument("--limit", type=int, help="evaluate on a seeded random subset of N test clips")
     parser.add_argument("--fresh", action="store_true", help="delete WORK first")
+    parser.add_argument("--text-only", action="store_true",
+                        help="only rewrite the claims, reading, report.md and fig3.png from OUT/report.json")
     args = parser.parse_args(argv)
+    if args.text_only:
+        try:
+            rewrite_text(Path(args.out))
+        except RoparError as exc:
+            return cli_error("report", exc)
+        return 0
     work = Path(args.work) if args.work else REPO / "runs" / f"report-{args.preset}"
     if args.fresh and work.exists():
         shutil.rmtree(work)

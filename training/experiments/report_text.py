@@ -8,14 +8,27 @@ from pathlib import Path
 import numpy as np
 
 from ropar_core.atomic import atomic_path, write_text
-from training.evaluation import plausibility
+from training.evaluation import plausibility, statistics
 
 # ----------------------------------------------------------------------------------------------------
 # Reading the results
 
 
-def compare(a: dict, b: dict, lower_is_better: bool) -> str:
-    """'better' / 'worse' / 'tie' for a vs b, counting a difference only beyond the combined 95 % CIs."""
+# A row must reach this R@1 before its verdicts say anything about the method rather than the budget.
+R1_FLOOR = 0.40
+
+
+def compare(a: dict, b: dict, lower_is_better: bool, metric: str | None = None) -> str:
+    """'better' / 'worse' / 'tie' for a vs b. Rows over the same training seeds ("seeds": per-seed
+    means) are compared paired by seed (statistics.paired_difference: better/worse when p < 0.05;
+    'underpowered' when not and a difference of the metric's margin could have gone unseen); other rows
+    count a difference only beyond the combined 95 % CIs."""
+    if len(a.get("seeds", [])) >= 2 and len(a.get("seeds", [])) == len(b.get("seeds", [])):
+        d = statistics.paired_difference(dict(enumerate(a["seeds"])), dict(enumerate(b["seeds"])))
+        if d.p < statistics.ALPHA and d.mean != 0:
+            return "better" if (d.mean < 0) == lower_is_better else "worse"
+        margin = statistics.MARGINS.get(metric)
+        return "underpowered" if margin is not None and d.detectable > margin else "tie"
     diff = a["mean"] - b["mean"]
     margin = float(np.hypot(a["ci95"], b["ci95"]))
     if abs(diff) <= margin:
@@ -38,7 +51,7 @@ def claims(results: dict, ratios: dict[float, str]) -> list[dict]:
 
     def check(text, a, b, metric, lower):
         if a in gen and b in gen:
-            verdict = compare(gen[a][metric], gen[b][metric], lower)
+            verdict = compare(gen[a][metric], gen[b][metric], lower, metric)
             out.append({"claim": text, "metric": metric, "a": a, "b": b, "verdict": verdict,
                         "a_value": gen[a][metric], "b_value": gen[b][metric]})
 
@@ -58,7 +71,7 @@ def claims(results: dict, ratios: dict[float, str]) -> list[dict]:
             if "ropar@noisy" in rec and other in rec:
                 a_val, b_val = rec["ropar@noisy"][metric], rec[other][metric]
                 out.append({"claim": f"Table 2: P-VAE beats P-VAE {label}", "metric": metric,
-                            "a": "ropar@noisy", "b": other, "verdict": compare(a_val, b_val, True),
+                            "a": "ropar@noisy", "b": other, "verdict": compare(a_val, b_val, True, metric),
                             "a_value": a_val, "b_value": b_val})
     for metric in ("fid", "r1"):
         spans = {}
@@ -111,16 +124,42 @@ def plot_fig3(results: dict, ratios: dict[float, str], path: Path) -> None:
     plt.close(fig)
 
 
-KEY_CLAIM_NOTE = ("The paper's central claim (credibility-aware vs credibility-blind, the same model "
-                  "otherwise) is tested at a budget where models learn, with seed variance, in "
-                  "`key_claim.md` (`python -m training.key_claim`); this report's budget is too small to "
-                  "decide it.")
+def key_claim_note(results: dict) -> str:
+    """Where the paper's central claim is tested, and what that test found (report.json's key_claim)."""
+    kc = results.get("key_claim") or {}
+    head = ("The paper's central claim (credibility-aware vs credibility-blind) is tested separately, paired "
+            "by training seed, in `key_claim.md` (`python -m training.key_claim`)")
+    if "verdict" not in kc or "arms" not in kc:
+        return head + "; it has no result yet."
+    against = kc.get("verdict_against") or "blind"
+    n = len(kc["arms"].get("ropar", {}).get("seeds", []))
+    r1 = kc.get("ropar_r1")
+    learned = "" if r1 is None else f", ropar R@1 {r1:.3f}"
+    return (head + f": verdict *{kc['verdict']}* (ropar vs {against}, ropar on {n} seeds{learned}"
+            + ("" if kc.get("complete") else "; not yet all the seeds it needs") + ").")
+
+
+def interval_note(meta: dict) -> str:
+    """What the ± of every number is, from how the report was run."""
+    seeds = meta.get("training_seeds", [0])
+    output = "raw model output" if meta.get("raw") else "the Generator's cleaned output"
+    if len(seeds) >= 2:
+        return (f"Every number: mean ± 95 % Student-t interval over {len(seeds)} training seeds {seeds} "
+                f"(per seed the mean of {meta['repeats']} evaluation runs: caption draws, crops, sampling "
+                "seeds) on "
+                f"{meta['num_test']} clean test motions, {output}; so the intervals hold training and "
+                "evaluation variance together. Comparisons are paired by seed.")
+    return (f"Every number: mean ± 95 % CI (1.96·std/√n, ddof 0) over {meta['repeats']} evaluation runs "
+            f"(fresh caption draws, crops and sampling seeds) on {meta['num_test']} clean test motions, "
+            f"{output}. Each configuration is trained once (seeds: {meta['seeds']}), so the CIs do not "
+            "include training-seed variance.")
 
 
 def write_markdown(results: dict, ratios: dict[float, str], path: Path) -> None:
     gen, rec, real = results["generation"], results["reconstruction"], results.get("real", {})
     meta = results["meta"]
-    lines = [f"# RoPAR on our data: the paper's tables, preset `{meta['preset']}`", "", KEY_CLAIM_NOTE, ""]
+    lines = [f"# RoPAR on our data: the paper's tables, preset `{meta['preset']}`", "",
+             key_claim_note(results), ""]
     stages = meta["stage_seconds"]
     train_s = sum(v for k, v in stages.items() if not k.split("/")[-1].startswith("eval"))
     lines += [f"Generated by `{meta['command']}` on {meta['machine']}. Compute summed over every stage "
@@ -128,10 +167,7 @@ def write_markdown(results: dict, ratios: dict[float, str], path: Path) -> None:
               f"({train_s / 60:.1f} min training, {(meta['compute_seconds'] - train_s) / 60:.1f} min "
               f"evaluation); this invocation: {meta['wall_seconds'] / 60:.1f} min wall. Per-stage seconds "
               "are in report.json (meta.stage_seconds).", "", meta["budget_note"], ""]
-    lines += ["Every number: mean ± 95 % CI (1.96·std/√n, ddof 0) over "
-              f"{meta['repeats']} evaluation runs (fresh caption draws, crops and sampling seeds) on "
-              f"{meta['num_test']} clean test motions. Each configuration is trained once "
-              f"(seeds: {meta['seeds']}), so the CIs do not include training-seed variance.", ""]
+    lines += [interval_note(meta), ""]
     ev = meta["evaluator"]
     lines += ["## The judge", "",
               f"Evaluator `{ev['dir']}` (TMR-style, trained on the clean cache only). Its own retrieval on "
@@ -157,8 +193,9 @@ def write_markdown(results: dict, ratios: dict[float, str], path: Path) -> None:
     if physical:
         lines += ["", "Physical plausibility of the same motions (training/evaluation/plausibility.py: "
                   "skating = share of frames with a foot joint under 5 cm moving > 2.5 cm per frame, sink = "
-                  "lowest foot joint under -3 cm, float = above 5 cm; generated motions cleaned as users get "
-                  "them):", ""] + physical
+                  "lowest foot joint under -3 cm, float = above 5 cm; generated motions "
+                  + ("as the model outputs them" if meta.get("raw") else "cleaned as users get them")
+                  + "):", ""] + physical
     lines += ["", "Real motions: FID compares the test motions with as many motions of the val split "
               "(other takes, another mix of contents): how far two real sets lie apart, not a lower bound; a "
               "model's FID compares its motions with the ground truth of its own items and can be lower.",
@@ -185,9 +222,14 @@ def write_markdown(results: dict, ratios: dict[float, str], path: Path) -> None:
         ours, base = gen.get(f"ropar@{d}", {}), gen.get(f"baseline@{d}", {})
         lines.append(f"| {100 * r:.0f} % ({d}) | {m} | {fmt(ours.get('fid'))} | {fmt(base.get('fid'))} | "
                      f"{fmt(ours.get('r1'))} | {fmt(base.get('r1'))} |")
-    lines += ["", "## Do the paper's claims hold here?", "",
-              "A difference counts only when it exceeds the combined 95 % CIs (√(ci_a² + ci_b²)); "
-              "otherwise it is a tie.", "", "| claim | metric | verdict |", "|---|---|---|"]
+    rule = ("Rows share their training seeds, so a difference is tested paired by seed: better/worse when "
+            "the paired t-test gives p < 0.05; otherwise a tie when the test had 80 % power for a difference "
+            f"of the margin (FID {statistics.MARGINS['fid']}, R@1 {statistics.MARGINS['r1']}), else "
+            "underpowered." if len(meta.get("training_seeds", [0])) >= 2 else
+            "A difference counts only when it exceeds the combined 95 % CIs (√(ci_a² + ci_b²)); otherwise it "
+            "is a tie.")
+    lines += ["", "## Do the paper's claims hold here?", "", rule, "", "| claim | metric | verdict |",
+              "|---|---|---|"]
     for c in results["claims"]:
         lines.append(f"| {c['claim']} | {c['metric']} | {c['verdict']} |")
     lines += ["", "### Reading", ""] + [f"- {s}" for s in results["reading"]] + [""]
@@ -195,35 +237,50 @@ def write_markdown(results: dict, ratios: dict[float, str], path: Path) -> None:
     write_text(path, "\n".join(lines))
 
 
-def reading(claim_list: list[dict], preset: str) -> list[str]:
-    """Plain sentences on the verdicts, grouped by claim."""
+def reading(claim_list: list[dict], generation: dict) -> list[str]:
+    """Plain sentences on the verdicts, grouped by claim, and whether the rows learned enough
+    (R@1 >= R1_FLOOR) for the verdicts to be about the method rather than the budget."""
     out = []
     by_claim: dict[str, list[dict]] = {}
     for c in claim_list:
         by_claim.setdefault(c["claim"], []).append(c)
+    r1 = {k: v["r1"]["mean"] for k, v in generation.items() if "r1" in v}
     for claim, items in by_claim.items():
         verdicts = {c["metric"]: c["verdict"] for c in items}
         values = set(verdicts.values())
+        rows = {k for c in items for x in (c["a"], c["b"]) for k in r1 if k == x or k.startswith(f"{x}@")}
+        unlearned = sorted(k for k in rows if r1[k] < R1_FLOOR)
+        if unlearned:
+            detail = ", ".join(f"{m}: {v}" for m, v in verdicts.items())
+            out.append(f"{claim} — not tested here: R@1 below {R1_FLOOR} in {', '.join(unlearned)} "
+                       f"(the intervals alone would say {detail}).")
+            continue
         if values == {"better"}:
             word = "holds"
         elif values == {"tie"}:
             word = "is not shown (ties within the CIs)"
+        elif "underpowered" in values and not values & {"better", "worse"}:
+            word = "is not decided (too few seeds to see a difference of the margin)"
         elif "better" in values and "worse" in values:
             word = "is mixed"
         elif "better" in values:
-            word = "holds in part (the rest are ties)"
+            word = "holds in part (the rest are ties or undecided)"
         elif values == {"worse"}:
             word = "is contradicted"
         else:
-            word = "is contradicted in part (the rest are ties)"
+            word = "is contradicted in part (the rest are ties or undecided)"
         if claim.startswith("Table 1: on clean") and values <= {"better", "tie"}:
             word = "holds (competitive = not worse)"
         detail = ", ".join(f"{m}: {v}" for m, v in verdicts.items())
         out.append(f"{claim} — {word} ({detail}).")
-    if preset != "full":
-        out.append(f"The `{preset}` budget trains tiny models for at most a few hundred steps on a shared "
-                   "CPU; the models are far from converged, so these verdicts describe this budget, not the "
-                   "method.")
+    low = sorted(k for k, v in r1.items() if v < R1_FLOOR)
+    if low:
+        out.append(f"{len(low)} of {len(r1)} generation rows stay below R@1 {R1_FLOOR} (lowest: "
+                   f"{min(r1, key=r1.get)} {min(r1.values()):.3f}): those models have not learned enough, so "
+                   "the verdicts that involve them describe this budget, not the method.")
+    elif r1:
+        out.append(f"Every generation row reaches R@1 >= {R1_FLOOR} (lowest {min(r1.values()):.3f}): the "
+                   "verdicts compare models that have learned.")
     return out
 
 

@@ -164,11 +164,28 @@ def shown(path) -> str:
         return str(Path("...", *p.resolve().parts[-2:])) if p.is_absolute() else str(p)
 
 
+def source_identity(src: Path) -> dict:
+    """What a derived view of cache `src` records about it, to know when it is stale: its resolved path
+    and the time its meta.json (written last) was written."""
+    meta = Path(src) / "meta.json"
+    return {"path": str(meta.parent.resolve()), "written": meta.stat().st_mtime_ns}
+
+
+def view_is_of(dst: Path, src: Path) -> bool:
+    """dst holds a complete view built from the current `src`."""
+    try:
+        meta = json.loads((Path(dst) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("view_of") == source_identity(src)
+
+
 def blind_cache(src: Path, dst: Path) -> Path:
     """A view of cache `src` in which every part of every frame is credible (feature arrays symlinked, not
     copied); the normalisation stats are recomputed over all train frames, as a method that ignores
-    credibility computes them. Built in a side directory and renamed into place when complete."""
-    if (dst / "meta.json").is_file():
+    credibility computes them. Built in a side directory and renamed into place when complete; a view
+    built from another source (an older cache at the same path) is built again."""
+    if view_is_of(dst, src):
         return dst
     cache = Cache(src)
     tmp = dst.with_name(dst.name + ".partial")
@@ -178,7 +195,8 @@ def blind_cache(src: Path, dst: Path) -> Path:
         if (src / name).is_file():
             (tmp / name).symlink_to((src / name).resolve())
     np.save(tmp / "credible.npy", np.ones(cache.credible.shape, bool))
-    meta = {**cache.meta, "name": f"{cache.meta.get('name', src.name)}-blind", "credibility_blind": True}
+    meta = {**cache.meta, "name": f"{cache.meta.get('name', src.name)}-blind", "credibility_blind": True,
+            "view_of": source_identity(src)}
     write_text(tmp / "meta.json", json.dumps(meta) + "\n")
     recompute_stats(tmp)
     shutil.rmtree(dst, ignore_errors=True)
