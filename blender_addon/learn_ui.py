@@ -29,12 +29,14 @@ class LearnSettings(bpy.types.PropertyGroup):
     caption: StringProperty(name="Caption", default="",
                             description="What the person does, as you will prompt it, e.g. 'someone does "
                                         "jumping jacks'")
-    steps: IntProperty(name="Training Steps", default=300, min=1, max=100_000, soft_max=2000,
-                       description="Fine-tuning steps: 300 take about 10 minutes on a laptop CPU")
+    steps: IntProperty(name="Steps", default=300, min=1, max=100_000, soft_max=2000,
+                       description="Fine-tuning steps (not the sampling steps above): 300 take about "
+                                   "10 minutes on a laptop CPU")
 
 
 def is_running() -> bool:
-    return _task is not None and _task.state == "running"
+    """A task runs, or has ended and waits for the timer to apply it."""
+    return _task is not None
 
 
 def status() -> tuple[str, str, float]:
@@ -56,7 +58,9 @@ def start(context, backend, video: str, caption: str, steps: int, replay_seeds: 
 
 def finish(context, task: learn.LearnTask) -> tuple[str, str]:
     """Main thread: switch the add-on to the learned model -> (state, message)."""
-    global _last
+    global _last, _task
+    if task is _task:
+        _task = None
     if task.state == "done":
         prefs = props.preferences(context)
         learn.switch_model(task.backend, task.model)
@@ -181,7 +185,7 @@ def register_settings() -> None:
 def unregister_settings() -> None:
     """Stop polling; a running task is cancelled (the server removes its folder)."""
     global _task, _last
-    if _task is not None and _task.state == "running":
+    if _task is not None:
         _task.cancel()
     _task, _last = None, ("idle", "")
     if bpy.app.timers.is_registered(_poll):
