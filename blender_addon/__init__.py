@@ -2,9 +2,9 @@
 
 Install: the zip from `python -m blender_addon.build` (an extension for Blender 4.2+, an add-on for
 3.x through bl_info). Headless: `blender -b --python blender_addon/batch.py -- --help`.
-Modules: retarget / placement / clip / names / rotations / presets / fake_motion / backend are
-numpy-only (importable anywhere); rig, keyframes, pipeline, jobs, mapping, props, operators and panel
-need bpy and are imported in register().
+Modules: retarget / placement / clip / names / rotations / presets / fake_motion / backend / learn are
+numpy-only (importable anywhere); rig, keyframes, pipeline, jobs, mapping, props, operators, panel and
+learn_ui need bpy and are imported in register().
 """
 
 bl_info = {
