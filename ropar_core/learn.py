@@ -36,6 +36,7 @@ STAGES = {"pose": (0.0, 0.2), "generating": (0.2, 0.4), "RoPAR": (0.4, 0.98)}
 TQDM = re.compile(r"^\s*(?P<desc>[^:|]*?):\s*\d+%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)")
 JOB_STATES = ("running", "done", "failed", "cancelled")
 CANCEL_WAIT_S = 15.0  # how long POST /learn/cancel waits for the job's folder to be gone
+KEEP_FINISHED = 20  # finished jobs whose status stays readable
 
 
 def _text(body: dict, key: str) -> str:
@@ -191,13 +192,17 @@ class StepFailed(RuntimeError):
 class Learning:
     """The server's learn jobs: one runs at a time; finished ones stay readable by id."""
 
-    def __init__(self, base_model: str | None = None, python: str | None = None):
+    def __init__(self, base_model: str | None = None, python: str | None = None, allowed: bool = True):
         self.base_model, self.python = base_model, python or sys.executable
+        self.allowed = allowed  # False on a server open to other machines (--allow-remote)
         self.jobs: dict[str, LearnJob] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def start(self, body) -> dict:
+        if not self.allowed:  # it reads and writes files where the client says: this machine's user only
+            raise HttpError(HTTPStatus.FORBIDDEN, "forbidden",
+                            "learning from video is only offered by a loopback server (no --allow-remote)")
         args = parse_learn(body)
         if not finetune_installed():
             raise HttpError(HTTPStatus.NOT_IMPLEMENTED, "not_implemented",
@@ -208,6 +213,8 @@ class Learning:
                 raise HttpError(HTTPStatus.CONFLICT, "busy",
                                 "a learn job is already running; cancel it first")
             job = LearnJob(f"{next(self._ids)}-{os.urandom(4).hex()}", args, self.python, self.base_model)
+            for old in list(self.jobs)[:-KEEP_FINISHED]:
+                del self.jobs[old]  # all finished: only one runs at a time
             self.jobs[job.id] = job
         job.thread.start()
         return job.as_json()

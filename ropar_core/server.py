@@ -233,7 +233,7 @@ class RoparHTTPServer(HeadGate, ThreadingHTTPServer):
                  allow_remote: bool = False, token: str | None = None, model_dir: str | None = None):
         self.service, self.timeout_s, self.max_body, self.verbose = service, timeout_s, max_body, verbose
         self.deadline_s, self.allow_remote, self.token = deadline_s, allow_remote, token
-        self.learning = Learning(model_dir)  # POST /learn: video -> clip -> fine-tuned model (learn.py)
+        self.learning = Learning(model_dir, allowed=not allow_remote)  # POST /learn (learn.py)
         self.deadlines = Deadlines()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._heads: dict[socket.socket, bytes] = {}

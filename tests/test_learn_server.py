@@ -155,3 +155,56 @@ def test_a_server_without_the_training_package_says_so(server, video, tmp_path, 
     assert status == 501 and answer["error"]["code"] == "not_implemented"
     assert answer["error"]["message"].startswith("learning from video needs `ropar finetune`")
     assert not learn.finetune_installed() and not (tmp_path / "m").exists()
+
+
+def test_a_server_open_to_other_machines_offers_no_learning(video, tmp_path):
+    s = Running(Generator.from_pretrained(None, device="cpu", threads=1), allow_remote=True)
+    try:
+        body = {"video": str(video), "caption": CAPTION, "out": str(tmp_path / "m"), **TINY}
+        status, answer = s.request("POST", "/learn", body)
+        assert status == 403 and answer["error"]["message"].startswith("learning from video is only offered")
+    finally:
+        s.close()
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_killed_server_leaves_no_half_written_folder(video, tmp_path):
+    """A server killed outright never cancels its job: the child sees it gone, removes its folder, ends."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from blender_addon.backend import HttpBackend, free_port
+
+    port = free_port()
+    env = {**os.environ, "ROPAR_SERVE_TOKEN": TOKEN}
+    server = subprocess.Popen([sys.executable, "-m", "ropar_core.cli", "serve", "--port", str(port),
+                               "--device", "cpu", "--threads", "1"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = HttpBackend(f"http://127.0.0.1:{port}", token=TOKEN)
+        for _ in range(600):
+            try:
+                client.health(timeout=1.0)
+                break
+            except Exception:
+                time.sleep(0.2)
+        out = tmp_path / "models" / "killed"
+        job = client.call("POST", "/learn", {"video": str(video), "caption": CAPTION, "out": str(out),
+                                             "steps": 5000, "replay_seeds": 0, "batch_size": 1})["job"]
+        while client.call("GET", f"/learn/{job}")["stage"] != "finetune":
+            time.sleep(0.2)
+        assert leftovers(out.parent)  # its work folder is there while it runs
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(10)
+        for _ in range(100):
+            if not leftovers(out.parent):
+                break
+            time.sleep(0.2)
+        time.sleep(2.0)  # and the child writes nothing more
+        assert leftovers(out.parent) == []
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
