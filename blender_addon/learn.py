@@ -108,8 +108,18 @@ class LearnTask:
 
 
 def switch_model(backend, model: Path) -> None:
-    """Make the server process use the learned model: it is stopped now and started on the new model by
-    the next generation."""
+    """Make the server process use the learned model: stopped now, it starts again on the new model
+    (warm_up, or the next generation)."""
     if isinstance(backend, ServerProcessBackend):
         backend.close()
         backend.model_dir = str(model)
+
+
+def warm_up(backend) -> None:
+    """Start the server process (in a worker thread) so that the next generation finds the model loaded;
+    a failure is left for that generation to report."""
+    if isinstance(backend, ServerProcessBackend):
+        try:
+            backend.start()
+        except BackendError:
+            pass

@@ -8,6 +8,8 @@ under `blender -b` (timers never fire there) `bpy.ops.ropar.learn_video()` runs 
 
 from __future__ import annotations
 
+import threading
+
 import bpy
 from bpy.props import IntProperty, PointerProperty, StringProperty
 
@@ -65,6 +67,8 @@ def finish(context, task: learn.LearnTask) -> tuple[str, str]:
         prefs = props.preferences(context)
         learn.switch_model(task.backend, task.model)
         prefs.model_dir = str(task.model)  # kept in the preferences (and their file beside the presets)
+        backend = jobs.get_backend(prefs)  # the server process for the new model, started now so that
+        threading.Thread(target=learn.warm_up, args=(backend,), daemon=True).start()  # it is ready sooner
         _last = ("done", f"learned '{task.caption}': now using the model in {task.model}")
     else:
         _last = (task.state, task.message)
