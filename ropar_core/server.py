@@ -401,11 +401,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         route = {"/generate": ("generate", parse_generate), "/edit": ("edit", parse_edit)}.get(self.path)
         try:
             self._guard(post=True)
-            if route is None and self.path not in ("/learn", "/learn/cancel"):
-                raise HttpError(HTTPStatus.NOT_FOUND, "bad_request",
-                                f"unknown path {self.path[:100]}; use POST /generate or POST /edit")
             if route is None and self.path in ("/learn", "/learn/cancel"):  # learn.py: its own jobs
                 return self._send(HTTPStatus.OK, self.server.learning.post(self.path, self._read_json()))
+            if route is None:
+                raise HttpError(HTTPStatus.NOT_FOUND, "bad_request", f"unknown path {self.path[:100]}; "
+                                "use POST /generate, /edit or /learn")
             kind, parse = route
             body = self._read_json()
             self._disarm()  # the request is in; the wait for the worker is bounded by the timeout
