@@ -2,9 +2,9 @@
 
 Install: the zip from `python -m blender_addon.build` (an extension for Blender 4.2+, an add-on for
 3.x through bl_info). Headless: `blender -b --python blender_addon/batch.py -- --help`.
-Modules: retarget / placement / clip / names / rotations / presets / fake_motion / backend are
-numpy-only (importable anywhere); rig, keyframes, pipeline, jobs, mapping, props, operators and panel
-need bpy and are imported in register().
+Modules: retarget / placement / clip / names / rotations / presets / fake_motion / backend / learn are
+numpy-only (importable anywhere); rig, keyframes, pipeline, jobs, mapping, props, operators, panel and
+learn_ui need bpy and are imported in register().
 """
 
 bl_info = {
@@ -19,26 +19,28 @@ bl_info = {
 
 
 def _classes():
-    from . import mapping, operators, panel, props
+    from . import learn_ui, mapping, operators, panel, props
 
-    return props.CLASSES + operators.CLASSES + mapping.CLASSES + panel.CLASSES
+    return props.CLASSES + operators.CLASSES + mapping.CLASSES + panel.CLASSES + learn_ui.CLASSES
 
 
 def register():
     import bpy
 
-    from . import props
+    from . import learn_ui, props
 
     for cls in _classes():
         bpy.utils.register_class(cls)
     props.register_settings()
+    learn_ui.register_settings()
 
 
 def unregister():
     import bpy
 
-    from . import jobs, props
+    from . import jobs, learn_ui, props
 
+    learn_ui.unregister_settings()
     jobs.shutdown()
     props.unregister_settings()
     for cls in reversed(_classes()):

@@ -212,6 +212,10 @@ class HttpBackend:
         except ValueError as exc:
             raise BackendError(f"the server at {self.url} did not answer JSON ({exc})") from None
 
+    def call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> dict:
+        """Any endpoint of the API (learn.py's /learn jobs): its JSON answer, or a BackendError."""
+        return self._call(method, path, body, timeout)
+
     def health(self, timeout: float = 5.0) -> dict:
         return self._call("GET", "/health", timeout=timeout)
 

@@ -40,6 +40,7 @@ from ropar_core import __version__, http_guard, limits
 from ropar_core.errors import RoparError
 from ropar_core.http_api import HttpError, bad_request, motion_json, parse_edit, parse_generate
 from ropar_core.http_gate import HeadGate, PrefixedReader
+from ropar_core.learn import Learning
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -52,7 +53,7 @@ REQUEST_DEADLINE_S = 30.0  # to send the whole request (and, again, to take the 
 MAX_CONNECTIONS = 128  # requests handled at once (threads); the 200-client burst test still passes
 SLOT_WAIT_S = 30.0  # how long a complete request beyond MAX_CONNECTIONS waits for a slot before a 503
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "bad_request",
-               405: "method_not_allowed", 408: "timeout", 411: "bad_request", 413: "too_large",
+               405: "method_not_allowed", 408: "timeout", 409: "busy", 411: "bad_request", 413: "too_large",
                414: "too_large", 415: "unsupported_media_type", 431: "too_large", 501: "not_implemented",
                503: "busy", 504: "timeout", 505: "bad_request"}
 
@@ -229,9 +230,10 @@ class RoparHTTPServer(HeadGate, ThreadingHTTPServer):
 
     def __init__(self, address, service: GenerationService, timeout_s: float, max_body: int, verbose: bool,
                  max_connections: int = MAX_CONNECTIONS, deadline_s: float = REQUEST_DEADLINE_S,
-                 allow_remote: bool = False, token: str | None = None):
+                 allow_remote: bool = False, token: str | None = None, model_dir: str | None = None):
         self.service, self.timeout_s, self.max_body, self.verbose = service, timeout_s, max_body, verbose
         self.deadline_s, self.allow_remote, self.token = deadline_s, allow_remote, token
+        self.learning = Learning(model_dir, allowed=not allow_remote)  # POST /learn (learn.py)
         self.deadlines = Deadlines()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._heads: dict[socket.socket, bytes] = {}
@@ -285,6 +287,7 @@ class RoparHTTPServer(HeadGate, ThreadingHTTPServer):
 
     def server_close(self):
         self.deadlines.stop()
+        self.learning.stop()  # a running learn job's child ends and its folder is removed
         super().server_close()
 
 
@@ -371,7 +374,10 @@ class RequestHandler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server's naming
         try:
             self._guard(post=False)
-            if self.path.split("?")[0] != "/health":
+            path = self.path.split("?")[0]
+            if path.startswith("/learn/"):  # a learn job's progress
+                return self._send(HTTPStatus.OK, self.server.learning.status(path[len("/learn/"):]))
+            if path != "/health":
                 raise HttpError(HTTPStatus.NOT_FOUND, "bad_request",
                                 f"unknown path {self.path[:100]}; try /health")
         except HttpError as exc:
@@ -395,9 +401,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         route = {"/generate": ("generate", parse_generate), "/edit": ("edit", parse_edit)}.get(self.path)
         try:
             self._guard(post=True)
+            if route is None and self.path in ("/learn", "/learn/cancel"):  # learn.py: its own jobs
+                return self._send(HTTPStatus.OK, self.server.learning.post(self.path, self._read_json()))
             if route is None:
-                raise HttpError(HTTPStatus.NOT_FOUND, "bad_request",
-                                f"unknown path {self.path[:100]}; use POST /generate or POST /edit")
+                raise HttpError(HTTPStatus.NOT_FOUND, "bad_request", f"unknown path {self.path[:100]}; "
+                                "use POST /generate, /edit or /learn")
             kind, parse = route
             body = self._read_json()
             self._disarm()  # the request is in; the wait for the worker is bounded by the timeout
@@ -463,9 +471,10 @@ def make_server(generator, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, a
                 timeout_s: float = DEFAULT_TIMEOUT_S, max_body: int = MAX_BODY_BYTES,
                 max_batch: int = DEFAULT_MAX_BATCH, verbose: bool = False, log=None,
                 max_connections: int = MAX_CONNECTIONS, deadline_s: float = REQUEST_DEADLINE_S,
-                token: str | None = None) -> RoparHTTPServer:
+                token: str | None = None, model_dir: str | None = None) -> RoparHTTPServer:
     """Build (and bind) the server; call .serve_forever(), then .shutdown() and .service.stop().
-    token: when set, every request must send `Authorization: Bearer <token>` (http_guard.py)."""
+    token: when set, every request must send `Authorization: Bearer <token>` (http_guard.py).
+    model_dir: the generator's model directory (None: the shipped one), the base of learn jobs."""
     check_host(host, allow_remote)
     if token is not None:
         http_guard.check_token_value(token, "token")
@@ -473,7 +482,7 @@ def make_server(generator, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, a
     service = GenerationService(generator, max_batch=max_batch, log=log)
     try:
         return RoparHTTPServer((host, port), service, timeout_s, max_body, verbose,
-                               max_connections, deadline_s, allow_remote, token)
+                               max_connections, deadline_s, allow_remote, token, model_dir)
     except OSError as exc:
         service.stop()
         raise RoparError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

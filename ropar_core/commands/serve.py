@@ -72,7 +72,7 @@ def run(args) -> int:
                                     threads=args.threads)
     httpd = make_server(gen, host=args.host, port=args.port, allow_remote=args.allow_remote,
                         timeout_s=args.timeout, max_body=int(args.max_body_mb * 2**20),
-                        max_batch=args.max_batch, verbose=args.verbose, token=token)
+                        max_batch=args.max_batch, verbose=args.verbose, token=token, model_dir=args.model)
     host, port = httpd.server_address[:2]
     shown = f"[{host}]" if ":" in host else host
     needs = "; token required" if token else ""
