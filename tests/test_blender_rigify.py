@@ -1,0 +1,188 @@
+"""A real Rigify control rig, generated from the human metarig in the bpy 5.0 module: its FK controls (or
+its IK controls) get the keys and the DEF bones, which deform the mesh, follow the motion: upright,
+hands over the neck on "raises both hands", walking on "walks forward", within a centimetre of the
+metarig itself on the legs and hands. A DEF-only export of such a rig is driven like any rig."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.helpers.optional import installed_or_skip
+
+bpy = installed_or_skip("bpy", "bpy (Blender as a Python module) is not installed")
+
+from blender_addon import control_rig, pipeline, presets, rig  # noqa: E402
+from blender_addon.backend import FakeBackend, GenerationRequest  # noqa: E402
+from blender_addon.errors import RigError  # noqa: E402
+from tests.blender_rig_layouts import apply_raised_hands, hips_travel, measure, world_joints  # noqa: E402
+
+pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered_addon")]
+LEGS, ENDS = (0, 1, 2, 4, 5, 7, 8, 10, 11), (0, 7, 8, 20, 21)  # the pelvis, ankles and wrists
+
+
+@pytest.fixture(scope="module")
+def rigify_file(tmp_path_factory):
+    """A .blend with the human metarig and the rig Rigify generates from it (generated once: ~5 s)."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    meta = rig.build_metarig("metarig")
+    bpy.ops.pose.rigify_generate()
+    generated = bpy.context.object
+    assert generated.name == "rig" and "rig_id" in generated.data and generated is not meta
+    path = tmp_path_factory.mktemp("rigify") / "rigify.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True)
+    return path
+
+
+@pytest.fixture
+def scene(blender_scene, rigify_file, tmp_path, monkeypatch):
+    monkeypatch.setenv(presets.USER_DIR_ENV, str(tmp_path / "user_presets"))
+    bpy.ops.wm.open_mainfile(filepath=str(rigify_file))
+    sc = bpy.context.scene
+    sc.render.fps, sc.render.fps_base = 20, 1.0
+    sc.frame_start, sc.frame_end = 1, 250
+    return sc
+
+
+def deform_map(org: dict[int, str]) -> dict[int, str]:
+    """The DEF bone at each joint: what the mesh follows."""
+    return {j: "DEF-" + b.removeprefix("ORG-") for j, b in org.items()}
+
+
+def keyed_paths(obj) -> set[str]:
+    action = obj.animation_data.action
+    if hasattr(action, "fcurves"):  # before Blender 4.4
+        curves = action.fcurves
+    else:
+        from bpy_extras import anim_utils
+
+        curves = anim_utils.action_get_channelbag_for_slot(action, obj.animation_data.action_slot).fcurves
+    return {fc.data_path for fc in curves}
+
+
+def value_at(obj, path: str, frame: int) -> float:
+    action = obj.animation_data.action
+    from bpy_extras import anim_utils
+
+    bag = anim_utils.action_get_channelbag_for_slot(action, obj.animation_data.action_slot)
+    return bag.fcurves.find(path).evaluate(frame)
+
+
+def metarig_gap(control_rig_obj, joints: dict[int, str], applied) -> np.ndarray:
+    """(frames, 22) distance (m) between the control rig's DEF joints and the metarig's own joints
+    under the same motion: the metarig is what the control rig was generated from."""
+    meta = bpy.data.objects["metarig"]
+    on_meta, meta_map = apply_raised_hands(meta)
+    frames = range(applied.frame_start, applied.frame_start + applied.frames)
+    gaps = []
+    for f in frames:
+        a, b = world_joints(control_rig_obj, joints, f), world_joints(meta, meta_map, f)
+        gaps.append([np.linalg.norm(a[j] - b[j]) for j in range(22)])
+    return np.array(gaps)
+
+
+@pytest.mark.parametrize("mode", ["FK", "IK"])
+def test_the_control_rig_is_keyed_on_its_controls_and_its_deform_bones_follow(scene, mode):
+    obj = bpy.data.objects["rig"]
+    assert rig.detect_label(obj).startswith(rig.CONTROL_RIG_LABEL)
+    prep = pipeline.prepare(obj.name, controls=mode)
+    assert prep.controls is not None and prep.controls.mode == mode
+    assert prep.bone_map.describe() == f"rigify ({mode} controls) (22/22)"
+
+    applied, org = apply_raised_hands(obj, controls=mode)
+    defs = deform_map(org)
+    m = measure(obj, defs, applied.frame_start, applied.frame_start + applied.frames - 1)
+    rest_ankle = min(obj.data.bones[defs[j]].head_local[2] for j in (7, 8))
+    print(f"{mode}: {m}, {control_rig.STATS}")
+    assert m["upright"] > 0.99 and m["hands_over_neck"] > 0.1 and abs(m["ankle_z"] - rest_ankle) < 0.1
+    assert m["faces_front"] > 0.99
+
+    paths = keyed_paths(obj)
+    limb = "upper_arm_fk.L" if mode == "FK" else "hand_ik.L"
+    assert f'pose.bones["{limb}"].rotation_quaternion' in paths
+    assert 'pose.bones["torso"].location' in paths
+    if mode == "IK":
+        assert {'pose.bones["hand_ik.R"].location', 'pose.bones["foot_ik.L"].location',
+                'pose.bones["upper_arm_ik_target.L"].location'} <= paths
+    # Nothing is keyed where constraints would hide it: only controls, and the limbs' switches.
+    hidden = tuple(f'pose.bones["{prefix}-' for prefix in ("DEF", "ORG", "MCH"))
+    assert not [p for p in paths if p.startswith(hidden)]
+    switch = 'pose.bones["upper_arm_parent.L"]["IK_FK"]'
+    assert value_at(obj, switch, applied.frame_start) == (1.0 if mode == "FK" else 0.0)
+
+    gaps = metarig_gap(obj, defs, applied)
+    print(f"{mode}: metarig gap per joint (cm, worst frame)", np.round(100 * gaps.max(axis=0), 1))
+    # Legs where the metarig puts them (with IK: hands and feet, the knees where Rigify's IK bends them
+    # towards the poles). Rigify's spine bends only at its torso pivot, so its chest (and with FK all
+    # above it) may sit a few centimetres from the metarig's, which bends at every spine bone.
+    assert gaps[:, LEGS].max() < (0.01 if mode == "FK" else 0.03)
+    assert mode == "FK" or gaps[:, ENDS].max() < 0.01
+    assert gaps.max() < 0.08
+
+    walk = FakeBackend().generate(GenerationRequest("a person walks forward", seconds=4.0))
+    done = pipeline.apply_motion(walk, armature=obj.name, report=lambda *a: None, controls=mode)
+    assert hips_travel(obj, defs, done.frame_start, done.frame_start + done.frames - 1) >= 1.5
+
+
+def test_the_panel_generates_onto_the_selected_control_rig(scene):
+    obj = bpy.data.objects["rig"]
+    for other in bpy.context.view_layer.objects:
+        other.select_set(False)
+    obj.select_set(True)
+    bpy.context.view_layer.objects.active = obj
+    assert bpy.ops.ropar.generate(prompt="a person walks forward", seconds=2.0) == {"FINISHED"}
+    assert obj.animation_data.action.name == "RoPAR a person walks forward"
+    assert 'pose.bones["torso"].location' in keyed_paths(obj)
+    # The rig's own pose and switches are as they were: the keys drive it, not a leftover pose.
+    assert obj.pose.bones["upper_arm_parent.L"]["IK_FK"] == value_at(obj, 'pose.bones["upper_arm_parent.L"]'
+                                                                        '["IK_FK"]', 1)
+
+
+def test_a_control_rig_missing_a_control_is_refused_clearly(scene):
+    obj = bpy.data.objects["rig"]
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    obj.data.edit_bones.remove(obj.data.edit_bones["forearm_fk.L"])
+    bpy.ops.object.mode_set(mode="OBJECT")
+    with pytest.raises(RigError, match="lacks forearm_fk.L; regenerate it from its metarig"):
+        pipeline.prepare(obj.name)
+
+
+def def_only_export(obj) -> None:
+    """What a game exporter makes of a Rigify rig: only the DEF bones, without constraints, each under
+    the DEF bone of the ORG bone it hung from."""
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    edit = obj.data.edit_bones
+    for bone in [b for b in edit if b.name.startswith("DEF-")]:
+        parent = bone.parent
+        while parent is not None and not parent.name.startswith("DEF-"):
+            twin = edit.get("DEF-" + parent.name.removeprefix("ORG-"))
+            if parent.name.startswith("ORG-") and twin is not None and twin != bone:
+                parent = twin
+                break
+            parent = parent.parent
+        bone.parent = parent
+    for bone in [b for b in edit if not b.name.startswith("DEF-")]:
+        edit.remove(bone)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for pb in obj.pose.bones:
+        for c in list(pb.constraints):
+            pb.constraints.remove(c)
+    obj.data.pop("rig_id", None)
+    obj.animation_data_clear()  # Rigify's drivers name the removed bones
+
+
+def test_a_def_only_export_is_driven_like_any_rig(scene):
+    obj = bpy.data.objects["rig"]
+    def_only_export(obj)
+    assert all(b.name.startswith("DEF-") for b in obj.data.bones)
+    assert obj.data.bones["DEF-thigh.L"].parent.name == "DEF-spine"
+    prep = pipeline.prepare(obj.name)
+    assert prep.controls is None and prep.bone_map.preset == "rigify_generated", prep.bone_map.describe()
+    applied, joints = apply_raised_hands(obj)
+    m = measure(obj, joints, applied.frame_start, applied.frame_start + applied.frames - 1)
+    assert m["upright"] > 0.99 and m["hands_over_neck"] > 0.1
+    walk = FakeBackend().generate(GenerationRequest("a person walks forward", seconds=4.0))
+    done = pipeline.apply_motion(walk, armature=obj.name, report=lambda *a: None)
+    assert hips_travel(obj, joints, done.frame_start, done.frame_start + done.frames - 1) >= 1.5
