@@ -5,6 +5,10 @@ metarig itself on the legs and hands. A DEF-only export of such a rig is driven 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -18,6 +22,7 @@ from blender_addon.errors import RigError  # noqa: E402
 from tests.blender_rig_layouts import apply_raised_hands, hips_travel, measure, world_joints  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered_addon")]
+ROOT = Path(__file__).resolve().parents[1]
 LEGS, ENDS = (0, 1, 2, 4, 5, 7, 8, 10, 11), (0, 7, 8, 20, 21)  # the pelvis, ankles and wrists
 
 
@@ -186,3 +191,16 @@ def test_a_def_only_export_is_driven_like_any_rig(scene):
     walk = FakeBackend().generate(GenerationRequest("a person walks forward", seconds=4.0))
     done = pipeline.apply_motion(walk, armature=obj.name, report=lambda *a: None)
     assert hips_travel(obj, joints, done.frame_start, done.frame_start + done.frames - 1) >= 1.5
+
+
+@pytest.mark.skipif(shutil.which("blender") is None, reason="no `blender` binary (Debian's 3.4) on PATH")
+def test_a_rigify_rig_in_blender_3_4():
+    out = subprocess.run(["blender", "-b", "--factory-startup", "--python",
+                          str(ROOT / "tests" / "blender_rigify_check.py")],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    lines = [ln.split() for ln in out.stdout.splitlines() if ln.startswith("RIGIFY ")]
+    assert [ln[1] for ln in lines] == ["FK", "IK"], out.stdout[-3000:] + out.stderr[-3000:]
+    for _, mode, *pairs in lines:
+        m = {k: float(v) for k, v in (p.split("=") for p in pairs)}
+        assert m["upright"] > 0.99 and m["hands_over_neck"] > 0.1 and m["faces_front"] > 0.99, (mode, m)
+        assert m["travel"] >= 1.5, (mode, m)
