@@ -153,13 +153,14 @@ def test_a_control_rig_missing_a_control_is_refused_clearly(scene):
         pipeline.prepare(obj.name)
 
 
-def def_only_export(obj) -> None:
+def def_only_export(obj, reparent: bool = True) -> None:
     """What a game exporter makes of a Rigify rig: only the DEF bones, without constraints, each under
-    the DEF bone of the ORG bone it hung from."""
+    the DEF bone of the ORG bone it hung from (`reparent`), or left where deleting the other bones
+    leaves them: thighs, shoulders and arms loose, with no parent."""
     bpy.context.view_layer.objects.active = obj
     bpy.ops.object.mode_set(mode="EDIT")
     edit = obj.data.edit_bones
-    for bone in [b for b in edit if b.name.startswith("DEF-")]:
+    for bone in [b for b in edit if b.name.startswith("DEF-") and reparent]:
         parent = bone.parent
         while parent is not None and not parent.name.startswith("DEF-"):
             twin = edit.get("DEF-" + parent.name.removeprefix("ORG-"))
@@ -178,11 +179,13 @@ def def_only_export(obj) -> None:
     obj.animation_data_clear()  # Rigify's drivers name the removed bones
 
 
-def test_a_def_only_export_is_driven_like_any_rig(scene):
+@pytest.mark.parametrize("reparent", [True, False])
+def test_a_def_only_export_is_driven_like_any_rig(scene, reparent):
     obj = bpy.data.objects["rig"]
-    def_only_export(obj)
+    def_only_export(obj, reparent)
     assert all(b.name.startswith("DEF-") for b in obj.data.bones)
-    assert obj.data.bones["DEF-thigh.L"].parent.name == "DEF-spine"
+    thigh_parent = obj.data.bones["DEF-thigh.L"].parent
+    assert (thigh_parent.name == "DEF-spine") if reparent else thigh_parent is None
     prep = pipeline.prepare(obj.name)
     assert prep.controls is None and prep.bone_map.preset == "rigify_generated", prep.bone_map.describe()
     applied, joints = apply_raised_hands(obj)
