@@ -207,3 +207,19 @@ def test_a_rigify_rig_in_blender_3_4():
         m = {k: float(v) for k, v in (p.split("=") for p in pairs)}
         assert m["upright"] > 0.99 and m["hands_over_neck"] > 0.1 and m["faces_front"] > 0.99, (mode, m)
         assert m["travel"] >= 1.5, (mode, m)
+
+
+def test_continuing_a_control_rigs_action_starts_where_its_body_is(scene):
+    obj = bpy.data.objects["rig"]
+    backend = FakeBackend()
+    first = pipeline.generate(armature=obj.name, prompt="a person walks forward", backend=backend,
+                              seconds=2.0, report=lambda *a: None)
+    end = first.frame_start + first.frames - 1
+    defs = deform_map(control_rig.find(obj).joints)
+    pelvis = world_joints(obj, defs, end)[0]
+    scene.frame_current = end
+    more = pipeline.generate(armature=obj.name, prompt="a person walks forward", backend=backend,
+                             seconds=2.0, frame_start=end, continue_from=True, report=lambda *a: None)
+    assert more.action == first.action and obj.animation_data.action.frame_range[1] > end + 30
+    assert np.linalg.norm(world_joints(obj, defs, end)[0] - pelvis) < 1e-3  # no jump at the seam
+    assert np.linalg.norm((world_joints(obj, defs, end + 10)[0] - pelvis)[:2]) > 0.5  # and walks on
