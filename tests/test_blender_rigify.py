@@ -141,6 +141,9 @@ def test_the_panel_generates_onto_the_selected_control_rig(scene):
     # The rig's own pose and switches are as they were: the keys drive it, not a leftover pose.
     assert obj.pose.bones["upper_arm_parent.L"]["IK_FK"] == value_at(obj, 'pose.bones["upper_arm_parent.L"]'
                                                                         '["IK_FK"]', 1)
+    scene.ropar.controls = "IK"  # the panel's FK / IK switch
+    assert bpy.ops.ropar.generate(prompt="a person walks forward", seconds=2.0) == {"FINISHED"}
+    assert 'pose.bones["foot_ik.L"].location' in keyed_paths(obj)
 
 
 def test_a_control_rig_missing_a_control_is_refused_clearly(scene):
