@@ -32,7 +32,7 @@ from mathutils import Matrix, Vector
 
 from . import presets, retarget
 from .errors import RigError
-from .placement import Placement
+from .placement import Placement, horizontal_travel
 from .rotations import continuous_quats, quat_to_matrix
 from .smpl22 import JOINT_INDEX, PARENTS
 
@@ -71,6 +71,7 @@ class ControlRig:
     controls: tuple[Control, ...]
     poles: tuple[Pole, ...]
     switches: tuple[Switch, ...]
+    root: str | None = None  # the control that carries the travel with In Place and Root Motion
 
     def bone_map(self) -> presets.BoneMap:
         return presets.BoneMap(f"{self.name} ({self.mode} controls)", dict(self.joints), (), len(self.joints))
@@ -129,7 +130,8 @@ def _resolve(obj, name: str, data: dict, mode: str) -> ControlRig:
     if missing:
         raise RigError(f"{obj.name!r} looks like a {label} but lacks {', '.join(missing[:4])}"
                        f"{' ...' if len(missing) > 4 else ''}; regenerate it from its metarig")
-    return ControlRig(name, label, mode, joints, controls, poles, switches)
+    root = data.get("root") if data.get("root") in bones else None
+    return ControlRig(name, label, mode, joints, controls, poles, switches, root)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -284,10 +286,12 @@ def _settled(obj, placed: list[str], turned: list[str], targets: dict[str, np.nd
     return True
 
 
-def solve(obj, rig: ControlRig, targets: dict[str, np.ndarray], progress=None) -> tuple[
-        list[str], np.ndarray, dict[str, np.ndarray]]:
+def solve(obj, rig: ControlRig, targets: dict[str, np.ndarray], carried: dict[str, np.ndarray] | None = None,
+          progress=None) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
     """The controls' pose-bone rotations (T, K, 4) and the locations of those that carry one, that make
-    the rig's ORG bones follow `targets`. The rig's pose and switches are put back afterwards."""
+    the rig's ORG bones follow `targets`; bones in `carried` get the given (T, 3) pose locations first,
+    every frame (the root with Root Motion). The rig's pose and switches are put back afterwards."""
+    carried = carried or {}
     pose = obj.pose.bones
     items = [*rig.controls, *rig.poles]
     names = list(dict.fromkeys(i.bone for i in items))
@@ -296,7 +300,7 @@ def solve(obj, rig: ControlRig, targets: dict[str, np.ndarray], progress=None) -
         by_bone.setdefault(i.bone, []).append(i)
     levels = [[i for b in group for i in by_bone[b]] for group in _dependency_levels(obj, names)]
     moved = [n for n in names if any(isinstance(i, Pole) or i.location for i in by_bone[n])]
-    saved_pose = {n: pose[n].matrix_basis.copy() for n in names}
+    saved_pose = {n: pose[n].matrix_basis.copy() for n in [*names, *carried]}
     saved_props = {(s.bone, s.prop): pose[s.bone].get(s.prop) for s in rig.switches}
     view_layer = bpy.context.view_layer
     T = next(iter(targets.values())).shape[0]
@@ -315,6 +319,8 @@ def solve(obj, rig: ControlRig, targets: dict[str, np.ndarray], progress=None) -
         joint = True
         bases: list[list[Matrix]] = []  # the solved pose bases of the last two frames
         for t in range(T):
+            for n, location in carried.items():
+                pose[n].location = location[t]
             if len(bases) == 2:  # start from where the controls are heading: few sweeps settle it
                 for n, before, last in zip(names, *bases):
                     pose[n].matrix_basis = last @ before.inverted_safe() @ last
@@ -342,17 +348,26 @@ def solve(obj, rig: ControlRig, targets: dict[str, np.ndarray], progress=None) -
                 pose[bone][prop] = value
         view_layer.update()
     STATS["evaluations_per_frame"] = sweeps / T
-    return names, continuous_quats(quats, axis=0), locs
+    return names, continuous_quats(quats, axis=0), {**locs, **carried}
 
 
 def retarget_controls(obj, rig: ControlRig, joints: np.ndarray, rest: retarget.RigRest, *, fps: float,
-                      foot_lock: bool = False, in_place: bool = False,
+                      foot_lock: bool = False, in_place: bool = False, root_motion: bool = False,
                       placement: Placement | None = None) -> retarget.RetargetResult:
-    """`retarget.retarget` for a control rig: the keys go onto its controls (and IK/FK switches)."""
+    """`retarget.retarget` for a control rig: the keys go onto its controls (and IK/FK switches); with
+    In Place and Root Motion its root control carries the travel."""
     org = org_rest(rest, rig.joints)
     on_org = retarget.retarget(joints, org, rig.joints, fps=fps, foot_lock=foot_lock, in_place=in_place,
                                placement=placement)
-    names, quats, located = solve(obj, rig, org_targets(on_org, org))
+    targets = org_targets(on_org, org)
+    carried = {}
+    if in_place and root_motion and rig.root is not None:
+        travel = on_org.placement.vector_to_rig(horizontal_travel(np.asarray(joints, dtype=np.float64)))
+        for m in targets.values():
+            m[:, :3, 3] += travel
+        root = rest.matrices[rest.index[rig.root]]
+        carried[rig.root] = travel @ root[:3, :3]  # a parentless bone's location: R⁻¹ · move
+    names, quats, located = solve(obj, rig, targets, carried)
     T = quats.shape[0]
     switches = {f'pose.bones["{s.bone}"]["{s.prop}"]': (np.full((T, 1), s.value), s.bone)
                 for s in rig.switches}

@@ -84,7 +84,8 @@ def retarget_onto(prep: Prepared, joints: np.ndarray, *, fps: float, foot_lock: 
     """`retarget.retarget` onto the prepared rig's bones, or onto its controls for a control rig."""
     if prep.controls is not None:
         return control_rig.retarget_controls(prep.obj, prep.controls, joints, prep.rest, fps=fps,
-                                             foot_lock=foot_lock, in_place=in_place, placement=placement)
+                                             foot_lock=foot_lock, in_place=in_place, root_motion=root_motion,
+                                             placement=placement)
     return retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=fps, foot_lock=foot_lock,
                              in_place=in_place, root_motion=root_motion, placement=placement)
 

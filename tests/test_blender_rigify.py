@@ -226,3 +226,20 @@ def test_continuing_a_control_rigs_action_starts_where_its_body_is(scene):
     assert more.action == first.action and obj.animation_data.action.frame_range[1] > end + 30
     assert np.linalg.norm(world_joints(obj, defs, end)[0] - pelvis) < 1e-3  # no jump at the seam
     assert np.linalg.norm((world_joints(obj, defs, end + 10)[0] - pelvis)[:2]) > 0.5  # and walks on
+
+
+def test_in_place_with_root_motion_puts_the_travel_on_the_root_control(scene):
+    obj = bpy.data.objects["rig"]
+    defs = deform_map(control_rig.find(obj).joints)
+    walk = FakeBackend().generate(GenerationRequest("a person walks forward", seconds=4.0))
+    still = pipeline.apply_motion(walk, armature=obj.name, report=lambda *a: None, in_place=True)
+    assert hips_travel(obj, defs, still.frame_start, still.frame_start + still.frames - 1) < 0.15
+    assert 'pose.bones["root"].location' not in keyed_paths(obj)
+    rooted = pipeline.apply_motion(walk, armature=obj.name, report=lambda *a: None, in_place=True,
+                                   root_motion=True)
+    last = rooted.frame_start + rooted.frames - 1
+    assert 'pose.bones["root"].location' in keyed_paths(obj)
+    assert hips_travel(obj, defs, rooted.frame_start, last) >= 1.5  # the body walks, carried by the root
+    bpy.context.scene.frame_set(last)
+    torso = obj.pose.bones["torso"].location  # the torso's own keys stay in place
+    assert np.hypot(torso[0], torso[2]) < 0.15
