@@ -8,11 +8,13 @@ are helper bones whose pose depends on switches (an FK arm follows the root, not
 1. Targets: the generated motion is retargeted (`retarget.retarget`) onto the ORG bones, taken as a
    plain skeleton in the metarig's hierarchy (their rest pose is the metarig's), and posed by forward
    kinematics: an armature-space matrix per ORG bone and frame.
-2. Controls, per frame, in the order the rig's dependencies give (parents and constraint targets): each
-   control is turned by the rotation that takes its ORG bone's evaluated orientation onto the target
-   (C <- T · A⁻¹ · C), and a control that carries location (torso, IK hand / foot) is moved by the
-   head's error too; poles go where the elbow or knee bends. Blender evaluates the rig after each
-   level, so every correction sees its parents already solved.
+2. Controls, per frame: each control is turned by the rotation that takes its ORG bone's evaluated
+   orientation onto the target (C <- T · A⁻¹ · C), or swung about its head so that the ORG bone's head
+   reaches its target (an "aim": Rigify's lower spine hangs down from the torso pivot), and a control
+   that carries location (torso, IK hand / foot) is moved by the head's error too; poles go where the
+   elbow or knee bends. Solved in the order the rig's dependencies (parents, constraint targets) give,
+   with Blender evaluating the rig after each level, every correction sees its parents solved; close
+   frames are first tried with all controls at once (see `_solve_frame`).
 3. The controls' pose-bone rotations and locations become the keys (`RetargetResult`, keyed by
    `keyframes` like any rig), with the limbs' IK/FK switches keyed to the chosen mode.
 
@@ -45,6 +47,12 @@ class Control:
     bone: str  # the control
     follows: str  # the ORG bone whose pose it sets
     location: bool = False  # also moved so that the ORG bone's head lands on its target
+    turn: bool = True  # turned so that the ORG bone's orientation matches its target
+    aim: bool = False  # instead: swung about its own head so that the ORG bone's head reaches its target
+
+    @property
+    def kind(self) -> tuple:
+        return (self.follows, self.location, self.turn, self.aim)
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,8 @@ def _resolve(obj, name: str, data: dict, mode: str) -> ControlRig:
     def pick(names: list[str]) -> str:  # the first candidate the rig has (Rigify renamed some)
         return next((n for n in names if n in bones), names[0])
 
-    controls = tuple(Control(pick(c["control"]), c["follows"], bool(c.get("location", False)))
+    controls = tuple(Control(pick(c["control"]), c["follows"], bool(c.get("location", False)),
+                             bool(c.get("turn", True)), bool(c.get("aim", False)))
                      for c in spec["controls"])
     poles = tuple(Pole(pick(p["control"]), tuple(p["chain"])) for p in spec.get("poles", ()))
     switches = tuple(Switch(s["bone"], s["property"], float(s["value"]))
@@ -222,12 +231,13 @@ def _solve_frame(obj, levels: list[list[object]], targets: dict[str, np.ndarray]
     corrected at once and the rig evaluated, up to `sweeps` times until the ORG bones are within
     tolerance; a frame that does not settle so is solved level by level (each level sees its parents
     solved: exact, but one evaluation per level)."""
-    leaders: dict[str, object] = {}
-    for group in levels:  # one control per ORG bone in a joint sweep, else both would correct one error
-        for item in group:
-            leaders.setdefault(getattr(item, "follows", item.bone), item)
-    placed = [item.follows for item in leaders.values() if getattr(item, "location", False)]
-    turned = [name for name in leaders if name in targets]
+    leaders: dict[object, object] = {}
+    for group in levels:  # one control per ORG bone and quantity in a joint sweep, else both would
+        for item in group:  # correct one error
+            leaders.setdefault(getattr(item, "kind", item.bone), item)
+    controls = [item for item in leaders.values() if isinstance(item, Control)]
+    placed = [c.follows for c in controls if c.location or c.aim]
+    turned = [c.follows for c in controls if c.turn and not c.aim]
     evaluations = 0
     for _ in range(sweeps):
         for item in leaders.values():
@@ -261,7 +271,13 @@ def _set(obj, item, targets: dict[str, np.ndarray], t: int) -> None:
         return
     target = targets[item.follows][t]
     actual = pose[item.follows].matrix
-    turn = Matrix(target[:3, :3].tolist()) @ _rotation(actual).transposed()
+    if item.aim:  # the shortest swing about the control's head that takes the ORG head to its target
+        reach = Vector(target[:3, 3].tolist()) - current.translation
+        turn = (actual.translation - current.translation).rotation_difference(reach).to_matrix()
+    elif item.turn:
+        turn = Matrix(target[:3, :3].tolist()) @ _rotation(actual).transposed()
+    else:
+        turn = Matrix.Identity(3)
     moved = (turn @ _rotation(current)).to_4x4()
     moved.translation = current.translation
     if item.location:  # the ORG head turns about the control's head, then the error is moved away

@@ -1,7 +1,7 @@
 """A real Rigify control rig, generated from the human metarig in the bpy 5.0 module: its FK controls (or
 its IK controls) get the keys and the DEF bones, which deform the mesh, follow the motion: upright,
 hands over the neck on "raises both hands", walking on "walks forward", within a centimetre of the
-metarig itself on the legs and hands. A DEF-only export of such a rig is driven like any rig."""
+metarig itself. A DEF-only export of such a rig is driven like any rig."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from tests.blender_rig_layouts import apply_raised_hands, hips_travel, measure, 
 
 pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered_addon")]
 ROOT = Path(__file__).resolve().parents[1]
-LEGS, ENDS = (0, 1, 2, 4, 5, 7, 8, 10, 11), (0, 7, 8, 20, 21)  # the pelvis, ankles and wrists
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +105,7 @@ def test_the_control_rig_is_keyed_on_its_controls_and_its_deform_bones_follow(sc
     paths = keyed_paths(obj)
     limb = "upper_arm_fk.L" if mode == "FK" else "hand_ik.L"
     assert f'pose.bones["{limb}"].rotation_quaternion' in paths
-    assert 'pose.bones["torso"].location' in paths
+    assert {'pose.bones["torso"].location', 'pose.bones["spine_fk.001"].rotation_quaternion'} <= paths
     if mode == "IK":
         assert {'pose.bones["hand_ik.R"].location', 'pose.bones["foot_ik.L"].location',
                 'pose.bones["upper_arm_ik_target.L"].location'} <= paths
@@ -118,13 +117,12 @@ def test_the_control_rig_is_keyed_on_its_controls_and_its_deform_bones_follow(sc
 
     gaps = metarig_gap(obj, defs, applied)
     print(f"{mode}: metarig gap per joint (cm, worst frame)", np.round(100 * gaps.max(axis=0), 1))
-    # Legs where the metarig puts them (with IK: hands and feet, the knees where Rigify's IK bends them
-    # towards the poles). Rigify's spine bends only at its torso pivot, so its chest (and with FK all
-    # above it) may sit a few centimetres from the metarig's, which bends at every spine bone.
-    assert gaps[:, LEGS].max() < (0.01 if mode == "FK" else 0.03)
-    assert mode == "FK" or gaps[:, ENDS].max() < 0.01
-    assert gaps.max() < 0.08
-
+    # Every joint where the metarig puts it; with IK the knees and elbows bend where Rigify's IK puts
+    # them (towards the poles), within a couple of centimetres.
+    bends = (4, 5, 18, 19)
+    others = [j for j in range(22) if mode == "FK" or j not in bends]
+    assert gaps[:, others].max() < 0.005
+    assert gaps.max() < 0.03
     walk = FakeBackend().generate(GenerationRequest("a person walks forward", seconds=4.0))
     done = pipeline.apply_motion(walk, armature=obj.name, report=lambda *a: None, controls=mode)
     travel = hips_travel(obj, defs, done.frame_start, done.frame_start + done.frames - 1)
