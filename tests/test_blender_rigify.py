@@ -23,6 +23,13 @@ from tests.blender_rig_layouts import apply_raised_hands, hips_travel, measure, 
 
 pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered_addon")]
 ROOT = Path(__file__).resolve().parents[1]
+MAKE_RIGIFY_FILE = """
+import sys, addon_utils, bpy
+addon_utils.enable("rigify", default_set=True)
+bpy.ops.object.armature_human_metarig_add()
+bpy.ops.pose.rigify_generate()
+bpy.ops.wm.save_as_mainfile(filepath=sys.argv[-1])
+"""
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +252,24 @@ def test_in_place_with_root_motion_puts_the_travel_on_the_root_control(scene):
     bpy.context.scene.frame_set(last)
     torso = obj.pose.bones["torso"].location  # the torso's own keys stay in place
     assert np.hypot(torso[0], torso[2]) < 0.15
+
+
+@pytest.mark.skipif(shutil.which("blender") is None, reason="no `blender` binary (Debian's 3.4) on PATH")
+def test_the_headless_batch_keys_a_rigify_rigs_ik_controls(scene, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a person walks forward\n", encoding="utf-8")
+    rigify_file = tmp_path / "rigify.blend"  # saved by Blender 3.4 itself: it cannot read 5.0's files
+    made = subprocess.run(["blender", "-b", "--factory-startup", "--python-expr", MAKE_RIGIFY_FILE,
+                           "--", str(rigify_file)], capture_output=True, text=True, timeout=300)
+    assert rigify_file.is_file(), made.stdout[-3000:] + made.stderr[-3000:]
+    out = subprocess.run(["blender", "-b", "--factory-startup", str(rigify_file), "--python",
+                          str(ROOT / "blender_addon" / "batch.py"), "--", "--prompts", str(prompts),
+                          "--out", "out", "--format", "blend", "--armature", "rig", "--backend", "fake",
+                          "--controls", "IK"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out" / "ropar_batch.blend"))
+    obj = bpy.data.objects["rig"]
+    obj.animation_data.action = bpy.data.actions["RoPAR a person walks forward"]
+    paths = keyed_paths(obj)
+    assert {'pose.bones["hand_ik.L"].location', 'pose.bones["thigh_ik_target.R"].location'} <= paths
+    assert value_at(obj, 'pose.bones["thigh_parent.L"]["IK_FK"]', 1) == 0.0
