@@ -48,6 +48,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--root-motion", action="store_true",
                    help="with --in-place: put the travel on the rig's root bone when it has one")
     p.add_argument("--loop", action="store_true", help="blend each motion's end into its start")
+    p.add_argument("--controls", choices=("FK", "IK"), default="FK",
+                   help="on a generated Rigify rig: key its FK or its IK controls")
     return p.parse_args(argv)
 
 
@@ -157,7 +159,8 @@ def run(args) -> int:
     out = output_dir(args.out)
     obj = find_armature(args)
     preset = presets.AUTO if args.rig.lower() == "auto" else args.rig
-    pipeline.prepare(obj.name, preset)  # a rig that cannot be driven fails once, before any generation
+    # A rig that cannot be driven fails once, before any generation.
+    pipeline.prepare(obj.name, preset, controls=args.controls)
     backend = make_backend(args)
     rows, failures, actions, taken = [], 0, [], set()
     first_frame = 0 if args.format == "fbx" else 1  # FBX time 0 = frame 1 once imported (see export)
@@ -171,7 +174,7 @@ def run(args) -> int:
                     armature=obj.name, prompt=prompt, backend=backend, seconds=args.seconds,
                     seed=args.seed + i, preset=preset, foot_lock=args.foot_lock, in_place=args.in_place,
                     root_motion=args.root_motion, loop=args.loop, frame_start=first_frame, fit_timeline=False,
-                    report=lambda level, msg: None)
+                    controls=args.controls, report=lambda level, msg: None)
                 action = bpy.data.actions[applied.action]
                 action.use_fake_user = True  # every action survives in the saved .blend
                 actions.append(action)

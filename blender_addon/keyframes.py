@@ -70,6 +70,7 @@ def channels_for(obj, result: RetargetResult) -> list[Channel]:
             out.append(Channel(path + ".rotation_euler", euler, name))
         else:
             raise ValueError(f"bone {name!r} has an unknown rotation mode {mode!r}")
+    out += [Channel(path, values, group) for path, (values, group) in result.properties.items()]
     return out
 
 

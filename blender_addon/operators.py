@@ -52,7 +52,7 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
             options=dict(preset=pick("preset"), foot_lock=pick("foot_lock"), in_place=pick("in_place"),
                          root_motion=pick("root_motion"), loop=pick("loop"), frame_start=start,
                          use_nla=s.use_nla, rows=tuple(sorted(rows.items())),
-                         continue_from=s.continue_current, path=pick("path")),
+                         continue_from=s.continue_current, path=pick("path"), controls=pick("controls")),
         )
 
     def _report(self, level: str, message: str) -> None:

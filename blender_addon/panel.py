@@ -7,7 +7,7 @@ import textwrap
 
 import bpy
 
-from . import jobs, operators
+from . import jobs, operators, rig
 
 # Blender's own report icons: ERROR is the warning triangle, CANCEL the error cross.
 STATUS_ICONS = {"idle": "INFO", "running": "SORTTIME", "done": "CHECKMARK", "warning": "ERROR",
@@ -66,6 +66,8 @@ class ROPAR_PT_panel(bpy.types.Panel):
         box.prop(s, "preset", text="Preset")
         if s.preset == "AUTO" and s.detected:
             draw_message(box, s.detected, "ARMATURE_DATA", context)
+        if s.detected.startswith(rig.CONTROL_RIG_LABEL):
+            box.row().prop(s, "controls", expand=True)
 
         box = layout.box()
         box.label(text="Keep from current motion:")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from . import clip, keyframes, path_curve, presets, retarget, rig
+from . import clip, control_rig, keyframes, path_curve, presets, retarget, rig
 from .backend import GenerationRequest, Motion
 from .errors import RoparAddonError
 
@@ -36,6 +36,7 @@ class Prepared:
     obj: object
     rest: retarget.RigRest
     bone_map: presets.BoneMap
+    controls: control_rig.ControlRig | None = None  # a control rig: its controls get the keys
 
 
 @dataclass
@@ -50,11 +51,23 @@ class Applied:
     warning: str = ""  # the model's note on an unfamiliar prompt (shown in the status line)
 
 
-def prepare(armature: str, preset: str = presets.AUTO, rows: dict[str, str] | None = None) -> Prepared:
+def prepare(armature: str, preset: str = presets.AUTO, rows: dict[str, str] | None = None,
+            controls: str = "FK") -> Prepared:
     """The armature, its rest pose and its validated bone map: the panel's `rows` when given (reported
-    as the preset when they are what the preset gives), else `preset`."""
+    as the preset when they are what the preset gives), else `preset`. A control rig (control_rig.py)
+    whose bones those name are posed by constraints gets its `controls` ("FK" or "IK") keyed instead."""
     obj = rig.armature_object(armature)
     rest = rig.read_rest(obj)
+    try:
+        return _prepare_bones(obj, rest, preset, rows)
+    except RoparAddonError:
+        found = control_rig.find(obj, controls)
+        if found is None:
+            raise
+        return Prepared(obj, rest, found.bone_map(), found)
+
+
+def _prepare_bones(obj, rest: retarget.RigRest, preset: str, rows: dict[str, str] | None) -> Prepared:
     if rows:
         custom = rig.bone_map(obj, rest, rows=rows)
         try:
@@ -63,6 +76,18 @@ def prepare(armature: str, preset: str = presets.AUTO, rows: dict[str, str] | No
             return Prepared(obj, rest, custom)
         return Prepared(obj, rest, same if same.joints == custom.joints else custom)
     return Prepared(obj, rest, rig.bone_map(obj, rest, preset))
+
+
+def retarget_onto(prep: Prepared, joints: np.ndarray, *, fps: float, foot_lock: bool = False,
+                  in_place: bool = False, root_motion: bool = False,
+                  placement=None) -> retarget.RetargetResult:
+    """`retarget.retarget` onto the prepared rig's bones, or onto its controls for a control rig."""
+    if prep.controls is not None:
+        return control_rig.retarget_controls(prep.obj, prep.controls, joints, prep.rest, fps=fps,
+                                             foot_lock=foot_lock, in_place=in_place, root_motion=root_motion,
+                                             placement=placement)
+    return retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=fps, foot_lock=foot_lock,
+                             in_place=in_place, root_motion=root_motion, placement=placement)
 
 
 def scene_fps(scene) -> float:
@@ -162,6 +187,7 @@ class Options:
     rows: tuple[tuple[str, str], ...] = ()  # the panel's bone mapping rows (joint, bone); () = preset
     continue_from: bool = False  # continue the rig's current action from frame_start (continuation)
     path: str = ""  # a curve object the motion walks along: the rig is moved to its start (path_curve.py)
+    controls: str = "FK"  # a control rig (control_rig.py): key its "FK" or its "IK" controls
 
 
 def candidate_name(prompt: str, seed: int | None, count: int) -> str:
@@ -178,11 +204,11 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
     first becomes the active action, the others are kept (fake user) to flip through."""
     scene = scene or bpy.context.scene
     start = time.perf_counter()
-    prep = prepare(armature, options.preset, dict(options.rows))
+    prep = prepare(armature, options.preset, dict(options.rows), options.controls)
     if options.path:  # only now, once every motion exists: a failed generation leaves the rig where it was
         path_curve.stand_at_start(prep.obj, prep.rest, prep.bone_map.joints,
                                   path_curve.curve_points(path_curve.curve_object(options.path)))
-        prep = prepare(armature, options.preset, dict(options.rows))
+        prep = prepare(armature, options.preset, dict(options.rows), options.controls)
     fps = scene_fps(scene)
     first = scene.frame_start if options.frame_start is None else int(options.frame_start)
     if options.continue_from:
@@ -192,9 +218,8 @@ def apply_motions(motions: list[Motion], *, armature: str, options: Options = Op
         joints = resample(motion.joints.astype(np.float64), motion.fps, fps)
         if options.loop:
             joints = clip.make_loop(joints, fps)
-        result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=fps,
-                                   foot_lock=options.foot_lock, in_place=options.in_place,
-                                   root_motion=options.root_motion)
+        result = retarget_onto(prep, joints, fps=fps, foot_lock=options.foot_lock,
+                               in_place=options.in_place, root_motion=options.root_motion)
         frames = max(frames, joints.shape[0])
         metadata = {
             "ropar_prompt": motion.prompt, "ropar_seed": -1 if motion.seed is None else int(motion.seed),
@@ -235,8 +260,7 @@ def _apply_continuation(motions: list[Motion], prep: Prepared, options: Options,
         _, placement = rig.sample_motion(prep.obj, prep.bone_map, range(frame - lead, frame + 1))
     finally:
         scene.frame_set(current)
-    result = retarget.retarget(joints, prep.rest, prep.bone_map.joints, fps=fps, foot_lock=options.foot_lock,
-                               placement=placement)
+    result = retarget_onto(prep, joints, fps=fps, foot_lock=options.foot_lock, placement=placement)
     ad = prep.obj.animation_data
     if ad is not None and ad.action is not None:
         action = keyframes.append_to_action(prep.obj, result, frame_start=frame, scene=scene,
@@ -275,7 +299,7 @@ def generate(*, armature: str, prompt: str, backend, seconds: float = 4.0, seed:
     """Generate and apply in one blocking call (scripts, EXEC_DEFAULT, `blender -b`). Every candidate is
     generated before anything is keyed, so a failure leaves the scene untouched."""
     opts = Options(**options)
-    prep = prepare(armature, opts.preset, dict(opts.rows))
+    prep = prepare(armature, opts.preset, dict(opts.rows), opts.controls)
     at = (bpy.context.scene.frame_start if opts.frame_start is None else opts.frame_start) \
         if opts.continue_from else None
     request = build_request(prep, prompt=prompt, seconds=seconds, seed=seed, cfg=cfg, steps=steps,

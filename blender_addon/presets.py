@@ -256,7 +256,9 @@ def detect(bone_names: list[str], parents: list[int], presets: dict[str, Preset]
 def validate(joints: dict[int, str], bone_names: list[str], parents: list[int], source: str = "") -> None:
     """A RigError unless the map can drive the body: every bone exists and is used once, the required
     joints are there, and each joint's bone hangs below the bone of its nearest mapped joint up the body
-    (so the pelvis is an ancestor of the spine and both legs, and every chain runs in order)."""
+    (so the pelvis is an ancestor of the spine and both legs, and every chain runs in order). A bone
+    with no parent at all starts a tree of its own (a Rigify rig exported with only its DEF bones has
+    loose thighs and shoulders): it is keyed with a location, so it goes where its joint is."""
     where = f" ({source})" if source else ""
     index = {n: i for i, n in enumerate(bone_names)}
     unknown = sorted({b for b in joints.values() if b not in index})
@@ -275,7 +277,7 @@ def validate(joints: dict[int, str], bone_names: list[str], parents: list[int], 
         a = PARENTS[j]
         while a >= 0 and a not in joints:
             a = PARENTS[a]
-        if a < 0:
+        if a < 0 or parents[index[bone]] < 0:
             continue
         b = parents[index[bone]]
         while b >= 0 and b != index[joints[a]]:

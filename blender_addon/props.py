@@ -107,6 +107,12 @@ class GenerationProperties:
         name="Root Motion", default=False,
         description="With In Place: put the travel on the rig's root bone (an ancestor of the hips near "
                     "the floor, like Unreal's root) instead of dropping it")
+    controls: EnumProperty(
+        name="Controls", default="FK",
+        items=[("FK", "FK", "Key the control rig's FK controls (and switch its limbs to FK)"),
+               ("IK", "IK", "Key its IK controls: hand and foot targets and elbow and knee poles (and "
+                            "switch its limbs to IK)")],
+        description="On a generated control rig (Rigify): which controls get the keys")
     loop: BoolProperty(
         name="Loop", default=False,
         description="Blend the end of the motion into its start so the action cycles seamlessly")

@@ -95,6 +95,8 @@ class RetargetResult:
     placement: Placement
     contacts: np.ndarray  # (T, 2) bool: left / right foot planted (foot lock)
     joint_bones: dict[int, str]  # the bone map used
+    # other keyed properties: data path -> ((T, C) values, group), e.g. a control rig's IK/FK switches
+    properties: dict[str, tuple[np.ndarray, str]] = field(default_factory=dict)
     _posed: Callable[[], np.ndarray] = field(default=None, repr=False)
     _heads: np.ndarray | None = field(default=None, repr=False)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from . import presets
+from . import control_rig, presets
 from .errors import RigError
 from .placement import Placement, rig_axes
 from .retarget import RigRest, smpl_leg_length
@@ -84,8 +84,8 @@ def check_unconstrained(obj, bmap: presets.BoneMap) -> None:
     if 2 * len(driven) >= len(bmap.joints):
         raise RigError(
             f"{len(driven)} of the {len(bmap.joints)} mapped bones of {obj.name!r} ({', '.join(driven[:3])}, "
-            "...) are posed by constraints, so their keys would have no effect (a generated Rigify control "
-            "rig?); animate its metarig and regenerate the rig, or map unconstrained bones in the panel")
+            "...) are posed by constraints, so their keys would have no effect; map the bones its controls "
+            "move, or animate its metarig (a generated Rigify rig has its controls keyed by itself)")
 
 
 def rest_shape(obj) -> presets.RestShape:
@@ -117,12 +117,18 @@ def auto_map(obj) -> presets.BoneMap:
     return presets.bone_map_for(names, parents, presets.AUTO, armature=obj.name, shape=rest_shape(obj))
 
 
+CONTROL_RIG_LABEL = "Control rig"
+
+
 def detect_label(obj) -> str:
     """Short text for the panel: which preset AUTO picks for this armature (or that it maps by shape,
-    with the confidence), or why nothing fits."""
+    with the confidence), that it is a control rig whose controls get the keys, or why nothing fits."""
     if obj is None or obj.type != "ARMATURE":
         return ""
     try:
+        found = control_rig.find(obj)
+        if found is not None:
+            return f"{CONTROL_RIG_LABEL}: {found.label}, its FK or IK controls get the keys"
         return auto_map(obj).describe()
     except RigError:
         return "no preset fits and the shape is not a body's: map the bones below"
