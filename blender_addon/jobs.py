@@ -3,9 +3,10 @@
 Background: the backend runs in a worker thread; `bpy.app.timers` polls it and applies the result on
 the main thread, so Blender never freezes, shows progress and can Cancel (a request already at the
 server finishes there, its answer is ignored). Foreground: a request the backend's measured pace
-predicts to be short (`runs_in_foreground`) runs on the main thread, blocking the UI briefly like most
-Blender operators: while the UI waits it draws nothing, and on a small machine Blender's redraws are
-what would compete with the model for the CPU. One job at a time. Nothing here keeps a `context`: the
+predicts to be short (`runs_in_foreground`) is waited for on the main thread, blocking the UI briefly
+like most Blender operators: while the UI waits it draws nothing, and on a small machine Blender's
+redraws are what would compete with the model for the CPU. A foreground job that runs far longer than
+predicted becomes a background job. One job at a time. Nothing here keeps a `context`: the
 apply callback gets names, not Blender objects. Under `blender -b` timers never fire, so the operator
 and the batch script call `pipeline.generate` directly instead.
 """
@@ -26,6 +27,9 @@ POLL_S = 0.1
 # the UI blocked, as for most Blender operators. Anything longer (or of unknown length) gets progress
 # and Cancel.
 FOREGROUND_S = 1.5
+# How long the UI waits for a foreground job before it becomes a background job after all (a server
+# restarting, or busy with another client): a wrong prediction must not freeze Blender.
+HAND_OVER_S = 2 * FOREGROUND_S
 
 
 Requests = backends.GenerationRequest | list[backends.GenerationRequest]
@@ -160,16 +164,28 @@ def start(requests: Requests, backend, apply: Apply) -> Job:
 
 
 def run_now(requests: Requests, backend, apply: Apply, report_to: Report | None = None) -> Job:
-    """Run the job in the foreground (see `runs_in_foreground`): generate and apply it on the main
-    thread before returning. Its warning or error goes to `report_to(level, message)` (the calling
-    operator's own report), else to `report`."""
+    """Run the job in the foreground (see `runs_in_foreground`): the main thread waits for the worker,
+    drawing nothing, and applies the motions before returning. Its warning or error goes to
+    `report_to(level, message)` (the calling operator's own report), else to `report`. A job still
+    running after HAND_OVER_S carries on in the background (its state stays 'running')."""
     global _job
     if is_running():
         raise RoparAddonError("a generation is already running; cancel it first")
     _job = Job(requests, backend, apply, foreground=True)
-    _job._run()
-    _finish(_job, report_to or report)
+    _job.thread.start()
+    if _job.finished.wait(HAND_OVER_S):
+        _finish(_job, report_to or report)
+    else:
+        _job.foreground = False
+        if not bpy.app.timers.is_registered(_poll):
+            bpy.app.timers.register(_poll, first_interval=POLL_S)
     return _job
+
+
+def in_foreground() -> bool:
+    """Whether the job being applied runs in the foreground, inside the operator (whose undo step
+    then holds its keys)."""
+    return _job is not None and _job.foreground
 
 
 def cancel() -> bool:

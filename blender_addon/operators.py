@@ -99,16 +99,17 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
         return {"FINISHED"}
 
     def _run_now(self, context, requests, backend, st) -> set[str]:
-        """A short request, generated and keyed before returning; the operator's UNDO step holds it."""
+        """A short request, generated and keyed before returning (the operator's UNDO step holds it),
+        or handed over to a background job when it takes far longer than predicted."""
         window = context.window
         if window is not None:
             window.cursor_modal_set("WAIT")
         try:
-            job = jobs.run_now(requests, backend, _applier(st, undo=False), report_to=self._report_short)
+            job = jobs.run_now(requests, backend, _applier(st), report_to=self._report_short)
         finally:
             if window is not None:
                 window.cursor_modal_restore()
-        return {"FINISHED"} if job.state == "done" else {"CANCELLED"}
+        return {"CANCELLED"} if job.state in ("failed", "cancelled") else {"FINISHED"}
 
     def _report_short(self, level: str, message: str) -> None:
         self.report({level}, short(message) if level == "ERROR" else message)
@@ -154,16 +155,15 @@ def _flat(st: dict) -> dict:
     return out
 
 
-def _applier(st: dict, undo: bool = True):
-    """The main-thread half of a job; it holds names and values, never a context. `undo`: push an
-    undo step (a background job ends outside any operator)."""
+def _applier(st: dict):
+    """The main-thread half of a job; it holds names and values, never a context."""
     armature = st["armature"]
     options = pipeline.Options(**st["options"])
 
     def apply(motions) -> str:
         applied = pipeline.apply_motions(motions, armature=armature, options=options,
                                          report=lambda level, msg: None)
-        if undo:
+        if not jobs.in_foreground():  # a background job ends outside any operator: its own undo step
             _push_undo(f"RoPAR: {applied.action}")
         more = f" +{len(applied.actions) - 1} candidates" if len(applied.actions) > 1 else ""
         done = f"{applied.action}{more}: {applied.frames} frames ({applied.preset})"

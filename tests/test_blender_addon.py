@@ -464,11 +464,11 @@ def test_a_short_request_on_a_warm_backend_runs_in_the_foreground_and_long_ones_
     assert len(many) == 4 and not jobs.runs_in_foreground(many, backend)  # 40 s of motion: >= 3.6 s
     assert not jobs.runs_in_foreground(GenerationRequest(PROMPT, seconds=30.0), backend)
 
-    # The foreground: generated and keyed before run_now returns, on this thread, no worker started.
+    # The foreground: generated and keyed before run_now returns.
     reports = []
     job = jobs.run_now(GenerationRequest("a person runs", seconds=2.0), backend,
-                       operators._applier(settings, undo=False), report_to=lambda *r: reports.append(r))
-    assert job.foreground and job.state == "done" and job.thread.ident is None
+                       operators._applier(settings), report_to=lambda *r: reports.append(r))
+    assert job.foreground and job.state == "done" and job.applied_at is not None
     assert obj.animation_data.action.name == "RoPAR a person runs" and jobs.status()[0] == "done"
     assert not jobs.is_running() and reports == []
 
@@ -478,12 +478,21 @@ def test_a_short_request_on_a_warm_backend_runs_in_the_foreground_and_long_ones_
         def generate(self, request, progress=None, cancel=None):
             raise BackendError("the server at http://127.0.0.1:1 refused the request")
 
-    job = jobs.run_now(short, Refusing(), operators._applier(settings, undo=False),
+    job = jobs.run_now(short, Refusing(), operators._applier(settings),
                        report_to=lambda *r: reports.append(r))
     assert job.state == "failed" and jobs.status()[:2] == ("failed", "the server at http://127.0.0.1:1 "
                                                                      "refused the request")
     assert reports == [("ERROR", "the server at http://127.0.0.1:1 refused the request")]
     assert obj.animation_data.action.name == "RoPAR a person runs"  # the failure changed nothing
+
+    # Far slower than predicted (a server restarting): the UI stops waiting, the job carries on in the
+    # background with progress and Cancel, and is applied by the timer.
+    monkeypatch.setattr(jobs, "HAND_OVER_S", 0.05)
+    job = jobs.run_now(GenerationRequest("a person jumps", seconds=2.0), FakeBackend(delay_s=0.5),
+                       operators._applier(settings), report_to=lambda *r: reports.append(r))
+    assert jobs.is_running() and not job.foreground and jobs.status()[0] == "running"
+    job.finished.wait(10)
+    assert jobs._poll() is None and obj.animation_data.action.name == "RoPAR a person jumps"
 
     # A server's own time sets the pace, not the worker's wall clock (which holds the wait for a main
     # thread busy drawing); a backend that is closed (its server stopped) is cold again.
