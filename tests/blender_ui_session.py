@@ -56,9 +56,13 @@ def main(out_dir: Path, python: str, warm_clicks: int = 3, background: bool = Fa
         win, area, view, _ = areas()
         state["clicked"] = time.monotonic()  # the clock of jobs.Job.applied_at
         with bpy.context.temp_override(window=win, area=area, region=view):
-            bpy.ops.ropar.generate("INVOKE_DEFAULT")
+            bpy.ops.ropar.generate("INVOKE_DEFAULT", True)  # undo=True: a button pushes an undo step
         seen.setdefault("invoke_s", []).append(round(time.monotonic() - state["clicked"], 3))
         seen.setdefault("foreground", []).append(jobs._job.foreground)
+
+    def active_action() -> str | None:
+        arm = bpy.data.objects["metarig"]
+        return arm.animation_data.action.name if arm.animation_data and arm.animation_data.action else None
 
     def keyed_after() -> float:  # from the click to the keys on the rig
         return jobs._job.applied_at - state["clicked"]
@@ -90,8 +94,7 @@ def main(out_dir: Path, python: str, warm_clicks: int = 3, background: bool = Fa
             seen["clicks"].append(keyed_after())
             seen["cold_server_s"] = jobs._job.motions[0].info.get("elapsed_s")
             seen["status"] = [job_state, message]
-            arm = bpy.data.objects["metarig"]
-            seen["action"] = arm.animation_data.action.name if arm.animation_data else None
+            seen["action"] = active_action()
             return 1.0  # let the sidebar redraw before the screenshot
         if "sidebar" not in seen:
             with bpy.context.temp_override(window=win, area=area):
@@ -107,6 +110,7 @@ def main(out_dir: Path, python: str, warm_clicks: int = 3, background: bool = Fa
                 return 0.02
             if state.get("warm"):
                 seen["clicks"].append(keyed_after())
+                seen.setdefault("actions", []).append(active_action())
                 job = jobs._job
                 seen.setdefault("server_s", []).append(job.motions[0].info.get("elapsed_s") if job else None)
                 seen.setdefault("job_s", []).append(round(job.finished_at - job.started, 3) if job else None)
@@ -118,6 +122,13 @@ def main(out_dir: Path, python: str, warm_clicks: int = 3, background: bool = Fa
             bpy.context.scene.ropar.prompt = WARM_PROMPT
             click_generate()
             return 0.02
+        if "undo" not in seen:  # Ctrl+Z after the last (foreground) click: the click before it is back
+            seen["undo"] = [active_action()]
+            with bpy.context.temp_override(window=win, area=area):
+                bpy.ops.ed.undo()
+            return 0.5
+        if len(seen["undo"]) == 1:
+            seen["undo"].append(active_action())
         (out_dir / "session.json").write_text(json.dumps(seen, indent=1))
         jobs.shutdown()
         backend.close()

@@ -101,3 +101,12 @@ def test_warm_clicks_key_every_motion(session):
     for job in seen["warm_running"]:  # whatever the status line showed while running: a moving estimate
         progress = [p for p, _ in job]
         assert progress == sorted(progress) and all(0 < p < 1 for p in progress)
+
+
+def test_undo_takes_back_the_last_click(session):
+    """Ctrl+Z after a warm click (run in the foreground: the operator's own undo step) brings back the
+    action of the click before it."""
+    seen, _ = session
+    before, after = seen["undo"]
+    print(f"actions: {seen['actions']}; undo: {before} -> {after}")
+    assert before == seen["actions"][-1] and after == seen["actions"][-2] and after != before
