@@ -1,8 +1,14 @@
-"""Background generation for the UI: the backend runs in a worker thread; `bpy.app.timers` polls it and
-applies the result on the main thread, so Blender never freezes. One job at a time; Cancel drops the
-job (a request already at the server finishes there, its answer is ignored). Nothing here keeps a
-`context`: the apply callback gets names, not Blender objects. Under `blender -b` timers never fire,
-so the operator and the batch script call `pipeline.generate` directly instead.
+"""Generation for the UI, in the background or the foreground.
+
+Background: the backend runs in a worker thread; `bpy.app.timers` polls it and applies the result on
+the main thread, so Blender never freezes, shows progress and can Cancel (a request already at the
+server finishes there, its answer is ignored). Foreground: a request the backend's measured pace
+predicts to be short (`runs_in_foreground`) is waited for on the main thread, blocking the UI briefly
+like most Blender operators: while the UI waits it draws nothing, and on a small machine Blender's
+redraws are what would compete with the model for the CPU. A foreground job that runs far longer than
+predicted becomes a background job. One job at a time. Nothing here keeps a `context`: the
+apply callback gets names, not Blender objects. Under `blender -b` timers never fire, so the operator
+and the batch script call `pipeline.generate` directly instead.
 """
 
 from __future__ import annotations
@@ -17,23 +23,48 @@ from . import backend as backends
 from .errors import CancelledError, RoparAddonError
 
 POLL_S = 0.1
+# The longest a request may be predicted to take and still run in the foreground: a brief wait with
+# the UI blocked, as for most Blender operators. Anything longer (or of unknown length) gets progress
+# and Cancel.
+FOREGROUND_S = 1.5
+# How long the UI waits for a foreground job before it becomes a background job after all (a server
+# restarting, or busy with another client): a wrong prediction must not freeze Blender.
+HAND_OVER_S = 2 * FOREGROUND_S
 
 
 Requests = backends.GenerationRequest | list[backends.GenerationRequest]
 Apply = Callable[[list[backends.Motion]], tuple[str, str]]  # motions -> (status message, report level)
+Report = Callable[[str, str], None]  # (level, message)
 
 
-# Seconds a backend took per second of motion on the last jobs: the progress bar's estimate while a
-# backend (an HTTP request) cannot report its own progress.
+# Seconds a backend took per second of motion on its last job: the progress bar's estimate while a
+# backend (an HTTP request) cannot report its own progress, and what decides the foreground.
 _pace: dict[str, float] = {}
+
+
+def predicted_s(requests: Requests, backend) -> float | None:
+    """How long these requests should take on this backend, from its pace on the last job (None:
+    no job has finished on it yet, e.g. a server that has not answered once)."""
+    requests = requests if isinstance(requests, list) else [requests]
+    pace = _pace.get(getattr(backend, "name", ""))
+    return None if pace is None else pace * sum(r.seconds for r in requests)
+
+
+def runs_in_foreground(requests: Requests, backend) -> bool:
+    """Whether a click should run these requests on the main thread: only when the backend's pace is
+    known and predicts at most FOREGROUND_S. The first request (a server starting, a model loading),
+    many candidates and long clips stay in the background, with progress and Cancel."""
+    predicted = predicted_s(requests, backend)
+    return predicted is not None and predicted <= FOREGROUND_S
 
 
 class Job:
     """Generates every request (candidates: one per seed) in turn, then hands all motions to `apply`,
     which returns (status message, report level: 'INFO' or 'WARNING')."""
 
-    def __init__(self, requests: Requests, backend, apply: Apply):
+    def __init__(self, requests: Requests, backend, apply: Apply, foreground: bool = False):
         self.requests = requests if isinstance(requests, list) else [requests]
+        self.foreground = foreground
         self.backend, self.apply = backend, apply
         self.cancel = threading.Event()
         self.started = time.monotonic()
@@ -42,6 +73,8 @@ class Job:
         self.motions: list[backends.Motion] = []
         self.error: str | None = None
         self.finished = threading.Event()
+        self.finished_at: float | None = None
+        self.applied_at: float | None = None  # when the keys were in (or the failure shown)
         self.thread = threading.Thread(target=self._run, name="ropar-generate", daemon=True)
 
     def _report(self, fraction: float, message: str) -> None:  # worker thread: plain attributes only
@@ -52,8 +85,7 @@ class Job:
     @property
     def expected_s(self) -> float | None:
         """How long the whole job should take, from the backend's pace on earlier jobs (None: unknown)."""
-        pace = _pace.get(getattr(self.backend, "name", ""))
-        return None if pace is None else pace * sum(r.seconds for r in self.requests)
+        return predicted_s(self.requests, self.backend)
 
     def estimate(self) -> tuple[float, str]:
         """(progress in [0, 1], what to show): the backend's own steps, or the time estimate."""
@@ -69,7 +101,7 @@ class Job:
                 self.motions.append(self.backend.generate(request, self._report, self.cancel))
             seconds = sum(r.seconds for r in self.requests)
             if seconds > 0:
-                _pace[getattr(self.backend, "name", "")] = self.elapsed / seconds
+                _pace[getattr(self.backend, "name", "")] = self._busy_s() / seconds
         except CancelledError:
             self.error = "cancelled"
         except RoparAddonError as exc:
@@ -79,6 +111,14 @@ class Job:
         finally:
             self.finished_at = time.monotonic()
             self.finished.set()
+
+    def _busy_s(self) -> float:
+        """The backend's own time for this job when it reports it (a server's `elapsed_s`), else the
+        wall-clock time: the worker's wall-clock time also holds the wait for a busy main thread."""
+        own = [m.info.get("elapsed_s") for m in self.motions]
+        if own and all(isinstance(t, (int, float)) and t > 0 for t in own):
+            return float(sum(own))
+        return self.elapsed
 
     @property
     def elapsed(self) -> float:
@@ -112,6 +152,7 @@ def set_status(state: str, message: str) -> None:
 
 
 def start(requests: Requests, backend, apply: Apply) -> Job:
+    """Run the job in the background: a worker thread, polled by a timer (progress, Cancel)."""
     global _job
     if is_running():
         raise RoparAddonError("a generation is already running; cancel it first")
@@ -120,6 +161,31 @@ def start(requests: Requests, backend, apply: Apply) -> Job:
     if not bpy.app.timers.is_registered(_poll):
         bpy.app.timers.register(_poll, first_interval=POLL_S)
     return _job
+
+
+def run_now(requests: Requests, backend, apply: Apply, report_to: Report | None = None) -> Job:
+    """Run the job in the foreground (see `runs_in_foreground`): the main thread waits for the worker,
+    drawing nothing, and applies the motions before returning. Its warning or error goes to
+    `report_to(level, message)` (the calling operator's own report), else to `report`. A job still
+    running after HAND_OVER_S carries on in the background (its state stays 'running')."""
+    global _job
+    if is_running():
+        raise RoparAddonError("a generation is already running; cancel it first")
+    _job = Job(requests, backend, apply, foreground=True)
+    _job.thread.start()
+    if _job.finished.wait(HAND_OVER_S):
+        _finish(_job, report_to or report)
+    else:
+        _job.foreground = False
+        if not bpy.app.timers.is_registered(_poll):
+            bpy.app.timers.register(_poll, first_interval=POLL_S)
+    return _job
+
+
+def in_foreground() -> bool:
+    """Whether the job being applied runs in the foreground, inside the operator (whose undo step
+    then holds its keys)."""
+    return _job is not None and _job.foreground
 
 
 def cancel() -> bool:
@@ -135,7 +201,6 @@ def cancel() -> bool:
 
 def _poll():
     """Timer callback (main thread): apply a finished job; keep polling while one runs."""
-    global _last_status
     job = _job
     if job is None or job.state != "running":
         _redraw()
@@ -143,6 +208,13 @@ def _poll():
     if not job.finished.is_set():
         _redraw()
         return POLL_S
+    _finish(job, report)
+    return None
+
+
+def _finish(job: Job, report_to: Report) -> None:
+    """Apply a finished job's motions (main thread) and show its outcome."""
+    global _last_status
     if job.error is not None:
         job.state = "failed" if job.error != "cancelled" else "cancelled"
         _last_status = (job.state, job.error, 0.0)
@@ -154,11 +226,11 @@ def _poll():
         except RoparAddonError as exc:
             job.state = "failed"
             _last_status = ("failed", str(exc), 0.0)
+    job.applied_at = time.monotonic()
     state, message, _ = _last_status
     if state in ("warning", "failed"):
-        report("WARNING" if state == "warning" else "ERROR", message)
+        report_to("WARNING" if state == "warning" else "ERROR", message)
     _redraw()
-    return None
 
 
 def report(level: str, message: str) -> None:
@@ -216,6 +288,8 @@ def close_backend() -> None:
     _backend_cache.update(key=None, backend=None)
     if old is not None:
         old.close()
+        # Its pace no longer holds: the next backend of that kind starts cold (a server to start).
+        _pace.pop(getattr(old, "name", ""), None)
 
 
 def shutdown() -> None:

@@ -1,6 +1,7 @@
 """Thin operators over `pipeline` (STYLE-EXAMPLES 11): gather settings, call plain functions.
 
-`ropar.generate`: from the panel (INVOKE) it starts a background job and returns at once; from a
+`ropar.generate`: from the panel (INVOKE) a request the backend's pace predicts to be short runs at
+once, in the foreground; any other starts a background job and returns at once (`jobs`). From a
 script (`bpy.ops.ropar.generate(prompt=..., armature=...)`, EXEC_DEFAULT) and under `blender -b` it
 runs synchronously. Properties left unset take the panel's values (`scene.ropar`).
 """
@@ -85,7 +86,10 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
                 steps=st["steps"], keep_parts=st["keep_parts"], path=options["path"],
                 continue_at=options["frame_start"] if options["continue_from"] else None)
             backend = jobs.get_backend(preferences(context))
-            jobs.start(pipeline.candidate_requests(request, st["candidates"]), backend, _applier(st))
+            requests = pipeline.candidate_requests(request, st["candidates"])
+            if jobs.runs_in_foreground(requests, backend):
+                return self._run_now(context, requests, backend, st)
+            jobs.start(requests, backend, _applier(st))
         except RoparAddonError as exc:
             jobs.set_status("failed", str(exc))  # in full, wrapped, in the panel
             self.report({"ERROR"}, short(str(exc)))
@@ -93,6 +97,22 @@ class ROPAR_OT_generate(GenerationProperties, bpy.types.Operator):
         # No report here: the panel's status line says it is generating, and a report's banner in the
         # status bar animates (redraws) while the model needs the CPU.
         return {"FINISHED"}
+
+    def _run_now(self, context, requests, backend, st) -> set[str]:
+        """A short request, generated and keyed before returning (the operator's UNDO step holds it),
+        or handed over to a background job when it takes far longer than predicted."""
+        window = context.window
+        if window is not None:
+            window.cursor_modal_set("WAIT")
+        try:
+            job = jobs.run_now(requests, backend, _applier(st), report_to=self._report_short)
+        finally:
+            if window is not None:
+                window.cursor_modal_restore()
+        return {"CANCELLED"} if job.state in ("failed", "cancelled") else {"FINISHED"}
+
+    def _report_short(self, level: str, message: str) -> None:
+        self.report({level}, short(message) if level == "ERROR" else message)
 
 
 REPORT_CHARS = 100  # a longer report runs off the screen in Blender's popup
@@ -136,14 +156,15 @@ def _flat(st: dict) -> dict:
 
 
 def _applier(st: dict):
-    """The main-thread half of a background job; it holds names and values, never a context."""
+    """The main-thread half of a job; it holds names and values, never a context."""
     armature = st["armature"]
     options = pipeline.Options(**st["options"])
 
     def apply(motions) -> str:
         applied = pipeline.apply_motions(motions, armature=armature, options=options,
                                          report=lambda level, msg: None)
-        _push_undo(f"RoPAR: {applied.action}")
+        if not jobs.in_foreground():  # a background job ends outside any operator: its own undo step
+            _push_undo(f"RoPAR: {applied.action}")
         more = f" +{len(applied.actions) - 1} candidates" if len(applied.actions) > 1 else ""
         done = f"{applied.action}{more}: {applied.frames} frames ({applied.preset})"
         if applied.warning:

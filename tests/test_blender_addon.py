@@ -439,3 +439,76 @@ def test_progress_is_estimated_from_the_backends_pace_while_it_cannot_report(sce
     assert state == "running" and 0.2 < progress < 0.95 and "s left" in message
     job.finished.wait(10)
     jobs._poll()
+
+
+def test_a_short_request_on_a_warm_backend_runs_in_the_foreground_and_long_ones_in_the_background(
+        scene, monkeypatch):
+    """The click's choice (jobs.runs_in_foreground): the backend's measured pace predicts each request;
+    an unknown pace (the first request), many candidates or a long clip keep the background job."""
+    from blender_addon.errors import BackendError
+
+    monkeypatch.setattr(jobs, "_pace", {})
+    obj = rig.build_smpl_armature("SMPL")
+    settings = dict(armature="SMPL", options=dict(preset="smpl", frame_start=1))
+    backend = FakeBackend(delay_s=0.2)
+    short = GenerationRequest(PROMPT, seconds=2.0)
+    assert jobs.predicted_s(short, backend) is None and not jobs.runs_in_foreground(short, backend)
+    job = jobs.start(short, backend, operators._applier(settings))
+    job.finished.wait(10)
+    jobs._poll()
+    pace = jobs._pace["fake"]
+    assert 0.09 <= pace <= jobs.FOREGROUND_S / 2  # 0.2 s of work for 2 s of motion, and some overhead
+    assert jobs.predicted_s(short, backend) == pytest.approx(2 * pace)
+    assert jobs.runs_in_foreground(short, backend)
+    many = pipeline.candidate_requests(GenerationRequest(PROMPT, seconds=10.0), 4)
+    assert len(many) == 4 and not jobs.runs_in_foreground(many, backend)  # 40 s of motion: >= 3.6 s
+    assert not jobs.runs_in_foreground(GenerationRequest(PROMPT, seconds=30.0), backend)
+
+    # The foreground: generated and keyed before run_now returns.
+    reports = []
+    job = jobs.run_now(GenerationRequest("a person runs", seconds=2.0), backend,
+                       operators._applier(settings), report_to=lambda *r: reports.append(r))
+    assert job.foreground and job.state == "done" and job.applied_at is not None
+    assert obj.animation_data.action.name == "RoPAR a person runs" and jobs.status()[0] == "done"
+    assert not jobs.is_running() and reports == []
+
+    class Refusing(FakeBackend):
+        name = "refusing"
+
+        def generate(self, request, progress=None, cancel=None):
+            raise BackendError("the server at http://127.0.0.1:1 refused the request")
+
+    job = jobs.run_now(short, Refusing(), operators._applier(settings),
+                       report_to=lambda *r: reports.append(r))
+    assert job.state == "failed" and jobs.status()[:2] == ("failed", "the server at http://127.0.0.1:1 "
+                                                                     "refused the request")
+    assert reports == [("ERROR", "the server at http://127.0.0.1:1 refused the request")]
+    assert obj.animation_data.action.name == "RoPAR a person runs"  # the failure changed nothing
+
+    # Far slower than predicted (a server restarting): the UI stops waiting, the job carries on in the
+    # background with progress and Cancel, and is applied by the timer.
+    monkeypatch.setattr(jobs, "HAND_OVER_S", 0.05)
+    job = jobs.run_now(GenerationRequest("a person jumps", seconds=2.0), FakeBackend(delay_s=0.5),
+                       operators._applier(settings), report_to=lambda *r: reports.append(r))
+    assert jobs.is_running() and not job.foreground and jobs.status()[0] == "running"
+    job.finished.wait(10)
+    assert jobs._poll() is None and obj.animation_data.action.name == "RoPAR a person jumps"
+
+    # A server's own time sets the pace, not the worker's wall clock (which holds the wait for a main
+    # thread busy drawing); a backend that is closed (its server stopped) is cold again.
+    class Timed(FakeBackend):
+        name = "timed"
+
+        def generate(self, request, progress=None, cancel=None):
+            motion = super().generate(request)
+            motion.info["elapsed_s"] = 0.05
+            return motion
+
+    timed = Timed(delay_s=0.3)
+    job = jobs.start(short, timed, operators._applier(settings))
+    job.finished.wait(10)
+    jobs._poll()
+    assert jobs._pace["timed"] == pytest.approx(0.025)
+    monkeypatch.setitem(jobs._backend_cache, "backend", timed)
+    jobs.close_backend()
+    assert "timed" not in jobs._pace and not jobs.runs_in_foreground(short, timed)

@@ -89,11 +89,24 @@ def test_the_status_wraps_inside_the_sidebar_with_the_warning_icon(session):
 
 
 def test_warm_clicks_key_every_motion(session):
-    """Three more clicks with the server warm: each keys its motion. (How long a click takes to keys is
-    measured by benchmarks/bench_blender_click.py; the progress estimate by tests/test_blender_addon.py.)"""
+    """Three more clicks with the server warm: each keys its motion, the last in the foreground. (How
+    long a click takes to keys is measured by benchmarks/bench_blender_click.py; the progress estimate
+    and the foreground/background choice by tests/test_blender_addon.py.)"""
     seen, _ = session
     print(f"click -> keys: {seen['clicks']} s; the model server's own time: {seen['server_s']} s")
     assert len(seen["clicks"]) == 4 and all(s is not None for s in seen["server_s"])
+    # The first request (no pace known yet) is a background job; once the server's pace predicts a
+    # short request, a click runs it in the foreground.
+    assert seen["foreground"][0] is False and seen["foreground"][-1] is True
     for job in seen["warm_running"]:  # whatever the status line showed while running: a moving estimate
         progress = [p for p, _ in job]
         assert progress == sorted(progress) and all(0 < p < 1 for p in progress)
+
+
+def test_undo_takes_back_the_last_click(session):
+    """Ctrl+Z after a warm click (run in the foreground: the operator's own undo step) brings back the
+    action of the click before it."""
+    seen, _ = session
+    before, after = seen["undo"]
+    print(f"actions: {seen['actions']}; undo: {before} -> {after}")
+    assert before == seen["actions"][-1] and after == seen["actions"][-2] and after != before
