@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("--temperature", type=float, default=None,
                    help="sampling noise scale (default: the model's, see `ropar info`)")
     p.add_argument("--model", metavar="DIR", default=None,
-                   help="model directory, or a shipped model by name: default (the default), open")
+                   help="model directory, or a shipped model by name (a folder of assets/; default: default)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
     p.add_argument("--batch-size", type=int, default=32, help="motions generated together (default 32)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1 on CPU: fastest)")

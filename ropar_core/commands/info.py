@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("info", help="show a model's configuration, size, licence and the device",
                        description="Describe a model directory and the device `ropar generate` would use.")
     p.add_argument("--model", metavar="DIR", default=None,
-                   help="model directory, or a shipped model by name: default (the default), open")
+                   help="model directory, or a shipped model by name (a folder of assets/; default: default)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="device to report (default auto)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("motion", metavar="MOTION", help="input motion file")
     p.add_argument("--out", required=True, help="output motion (.bvh .npz .npy .json), written atomically")
     p.add_argument("--model", metavar="DIR", default=None,
-                   help="model directory, or a shipped model by name: default (the default), open")
+                   help="model directory, or a shipped model by name (a folder of assets/; default: default)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.set_defaults(func=run)
 

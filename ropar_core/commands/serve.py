@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)")
     p.add_argument("--model", metavar="DIR", default=None,
-                   help="model directory, or a shipped model by name: default (the default), open")
+                   help="model directory, or a shipped model by name (a folder of assets/; default: default)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a non-loopback --host (no authentication: anyone reaching it can use it)")
