@@ -259,3 +259,16 @@ def test_convert_reads_the_daz_and_metarig_rigs(sets, tmp_path, capsys):
     assert main(["convert", str(sets / "cmu-dance-bvh" / "martial" / "04.bvh"), str(tmp_path / "m.npz"),
                  "--bone-map", "daz"]) == 0
     assert "(npz, 1317 frames @ 120 fps)" in capsys.readouterr().out
+
+
+def test_clip_lists_are_read_from_regular_files_only(tmp_path):
+    """A dataset's clip list is a regular file, capped before reading: a FIFO in its place is refused at
+    once instead of blocking the import."""
+    import os
+
+    from training.data.importers import reactidle
+
+    fifo = tmp_path / "CLIPS.tsv"
+    os.mkfifo(fifo)
+    with pytest.raises(RoparError, match="only regular files are read"):
+        reactidle.read_clips(fifo)

@@ -148,6 +148,18 @@ def captions_for(captions: dict[str, list[str]], rel_path: str | Path) -> list[s
     return []
 
 
+def table_reader(path: str | Path, limit: int = 2**20, delimiter: str = ",") -> csv.DictReader:
+    """A dataset's clip or trial list (CSV / TSV with a header) as a csv.DictReader: a regular file only,
+    refused above `limit` before it is read (ropar_core.limits), stray bytes decoded as U+FFFD."""
+    import io
+
+    from ropar_core import limits
+    from ropar_core.errors import RoparError
+
+    text = limits.read_bytes(path, limit, "table", RoparError).decode("utf-8", errors="replace")
+    return csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+
 def segment_bounds(frames: int, fps: float, max_seconds: float) -> list[tuple[int, int]]:
     """[start, end) frame ranges that cut a long one-action take into the fewest equal pieces of at most
     `max_seconds` (a two-minute idle take is many clips' worth of the same action: as one clip, training

@@ -16,7 +16,6 @@ when both are imported (`plans.plan_open` imports them once, from here).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from training.data.captions_labels import (
     label_captions,
 )
 from training.data.captions_sources import cmu_action, cmu_captions
-from training.data.importers import Clip, features_from_joints
+from training.data.importers import Clip, features_from_joints, table_reader
 from training.data.importers.cmu_iclone import LICENCE, SOURCE, split_for
 
 __all__ = ["LICENCE", "SOURCE", "Trial", "find_root", "read_trials", "trial_clips", "load_folder"]
@@ -69,23 +68,21 @@ def find_root(root: str | Path) -> Path:
 
 def read_trials(path: str | Path) -> list[Trial]:
     path = Path(path)
-    limits.check_file_size(path, MAX_TRIALS_BYTES, "trial list", RoparError)
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t")
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RoparError(f"{path}: no column {', '.join(missing)} (expected {', '.join(COLUMNS)})")
-        trials = []
-        for n, row in enumerate(reader, 2):
-            try:
-                fps = limits.check_fps(float(row["fps"]), "fps")
-                trial = Trial(row["file"].strip(), int(row["subject"]), int(row["trial"]), fps,
-                              " ".join((row["cmu_description"] or "").split()))
-            except (TypeError, ValueError, RoparError) as exc:
-                raise RoparError(f"{path}:{n}: bad row ({str(exc)[:80] or 'missing a value'})") from None
-            if not trial.description:
-                raise RoparError(f"{path}:{n}: {trial.file} has no description")
-            trials.append(trial)
+    reader = table_reader(path, MAX_TRIALS_BYTES, delimiter="\t")
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise RoparError(f"{path}: no column {', '.join(missing)} (expected {', '.join(COLUMNS)})")
+    trials = []
+    for n, row in enumerate(reader, 2):
+        try:
+            fps = limits.check_fps(float(row["fps"]), "fps")
+            trial = Trial(row["file"].strip(), int(row["subject"]), int(row["trial"]), fps,
+                          " ".join((row["cmu_description"] or "").split()))
+        except (TypeError, ValueError, RoparError) as exc:
+            raise RoparError(f"{path}:{n}: bad row ({str(exc)[:80] or 'missing a value'})") from None
+        if not trial.description:
+            raise RoparError(f"{path}:{n}: {trial.file} has no description")
+        trials.append(trial)
     if not trials:
         raise RoparError(f"{path}: no trials")
     return trials

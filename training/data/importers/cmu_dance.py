@@ -13,7 +13,6 @@ two splits.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from ropar_core import limits
@@ -21,7 +20,7 @@ from ropar_core.bone_maps import bvh_to_smpl22
 from ropar_core.bvh import read_bvh
 from ropar_core.errors import MotionFileError, RoparError
 from training.data.captions_labels import DANCE_STYLES, label_captions
-from training.data.importers import Clip, assign_split, features_from_joints, segment_bounds
+from training.data.importers import Clip, assign_split, features_from_joints, segment_bounds, table_reader
 
 SOURCE = "cmu_dance"
 LICENCE = ("CMU Graphics Lab Motion Capture Database (free for all uses except reselling the data; credit "
@@ -43,17 +42,15 @@ def find_root(root: str | Path) -> Path:
 def read_clips(path: str | Path) -> list[tuple[str, str, float]]:
     """CLIPS.tsv -> [(file, style, fps)] of the dance styles (the rest pose `standard.bvh` left out)."""
     path = Path(path)
-    limits.check_file_size(path, 2**20, "clip list", RoparError)
     out = []
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        for n, row in enumerate(csv.DictReader(f, delimiter="\t"), 2):
-            try:
-                file, style = row["file"].strip(), row["style"].strip()
-                fps = limits.check_fps(float(row["fps"]), "fps")
-            except (KeyError, TypeError, ValueError, AttributeError, RoparError):
-                raise RoparError(f"{path}:{n}: expected file, style and fps columns") from None
-            if style in DANCE_STYLES:
-                out.append((file, style, fps))
+    for n, row in enumerate(table_reader(path, delimiter="\t"), 2):
+        try:
+            file, style = row["file"].strip(), row["style"].strip()
+            fps = limits.check_fps(float(row["fps"]), "fps")
+        except (KeyError, TypeError, ValueError, AttributeError, RoparError):
+            raise RoparError(f"{path}:{n}: expected file, style and fps columns") from None
+        if style in DANCE_STYLES:
+            out.append((file, style, fps))
     if not out:
         raise RoparError(f"{path}: no clips of {', '.join(DANCE_STYLES)}")
     return out

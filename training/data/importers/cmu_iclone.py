@@ -9,7 +9,6 @@ decided per take (a subject's trial), except for actions with too few takes to h
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.resample import resample
 from ropar_core.skeleton import FPS
 from training.data.captions_sources import cmu_action, cmu_captions
-from training.data.importers import Clip, assign_split
+from training.data.importers import Clip, assign_split, table_reader
 
 SOURCE = "cmu"
 LICENCE = "CMU Graphics Lab Motion Capture Database (free for all uses except reselling the data; credit mocap.cs.cmu.edu)"
@@ -45,13 +44,12 @@ def read_descriptions(path: str | Path) -> dict[str, str]:
     """`CMU data.csv` -> {"002_05": "punch/strike", ...}."""
     path = Path(path)
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        for n, row in enumerate(csv.DictReader(f), 2):
-            try:
-                key = f"{int(row['Subject']):03d}_{int(row['Trial #']):02d}"
-            except (KeyError, TypeError, ValueError):
-                raise RoparError(f"{path}:{n}: expected Subject and Trial # columns") from None
-            out[key] = (row.get("Motion Description") or "").strip()
+    for n, row in enumerate(table_reader(path), 2):
+        try:
+            key = f"{int(row['Subject']):03d}_{int(row['Trial #']):02d}"
+        except (KeyError, TypeError, ValueError):
+            raise RoparError(f"{path}:{n}: expected Subject and Trial # columns") from None
+        out[key] = (row.get("Motion Description") or "").strip()
     return out
 
 

@@ -11,15 +11,13 @@ person, so one person's acted and genuine takes stay on one side.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from ropar_core import limits
 from ropar_core.bone_maps import bvh_to_smpl22
 from ropar_core.bvh import read_bvh
 from ropar_core.errors import MotionFileError, RoparError
 from training.data.captions_labels import IDLE_LABELS, label_captions
-from training.data.importers import Clip, assign_split, features_from_joints, segment_bounds
+from training.data.importers import Clip, assign_split, features_from_joints, segment_bounds, table_reader
 
 SOURCE = "reactidle"
 LICENCE = ("ReActIdle (RSAIT, MIT licence); cite Atxa Landa et al., \"Evaluating Idle Animation "
@@ -39,18 +37,16 @@ def find_root(root: str | Path) -> Path:
 def read_clips(path: str | Path) -> list[tuple[str, str, str]]:
     """CLIPS.tsv -> [(file, label, person)]."""
     path = Path(path)
-    limits.check_file_size(path, 2**20, "clip list", RoparError)
     out = []
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        for n, row in enumerate(csv.DictReader(f, delimiter="\t"), 2):
-            try:
-                item = (row["file"].strip(), row["label"].strip(), row["person"].strip())
-            except (KeyError, AttributeError):
-                raise RoparError(f"{path}:{n}: expected file, label and person columns") from None
-            if item[1] not in IDLE_LABELS:
-                raise RoparError(f"{path}:{n}: unknown label {item[1][:30]!r} (expected "
-                                 f"{', '.join(IDLE_LABELS)})")
-            out.append(item)
+    for n, row in enumerate(table_reader(path, delimiter="\t"), 2):
+        try:
+            item = (row["file"].strip(), row["label"].strip(), row["person"].strip())
+        except (KeyError, AttributeError):
+            raise RoparError(f"{path}:{n}: expected file, label and person columns") from None
+        if item[1] not in IDLE_LABELS:
+            raise RoparError(f"{path}:{n}: unknown label {item[1][:30]!r} (expected "
+                             f"{', '.join(IDLE_LABELS)})")
+        out.append(item)
     if not out:
         raise RoparError(f"{path}: no clips")
     return out
