@@ -61,8 +61,8 @@ class ROPAR_PT_panel(bpy.types.Panel):
         box.prop(s, "armature", text="Rig")
         if s.armature is None:
             target = operators.target_armature(context)
-            box.label(text=f"Selected: {target}" if target else "Select an armature or pick one above",
-                      icon="RESTRICT_SELECT_OFF" if target else "INFO")
+            draw_message(box, f"Selected: {target}" if target else "Select an armature or pick one above",
+                         "RESTRICT_SELECT_OFF" if target else "INFO", context)
         box.prop(s, "preset", text="Preset")
         if s.preset == "AUTO" and s.detected:
             draw_message(box, s.detected, "ARMATURE_DATA", context)
