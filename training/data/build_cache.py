@@ -8,8 +8,9 @@
         --text "a person waves" --out data/one_video
 
 Every source goes through its importer (training/data/importers/) file by file, with a progress bar
-(the plans of training/data/plans.py, the one folder-import path), into `training.data.cache.CacheWriter`. Mocap sources (bvh, humanml3d, amass) give clean caches (all parts
-credible). WHAM output gets its per-part credibility from the video's 2D keypoints; when any frame is
+(the plans of training/data/plans.py, the one folder-import path), into `training.data.cache.CacheWriter`.
+Mocap sources (bvh, humanml3d, amass) give clean caches (all parts credible). WHAM output gets its
+per-part credibility from the video's 2D keypoints; when any frame is
 not credible the cache is written with `noisy: true`, and since video data has no ground truth its
 `clean_features.npy` is a copy of the features (meta.json says so under "clean_features").
 
@@ -33,32 +34,22 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from ropar_core.bone_maps import BONE_MAPS
 from ropar_core.credibility import DEFAULT_TAU, token_mask_from_frame_mask
-from ropar_core.errors import MotionFileError, RoparError, cli_error
+from ropar_core.errors import RoparError, cli_error
 from ropar_core.keypoints import FORMATS
 from ropar_core.skeleton import FPS, PART_NAMES
 from training.data.cache import CacheWriter, is_complete
 from training.data.dataset import DEFAULT_BATCH_SIZE, DEFAULT_MIN_FRAMES
-from training.data.plans import SOURCES, BuildSpec, iter_clips, plan_for
 from training.data.importers import (
     SPLITS,
     Clip,
-    amass,
-    assign_split,
-    bvh_folder,
-    captions_for,
-    read_captions,
-    wham,
 )
-from training.data.importers import humanml3d as h3d
+from training.data.plans import SOURCES, BuildSpec, iter_clips, plan_for
 
 PROG = "build_cache"
 # Per-clip importer fields copied into meta.json (plain JSON values only).

@@ -39,7 +39,8 @@ FORMAT = "ropar-device-pack-1"
 def pack(cache_dir: str | Path, out: str | Path) -> dict:
     cache = Cache(cache_dir)
     if cache.noisy:
-        raise RoparError(f"{cache_dir} is a noisy cache; pack the clean one (noise is simulated on the device)")
+        raise RoparError(f"{cache_dir} is a noisy cache; pack the clean one "
+                         "(noise is simulated on the device)")
     roots, local = [], []
     for i in range(len(cache)):
         joints = features_to_joints(cache.clip_features(i)).astype(np.float64)  # (T, 22, 3)
@@ -53,7 +54,8 @@ def pack(cache_dir: str | Path, out: str | Path) -> dict:
             np.savez_compressed(f, root=np.concatenate(roots), local=np.concatenate(local),
                                 records=np.frombuffer(json.dumps(records).encode(), np.uint8),
                                 header=np.frombuffer(json.dumps(header).encode(), np.uint8))
-    return {"clips": len(records), "frames": int(sum(len(r) for r in roots)), "bytes": Path(out).stat().st_size}
+    return {"clips": len(records), "frames": int(sum(len(r) for r in roots)),
+            "bytes": Path(out).stat().st_size}
 
 
 def _load(pack_file: str | Path) -> tuple[dict, list[dict], np.ndarray, np.ndarray]:
@@ -117,7 +119,8 @@ def text_store(caches: list[str | Path], out: str | Path, encoder: str | None = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.data.device_pack", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m training.data.device_pack",
+                                 description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pack")
     p.add_argument("--cache", required=True)

@@ -337,13 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--action-weights",
         type=parse_action_weights,
         default={},
-        help="per-action repeats of a train clip per epoch, e.g. walk=3 (Bandai contents, CMU/DeepMimic actions)",
+        help="per-action repeats of a train clip per epoch, e.g. walk=3 "
+             "(Bandai contents, CMU/DeepMimic actions)",
     )
     ap.add_argument(
         "--noise-draws",
         type=int,
         default=1,
-        help="film each new-source train clip this many times (independent noise; its repeats spread over them)",
+        help="film each new-source train clip this many times "
+             "(independent noise; its repeats spread over them)",
     )
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -363,7 +365,8 @@ def run(spec: MultiSpec) -> str:
     for k, path in enumerate(new_noisy):
         if not is_complete(path):
             seed = noise_draw_seed(spec.seed, k)
-            simulate_noise.simulate_cache(new_clean.path, path, spec.noisy_ratio, seed, spec.tau, spec.workers)
+            simulate_noise.simulate_cache(new_clean.path, path, spec.noisy_ratio, seed, spec.tau,
+                                          spec.workers)
     for sub in ("clean", "noisy") if src is not None else ():
         if not is_complete(src / sub):
             raise RoparError(

@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         meta = simulate_cache(args.in_dir, args.out, args.credible_ratio, args.seed, args.tau,
-                              args.workers, args.plots, args.candidates, progress=not args.quiet, mode=args.mode)
+                              args.workers, args.plots, args.candidates, progress=not args.quiet,
+                              mode=args.mode)
     except RoparError as exc:
         return cli_error("simulate_noise", exc)
     print(summary_line(meta) + f" in {meta['elapsed_s']} s")

@@ -57,8 +57,8 @@ def detector_confidence(view: vc.View, seen: np.ndarray, rng: np.random.Generato
         for s, e in _runs(~seen[:, k]):
             if rng.random() < HALLUCINATION:
                 joints = list(groups[part])
-                conf[s:e, joints] = np.clip(rng.uniform(0.55, 0.85) + rng.normal(0, 0.05, (e - s, len(joints))),
-                                            0.0, 1.0)
+                level = rng.uniform(0.55, 0.85) + rng.normal(0, 0.05, (e - s, len(joints)))
+                conf[s:e, joints] = np.clip(level, 0.0, 1.0)
     return conf.astype(np.float32)
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ropar_core.errors import MotionFileError, RoparError
-from training.data.importers import Clip, captions_for, features_from_joints, read_captions, set_split
+from ropar_core.errors import MotionFileError
+from training.data.importers import Clip, features_from_joints
 from training.data.importers.smpl_model import POSE_DIMS, BodyModel, body_joints, load_body_model
 
 SOURCE = "amass"

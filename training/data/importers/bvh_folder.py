@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ropar_core.bone_maps import BONE_MAPS, bvh_to_smpl22
+from ropar_core.bone_maps import bvh_to_smpl22
 from ropar_core.bvh import read_bvh
-from ropar_core.errors import MotionFileError, RoparError
+from ropar_core.errors import RoparError
 from ropar_core.skeleton import JOINT_NAMES
-from training.data.importers import Clip, captions_for, features_from_joints, read_captions, set_split
+from training.data.importers import Clip, features_from_joints
 
 SOURCE = "bvh_folder"
 

@@ -24,7 +24,8 @@ from training.data.captions_sources import cmu_action, cmu_captions
 from training.data.importers import Clip, assign_split, table_reader
 
 SOURCE = "cmu"
-LICENCE = "CMU Graphics Lab Motion Capture Database (free for all uses except reselling the data; credit mocap.cs.cmu.edu)"
+LICENCE = ("CMU Graphics Lab Motion Capture Database (free for all uses except reselling the data; "
+           "credit mocap.cs.cmu.edu)")
 CSV_NAME = "CMU data.csv"
 NAME_RE = re.compile(r"^(?P<subject>\d{2,3})_(?P<trial>\d{1,2})$")
 TPOSE_JUMP = 0.05  # mean root-relative joint jump between frames 0 and 1, in body heights

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ropar_core.errors import MotionFileError, RoparError
+from ropar_core.errors import MotionFileError
 from ropar_core.skeleton import FEATURE_DIM, FPS
 from training.data.importers import SPLITS, Clip, set_split
 

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import pickle
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from training.data.importers.npz import read_npz
 from ropar_core.errors import ModelError
 from ropar_core.skeleton import NUM_JOINTS, PARENTS
+from training.data.importers.npz import read_npz
 
 MODEL_TYPES = ("smpl", "smplh", "smplx")
 POSE_DIMS = {72: "smpl", 156: "smplh", 165: "smplx"}  # full axis-angle pose widths

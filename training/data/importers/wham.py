@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import json
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ropar_core import credibility as cred
-from training.data.importers.npz import read_npz
 from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.skeleton import FPS, NUM_JOINTS
 from training.data.importers import Clip, features_from_joints, set_split
+from training.data.importers.npz import read_npz
 from training.data.importers.smpl_model import body_joints, load_body_model
 
 SOURCE = "wham"
