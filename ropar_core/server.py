@@ -388,7 +388,8 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _not_allowed(self):
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed",
-                    f"method {self.command} is not supported; use GET /health, POST /generate or POST /edit",
+                    f"method {self.command} is not supported; use GET /health, POST /generate, POST /edit "
+                    "or POST /learn (GET /learn/ID)",
                     {"Allow": "GET, POST"})
 
     do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
