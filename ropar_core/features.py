@@ -97,14 +97,21 @@ def uniform_skeleton(joints: np.ndarray, target_offsets: np.ndarray = sk.REST_OF
     if src_leg < 1e-8:
         raise MotionFileError("cannot measure the leg length (right knee/ankle coincide with their parents)")
     tgt_len = np.linalg.norm(target_offsets, axis=-1)
+    return pose_with_lengths(joints, tgt_len, joints[:, 0] * (tgt_leg / src_leg))
+
+
+def pose_with_lengths(joints: np.ndarray, lengths: np.ndarray, root: np.ndarray,
+                      eps: float = 1e-12) -> np.ndarray:
+    """(T, 22, 3) joints re-posed from `root` (T, 3): every bone keeps its direction in `joints` and takes
+    `lengths[c]`, parents first; a bone shorter than `eps` points along its rest offset."""
     out = np.empty_like(joints)
-    out[:, 0] = joints[:, 0] * (tgt_leg / src_leg)
+    out[:, 0] = root
     for c in range(1, sk.NUM_JOINTS):  # parents come before children in SMPL order
         p = sk.PARENTS[c]
         bone = joints[:, c] - joints[:, p]
         norm = np.linalg.norm(bone, axis=-1, keepdims=True)
-        direction = np.where(norm > 1e-12, bone / np.maximum(norm, 1e-12), sk.RAW_OFFSETS[c])
-        out[:, c] = out[:, p] + direction * tgt_len[c]
+        direction = np.where(norm > eps, bone / np.maximum(norm, eps), sk.RAW_OFFSETS[c])
+        out[:, c] = out[:, p] + direction * lengths[c]
     return out
 
 

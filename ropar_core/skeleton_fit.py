@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ropar_core import skeleton as sk
+from ropar_core.features import pose_with_lengths
 from ropar_core.filters import gaussian_smooth
 from ropar_core.quaternion import qbetween, qrot
 
@@ -109,15 +110,7 @@ def fit_bone_lengths(targets: np.ndarray, joint_seen: np.ndarray) -> tuple[np.nd
 def rigid_pose(targets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Every bone keeps its target direction and takes its fitted length, parents first; the root stays
     at its target. -> (T, 22, 3) with bone lengths exactly `lengths`."""
-    out = np.empty_like(targets)
-    out[:, 0] = targets[:, 0]
-    for c in range(1, sk.NUM_JOINTS):  # parents come before children in SMPL order
-        p = sk.PARENTS[c]
-        bone = targets[:, c] - targets[:, p]
-        norm = np.linalg.norm(bone, axis=-1, keepdims=True)
-        direction = np.where(norm > 1e-9, bone / np.maximum(norm, 1e-9), sk.RAW_OFFSETS[c])
-        out[:, c] = out[:, p] + direction * lengths[c]
-    return out
+    return pose_with_lengths(targets, lengths, targets[:, 0], eps=1e-9)
 
 
 def _speed(points: np.ndarray, fps: float) -> np.ndarray:
