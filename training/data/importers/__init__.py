@@ -148,6 +148,18 @@ def captions_for(captions: dict[str, list[str]], rel_path: str | Path) -> list[s
     return []
 
 
+def find_release(root: str | Path, is_release, missing: str) -> Path:
+    """The folder of a dataset release: `root` itself or one level down, the first for which
+    `is_release(folder)` holds; else a one-line error "<root>: no <missing> there"."""
+    from ropar_core.errors import RoparError
+
+    root = Path(root)
+    for cand in (root, *sorted(p for p in root.glob("*") if p.is_dir())):
+        if is_release(cand):
+            return cand
+    raise RoparError(f"{root}: no {missing} there")
+
+
 def table_reader(path: str | Path, limit: int = 2**20, delimiter: str = ",") -> csv.DictReader:
     """A dataset's clip or trial list (CSV / TSV with a header) as a csv.DictReader: a regular file only,
     refused above `limit` before it is read (ropar_core.limits), stray bytes decoded as U+FFFD."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from ropar_core.errors import MotionFileError, RoparError
 from training.data.captions import ACTIONS, STYLE_ADVERBS, make_captions
-from training.data.importers import Clip, assign_split
+from training.data.importers import Clip, assign_split, find_release
 from training.data.importers.bandai import bvh_to_features
 
 SOURCE = "bandai1"
@@ -78,11 +78,8 @@ def check_labels(bvh_path: Path, name: Bandai1Name, labels: tuple[list[str], lis
 
 def find_root(root: str | Path) -> Path:
     """The release folder (holding data/ and cfg/): `root` itself or one level down."""
-    root = Path(root)
-    for cand in (root, *sorted(root.glob("*"))):
-        if (cand / "cfg").is_dir() and any((cand / "data").glob("dataset-1_*.bvh")):
-            return cand
-    raise RoparError(f"{root}: no Bandai dataset-1 release there (data/dataset-1_*.bvh and cfg/)")
+    return find_release(root, lambda d: (d / "cfg").is_dir() and any((d / "data").glob("dataset-1_*.bvh")),
+                        "Bandai dataset-1 release (data/dataset-1_*.bvh and cfg/)")
 
 
 def split_for(name: Bandai1Name, content_takes: int, seed: int = 0) -> str:

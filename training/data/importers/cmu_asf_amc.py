@@ -34,7 +34,7 @@ from training.data.captions_labels import (
     label_captions,
 )
 from training.data.captions_sources import cmu_action, cmu_captions
-from training.data.importers import Clip, features_from_joints, table_reader
+from training.data.importers import Clip, features_from_joints, find_release, table_reader
 from training.data.importers.cmu_iclone import LICENCE, SOURCE, split_for
 
 __all__ = ["LICENCE", "SOURCE", "Trial", "find_root", "read_trials", "trial_clips", "load_folder"]
@@ -59,11 +59,8 @@ class Trial:
 
 def find_root(root: str | Path) -> Path:
     """The folder holding TRIALS.tsv: `root` itself or one level down."""
-    root = Path(root)
-    for cand in (root, *sorted(p for p in root.glob("*") if p.is_dir())):
-        if (cand / TRIALS).is_file():
-            return cand
-    raise RoparError(f"{root}: no CMU ASF/AMC set there ({TRIALS} and <subject>/<subject>_<trial>.amc)")
+    return find_release(root, lambda d: (d / TRIALS).is_file(),
+                        f"CMU ASF/AMC set ({TRIALS} and <subject>/<subject>_<trial>.amc)")
 
 
 def read_trials(path: str | Path) -> list[Trial]:

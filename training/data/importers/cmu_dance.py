@@ -20,7 +20,14 @@ from ropar_core.bone_maps import bvh_to_smpl22
 from ropar_core.bvh import read_bvh
 from ropar_core.errors import MotionFileError, RoparError
 from training.data.captions_labels import DANCE_STYLES, label_captions
-from training.data.importers import Clip, assign_split, features_from_joints, segment_bounds, table_reader
+from training.data.importers import (
+    Clip,
+    assign_split,
+    features_from_joints,
+    find_release,
+    segment_bounds,
+    table_reader,
+)
 
 SOURCE = "cmu_dance"
 LICENCE = ("CMU Graphics Lab Motion Capture Database (free for all uses except reselling the data; credit "
@@ -32,11 +39,8 @@ SALSA_PAIRS = 15  # salsa/NN and salsa/NN+15 are the two partners of one dance
 
 
 def find_root(root: str | Path) -> Path:
-    root = Path(root)
-    for cand in (root, *sorted(p for p in root.glob("*") if p.is_dir())):
-        if (cand / CLIPS).is_file() and any((cand / style).is_dir() for style in DANCE_STYLES):
-            return cand
-    raise RoparError(f"{root}: no CMU dance BVH set there ({CLIPS} and <style>/NN.bvh)")
+    return find_release(root, lambda d: (d / CLIPS).is_file() and any((d / s).is_dir() for s in DANCE_STYLES),
+                        f"CMU dance BVH set ({CLIPS} and <style>/NN.bvh)")
 
 
 def read_clips(path: str | Path) -> list[tuple[str, str, float]]:

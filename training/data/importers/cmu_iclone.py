@@ -21,7 +21,7 @@ from ropar_core.errors import MotionFileError, RoparError
 from ropar_core.resample import resample
 from ropar_core.skeleton import FPS
 from training.data.captions_sources import cmu_action, cmu_captions
-from training.data.importers import Clip, assign_split, table_reader
+from training.data.importers import Clip, assign_split, find_release, table_reader
 
 SOURCE = "cmu"
 LICENCE = ("CMU Graphics Lab Motion Capture Database (free for all uses except reselling the data; "
@@ -34,11 +34,8 @@ MIN_TAKES_TO_SPLIT = 5  # an action with fewer takes stays in train (holding out
 
 def find_root(root: str | Path) -> Path:
     """The folder holding `CMU data.csv` and `bvh/`: `root` itself or one level down."""
-    root = Path(root)
-    for cand in (root, *sorted(root.glob("*"))):
-        if (cand / CSV_NAME).is_file() and (cand / "bvh").is_dir():
-            return cand
-    raise RoparError(f"{root}: no CMU iClone release there ({CSV_NAME} and bvh/)")
+    return find_release(root, lambda d: (d / CSV_NAME).is_file() and (d / "bvh").is_dir(),
+                        f"CMU iClone release ({CSV_NAME} and bvh/)")
 
 
 def read_descriptions(path: str | Path) -> dict[str, str]:

@@ -22,7 +22,7 @@ from ropar_core.quaternion import qmul, qnormalize, qrot
 from ropar_core.resample import resample
 from ropar_core.skeleton import FPS, JOINT_INDEX, NUM_JOINTS
 from training.data.captions_sources import deepmimic_action, deepmimic_captions
-from training.data.importers import Clip
+from training.data.importers import Clip, find_release
 
 SOURCE = "deepmimic"
 LICENCE = "DeepMimic humanoid motions (Xue Bin Peng, MIT licence)"
@@ -160,11 +160,8 @@ def motion_to_features(path: str | Path, character: dict) -> np.ndarray:
 
 
 def find_root(root: str | Path) -> Path:
-    root = Path(root)
-    for cand in (root, *sorted(root.glob("*"))):
-        if (cand / CHARACTER).is_file() and (cand / "motions").is_dir():
-            return cand
-    raise RoparError(f"{root}: no DeepMimic data there ({CHARACTER} and motions/)")
+    return find_release(root, lambda d: (d / CHARACTER).is_file() and (d / "motions").is_dir(),
+                        f"DeepMimic data ({CHARACTER} and motions/)")
 
 
 def load_folder(root: str | Path, seed: int = 0, num_captions: int = 8) -> list[Clip]:

@@ -17,7 +17,14 @@ from ropar_core.bone_maps import bvh_to_smpl22
 from ropar_core.bvh import read_bvh
 from ropar_core.errors import MotionFileError, RoparError
 from training.data.captions_labels import IDLE_LABELS, label_captions
-from training.data.importers import Clip, assign_split, features_from_joints, segment_bounds, table_reader
+from training.data.importers import (
+    Clip,
+    assign_split,
+    features_from_joints,
+    find_release,
+    segment_bounds,
+    table_reader,
+)
 
 SOURCE = "reactidle"
 LICENCE = ("ReActIdle (RSAIT, MIT licence); cite Atxa Landa et al., \"Evaluating Idle Animation "
@@ -27,11 +34,8 @@ MAX_SECONDS = 20.0  # idle changes slowly; 47 minutes give about 150 pieces
 
 
 def find_root(root: str | Path) -> Path:
-    root = Path(root)
-    for cand in (root, *sorted(p for p in root.glob("*") if p.is_dir())):
-        if (cand / CLIPS).is_file() and (cand / "acted").is_dir():
-            return cand
-    raise RoparError(f"{root}: no ReActIdle set there ({CLIPS}, acted/ and genuine/)")
+    return find_release(root, lambda d: (d / CLIPS).is_file() and (d / "acted").is_dir(),
+                        f"ReActIdle set ({CLIPS}, acted/ and genuine/)")
 
 
 def read_clips(path: str | Path) -> list[tuple[str, str, str]]:
