@@ -50,7 +50,8 @@ def _number(body: dict, key: str, kind, default=None):
     return float(value)
 
 
-def _check_fields(body, allowed: set[str]) -> dict:
+def check_fields(body, allowed: set[str]) -> dict:
+    """A JSON object whose keys are all in `allowed` (else a 400 naming the unknown ones)."""
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
     unknown = sorted(set(body) - allowed)
@@ -74,7 +75,7 @@ def _common(body: dict) -> dict:
 
 
 def parse_generate(body) -> dict:
-    body = _check_fields(body, GENERATE_FIELDS)
+    body = check_fields(body, GENERATE_FIELDS)
     if ("prompt" in body) == ("prompts" in body):
         raise bad_request("give exactly one of 'prompt' (a string) or 'prompts' (a list of strings)")
     prompts = [body["prompt"]] if "prompt" in body else body["prompts"]
@@ -96,7 +97,7 @@ def parse_generate(body) -> dict:
 
 
 def parse_edit(body) -> dict:
-    body = _check_fields(body, EDIT_FIELDS)
+    body = check_fields(body, EDIT_FIELDS)
     prompt = body.get("prompt")
     if not isinstance(prompt, str):
         raise bad_request("'prompt' (a string) is required")

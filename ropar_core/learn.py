@@ -27,7 +27,7 @@ import time
 from http import HTTPStatus
 from pathlib import Path
 
-from ropar_core.http_api import HttpError, bad_request
+from ropar_core.http_api import HttpError, bad_request, check_fields
 
 LEARN_FIELDS = {"video", "caption", "out", "steps", "replay_seeds", "batch_size"}
 MAX_CAPTION = 500  # `ropar video --caption`'s own limit
@@ -58,12 +58,7 @@ def _count(body: dict, key: str, low: int, high: int) -> int | None:
 def parse_learn(body) -> dict:
     """The body of POST /learn -> checked arguments (paths absolute: the server's working folder is not
     the client's)."""
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    unknown = sorted(set(body) - LEARN_FIELDS)
-    if unknown:
-        raise bad_request(f"unknown field(s) {', '.join(map(repr, unknown))}; "
-                          f"allowed: {', '.join(sorted(LEARN_FIELDS))}")
+    body = check_fields(body, LEARN_FIELDS)
     video, out, caption = Path(_text(body, "video")), Path(_text(body, "out")), _text(body, "caption")
     if not video.is_absolute() or not out.is_absolute():
         raise bad_request("'video' and 'out' must be absolute paths")
