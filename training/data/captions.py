@@ -183,6 +183,20 @@ def caption_pool(content: str, style: str) -> list[str]:
     return list(dict.fromkeys(pool))  # de-duplicate, order kept
 
 
+def cycle_with_subjects(wordings: list[str], n: int, rng: np.random.Generator) -> list[str]:
+    """Up to `n` distinct sentences: the wordings in turn, the first with "a person", the rest with subjects
+    drawn from GENERIC_SUBJECTS, cycling when there are fewer wordings than `n`."""
+    out: list[str] = []
+    for i in range(4 * max(n, 1)):
+        who = "a person" if i == 0 else GENERIC_SUBJECTS[int(rng.integers(len(GENERIC_SUBJECTS)))]
+        caption = f"{who} {wordings[i % len(wordings)]}"
+        if caption not in out:
+            out.append(caption)
+        if len(out) == n:
+            break
+    return out
+
+
 def _rng(key: str, seed: int) -> np.random.Generator:
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "big"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from training.data.captions import GENERIC_SUBJECTS, _rng
+from training.data.captions import _rng, cycle_with_subjects
 
 
 def camel_words(label: str) -> str:
@@ -135,12 +135,4 @@ def label_captions(wordings: tuple[str, ...], key: str, n: int = 5, seed: int = 
     varied subjects, cycling when a label has fewer wordings than `n`."""
     rng = _rng(f"label:{key}", seed)
     order = [0] + [1 + int(i) for i in rng.permutation(len(wordings) - 1)]
-    out: list[str] = []
-    for i in range(4 * max(n, 1)):
-        who = "a person" if i == 0 else GENERIC_SUBJECTS[int(rng.integers(len(GENERIC_SUBJECTS)))]
-        caption = f"{who} {wordings[order[i % len(order)]]}"
-        if caption not in out:
-            out.append(caption)
-        if len(out) == n:
-            break
-    return out
+    return cycle_with_subjects([wordings[k] for k in order], n, rng)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from training.data.captions import GENERIC_SUBJECTS, _rng
+from training.data.captions import GENERIC_SUBJECTS, _rng, cycle_with_subjects
 
 # CMU: how a description's phrase reads as a verb phrase ("forward jumps" -> "jumps forward"). Phrases
 # not listed are conjugated word by word (`_conjugate`).
@@ -222,16 +222,7 @@ def cmu_captions(description: str, key: str, n: int = 5, seed: int = 0) -> list[
         both = f"{lead}, {_join(phrases)}" if len(phrases) > 1 else f"{lead} and {phrases[0]}"
         pool = [both, f"{lead} and {phrases[0]}", lead, *pool]
     pool += _ballet_plain(description)
-    pool = list(dict.fromkeys(pool))
-    out: list[str] = []
-    for i in range(4 * max(n, 1)):  # cycle the wordings with varied subjects until n distinct
-        who = "a person" if i == 0 else GENERIC_SUBJECTS[int(rng.integers(len(GENERIC_SUBJECTS)))]
-        caption = f"{who} {pool[i % len(pool)]}"
-        if caption not in out:
-            out.append(caption)
-        if len(out) == n:
-            break
-    return out
+    return cycle_with_subjects(list(dict.fromkeys(pool)), n, rng)
 
 
 # DeepMimic: file name -> (vocabulary entry, paraphrases).
