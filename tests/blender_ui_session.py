@@ -70,6 +70,8 @@ def main(out_dir: Path, python: str, warm_clicks: int = 3, background: bool = Fa
     def tick():
         win, area, view, ui = areas()
         step = next(steps)
+        with open(out_dir / "trail.txt", "a") as trail:  # where a crashed session got to
+            trail.write(f"{step} {jobs.status()[0]} clicks={len(seen['clicks'])}\n")
         if step == 0:
             area.spaces.active.show_region_ui = True
             return 1.0

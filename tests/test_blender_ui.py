@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +35,22 @@ def session(tmp_path_factory):
     subprocess.run([BLENDER, "-b", "--factory-startup", "--python-expr", make], check=True,
                    capture_output=True, timeout=120)
     env = {**os.environ, "BLENDER_USER_CONFIG": str(tmp / "config"), "ROPAR_USER_PRESETS": str(tmp / "p")}
-    out = subprocess.run([XVFB, "-a", "-s", "-screen 0 1600x1000x24", BLENDER, "--factory-startup",
-                          "--enable-event-simulate", str(blend), "--python",
-                          str(ROOT / "tests" / "blender_ui_session.py"), "--", str(tmp), sys.executable],
-                         capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
-    record = tmp / "session.json"
-    assert record.is_file(), out.stdout[-3000:] + out.stderr[-3000:]
+    command = [XVFB, "-a", "-s", "-screen 0 1600x1000x24", BLENDER, "--factory-startup",
+               "--enable-event-simulate", str(blend), "--python",
+               str(ROOT / "tests" / "blender_ui_session.py"), "--", str(tmp), sys.executable]
+    record, crashes = tmp / "session.json", []
+    # Blender 3.4 on Xvfb's software GL crashed once in CI inside its own C code (no Python frame in
+    # its crash log) and never in 15 runs here: one crash is retried and shown, a second fails.
+    for _ in range(2):
+        out = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+        if record.is_file() or "Segmentation fault" not in out.stdout + out.stderr:
+            break
+        crashes.append((tmp / "trail.txt").read_text()[-300:] if (tmp / "trail.txt").is_file() else "")
+        (tmp / "trail.txt").unlink(missing_ok=True)
+    if crashes:
+        warnings.warn(f"Blender crashed {len(crashes)}x in the UI session; its last steps: {crashes}",
+                      stacklevel=2)
+    assert record.is_file(), out.stdout[-3000:] + out.stderr[-3000:] + f"\ncrashes: {crashes}"
     return json.loads(record.read_text()), tmp
 
 
