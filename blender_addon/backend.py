@@ -286,7 +286,7 @@ class ServerProcessBackend:
                 raise BackendError(f"Python interpreter {python!r} not found; set one with torch and "
                                    "ropar installed in the add-on preferences")
             self.python = python
-            if self.model_dir and not Path(self.model_dir).is_dir():
+            if self.model_dir and self.model_dir not in SHIPPED_MODELS and not Path(self.model_dir).is_dir():
                 raise BackendError(f"model directory {self.model_dir!r} does not exist")
             port = free_port()
             token = secrets.token_urlsafe(32)  # per start, in the environment: no other local program
@@ -423,6 +423,16 @@ def free_port() -> int:
 
 
 BACKENDS = ("IN_PROCESS", "SERVER_PROCESS", "URL", "FAKE")
+# The models that ship with ropar (`ropar --model NAME`), for the preferences; a model directory
+# overrides them.
+SHIPPED_MODELS = {
+    "default": ("Default (non-commercial)",
+                "The most actions, trained with Bandai Namco's motion data: CC BY-NC 4.0, non-commercial "
+                "use only"),
+    "open": ("Open (commercial use)",
+             "Trained only on CMU, DeepMimic and ReActIdle motion, free for commercial use with credit "
+             "to CMU's motion capture database; fewer actions"),
+}
 
 
 def make_backend(kind: str, *, url: str = DEFAULT_URL, python: str = "", model_dir: str = "",

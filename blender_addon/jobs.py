@@ -21,6 +21,7 @@ import bpy
 
 from . import backend as backends
 from .errors import CancelledError, RoparAddonError
+from .props import model_choice
 
 POLL_S = 0.1
 # The longest a request may be predicted to take and still run in the foreground: a brief wait with
@@ -273,8 +274,7 @@ def get_backend(prefs):
     running between generations)."""
     if _backend_override is not None:
         return _backend_override
-    key = (prefs.backend, prefs.url, bpy.path.abspath(prefs.python), bpy.path.abspath(prefs.model_dir),
-           prefs.device)
+    key = (prefs.backend, prefs.url, bpy.path.abspath(prefs.python), model_choice(prefs), prefs.device)
     if _backend_cache["key"] != key:
         close_backend()
         _backend_cache["backend"] = backends.make_backend(

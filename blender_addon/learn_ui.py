@@ -174,8 +174,9 @@ class ROPAR_PT_learn(bpy.types.Panel):
             row.operator("ropar.learn_video", icon="FILE_MOVIE")
             if message:
                 draw_message(layout, message, STATUS_ICONS.get(state, "INFO"), context)
-        model = props.preferences(context).model_dir.rstrip("/\\")
-        layout.label(text=f"Model: {bpy.path.basename(model) if model else 'shipped default'}",
+        prefs = props.preferences(context)
+        model = prefs.model_dir.rstrip("/\\")
+        layout.label(text=f"Model: {bpy.path.basename(model) if model else 'shipped ' + prefs.model}",
                      icon="OUTLINER_DATA_ARMATURE")
 
 

@@ -20,7 +20,7 @@ from bpy.props import (
 )
 
 from . import mapping, presets, rig
-from .backend import DEFAULT_URL, find_python
+from .backend import DEFAULT_URL, SHIPPED_MODELS, find_python
 from .smpl22 import PART_NAMES
 
 _PRESET_ITEMS: list[tuple[str, str, str]] = []  # Blender keeps only pointers: the strings must live here
@@ -160,7 +160,8 @@ DEVICE_ITEMS = [("auto", "Auto", "CUDA when available, else CPU"), ("cpu", "CPU"
                 ("cuda", "CUDA", "An NVIDIA GPU")]
 
 
-PREFERENCE_NAMES = ("backend", "url", "python", "model_dir", "device")
+MODEL_ITEMS = [(name, label, text) for name, (label, text) in SHIPPED_MODELS.items()]
+PREFERENCE_NAMES = ("backend", "url", "python", "model", "model_dir", "device")
 
 
 def preferences_file() -> Path:
@@ -217,8 +218,11 @@ class RoparPreferences(bpy.types.AddonPreferences):
                            description="Interpreter with torch and ropar installed, used to start "
                                        "`ropar serve` (empty: the one the add-on was built with, else the "
                                        "one behind a `ropar` command on PATH)")
+    model: EnumProperty(name="Model", items=MODEL_ITEMS, default="default", update=_store_preferences,
+                        description="Which shipped model generates (a Model Directory below overrides it)")
     model_dir: StringProperty(name="Model Directory", subtype="DIR_PATH", default="",
-                              description="Trained model directory (empty: the shipped default model)",
+                              description="A model you trained or learned from video (empty: the shipped "
+                                          "model above)",
                               update=_store_preferences)
     device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto", update=_store_preferences,
                          description="Where the model runs (server process and in-process backends)")
@@ -237,6 +241,9 @@ class RoparPreferences(bpy.types.AddonPreferences):
             found = find_python()
             col.label(text=f"Using {found}" if found else "No Python with ropar found: set one above",
                       icon="INFO" if found else "ERROR")
+        sub = col.column()
+        sub.active = not self.model_dir
+        sub.prop(self, "model")
         col.prop(self, "model_dir")
         col.prop(self, "device")
 
@@ -244,7 +251,15 @@ class RoparPreferences(bpy.types.AddonPreferences):
 class _DefaultPreferences:
     """Used when the add-on is registered without being enabled as an add-on (tests, scripts)."""
 
-    backend, url, python, model_dir, device = "SERVER_PROCESS", DEFAULT_URL, "", "", "auto"
+    backend, url, python, model, model_dir, device = "SERVER_PROCESS", DEFAULT_URL, "", "default", "", "auto"
+
+
+def model_choice(prefs) -> str:
+    """What the backend loads: the Model Directory when set, else the shipped model's name ("" for the
+    default, which needs no --model)."""
+    if prefs.model_dir:
+        return bpy.path.abspath(prefs.model_dir)
+    return "" if prefs.model == "default" else prefs.model
 
 
 def preferences(context=None):

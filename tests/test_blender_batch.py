@@ -149,6 +149,37 @@ def test_the_built_zip_generates_on_the_selected_metarig_with_no_set_up(addon_zi
 
 
 @needs_blender
+def test_the_commercial_use_model_is_one_preference_away(addon_zip, tmp_path):
+    """Preferences > Model: Open starts `ropar serve --model open` (the shipped model trained only on
+    commercial-use data), which keys the metarig; the choice survives a reinstall."""
+    script = tmp_path / "open_model.py"
+    script.write_text(
+        "import bpy, addon_utils\n"
+        f"bpy.ops.preferences.addon_install(filepath={str(addon_zip)!r})\n"
+        "addon_utils.enable('ropar', default_set=True)\n"
+        "prefs = bpy.context.preferences.addons['ropar'].preferences\n"
+        "prefs.model = 'open'\n"
+        "addon_utils.enable('rigify', default_set=True)\n"
+        "bpy.ops.object.armature_human_metarig_add()\n"
+        "print('OP', bpy.ops.ropar.generate(prompt='a man goes for a walk down the street', seconds=2.0))\n"
+        "print('ACTION', bpy.data.objects['metarig'].animation_data.action.name)\n"
+        "from ropar import jobs\n"
+        "backend = jobs.get_backend(prefs)\n"
+        "print('COMMAND', ' '.join(backend.command(0)[3:]))\n"
+        "print('HEALTH', backend.client._call('GET', '/health')['model'])\n"
+        "addon_utils.disable('ropar', default_set=True)\n"
+        "addon_utils.enable('ropar', default_set=True)\n"
+        "print('MODEL', bpy.context.preferences.addons['ropar'].preferences.model)\n"
+        "addon_utils.disable('ropar', default_set=True)\n")
+    env = {"BLENDER_USER_SCRIPTS": str(tmp_path / "scripts"), "BLENDER_USER_CONFIG": str(tmp_path / "config")}
+    out = run_blender("--python", str(script), env=env, timeout=300)
+    text = out.stdout + out.stderr
+    assert "OP {'FINISHED'}" in text and "ACTION RoPAR a man goes for a walk" in text, text
+    assert "--model open" in text.split("COMMAND", 1)[1].splitlines()[0], text
+    assert "HEALTH open" in text and "MODEL open" in text, text
+
+
+@needs_blender
 def test_batch_turns_three_prompts_into_three_fbx_files(tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a person walks forward\n# a comment\n\na person runs\n"
