@@ -144,6 +144,9 @@ def test_build_agreement_trains_calibrates_and_writes_the_judge(tmp_path, capsys
     clips = json.loads((caches["clean"] / "meta.json").read_text())["clips"]
     assert set(judge.labels) == {label_of(c["content"]) for c in clips if c["split"] == "train"}
     assert calibration_line(cal).startswith(f"threshold {judge.threshold:+.3f}")
+    assert ropar(["info", "--model", str(model)]) == 0
+    info = capsys.readouterr().out
+    assert f"agreement:     motions that match one of {len(judge.labels)} known actions" in info
     # bad input: one line, exit 2, nothing written
     (model / FILE_NAME).unlink()
     assert ba.main(argv[:2] + ["--data", str(tmp_path / "nowhere")] + argv[4:]) == 2
