@@ -1,18 +1,23 @@
 """Text-motion agreement: does a generated motion show what its prompt says? A per-model judge (a small
 TMR-style retrieval model, ropar_core/evaluator.py, trained only on that model's own training data) embeds
-the prompt and the motion; the motion is also compared with every action the model was trained on.
+the prompt and the motion, and compares both with every action the model was trained on (an action's
+vector: the mean of the judge's embeddings of its training captions).
 
-    agreement = cos(prompt, motion) - max over known actions a of cos(action a, motion)
+    reads_as(a)  = softmax over known actions a of cos(prompt, action a) / temperature
+    agreement    = sum over a of reads_as(a) * cos(motion, action a)  -  max over a of cos(motion, action a)
 
-An action's vector is the mean of the judge's embeddings of its training captions. A motion that shows its
-prompt matches the prompt about as well as its best action (agreement near 0 or above); a prompt the model
-cannot do ("sits down on a chair") is answered by some known action (a dance) that the motion matches far
-better than the prompt (agreement well below 0). Below the threshold, chosen on held-out captions by
-training/train/build_agreement.py, the Generator warns and names the actions the motion looks like.
+i.e. how well the motion shows the known actions the prompt reads as, against the action it shows best.
+A motion that shows its prompt scores near 0; a prompt the model cannot do ("sits down on a chair", read
+as getting up) answered by another known action (a dance) scores well below 0. Going through the known
+actions on the prompt side, rather than comparing prompt and motion directly, is what makes paraphrases
+("jogs along the beach") land on their action: it separated known from unknown prompts better on the
+calibration data (training/train/build_agreement.py). Below the threshold chosen there the Generator
+warns and names the actions the motion looks like.
 
 `agreement.safetensors` in a model directory holds the judge's weights (`judge.<name>`), its normalisation
 `mean`/`std` (263,), the action vectors `actions` (A, latent) float32; its metadata holds the evaluator
-config, the action labels, the text encoder's name, the threshold and the calibration numbers (JSON).
+config, the action labels, the text encoder's name, the temperature, the threshold and the calibration
+numbers (JSON).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from ropar_core.evaluator import STD_FLOOR, Evaluator, EvaluatorConfig, pad_batc
 
 FILE_NAME = "agreement.safetensors"
 LOOKS_LIKE = 2  # actions named in a warning
+TEMPERATURE = 0.05  # of the prompt's softmax over the known actions (chosen on the calibration data)
 # Shorter motions are not judged: a fraction of a second shows no action yet (the threshold is calibrated
 # on 4 s motions, training/train/build_agreement.py).
 MIN_FRAMES = 40
@@ -39,7 +45,7 @@ _PREFIX = "judge."
 
 @dataclass
 class Agreement:
-    score: float  # cos(prompt, motion) - the best known action's cos(action, motion)
+    score: float  # the prompt's actions' similarity to the motion - the best known action's
     looks_like: list[str]  # the known actions the motion matches best, best first
     agrees: bool
 
@@ -47,7 +53,7 @@ class Agreement:
 class AgreementJudge:
     def __init__(self, model: Evaluator, mean: np.ndarray, std: np.ndarray, actions: np.ndarray,
                  labels: list[str], threshold: float, text_encoder: str = "",
-                 calibration: dict | None = None):
+                 calibration: dict | None = None, temperature: float = TEMPERATURE):
         self.model = model.eval()
         self.mean = np.asarray(mean, np.float32)
         self.std = np.maximum(np.asarray(std, np.float32), STD_FLOOR)
@@ -56,6 +62,7 @@ class AgreementJudge:
         self.threshold = float(threshold)
         self.text_encoder = text_encoder
         self.calibration = dict(calibration or {})
+        self.temperature = float(temperature)
 
     # -- file ------------------------------------------------------------------------------------------
     @classmethod
@@ -75,6 +82,7 @@ class AgreementJudge:
             labels = limits.parse_json(meta["labels"], what, error=ModelError)
             calibration = limits.parse_json(meta.get("calibration", "{}"), what, error=ModelError)
             threshold = float(meta["threshold"])
+            temperature = float(meta.get("temperature", TEMPERATURE))
             mean, std, actions = tensors.pop("mean"), tensors.pop("std"), tensors.pop("actions")
         except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
             raise ModelError(f"corrupt {path}: {exc}") from None
@@ -82,6 +90,8 @@ class AgreementJudge:
             raise ModelError(f"corrupt {path}: the labels are not a list of names")
         if not math.isfinite(threshold) or not -2.0 <= threshold <= 2.0:  # a difference of two cosines
             raise ModelError(f"corrupt {path}: threshold {threshold!r} is not a difference of similarities")
+        if not temperature > 0 or not math.isfinite(temperature):
+            raise ModelError(f"corrupt {path}: temperature {temperature!r} is not a positive number")
         stats = (cfg.feature_dim,)
         if actions.shape != (len(labels), cfg.latent_dim) or mean.shape != stats or std.shape != stats:
             raise ModelError(f"corrupt {path}: actions {tuple(actions.shape)} for {len(labels)} labels, "
@@ -95,8 +105,9 @@ class AgreementJudge:
             lines = str(exc).strip().splitlines()  # torch's first line only says "Error(s) in loading"
             detail = (lines[1] if len(lines) > 1 else lines[0]).strip()
             raise ModelError(f"corrupt {path}: {detail}") from None
+        calibration = calibration if isinstance(calibration, dict) else {}
         return cls(model, mean.numpy(), std.numpy(), actions.numpy(), labels, threshold,
-                   meta.get("text_encoder", ""), calibration if isinstance(calibration, dict) else {})
+                   meta.get("text_encoder", ""), calibration, temperature)
 
     def save(self, model_dir: str | Path) -> Path:
         """Write the judge into the model directory in one atomic step."""
@@ -104,7 +115,8 @@ class AgreementJudge:
         tensors = {_PREFIX + k: v for k, v in self.model.state_dict().items()}
         tensors.update(mean=torch.from_numpy(self.mean), std=torch.from_numpy(self.std), actions=self.actions)
         meta = {"evaluator": json.dumps(self.model.cfg.to_dict()), "labels": json.dumps(self.labels),
-                "threshold": repr(self.threshold), "text_encoder": self.text_encoder,
+                "threshold": repr(self.threshold), "temperature": repr(self.temperature),
+                "text_encoder": self.text_encoder,
                 "calibration": json.dumps(self.calibration)}
         checkpoint.save_weights(path, tensors, metadata=meta)
         return path
@@ -123,10 +135,10 @@ class AgreementJudge:
 
     def scores(self, text_emb: torch.Tensor, features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """-> agreement (B,) and the motions' similarity to every known action (B, A)."""
-        motion = self.embed_motions(features)  # (B, L)
-        prompt = (self.embed_texts(text_emb) * motion).sum(-1)  # (B,)
-        per_action = motion @ self.actions.T  # (B, A)
-        return (prompt - per_action.max(-1).values).numpy(), per_action.numpy()
+        per_action = self.embed_motions(features) @ self.actions.T  # (B, A)
+        reads_as = torch.softmax(self.embed_texts(text_emb) @ self.actions.T / self.temperature, dim=-1)
+        shown = (reads_as * per_action).sum(-1)  # (B,): how well the prompt's actions are shown
+        return (shown - per_action.max(-1).values).numpy(), per_action.numpy()
 
     def judge(self, text_emb: torch.Tensor, features: list[np.ndarray]) -> list[Agreement]:
         """text_emb (B, D) of the prompts, features: the B generated motions -> one Agreement each."""

@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="seeds per calibration prompt")
     p.add_argument("--seconds", type=float, default=4.0, help="length of the calibration motions")
     p.add_argument("--max-false", type=float, default=0.05, help="known motions the warning may flag")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1: more would only fight over a shared CPU)")
     args = p.parse_args(argv)
     try:
         from ropar_core import checkpoint
