@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ropar_core import cleanup, editing
+from ropar_core import agreement, cleanup, editing
 from ropar_core import features as feats
 from ropar_core import path as floor_path
 from ropar_core import skeleton as sk
@@ -98,7 +98,7 @@ class GeneratedMotion:
     fps: int
     seed: int
     features: np.ndarray  # (T, 263) float32, un-normalised
-    warning: str | None = None  # set when the prompt is unlike anything the model was trained on
+    warning: str | None = None  # set when the prompt is unfamiliar or the motion does not show it
 
     @property
     def frames(self) -> int:
@@ -133,6 +133,7 @@ class Generator:
         set_threads(threads, self.device)
         self.config, self.name = config, name
         self.knowledge = None  # knowledge.Knowledge of the model directory, when it has one
+        self.judge = None  # agreement.AgreementJudge of the model directory, when it has one
         self.mean = torch.as_tensor(np.asarray(mean, np.float32), device=self.device)  # (263,)
         self.std = torch.as_tensor(np.asarray(std, np.float32), device=self.device)  # (263,)
         self.max_tokens = int(ropar.cfg.max_time_tokens)
@@ -172,6 +173,10 @@ class Generator:
         name = "default" if model_dir is None else path.name
         gen = cls(pvae, ropar, text, mean, std, config, dev, name=name, compile=compile, threads=threads)
         gen.knowledge = Knowledge.load(path)
+        gen.judge = agreement.AgreementJudge.load(path)
+        if gen.judge is not None and gen.judge.model.cfg.text_dim != text.dim:
+            raise ModelError(f"{path / agreement.FILE_NAME} expects {gen.judge.model.cfg.text_dim}-d text "
+                             f"embeddings but the model's text encoder gives {text.dim}")
         return gen
 
     def _compile(self) -> None:
@@ -296,7 +301,6 @@ class Generator:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise RoparError(f"batch size must be a positive whole number, got {batch_size!r}")
         text_emb = self.text.encode(list(req.prompts)).to(self.device).float()  # (n, D)
-        warnings = self._warnings(req.prompts)
         groups: dict[int, list[int]] = {}
         for i, f in enumerate(req.frames):  # one token count per batch
             groups.setdefault(math.ceil(f / sk.TOKEN_FRAMES), []).append(i)
@@ -332,11 +336,12 @@ class Generator:
                 elif route is not None:
                     feature_rows = editing.features_of(joints, len(joints))
                 results[i] = self._finish(req.prompts[i], req.seeds[i], feature_rows, joints, req.frames[i])
-                results[i].warning = warnings[i]
             if bar is not None:
                 bar.update(len(idx))
         if bar is not None:
             bar.close()
+        for m, warning in zip(results, self._warnings(req.prompts, text_emb, results)):
+            m.warning = warning
         return results  # type: ignore[return-value]
 
     def _path_frames(self, prompts, frames, seconds, route, seed, cfg, steps, temperature, batch_size):
@@ -371,12 +376,20 @@ class Generator:
                              f"{MAX_SECONDS:g} s (give the seconds for a faster pace)")
         return frames
 
-    def _warnings(self, prompts) -> list[str | None]:
-        """Per prompt: a one-line warning when the model knows nothing like it (no summary: None)."""
-        if self.knowledge is None:
-            return [None] * len(prompts)
-        fams = self.knowledge.familiarity(self.text.encode([action_phrase(p) for p in prompts]))
-        return [warning_for(p, f) for p, f in zip(prompts, fams)]
+    def _warnings(self, prompts, text_emb, motions) -> list[str | None]:
+        """Per prompt: a one-line warning when the model knows nothing like the prompt (knowledge.py) or
+        when its motion does not show it (agreement.py); None where neither file is in the model."""
+        out: list[str | None] = [None] * len(prompts)
+        if self.knowledge is not None:
+            fams = self.knowledge.familiarity(self.text.encode([action_phrase(p) for p in prompts]))
+            out = [warning_for(p, f) for p, f in zip(prompts, fams)]
+        if self.judge is not None:
+            for i, a in enumerate(self.judge.judge(text_emb, [m.features for m in motions])):
+                if out[i] is None:
+                    out[i] = agreement.warning_for(prompts[i], a)
+                elif not a.agrees:  # both: one line still
+                    out[i] += f"; the motion looks more like: {', '.join(a.looks_like)}"
+        return out
 
     def familiarity(self, prompts) -> list:
         """Prompts -> knowledge.Familiarity each (how close each comes to the training captions), or

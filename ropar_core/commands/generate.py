@@ -321,7 +321,7 @@ def run(args) -> int:
             what = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.filename else exc
             raise RoparError(f"{what} (the first {tally.count} of {len(items)} motions were written)"
                              ) from None
-    _warn_unfamiliar(tally)
+    _warn(tally)
     _summary(tally, out, gen)
     return 0
 
@@ -414,13 +414,14 @@ def _write_batch(motions, start: int, out: Namer, preview: Namer | None, tally: 
     tally.write_s += time.perf_counter() - t0
 
 
-def _warn_unfamiliar(tally: Tally) -> None:
-    """One line on stderr when prompts are unlike the model's training data (knowledge.py)."""
+def _warn(tally: Tally) -> None:
+    """One line on stderr when prompts are unlike the model's training data (knowledge.py) or motions do
+    not show their prompts (agreement.py)."""
     if tally.warnings == 1:
         print(f"ropar generate: warning: {tally.first_warning}", file=sys.stderr)
     elif tally.warnings:
-        print(f"ropar generate: warning: {tally.warnings} of {tally.count} prompts are unlike anything the "
-              f"model was trained on, e.g. {tally.first_warning}", file=sys.stderr)
+        print(f"ropar generate: warning: {tally.warnings} of {tally.count} motions may not show their "
+              f"prompts (unfamiliar prompts or another action), e.g. {tally.first_warning}", file=sys.stderr)
 
 
 def _summary(tally: Tally, out: Namer, gen) -> None:

@@ -91,6 +91,22 @@ def read_knowledge(model_dir: Path) -> dict | None:
         raise ModelError(f"corrupt {path}: {exc}") from None
 
 
+def read_agreement(model_dir: Path) -> dict | None:
+    """The text-motion agreement judge's calibration (agreement.py), from its header only."""
+    from safetensors import SafetensorError, safe_open
+
+    path = model_dir / "agreement.safetensors"
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="np") as f:
+            meta = f.metadata() or {}
+        return {"threshold": float(meta["threshold"]), "actions": len(json.loads(meta["labels"])),
+                "calibration": json.loads(meta.get("calibration", "{}"))}
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise ModelError(f"corrupt {path}: {exc}") from None
+
+
 def vocabulary_lines(rows: list[dict]) -> list[str]:
     """One line per action, merged over sources: 'kick   5 clips   0.3 min  (bandai1, deepmimic)'."""
     merged: dict[str, dict] = {}
@@ -145,6 +161,7 @@ def describe(model_dir: Path, device: str) -> dict:
         "device": device_note(device),
         "vocabulary": read_vocabulary(model_dir),
         "knowledge": read_knowledge(model_dir),
+        "agreement": read_agreement(model_dir),
     }
 
 
@@ -192,5 +209,12 @@ def run(args) -> int:
     if known:
         lines.append(f"warnings:      prompts less similar than {known['threshold']:.2f} to all of "
                      f"{known['captions']} training captions get an 'unlike the training data' warning")
+    judge = info["agreement"]
+    if judge:
+        from ropar_core.agreement import calibration_line
+
+        lines.append(f"agreement:     motions that match one of {judge['actions']} known actions better than "
+                     f"their prompts get a 'looks more like' warning; "
+                     f"{calibration_line(judge['calibration'])}")
     print("\n".join(lines))
     return 0

@@ -1,167 +1,34 @@
-"""A TMR-style text-motion retrieval model (Petrovich et al. 2023) that *judges* generated
-motions for FID / R-precision / MM-Dist. It is trained on clean data only and never shares weights with
-the models it judges.
+"""The TMR-style judge as training uses it: its contrastive loss, and the clips of a cache it sees. The model
+itself (config, encoders, loading, embedding) lives in ropar_core/evaluator.py and is re-exported here. It
+is trained on clean data only and never shares weights with the models it judges.
 
-- Motion encoder: normalised 263-d features (optionally `patch_frames` frames per token) -> Linear -> two
-  learned tokens (mu, logvar) in front, sinusoidal positions, a small transformer encoder with a padding
-  mask -> mu, logvar (latent).
-- Text encoder: the frozen sentence embedding of `ropar_core.text.TextEncoder` -> a small trainable MLP ->
-  mu, logvar. (TMR runs a transformer over per-token DistilBERT states; our frozen encoder gives pooled
-  vectors, so an MLP on top is the natural head.)
 - Loss: symmetric InfoNCE on the cosine similarity of sampled latents, temperature 0.1, with hard-negative
   filtering (pairs that describe the same thing are not negatives, see `negative_mask`), plus TMR's small
   KL terms and optionally TMR's motion decoder (reconstruction from either latent).
-- Embeddings handed to the metrics are the L2-normalised means mu/|mu| ("embed_*"): the contrastive loss
-  only shapes directions, so Euclidean distances on the unit sphere rank exactly like the cosine.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from ropar_core import checkpoint
-from ropar_core.errors import ModelError, RoparError
-from ropar_core.skeleton import FEATURE_DIM
-
-WEIGHTS_NAME = "evaluator.safetensors"
-STD_FLOOR = 1e-3  # channels that never move in the training data (e.g. a constant contact) stay finite
-
-
-@dataclass
-class EvaluatorConfig:
-    feature_dim: int = FEATURE_DIM
-    text_dim: int = 384
-    latent_dim: int = 256
-    width: int = 256
-    layers: int = 4
-    heads: int = 4
-    ff_dim: int = 1024
-    dropout: float = 0.1
-    text_hidden: int = 512
-    max_frames: int = 196  # longer motions are cut to their first max_frames frames
-    # Frames per encoder token. TMR uses 1; 4 (one P-VAE token's span, like Guo's evaluator's 4x conv
-    # downsampling) makes attention 16x cheaper, which is what lets it train on a shared CPU.
-    patch_frames: int = 1
-    temperature: float = 0.1
-    # Which pairs are not negatives (see negative_mask): "label" keeps the left/right and style negatives
-    # that TMR's "cosine" rule would drop on our captions (docs/evaluation.md has the measurement).
-    negative_filter: str = "label"
-    negative_threshold: float = 0.6
-    kl_weight: float = 1e-5
-    recon_weight: float = 0.0  # > 0 adds TMR's motion decoder; 0 builds none
-    # Initial log-variance of both posteriors: small, so that a short run's sampled latents are not mostly
-    # noise (docs/evaluation.md); the contrastive loss is still computed on samples, as in TMR.
-    init_logvar: float = -6.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> EvaluatorConfig:
-        cfg = checkpoint.config_from_dict(cls, data, "evaluator")
-        cfg.validate()
-        return cfg
-
-    def validate(self) -> None:
-        if self.width % self.heads:
-            raise ModelError(f"evaluator width {self.width} is not divisible by heads {self.heads}")
-        if self.negative_filter not in ("label", "cosine"):
-            raise ModelError(f"evaluator negative_filter must be label|cosine, got {self.negative_filter!r}")
-        sizes = (self.latent_dim, self.width, self.layers, self.heads, self.max_frames, self.text_dim,
-                 self.patch_frames)
-        if min(sizes) < 1:
-            raise ModelError("evaluator sizes must be positive")
-        if self.temperature <= 0:
-            raise ModelError("evaluator temperature must be > 0")
-
-
-def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
-    """(length, dim) fixed sin/cos position table (Vaswani et al.)."""
-    pos = torch.arange(length, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(length, dim)
-    table[:, 0::2] = torch.sin(pos * freq)
-    table[:, 1::2] = torch.cos(pos * freq[: dim // 2])
-    return table
-
-
-class MotionEncoder(nn.Module):
-    """ACTOR-style: (B, T, 263) normalised features + valid (B, T) -> mu, logvar (B, latent)."""
-
-    def __init__(self, cfg: EvaluatorConfig):
-        super().__init__()
-        self.patch = cfg.patch_frames
-        self.proj = nn.Linear(cfg.feature_dim * cfg.patch_frames, cfg.width)
-        self.dist_tokens = nn.Parameter(torch.randn(2, cfg.width) * 0.02)
-        max_tokens = -(-cfg.max_frames // cfg.patch_frames)
-        self.register_buffer("pos", sinusoidal_positions(max_tokens + 2, cfg.width), persistent=False)
-        layer = nn.TransformerEncoderLayer(cfg.width, cfg.heads, cfg.ff_dim, cfg.dropout, activation="gelu",
-                                           batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
-        self.to_mu = nn.Linear(cfg.width, cfg.latent_dim)
-        self.to_logvar = nn.Linear(cfg.width, cfg.latent_dim)
-        nn.init.constant_(self.to_logvar.bias, cfg.init_logvar)
-
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, t, d = x.shape
-        extra = -t % self.patch
-        if extra:  # pad to whole patches; a patch counts as valid when any of its frames is
-            x = F.pad(x * valid[..., None], (0, 0, 0, extra))
-            valid = F.pad(valid, (0, extra))
-        n = x.shape[1] // self.patch
-        x = x.reshape(b, n, self.patch * d)  # (B, N, patch*263): consecutive frames side by side
-        valid = valid.reshape(b, n, self.patch).any(-1)  # (B, N)
-        h = torch.cat([self.dist_tokens.expand(b, 2, -1), self.proj(x)], dim=1)  # (B, N+2, W)
-        h = h + self.pos[: n + 2]
-        pad = torch.cat([torch.zeros(b, 2, dtype=torch.bool, device=x.device), ~valid], dim=1)  # (B, N+2)
-        h = self.encoder(h, src_key_padding_mask=pad)
-        return self.to_mu(h[:, 0]), self.to_logvar(h[:, 1])
-
-
-class TextHead(nn.Module):
-    """Frozen sentence embedding (B, D) -> mu, logvar (B, latent)."""
-
-    def __init__(self, cfg: EvaluatorConfig):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(cfg.text_dim, cfg.text_hidden), nn.GELU(), nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.text_hidden, cfg.text_hidden), nn.GELU(),
-            nn.Linear(cfg.text_hidden, 2 * cfg.latent_dim),
-        )
-        with torch.no_grad():
-            self.net[-1].bias[cfg.latent_dim:] = cfg.init_logvar
-
-    def forward(self, text_emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.net(text_emb).chunk(2, dim=-1)
-        return mu, logvar
-
-
-class MotionDecoder(nn.Module):
-    """TMR's decoder: positional queries attend to the single latent -> (B, T, 263) normalised features."""
-
-    def __init__(self, cfg: EvaluatorConfig):
-        super().__init__()
-        self.from_latent = nn.Linear(cfg.latent_dim, cfg.width)
-        self.register_buffer("pos", sinusoidal_positions(cfg.max_frames, cfg.width), persistent=False)
-        layer = nn.TransformerDecoderLayer(cfg.width, cfg.heads, cfg.ff_dim, cfg.dropout, activation="gelu",
-                                           batch_first=True)
-        self.decoder = nn.TransformerDecoder(layer, cfg.layers)
-        self.out = nn.Linear(cfg.width, cfg.feature_dim)
-
-    def forward(self, z: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        b, t = valid.shape
-        queries = self.pos[:t].expand(b, t, -1)  # (B, T, W)
-        memory = self.from_latent(z)[:, None]  # (B, 1, W)
-        h = self.decoder(queries, memory, tgt_key_padding_mask=~valid)
-        return self.out(h) * valid[..., None]
+from ropar_core.errors import RoparError
+from ropar_core.evaluator import (  # noqa: F401  (re-exported: training's imports of the judge)
+    STD_FLOOR,
+    WEIGHTS_NAME,
+    Evaluator,
+    EvaluatorConfig,
+    MotionDecoder,
+    MotionEncoder,
+    TextHead,
+    TextMotionEvaluator,
+    pad_batch,
+    sinusoidal_positions,
+)
 
 
 def _kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
@@ -191,139 +58,34 @@ def negative_mask(cfg: EvaluatorConfig, text_emb: torch.Tensor, captions=None, l
     return same
 
 
-class Evaluator(nn.Module):
-    def __init__(self, cfg: EvaluatorConfig):
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.motion_encoder = MotionEncoder(cfg)
-        self.text_head = TextHead(cfg)
-        self.decoder = MotionDecoder(cfg) if cfg.recon_weight > 0 else None
+def contrastive_loss(model: Evaluator, x: torch.Tensor, valid: torch.Tensor, text_emb: torch.Tensor,
+                     captions=None, labels=None):
+    """x (B, T, 263) normalised, valid (B, T) bool, text_emb (B, D) frozen sentence embeddings."""
+    mu_m, logvar_m = model.motion_encoder(x, valid)
+    mu_t, logvar_t = model.text_head(text_emb)
+    z_m = mu_m + torch.randn_like(mu_m) * (0.5 * logvar_m).exp()  # reparameterised samples, as TMR
+    z_t = mu_t + torch.randn_like(mu_t) * (0.5 * logvar_t).exp()
+    sim = F.normalize(z_t, dim=-1) @ F.normalize(z_m, dim=-1).T / model.cfg.temperature  # (B, B)
+    sim = sim.masked_fill(negative_mask(model.cfg, text_emb, captions, labels), float("-inf"))
+    target = torch.arange(x.shape[0], device=x.device)
+    contrastive = 0.5 * (F.cross_entropy(sim, target) + F.cross_entropy(sim.T, target))
+    zeros = torch.zeros_like(mu_m)
+    kl = (_kl(mu_t, logvar_t, mu_m, logvar_m) + _kl(mu_m, logvar_m, mu_t, logvar_t)
+          + _kl(mu_m, logvar_m, zeros, zeros) + _kl(mu_t, logvar_t, zeros, zeros))
+    total = contrastive + model.cfg.kl_weight * kl
+    logs = {"contrastive": contrastive.item(), "kl": kl.item()}
+    if model.decoder is not None:
+        mask = valid[..., None].float()
+        denom = mask.sum() * x.shape[-1]
+        recon = sum(
+            (F.smooth_l1_loss(model.decoder(z, valid), x, reduction="none") * mask).sum() / denom
+            for z in (z_m, z_t)
+        )
+        total = total + model.cfg.recon_weight * recon
+        logs["recon"] = recon.item()
+    logs["loss"] = total.item()
+    return total, logs
 
-    def loss(self, x: torch.Tensor, valid: torch.Tensor, text_emb: torch.Tensor, captions=None, labels=None):
-        """x (B, T, 263) normalised, valid (B, T) bool, text_emb (B, D) frozen sentence embeddings."""
-        mu_m, logvar_m = self.motion_encoder(x, valid)
-        mu_t, logvar_t = self.text_head(text_emb)
-        z_m = mu_m + torch.randn_like(mu_m) * (0.5 * logvar_m).exp()  # reparameterised samples, as TMR
-        z_t = mu_t + torch.randn_like(mu_t) * (0.5 * logvar_t).exp()
-        sim = F.normalize(z_t, dim=-1) @ F.normalize(z_m, dim=-1).T / self.cfg.temperature  # (B, B)
-        sim = sim.masked_fill(negative_mask(self.cfg, text_emb, captions, labels), float("-inf"))
-        target = torch.arange(x.shape[0], device=x.device)
-        contrastive = 0.5 * (F.cross_entropy(sim, target) + F.cross_entropy(sim.T, target))
-        zeros = torch.zeros_like(mu_m)
-        kl = (_kl(mu_t, logvar_t, mu_m, logvar_m) + _kl(mu_m, logvar_m, mu_t, logvar_t)
-              + _kl(mu_m, logvar_m, zeros, zeros) + _kl(mu_t, logvar_t, zeros, zeros))
-        total = contrastive + self.cfg.kl_weight * kl
-        logs = {"contrastive": contrastive.item(), "kl": kl.item()}
-        if self.decoder is not None:
-            mask = valid[..., None].float()
-            denom = mask.sum() * x.shape[-1]
-            recon = sum(
-                (F.smooth_l1_loss(self.decoder(z, valid), x, reduction="none") * mask).sum() / denom
-                for z in (z_m, z_t)
-            )
-            total = total + self.cfg.recon_weight * recon
-            logs["recon"] = recon.item()
-        logs["loss"] = total.item()
-        return total, logs
-
-    @torch.no_grad()
-    def embed_motion(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.motion_encoder(x, valid)[0], dim=-1)
-
-    @torch.no_grad()
-    def embed_text(self, text_emb: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.text_head(text_emb)[0], dim=-1)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Padding helpers shared by training and evaluation
-
-
-def pad_batch(features: list[np.ndarray], mean: np.ndarray, std: np.ndarray, max_frames: int):
-    """Un-normalised (T_i, 263) arrays -> normalised x (B, T, 263) and valid (B, T) tensors (first
-    max_frames frames of each)."""
-    lengths = [min(len(f), max_frames) for f in features]
-    if min(lengths) < 1:
-        raise RoparError("cannot embed an empty motion")
-    t = max(lengths)
-    x = np.zeros((len(features), t, FEATURE_DIM), np.float32)
-    valid = np.zeros((len(features), t), bool)
-    for i, (f, n) in enumerate(zip(features, lengths)):
-        f = np.asarray(f, np.float32)
-        if f.ndim != 2 or f.shape[1] != FEATURE_DIM:
-            raise RoparError(f"motion features must be (T, {FEATURE_DIM}), got {f.shape}")
-        if not np.isfinite(f[:n]).all():
-            raise RoparError("motion features contain NaN or inf")
-        x[i, :n] = (f[:n] - mean) / std
-        valid[i, :n] = True
-    return torch.from_numpy(x), torch.from_numpy(valid)
-
-
-# ----------------------------------------------------------------------------------------------------
-# The judge as other modules use it
-
-
-class TextMotionEvaluator:
-    """A trained evaluator with its own normalisation stats and text encoder.
-
-        ev = TextMotionEvaluator.from_dir("runs/evaluator")
-        m = ev.embed_motions([features (T, 263) un-normalised, ...])   # (N, latent) numpy, unit norm
-        t = ev.embed_texts(["a person walks", ...])                    # (N, latent) numpy, unit norm
-    """
-
-    def __init__(self, model: Evaluator, mean: np.ndarray, std: np.ndarray, text_encoder, config: dict,
-                 device: str | torch.device = "cpu"):
-        self.model = model.to(device).eval()
-        self.mean = np.asarray(mean, np.float32)
-        self.std = np.maximum(np.asarray(std, np.float32), STD_FLOOR)
-        self.text_encoder = text_encoder
-        self.config = config
-        self.device = torch.device(device)
-
-    @classmethod
-    def from_dir(cls, model_dir: str | os.PathLike, device: str = "cpu", text_encoder=None):
-        config = checkpoint.load_config(model_dir)
-        if "evaluator" not in config:
-            raise ModelError(f"{model_dir} is not an evaluator directory (config.json has no 'evaluator')")
-        model = Evaluator(EvaluatorConfig.from_dict(config["evaluator"]))
-        checkpoint.load_module_weights(model, Path(model_dir) / WEIGHTS_NAME)
-        mean, std = checkpoint.load_stats(model_dir)
-        if text_encoder is None:
-            from ropar_core.text import TextEncoder
-
-            text_encoder = TextEncoder(config.get("text_encoder"), device=device)
-        if text_encoder.dim != model.cfg.text_dim:
-            raise ModelError(f"text encoder gives {text_encoder.dim}-d vectors; the evaluator expects "
-                             f"{model.cfg.text_dim}")
-        return cls(model, mean, std, text_encoder, config, device)
-
-    def save(self, model_dir: str | os.PathLike, train: dict | None = None) -> None:
-        """Weights, stats, then config.json last, so a directory with a config is always complete."""
-        model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint.save_weights(model_dir / WEIGHTS_NAME, self.model.state_dict())
-        checkpoint.save_stats(model_dir, self.mean, self.std)
-        config = {k: v for k, v in self.config.items() if k != "format_version"}
-        config["evaluator"] = self.model.cfg.to_dict()
-        if train is not None:
-            config["train"] = train
-        checkpoint.save_config(model_dir, config)
-        self.config = checkpoint.load_config(model_dir)
-
-    def embed_motions(self, features: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
-        out = []
-        for i in range(0, len(features), batch_size):
-            x, valid = pad_batch(features[i:i + batch_size], self.mean, self.std, self.model.cfg.max_frames)
-            out.append(self.model.embed_motion(x.to(self.device), valid.to(self.device)).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.model.cfg.latent_dim), np.float32)
-
-    def embed_texts(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        out = []
-        for i in range(0, len(texts), batch_size):
-            emb = self.text_encoder.encode(list(texts[i:i + batch_size])).to(self.device)  # (B, D)
-            out.append(self.model.embed_text(emb).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.model.cfg.latent_dim), np.float32)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -336,6 +98,7 @@ class EvalClip:
     features: np.ndarray  # (T, 263) un-normalised; the clean ground truth in a noisy cache
     texts: list[str]
     label: tuple | None  # (content, style) when the source has them, else None
+    repeat: int = 1  # the cache's per-clip sampling weight (training.prepare_multi); train(weighted=True)
 
 
 def load_clips(cache_dir: str | os.PathLike, split: str, min_frames: int = 1) -> list[EvalClip]:
@@ -353,7 +116,8 @@ def load_clips(cache_dir: str | os.PathLike, split: str, min_frames: int = 1) ->
             raise RoparError(f"{cache_dir}: clip {rec.get('id')} has no captions")
         content, style = rec.get("content") or None, rec.get("style") or None
         label = (content, style) if content is not None and style is not None else None
-        clips.append(EvalClip(str(rec["id"]), cache.clip_clean_features(i), list(rec["texts"]), label))
+        clips.append(EvalClip(str(rec["id"]), cache.clip_clean_features(i), list(rec["texts"]), label,
+                              max(1, int(rec.get("repeat", 1)))))
     if not clips:
         raise RoparError(f"{cache_dir} has no '{split}' clips of at least {min_frames} frames")
     return clips

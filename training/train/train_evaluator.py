@@ -29,6 +29,7 @@ from training.evaluation.evaluator import (
     Evaluator,
     EvaluatorConfig,
     TextMotionEvaluator,
+    contrastive_loss,
     load_clips,
     pad_batch,
 )
@@ -120,7 +121,7 @@ class Collate:
 
 def evaluator_loss(model: Evaluator, batch: dict):
     dev = next(model.parameters()).device
-    return model.loss(batch["x"].to(dev), batch["valid"].to(dev), batch["text_emb"].to(dev),
+    return contrastive_loss(model, batch["x"].to(dev), batch["valid"].to(dev), batch["text_emb"].to(dev),
                       batch["captions"], batch["labels"])
 
 
@@ -159,14 +160,18 @@ def retrieval_report(ev: TextMotionEvaluator, clips: list[EvalClip], seed: int =
 
 def train(cfg: TrainConfig, cache: str | Path, out: str | Path, *, preset: str = "small",
           overrides: dict | None = None, text_encoder=None, resume: bool = False,
-          command: str | None = None) -> dict:
+          command: str | None = None, weighted: bool = False) -> dict:
     """Train an evaluator on the clean ground truth of `cache`; `out` becomes an evaluator directory.
     overrides: EvaluatorConfig fields changed from the preset. text_encoder: a loaded TextEncoder to reuse
-    (None: the default one). Returns the summary; its "retrieval" is the report on the test split."""
+    (None: the default one). weighted: a train clip is drawn as often as the cache's sampling weights say
+    (its "repeat", training.prepare_multi), so that the small sources' actions are learnt too. Returns the
+    summary; its "retrieval" is the report on the test split."""
     if cfg.batch_size < 2:
         raise RoparError("the evaluator needs a batch size of at least 2 (its loss contrasts pairs)")
     model_cfg = model_config(preset, overrides)  # an unknown preset or setting fails before any loading
     train_clips, test_clips = load_clips(cache, "train"), load_clips(cache, "test")
+    if weighted:
+        train_clips = [c for c in train_clips for _ in range(c.repeat)]
     data = Cache(cache)
     if data.noisy:
         print(f"note: {cache} is a noisy cache; the evaluator trains on its clean ground truth",
@@ -193,6 +198,7 @@ def train(cfg: TrainConfig, cache: str | Path, out: str | Path, *, preset: str =
             config = {"text_encoder": getattr(text_encoder, "name", "all-MiniLM-L6-v2"), "fps": 20}
             ev = TextMotionEvaluator(ema.copy_of(model).cpu(), data.mean, data.std, text_encoder, config)
             train_info = {"data": str(cache), "preset": preset, "steps": summary["step"], "seed": cfg.seed,
+                          "weighted": weighted,
                           "num_train": len(train_clips), "final_loss": summary["last"].get("loss"),
                           "config": cfg.to_dict(), "command": command or "(called from Python)"}
             ev.config["retrieval"] = summary["retrieval"] = retrieval_report(ev, test_clips, seed=0)
