@@ -136,10 +136,21 @@ def majority_rate(warned: np.ndarray, n_prompts: int) -> float:
     return float(np.mean(per_prompt > 0.5))
 
 
+def model_knows(action: str, labels: list[str]) -> bool:
+    """Whether a held-out paraphrase's action ("wave-both", "getup") is among the model's labels
+    ("wave both hands", "get up"): a model trained on other sources must not be calibrated on actions it
+    never saw, called known."""
+    def squash(text: str) -> str:
+        return "".join(ch for ch in text.lower() if ch.isalnum())
+
+    return any(squash(action) in squash(label) for label in labels)
+
+
 def calibrate(gen, judge: AgreementJudge, cache: Path, prompts_file: Path, known_count: int, seeds,
               max_false: float, seconds: float) -> dict:
     held = json.loads(Path(prompts_file).read_text())
-    known = [c for c, _ in known_prompts(cache, known_count)] + [p["text"] for p in held["known"]]
+    known = [c for c, _ in known_prompts(cache, known_count)] + [
+        p["text"] for p in held["known"] if model_knows(p["action"], judge.labels)]
     unknown = list(held["unknown"])
     k, u = measure(gen, judge, known, seeds, seconds), measure(gen, judge, unknown, seeds, seconds)
     threshold, kw, uw = choose_threshold(k, u, max_false)
