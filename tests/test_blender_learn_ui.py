@@ -5,40 +5,28 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.helpers.blender_ui import ROOT, require_blender_ui, run_session
 from tests.helpers.videos import SINGLE, unpack_videos
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
-BLENDER, XVFB = shutil.which("blender"), shutil.which("xvfb-run")
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    if BLENDER is None or XVFB is None:
-        pytest.skip("needs Debian's `blender` and `xvfb-run` on PATH")
+    require_blender_ui()
     tmp = tmp_path_factory.mktemp("learn-ui")
     video = unpack_videos(tmp) / SINGLE
     addons = tmp / "scripts" / "addons"
     addons.mkdir(parents=True)
     (addons / "blender_addon").symlink_to(ROOT / "blender_addon", target_is_directory=True)
-    env = {**os.environ, "BLENDER_USER_CONFIG": str(tmp / "config"),
-           "BLENDER_USER_SCRIPTS": str(tmp / "scripts"), "ROPAR_USER_PRESETS": str(tmp / "user" / "presets")}
-    out = subprocess.run([XVFB, "-a", "-s", "-screen 0 1600x1200x24", BLENDER, "--factory-startup",
-                          "--enable-event-simulate", "--python",
-                          str(ROOT / "tests" / "blender_learn_ui_session.py"), "--", str(tmp), sys.executable,
-                          str(video)], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
-    record = tmp / "session.json"
-    assert record.is_file(), out.stdout[-3000:] + out.stderr[-3000:]
-    return json.loads(record.read_text()), tmp
+    env = {"BLENDER_USER_CONFIG": str(tmp / "config"), "BLENDER_USER_SCRIPTS": str(tmp / "scripts"),
+           "ROPAR_USER_PRESETS": str(tmp / "user" / "presets")}
+    return run_session("blender_learn_ui_session.py", tmp, str(video), env=env, screen="1600x1200",
+                       timeout=600), tmp
 
 
 def test_the_button_learns_the_video_with_progress_and_switches_the_model(session):

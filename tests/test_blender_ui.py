@@ -5,26 +5,19 @@ and looks at its screenshots."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.helpers.blender_ui import BLENDER, require_blender_ui, run_session
+
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
-BLENDER, XVFB = shutil.which("blender"), shutil.which("xvfb-run")
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    if BLENDER is None or XVFB is None:
-        pytest.skip("needs Debian's `blender` and `xvfb-run` on PATH")
+    require_blender_ui()
     tmp = tmp_path_factory.mktemp("ui")
     blend = tmp / "scene.blend"
     make = ("import bpy, addon_utils\n"
@@ -34,24 +27,8 @@ def session(tmp_path_factory):
             f"bpy.ops.wm.save_as_mainfile(filepath={str(blend)!r})\n")
     subprocess.run([BLENDER, "-b", "--factory-startup", "--python-expr", make], check=True,
                    capture_output=True, timeout=120)
-    env = {**os.environ, "BLENDER_USER_CONFIG": str(tmp / "config"), "ROPAR_USER_PRESETS": str(tmp / "p")}
-    command = [XVFB, "-a", "-s", "-screen 0 1600x1000x24", BLENDER, "--factory-startup",
-               "--enable-event-simulate", str(blend), "--python",
-               str(ROOT / "tests" / "blender_ui_session.py"), "--", str(tmp), sys.executable]
-    record, crashes = tmp / "session.json", []
-    # Blender 3.4 on Xvfb's software GL crashed once in CI inside its own C code (no Python frame in
-    # its crash log) and never in 15 runs here: one crash is retried and shown, a second fails.
-    for _ in range(2):
-        out = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
-        if record.is_file() or "Segmentation fault" not in out.stdout + out.stderr:
-            break
-        crashes.append((tmp / "trail.txt").read_text()[-300:] if (tmp / "trail.txt").is_file() else "")
-        (tmp / "trail.txt").unlink(missing_ok=True)
-    if crashes:
-        warnings.warn(f"Blender crashed {len(crashes)}x in the UI session; its last steps: {crashes}",
-                      stacklevel=2)
-    assert record.is_file(), out.stdout[-3000:] + out.stderr[-3000:] + f"\ncrashes: {crashes}"
-    return json.loads(record.read_text()), tmp
+    env = {"BLENDER_USER_CONFIG": str(tmp / "config"), "ROPAR_USER_PRESETS": str(tmp / "p")}
+    return run_session("blender_ui_session.py", tmp, blend=blend, env=env), tmp
 
 
 def test_generate_keys_the_selected_armature_and_warns_about_an_unfamiliar_prompt(session):
