@@ -8,7 +8,7 @@ synthetic cache whose clips are as long as dataset-2's (about 87 frames), so the
 seconds per training step and the rest the set-up; then evaluates the shorter RoPAR with the preset's
 evaluation protocol and the shipped judge (assets/evaluator) and scales it to the whole test split (294
 clips). From these it extrapolates one P-VAE run, one arm run, and the runs `training.key_claim` still has
-to do given the records committed in reports/key_claim (same plan and order as the command), one job at
+to do given the records committed in reports/runs (same plan and order as the command), one job at
 a time. The figures are for this machine as loaded while it ran: rerun it where the runs will go.
 """
 
@@ -85,9 +85,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{TEST_CLIPS} test clips ({e.repeats} repeats + MultiModality)", flush=True)
     pvae_run = seconds["pvae"]["run"] + eval_run / 5  # a P-VAE's reconstruction scoring is about a fifth
     arm_run = seconds["ropar"]["run"] + eval_run
-    stage1, stage2 = key_claim.plan(list(range(args.seeds)), tuple(key_claim.ARMS),
+    stage1, stage2 = key_claim.plan(list(range(args.seeds)), key_claim.KEY_CLAIM_ARMS,
                                     list(range(args.other_seeds)))
-    on_record = {p.stem for p in (ROOT / "reports" / "key_claim").glob("*.json")}
+    # the key claim's cache (video noise, ratio 0.5): its records' folder holds the primary blind arm
+    folders = [p.parent for p in (ROOT / "reports" / "runs").glob("*/blind_both_s0.json")]
+    on_record = {p.stem for f in folders[:1] for p in f.glob("*.json")}
     todo = [j for j in stage1 + stage2 if j.name not in on_record]
     total = sum(pvae_run if j.stage == "pvae" else arm_run for j in todo)
     print(f"one P-VAE run {pvae_run / 60:.0f} min, one arm run {arm_run / 60:.0f} min; "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The key-claim experiment (docs/evaluation.md) in one prepared command for a machine with one GPU
 # (one H200: at most 10 minutes a command, 15 in all): builds the caches, runs the judge check and
-# training.key_claim at the `device` preset, and leaves $OUT/reports.tgz (reports/judge, reports/key_claim,
+# training.key_claim at the `device` preset, and leaves $OUT/reports.tgz (reports/judge, reports/runs,
 # report.json, key_claim.md) to bring back. CI dry-runs it on the CPU at PRESET=tiny
 # (tests/test_device_script.py).
 #
@@ -47,7 +47,7 @@ start=$SECONDS
 log() { echo "[device_experiment $((SECONDS - start))s] $*"; }
 
 bring_back() {
-  tar -czf "$OUT/reports.tgz" -C "$REPORTS" $(cd "$REPORTS" && ls -d key_claim judge report.json key_claim.md 2>/dev/null)
+  tar -czf "$OUT/reports.tgz" -C "$REPORTS" $(cd "$REPORTS" && ls -d runs judge report.json key_claim.md 2>/dev/null)
   [ -f "$REPORTS/key_claim.md" ] && cp "$REPORTS/key_claim.md" "$OUT/" || true
   log "reports in $OUT/reports.tgz"
 }

@@ -55,7 +55,9 @@ def test_device_script_dry_run_at_the_tiny_preset(tmp_path):
         names = tar.getnames()
         report = json.load(tar.extractfile("report.json"))
     # ropar and blind_both on 2 seeds, blind and fullbody on 1, each with its P-VAE's record
-    assert sum(n.startswith("key_claim/") for n in names) == 11 and "judge/noisy_video_r50.json" in names
+    # ... in the folder named after the video-noise cache (the clean cache's name + "-noisy-video-r50")
+    records = [n for n in names if n.startswith("runs/clean-noisy-video-r50/") and n.endswith(".json")]
+    assert len(records) == 11 and "judge/noisy_video_r50.json" in names
     assert report["key_claim"]["noise_mode"] == "video" and report["judge"]["noise_mode"] == ["video"]
     arms = report["key_claim"]["arms"]
     assert len(arms["blind_both"]["r1"]) == 2 and len(arms["fullbody"]["r1"]) == 1

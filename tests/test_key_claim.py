@@ -70,7 +70,7 @@ def test_report_json_carries_the_judge_and_key_claim_blocks(experiment):
 @pytest.mark.slow
 def test_blind_both_trusts_every_token_and_discard_keeps_only_credible_frames(experiment):
     root, _, _ = experiment
-    work = root / "work"
+    work = root / "work" / "noisy"  # the models of one cache: work/<the cache's name>
 
     def train(run):
         return json.loads((work / run / "config.json").read_text())["train"]
@@ -96,7 +96,7 @@ def test_blind_both_trusts_every_token_and_discard_keeps_only_credible_frames(ex
 @pytest.mark.slow
 def test_finished_runs_are_never_redone(experiment, monkeypatch, capsys):
     _, out, argv = experiment
-    before = {p.name: p.read_text() for p in (out / "key_claim").glob("*.json")}
+    before = {p.name: p.read_text() for p in (out / "runs" / "noisy").glob("*.json")}
     assert len(before) == 12  # 2 seeds x (3 P-VAEs + 3 arms)
 
     def boom(*a, **k):
@@ -105,7 +105,7 @@ def test_finished_runs_are_never_redone(experiment, monkeypatch, capsys):
     monkeypatch.setattr(key_claim, "train_run", boom)
     assert key_claim.main(argv) == 0
     assert "12 runs finished, 0 to do" in capsys.readouterr().out
-    assert {p.name: p.read_text() for p in (out / "key_claim").glob("*.json")} == before
+    assert {p.name: p.read_text() for p in (out / "runs" / "noisy").glob("*.json")} == before
 
 
 def _arms(ropar_fid, other_fid, ropar_r1, other_r1, other="blind_both"):
@@ -181,12 +181,12 @@ def test_schedule_interleaves_the_primary_pair_then_the_other_arms():
 def test_two_jobs_add_a_seed_to_one_arm(experiment, capsys):
     """Parallel runs: the new seed's P-VAE is trained before its RoPAR starts; other arms untouched."""
     _, out, argv = experiment
-    before = {p.name: p.read_text() for p in (out / "key_claim").glob("*.json")}
+    before = {p.name: p.read_text() for p in (out / "runs" / "noisy").glob("*.json")}
     argv = [*argv, "--jobs", "2", "--arms", "ropar"]
     argv[argv.index("--seeds") + 1] = "3"
     assert key_claim.main(argv) == 0
     assert "4 runs finished, 2 to do" in capsys.readouterr().out  # counts the chosen arms only
-    after = {p.name: p.read_text() for p in (out / "key_claim").glob("*.json")}
+    after = {p.name: p.read_text() for p in (out / "runs" / "noisy").glob("*.json")}
     assert set(after) - set(before) == {"pvae_s2.json", "ropar_s2.json"}
     assert all(after[name] == text for name, text in before.items())
     claim = json.loads((out / "report.json").read_text())["key_claim"]
@@ -205,12 +205,12 @@ def test_runs_measured_differently_never_mix(tmp_path):
             key["ropar"] = {"steps": 7}
         return {"key": key, "run": run, "kind": kind, "seed": seed}
 
-    (tmp_path / "key_claim").mkdir()
+    (tmp_path / "runs" / "noisy").mkdir(parents=True)
     for r in (rec("ropar_s0", "ropar", 0, raw), rec("blind_s0", "blind", 0, raw),
               rec("ropar_s1", "ropar", 1, raw), rec("fullbody_s1", "fullbody", 1, cleaned),
               rec("pvae_s0", "pvae", 0, raw, ropar=False),
               rec("pvae_s1", "pvae", 1, cleaned, ropar=False)):
-        (tmp_path / "key_claim" / f"{r['run']}.json").write_text(json.dumps(r))
+        (tmp_path / "runs" / "noisy" / f"{r['run']}.json").write_text(json.dumps(r))
     records, got = key_claim.load_records(tmp_path, None)
     assert got == data
     assert sorted(r["run"] for r in records) == ["blind_s0", "pvae_s0", "ropar_s0", "ropar_s1"]

@@ -75,6 +75,28 @@ def test_same_settings_are_linked_not_recomputed(prepared):
                                   np.load(prepared / "noisy" / "features.npy"))
 
 
+def test_video_variants_are_the_simulators_caches_and_are_built_once(prepared, capsys):
+    """--video-variants writes noisy_video_rXX as `simulate_noise --mode video` does (no fingerprint: a cache
+    built either way has one identity in the experiments' run records); a rerun keeps it."""
+    from training.data import simulate_noise
+
+    args = ["--bandai-dir", str(FIXTURES), "--out", str(prepared), "--limit", "3", "--workers", "1",
+            "--video-variants", "0.7", "--quiet"]
+    assert prepare.main(args) == 0
+    video = Cache(prepared / "noisy_video_r70")
+    assert video.meta["noise_mode"] == "video" and video.meta["target_credible_ratio"] == 0.7
+    assert "fingerprint" not in video.meta or video.meta["fingerprint"] is None
+    direct = prepared.parent / "direct"
+    simulate_noise.simulate_cache(prepared / "clean", direct, 0.7, 0, mode="video", progress=False)
+    np.testing.assert_array_equal(np.load(direct / "features.npy"), np.asarray(video.features))
+    np.testing.assert_array_equal(np.load(direct / "credible.npy"), np.asarray(video.credible))
+    mtime = (prepared / "noisy_video_r70" / "features.npy").stat().st_mtime_ns
+    capsys.readouterr()
+    assert prepare.main(args) == 0
+    assert f"{prepared / 'noisy_video_r70'} is up to date" in capsys.readouterr().err
+    assert (prepared / "noisy_video_r70" / "features.npy").stat().st_mtime_ns == mtime
+
+
 def test_archive_and_workers(tmp_path):
     archive = tmp_path / "bandai.tar.xz"
     with tarfile.open(archive, "w:xz") as tar:

@@ -1,4 +1,5 @@
-"""training.experiments.report: the tiny preset end to end on synthetic caches, the blind cache, verdicts."""
+"""training.experiments.report: the tiny preset end to end on synthetic caches (the key claim's experiment per
+credible ratio), the blind cache, verdicts."""
 
 import json
 
@@ -13,7 +14,8 @@ from training.experiments import report
 
 @pytest.fixture(scope="module")
 def caches(tmp_path_factory):
-    return make_synthetic_caches(tmp_path_factory.mktemp("report_caches"), per_label=16)
+    names = ["clean", "noisy", "noisy_video_r30", "noisy_video_r50", "noisy_video_r70"]
+    return make_synthetic_caches(tmp_path_factory.mktemp("report_caches"), per_label=16, names=names)
 
 
 def test_blind_cache_marks_everything_credible(caches, tmp_path):
@@ -27,11 +29,6 @@ def test_blind_cache_marks_everything_credible(caches, tmp_path):
     assert not np.allclose(src.std, dst.std)
     assert dst.meta["credibility_blind"] and [c["id"] for c in dst.clips] == [c["id"] for c in src.clips]
     assert report.blind_cache(caches["noisy"], tmp_path / "noisy-blind") == blind  # reused
-
-
-def test_identical_variant_is_replaced_by_the_noisy_cache(caches):
-    ratios = report.ratio_caches(caches["clean"].parent)
-    assert ratios == {0.3: "noisy_r30", 0.5: "noisy", 0.7: "noisy_r70", 1.0: "clean"}
 
 
 def test_compare_counts_only_differences_beyond_the_cis():
@@ -67,54 +64,73 @@ def test_rows_over_the_same_seeds_are_compared_paired():
 
 
 @pytest.mark.slow
-def test_tiny_report_end_to_end_and_resume(caches, tmp_path):
+def test_tiny_report_end_to_end_and_resume(caches, tmp_path, monkeypatch):
+    """Every table row from the key claim's experiment on each ratio's cache, two seeds per row, paired
+    claims; a second call on the records alone (no trained model: another machine) trains nothing."""
+    import shutil
+
+    from tests.helpers.evaluator import train_tiny_evaluator
+    from training.experiments import runs
+
     torch.set_num_threads(1)
-    out, work = tmp_path / "out", tmp_path / "work"
-    root = str(caches["clean"].parent)
-    argv = ["--preset", "tiny", "--out", str(out), "--caches", root, "--work", str(work)]
+    out, work, ev = tmp_path / "out", tmp_path / "work", tmp_path / "ev"
+    train_tiny_evaluator(caches["clean"], ev, 60)
+    argv = ["--preset", "tiny", "--out", str(out), "--caches", str(caches["clean"].parent),
+            "--work", str(work), "--evaluator", str(ev), "--seeds", "2"]
     assert report.main(argv) == 0
     data = json.loads((out / "report.json").read_text())
     gen, rec = data["generation"], data["reconstruction"]
-    expected = {"ropar@clean", "baseline@clean", "ropar@noisy", "baseline@noisy", "ropar@noisy_r30",
-                "baseline@noisy_r30", "ropar@noisy_r70", "baseline@noisy_r70", "ropar-nopart@noisy",
-                "ropar-nodiffusion@noisy"}
-    assert set(gen) == expected
+    assert set(gen) == {"ropar@clean", "baseline@clean", "ropar@noisy", "baseline@noisy", "ropar@noisy_r30",
+                        "baseline@noisy_r30", "ropar@noisy_r70", "baseline@noisy_r70", "ropar-nopart@noisy",
+                        "ropar-nodiffusion@noisy"}
     assert set(rec) == {"ropar@noisy", "ropar-nopart@noisy", "pvae-noshared@noisy"}
-    for row in list(gen.values()) + [data["real"]]:
+    records = out / "runs" / "noisy_video_r50"
+    for name, kind in (("ropar@noisy", "ropar"), ("baseline@noisy", "fullbody"),
+                       ("ropar-nodiffusion@noisy", "nodiffusion")):
+        per_seed = [np.mean(json.loads((records / f"{kind}_s{s}.json").read_text())["metrics"]["r1"])
+                    for s in (0, 1)]
+        row = gen[name]["r1"]
+        assert row["n"] == 2 and row["seed_ids"] == [0, 1] and row["seeds"] == pytest.approx(per_seed)
+        assert row["mean"] == pytest.approx(np.mean(per_seed))
+    for row in list(gen.values()):
         for metric in ("fid", "r1", "r2", "r3", "mm_dist", "diversity"):
             assert np.isfinite(row[metric]["mean"]) and row[metric]["ci95"] >= 0 and row[metric]["n"] == 2
     for row in rec.values():
         assert row["mpjpe_mm"]["mean"] > 0 and np.isfinite(row["fid"]["mean"])
-    # The real-motions row compares the real test motions with the real val motions: two different sets,
-    # so its FID is above zero; it is a reference distance, not a floor (models may score below it).
-    assert data["real"]["fid"]["mean"] > 0
-    assert {c["verdict"] for c in data["claims"]} <= {"better", "worse", "tie"} and len(data["claims"]) >= 12
-    commands = " ".join(data["commands"])
-    assert "python -m training.train_pvae" in commands and "python -m training.train_ropar" in commands
+    assert data["real"]["fid"]["mean"] > 0  # real test vs real val motions: a distance, not a floor
+    assert data["meta"]["training_seeds"] == [0, 1] and data["meta"]["raw"] is True
+    assert data["meta"]["missing"] == [] and data["meta"]["compute_seconds"] > 0
+    table1 = [c for c in data["claims"] if c["claim"].startswith("Table 1: on noisy")]
+    assert {c["verdict"] for c in table1} <= {"better", "worse", "tie", "underpowered"} and len(table1) == 2
+    assert len(data["claims"]) >= 12
+    assert all(f"--noisy {c}" in " ".join(data["commands"])
+               for c in ("noisy_video_r30", "noisy_video_r50", "noisy_video_r70", "clean"))
     md = (out / "report.md").read_text()
     for heading in ("Table 1", "Table 2", "Fig. 3", "Do the paper's claims hold here?", "## Commands"):
         assert heading in md
-    assert "not a lower bound" in md  # the report says what the real-motions FID is
+    assert "Student-t interval over 2 training seeds" in md and "raw model output" in md
     assert (out / "fig3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # The baseline saw every frame as credible; RoPAR saw the noisy cache's masks.
-    baseline_cfg = json.loads((work / "baseline_at_noisy" / "ropar" / "config.json").read_text())
-    assert baseline_cfg["pvae"]["part_decomposition"] is False and "blind" in baseline_cfg["train"]["data"]
+    assert data["key_claim"]["arms"]["ropar"]["seeds"] == [0, 1]  # the key claim read the same records
+    # Table 2's models: without parts the P-VAE reads the blind view; RoPAR on it still masks noisy tokens.
+    nopart = work / "noisy_video_r50"
+    pvae_cfg = json.loads((nopart / "pvae_fullbody_s0" / "config.json").read_text())
+    assert pvae_cfg["pvae"]["part_decomposition"] is False and "blind" in json.dumps(pvae_cfg["train"])
+    assert "blind" not in json.loads((nopart / "nopart_s0" / "config.json").read_text())["train"]["data"]
+    nodiff = json.loads((nopart / "nodiffusion_s0" / "config.json").read_text())
+    assert nodiff["ropar"]["diffusion_head"] is False
 
-    # Without parts the P-VAE cannot leave a noisy limb out: it is trained on the blind view.
-    nopart = json.loads((work / "ropar-nopart_at_noisy" / "pvae" / "config.json").read_text())
-    assert nopart["pvae"]["part_decomposition"] is False and "blind" in json.dumps(nopart["train"])
+    shutil.rmtree(work)
 
-    # A second call finds every model and result in --work and only rewrites the report, keeping the
-    # blocks the judge check / key-claim experiment added.
+    def boom(*a, **k):
+        raise AssertionError("a run on record was trained again")
+
+    monkeypatch.setattr(runs, "train_run", boom)
+    from training.experiments import key_claim
+    monkeypatch.setattr(key_claim, "train_run", boom)
     (out / "report.md").unlink()
-    (out / "report.json").write_text(json.dumps({**data, "key_claim": {"verdict": "kept"}}))
     assert report.main(argv) == 0
     again = json.loads((out / "report.json").read_text())
-    assert again["key_claim"] == {"verdict": "kept"}
-    assert again["meta"]["stage_seconds"] == data["meta"]["stage_seconds"]  # nothing redone
-    assert "ropar@noisy/pvae" in data["meta"]["stage_seconds"] and data["meta"]["compute_seconds"] > 0
-    assert again["generation"]["ropar@noisy"] == gen["ropar@noisy"]
-    assert (out / "report.md").is_file()
+    assert again["generation"] == gen and again["claims"] == data["claims"] and (out / "report.md").is_file()
 
 
 def test_report_prints_paths_inside_the_repository_relative():
@@ -138,56 +154,6 @@ def test_signal_check_counts_models_above_chance():
     lines = report.signal_check(results)
     assert lines[0].startswith("1 of 2 trained models have R@1 above chance") and "best is a" in lines[0]
     assert "1.000–2.000" in lines[1]
-
-
-@pytest.mark.slow
-def test_a_preset_with_seeds_trains_each_row_per_seed_and_reads_them_paired(caches, tmp_path, monkeypatch):
-    """Two rows at the tiny budget with seeds 0 and 1 and raw output: each row is the t interval over its
-    seeds, each claim is tested paired by seed, and the report says so."""
-    import dataclasses
-    import shutil
-
-    from training.experiments import report_runs
-
-    torch.set_num_threads(1)
-    tiny = report_runs.PRESETS["tiny"]
-    monkeypatch.setitem(report_runs.PRESETS, "tiny", dataclasses.replace(
-        tiny, seeds=(0, 1), eval=dataclasses.replace(tiny.eval, raw=True)))
-    monkeypatch.setattr(report, "plan", lambda ratios: [report_runs.Run("ropar@noisy", "noisy"),
-                        report_runs.Run("baseline@noisy", "noisy-blind", pvae={"part_decomposition": False})])
-    out, work = tmp_path / "out", tmp_path / "work"
-    argv = ["--preset", "tiny", "--out", str(out), "--caches", str(caches["clean"].parent),
-            "--work", str(work)]
-    assert report.main(argv) == 0
-    saved_ev = tmp_path / "judge"  # the evaluator it trained in WORK, kept apart for the second call
-    shutil.copytree(work / "evaluator", saved_ev)
-    data = json.loads((out / "report.json").read_text())
-    for name in ("ropar@noisy", "baseline@noisy"):
-        row = data["generation"][name]["r1"]
-        per_seed = [json.loads((out / "report_runs" / f"{name.replace('@', '_at_')}_s{s}_generation.json")
-                               .read_text())["result"]["r1"]["mean"] for s in (0, 1)]
-        assert row["n"] == 2 and row["seeds"] == pytest.approx(per_seed)
-        assert row["mean"] == pytest.approx(np.mean(per_seed))
-    seeds = {json.loads((work / "ropar_at_noisy" / f"s{s}" / "ropar" / "config.json").read_text())["train"]
-             ["config"]["seed"] for s in (0, 1)}
-    assert len(seeds) == 2  # the two seeds really train differently
-    assert data["meta"]["training_seeds"] == [0, 1] and data["meta"]["raw"] is True
-    assert data["meta"]["budget"]["seeds"] == [0, 1] and data["meta"]["budget"]["eval"]["raw"] is True
-    table1 = [c for c in data["claims"] if c["claim"].startswith("Table 1: on noisy")]
-    assert {c["verdict"] for c in table1} <= {"better", "worse", "tie", "underpowered"} and len(table1) == 2
-    md = (out / "report.md").read_text()
-    assert "Student-t interval over 2 training seeds" in md and "raw model output" in md
-    assert "paired t-test" in md
-    # The per-seed records alone (no trained model: another machine) give the same report.
-    shutil.rmtree(work)
-
-    def boom(*a, **k):
-        raise AssertionError("a run on record was trained again")
-
-    monkeypatch.setattr(report_runs, "train_run", boom)
-    assert report.main([*argv, "--evaluator", str(saved_ev)]) == 0
-    again = json.loads((out / "report.json").read_text())
-    assert again["generation"] == data["generation"] and again["claims"] == data["claims"]
 
 
 def test_a_view_built_from_an_older_cache_at_the_same_path_is_built_again(tmp_path):

@@ -140,10 +140,12 @@ def write_cache(out: Path, clips: list[dict], target_ratio: float | None = None,
 
 
 def make_synthetic_caches(root: Path, per_label: int = 8, seed: int = 0, names=None) -> dict[str, Path]:
-    """clean, noisy (ratio 0.5), noisy_r30, noisy_r50, noisy_r70 caches under root."""
+    """clean, noisy (ratio 0.5), noisy_r30, noisy_r50, noisy_r70 caches under root (`names`: those, or the
+    noisy_video_r30 / _r50 / _r70 folders the paper's tables read, written the same way)."""
     clips = synthetic_clips(per_label, seed)
-    ratios = {"clean": None, "noisy": 0.5, "noisy_r30": 0.3, "noisy_r50": 0.5, "noisy_r70": 0.7}
-    chosen = names or list(ratios)
+    ratios = {"clean": None, "noisy": 0.5, "noisy_r30": 0.3, "noisy_r50": 0.5, "noisy_r70": 0.7,
+              "noisy_video_r30": 0.3, "noisy_video_r50": 0.5, "noisy_video_r70": 0.7}
+    chosen = names or ["clean", "noisy", "noisy_r30", "noisy_r50", "noisy_r70"]
     return {n: write_cache(root / n, clips, ratios[n], seed) for n in chosen}
 
 

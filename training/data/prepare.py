@@ -172,6 +172,23 @@ def write_noisy(clean: Cache, out: Path, ratio: float, seed: int, tau: float, wo
     return Cache(out)
 
 
+def write_video_noisy(clean: Cache, out: Path, ratio: float, seed: int, tau: float, workers: int,
+                      plots: Path | None, progress: bool) -> Cache:
+    """OUT/noisy_video_rXX: the video-noise simulator (training/data/video_noise.py) at one ratio. Its
+    meta carries no fingerprint, as `python -m training.simulate_noise --mode video` writes it, so a
+    cache built either way has the same identity in the experiments' run records (key_claim.py); the
+    simulation is seeded per (seed, clip), so a rebuild is the same data."""
+    if is_complete(out):
+        m = Cache(out).meta
+        if (m.get("noise_mode"), m.get("target_credible_ratio"), m.get("seed"), m.get("tau"),
+                m.get("num_frames")) == ("video", ratio, seed, tau, clean.meta.get("num_frames")):
+            print(f"prepare: {out} is up to date", file=sys.stderr)
+            return Cache(out)
+    simulate_noise.simulate_cache(clean.path, out, ratio, seed, tau, workers, plots, progress=progress,
+                                  mode="video")
+    return Cache(out)
+
+
 def copy_cache(src: Path, dst: Path) -> Cache:
     """Hard-link (or copy) a finished cache's files; meta.json last, so a crash leaves no done-marker."""
     dst.mkdir(parents=True, exist_ok=True)
@@ -247,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--noisy-ratio", type=float, default=0.5, help="credible-token ratio of OUT/noisy")
     ap.add_argument("--variants", type=_ratios, default=[],
                     help="also write OUT/noisy_rXX for these ratios, e.g. 0.3,0.5,0.7 (paper Fig. 3)")
+    ap.add_argument("--video-variants", type=_ratios, default=[],
+                    help="also write OUT/noisy_video_rXX (the video-noise simulator) for these ratios, e.g. "
+                         "0.3,0.5,0.7 (the key claim and the paper's tables, training.report)")
     ap.add_argument("--workers", type=int, default=max(1, min(4, mp.cpu_count())))
     ap.add_argument("--limit", type=int, default=None, help="import only N clips (a spread over all labels)")
     ap.add_argument("--seed", type=int, default=0)
@@ -265,6 +285,7 @@ class PrepareSpec:
     out: str = "data/cache"
     noisy_ratio: float = 0.5
     variants: list[float] = field(default_factory=list)
+    video_variants: list[float] = field(default_factory=list)
     workers: int = 1
     limit: int | None = None
     seed: int = 0
@@ -310,6 +331,13 @@ def run(spec: PrepareSpec) -> str:
         plots = out / "plots" / target_dir.name if spec.plots else None
         noisy.append(write_noisy(clean, target_dir, ratio, spec.seed, spec.tau, spec.workers, plots,
                                  progress))
+        timings[target_dir.name] = time.time() - t
+    for ratio in spec.video_variants:
+        t = time.time()
+        target_dir = out / f"noisy_video_r{round(100 * ratio):02d}"
+        plots = out / "plots" / target_dir.name if spec.plots else None
+        noisy.append(write_video_noisy(clean, target_dir, ratio, spec.seed, spec.tau, spec.workers, plots,
+                                       progress))
         timings[target_dir.name] = time.time() - t
     return summarise(clean, noisy, failed, timings)
 

@@ -1,6 +1,7 @@
 """The key claim's arms: which view of the noisy cache each model trains on and which P-VAE an arm
 builds on. A new arm is one entry in ARMS (plus, when it needs its own, one P-VAE in PVAES, and when it
-reads the data differently, one view in VIEWS)."""
+reads the data differently, one view in VIEWS). The same table serves the key claim and the paper's
+ablations (Table 2)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ PVAES = {
     # Without parts a P-VAE cannot leave a noisy limb out: it reads the blind view (noisy channels in its
     # input and loss), as the earlier full-body baseline does.
     "pvae_fullbody": PVAEKind("blind", {"part_decomposition": False}),
+    # Table 2's P-VAE without shared parameters: one encoder and decoder per part (reconstruction only).
+    "pvae_noshared": PVAEKind("noisy", {"shared_parameters": False}),
 }
 ARMS = {
     "ropar": Arm("noisy", "pvae"),  # credibility-aware: noisy tokens masked (Eq. 2)
@@ -62,7 +65,13 @@ ARMS = {
     "blind_both": Arm("blind", "pvae_blind"),  # the paper's blind baseline: both stages trust every token
     "discard": Arm("discard", "pvae_discard"),  # the noisy frames never enter either stage
     "fullbody": Arm("blind", "pvae_fullbody"),  # the earlier baseline: full-body tokens, blind
+    # Table 2's ablations of RoPAR, both still credibility-aware: full-body tokens (a token is credible
+    # only when every part is) and direct regression instead of the diffusion head.
+    "nopart": Arm("noisy", "pvae_fullbody"),
+    "nodiffusion": Arm("noisy", "pvae", {"diffusion_head": False}),
 }
+# The key claim's arms (the others belong to the paper's tables, training/experiments/tables.py).
+KEY_CLAIM_ARMS = ("ropar", "blind", "blind_both", "discard", "fullbody")
 
 
 def stage_of(kind: str) -> str:

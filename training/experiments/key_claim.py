@@ -12,13 +12,14 @@ Arms (arms.py), all with the same seeds (one P-VAE per kind and seed):
 - `blind`: ropar's own P-VAE + a blind RoPAR: Eq. 2 alone;
 - `discard`: only the stretches in which every part is credible enter either stage (discard.py);
 - `fullbody`: the earlier baseline (full-body tokens, P-VAE and RoPAR blind).
-What each job trains is a runs.RunSpec (Experiment.spec) trained by runs.train_run.
+What each job trains is a runs.RunSpec (Experiment.spec) trained by runs.train_run. The paper's tables
+(training.report) run the same experiment on other caches and with the ablation arms (tables.py).
 
 Every generation run is evaluated on the whole test split with the judge (R-precision in batches of 32,
 FID against the clean ground truth of the same items, MultiModality), `unmasking_steps` steps, on the
 model's own output (`raw`: the T2M protocol; the Generator's cleanup is a product step, not the model). Each
-finished run's metrics go to <out>/key_claim/<run>.json (small, committed; never a checkpoint) keyed by
-its configuration: a rerun with the same configuration skips it, on any machine, without the trained
+finished run's metrics go to <out>/runs/<cache name>/<run>.json (small, committed; never a checkpoint) keyed
+by its configuration: a rerun with the same configuration skips it, on any machine, without the trained
 model, so the runs can be spread over days or moved to a GPU (`--device cuda`). Runs start in an order
 that makes every stop useful (`priority`: ropar and blind_both seed by seed first). Numbers per seed are
 means over evaluation repeats; arms are compared paired by seed (key_claim_report.py,
@@ -42,13 +43,14 @@ import numpy as np
 
 from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError, cli_error
-from training.experiments.arms import ARMS, PVAES, build_view, stage_of, view_path
+from training.experiments.arms import ARMS, KEY_CLAIM_ARMS, PVAES, build_view, stage_of, view_path
 from training.experiments.key_claim_report import (  # noqa: F401  (the report half, re-exported)
     MIN_SEEDS,
     MIN_TEST_CLIPS,
     PRIMARY,
     PRIMARY_SEEDS,
     R1_TARGET,
+    RECORDS,
     arm_block,
     assemble,
     load_records,
@@ -138,15 +140,17 @@ class Job:
         return PVAES[self.kind].view if self.kind in PVAES else ARMS[self.kind].view
 
 
-def plan(seeds: list[int], arms: tuple[str, ...] = tuple(ARMS),
+def plan(seeds: list[int], kinds: tuple[str, ...] = KEY_CLAIM_ARMS,
          other_seeds: list[int] | None = None) -> tuple[list[Job], list[Job]]:
-    """(P-VAE jobs, RoPAR jobs): the second stage needs the first's models. The primary pair (ropar and
-    PRIMARY[0]) gets `seeds`, the other arms `other_seeds` (None: the same); only the P-VAEs the arms use."""
+    """(P-VAE jobs, RoPAR jobs): the second stage needs the first's models. `kinds`: arms, and P-VAE kinds
+    measured for reconstruction alone. The primary pair (ropar and PRIMARY[0]) gets `seeds`, the others
+    `other_seeds` (None: the same); besides the P-VAE kinds asked for, only the P-VAEs the arms use."""
     others = seeds if other_seeds is None else other_seeds
-    wanted = {a: seeds if a in ("ropar", PRIMARY[0]) else others for a in ARMS if a in arms}
-    stage2 = [Job(a, s) for s in sorted(set(seeds) | set(others)) for a in wanted if s in wanted[a]]
-    stage1 = [Job(k, s) for s in sorted(set(seeds) | set(others)) for k in PVAES
-              if any(ARMS[j.kind].pvae == k and j.seed == s for j in stage2)]
+    every = sorted(set(seeds) | set(others))
+    wanted = {a: seeds if a in ("ropar", PRIMARY[0]) else others for a in ARMS if a in kinds}
+    stage2 = [Job(a, s) for s in every for a in wanted if s in wanted[a]]
+    stage1 = [Job(k, s) for s in every for k in PVAES
+              if (k in kinds and s in others) or any(ARMS[j.kind].pvae == k and j.seed == s for j in stage2)]
     return stage1, stage2
 
 
@@ -205,7 +209,7 @@ class Experiment:
     clean: Path
     evaluator: Path
     work: Path  # trained models
-    out: Path  # run records (out/key_claim/<run>.json), report.json, key_claim.md
+    out: Path  # run records (records_dir), report.json, key_claim.md
     data: dict  # cache_identity(noisy)
     evaluator_id: str
     device: str = "cpu"
@@ -231,11 +235,16 @@ class Experiment:
 
     def finished(self, job: Job) -> dict | None:
         """The run's record when it was measured with this configuration."""
-        return recorded(result_path(self.out, job), self.key(job))
+        return recorded(result_path(self.out, self.data, job), self.key(job))
 
 
-def result_path(out: Path, job: Job) -> Path:
-    return out / "key_claim" / f"{job.name}.json"
+def records_dir(out: Path, data: dict) -> Path:
+    """Where the run records of one cache live: out/runs/<the cache's own name>, no machine path."""
+    return out / RECORDS / data["name"]
+
+
+def result_path(out: Path, data: dict, job: Job) -> Path:
+    return records_dir(out, data) / f"{job.name}.json"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -281,7 +290,7 @@ def run_job(job: Job, exp: Experiment) -> dict:
     record = {"key": exp.key(job), "run": job.name, "kind": job.kind, "seed": job.seed, **result,
               "train_seconds": round(train_s, 1), "eval_seconds": round(time.time() - t0, 1),
               "device": exp.device, "preset": exp.preset}
-    write_text(result_path(exp.out, job), json.dumps(record, indent=1) + "\n")
+    write_text(result_path(exp.out, exp.data, job), json.dumps(record, indent=1) + "\n")
     summary = ", ".join(f"{k} {np.mean(v):.3f}" for k, v in result["metrics"].items())
     timing = f"train {train_s:.0f}s, eval {record['eval_seconds']:.0f}s"
     print(f"[key_claim] {job.name}: {summary} ({timing})", file=sys.stderr, flush=True)
@@ -352,6 +361,49 @@ def estimate_seconds(todo: list[Job], budget: KeyClaimBudget, test_clips: int, d
 # Command line
 
 
+def open_experiment(preset: str, caches: Path, noisy: str, evaluator: Path, work: Path, out: Path,
+                    device: str = "cpu", threads: int = 1) -> Experiment:
+    """The experiment on caches/noisy (clean ground truth: caches/clean); its models go to
+    work/<the cache's name>, so experiments on several caches share a work folder without mixing."""
+    noisy_dir, clean = caches / noisy, caches / "clean"
+    for path, what in ((clean, "clean cache"), (noisy_dir, "noisy cache"), (evaluator, "evaluator")):
+        if not ((path / "meta.json").is_file() or (path / "config.json").is_file()):
+            raise RoparError(f"missing {what} {path}")
+    data = cache_identity(noisy_dir)
+    return Experiment(PRESETS[preset], preset, noisy_dir, clean, evaluator, work / data["name"], out, data,
+                      evaluator_identity(evaluator), device, threads)
+
+
+def run_experiment(exp: Experiment, kinds: tuple[str, ...], seeds: int, other_seeds: int, jobs: int,
+                   estimate_only: bool = False) -> list[dict]:
+    """Train and evaluate what is not on record yet (seeds 0..N-1; `kinds` as in `plan`), printing the
+    time estimate first; returns the records of every planned run that is finished."""
+    if seeds < 1 or other_seeds < 1 or jobs < 1:
+        raise RoparError("--seeds, --other-seeds and --jobs must be positive")
+    if not kinds or set(kinds) - set(ARMS) - set(PVAES):
+        raise RoparError(f"--arms: choose from {', '.join([*ARMS, *PVAES])}")
+    stage1, stage2 = plan(list(range(seeds)), kinds, list(range(other_seeds)))
+    done = [r for j in stage1 + stage2 if (r := exp.finished(j))]
+    todo = [j for j in stage1 + stage2 if not exp.finished(j)]
+    from training.data.cache import Cache
+
+    n_test = len(Cache(exp.clean).indices("test"))
+    trained = {j.name for j in todo if is_trained(exp.spec(j))}
+    est = estimate_seconds(todo, exp.budget, n_test, done, jobs, trained)
+    print(f"key_claim: {exp.data['name']}: {len(done)} runs finished, {len(todo)} to do (preset "
+          f"{exp.preset}, {seeds} seeds for ropar and {PRIMARY[0]}, {other_seeds} for the others, {n_test} "
+          f"test clips, {jobs} job(s) on {exp.device}); "
+          f"estimate {est / 60:.0f} min" + (f" ({len(trained)} already trained: evaluation only)"
+                                            if trained else ""), flush=True)
+    if estimate_only or not todo:
+        return done
+    for view in sorted({j.view for j in stage1 + stage2}):
+        build_view(view, exp.noisy, exp.work)
+    # A RoPAR job needs its P-VAE trained even when the P-VAE's own evaluation is already on record.
+    run_tasks(schedule(stage1, stage2, todo), exp, jobs)
+    return [r for j in stage1 + stage2 if (r := exp.finished(j))]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.key_claim", description=__doc__.split("\n")[0])
     ap.add_argument("--caches", help="directory with clean/ and the noisy cache")
@@ -361,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"seeds of ropar and {PRIMARY[0]} (seeds 0..N-1; default {PRIMARY_SEEDS})")
     ap.add_argument("--other-seeds", type=int, default=MIN_SEEDS,
                     help=f"seeds of the other arms (default {MIN_SEEDS})")
-    ap.add_argument("--arms", default=",".join(ARMS),
+    ap.add_argument("--arms", default=",".join(KEY_CLAIM_ARMS),
                     help="arms to train (comma-separated; the rest keep what is on record)")
     ap.add_argument("--evaluator", default=str(REPO / "assets" / "evaluator"))
     ap.add_argument("--out", default=str(REPO / "reports"))
@@ -371,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per run (0: torch's default)")
     ap.add_argument("--estimate-only", action="store_true", help="print the estimate and stop")
     ap.add_argument("--report-only", action="store_true",
-                    help="only rebuild report.json / key_claim.md from the run records in OUT/key_claim")
+                    help="only rebuild report.json / key_claim.md from the run records in OUT/runs")
     args = ap.parse_args(argv)
     try:
         if args.report_only:
@@ -379,39 +431,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.caches:
             raise RoparError("--caches is required (unless --report-only)")
-        caches, out = Path(args.caches), Path(args.out)
-        noisy, clean, evaluator = caches / args.noisy, caches / "clean", Path(args.evaluator)
-        for path, what in ((clean, "clean cache"), (noisy, "noisy cache"), (evaluator, "evaluator")):
-            if not ((path / "meta.json").is_file() or (path / "config.json").is_file()):
-                raise RoparError(f"missing {what} {path}")
-        if args.seeds < 1 or args.other_seeds < 1 or args.jobs < 1:
-            raise RoparError("--seeds, --other-seeds and --jobs must be positive")
+        out = Path(args.out)
         work = Path(args.work) if args.work else REPO / "runs" / f"key-claim-{args.preset}"
-        arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
-        if not arms or set(arms) - set(ARMS):
-            raise RoparError(f"--arms: choose from {', '.join(ARMS)}")
-        exp = Experiment(PRESETS[args.preset], args.preset, noisy, clean, evaluator, work, out,
-                         cache_identity(noisy), evaluator_identity(evaluator), args.device, args.threads)
-        stage1, stage2 = plan(list(range(args.seeds)), arms, list(range(args.other_seeds)))
-        done = [r for j in stage1 + stage2 if (r := exp.finished(j))]
-        todo = [j for j in stage1 + stage2 if not exp.finished(j)]
-        from training.data.cache import Cache
-
-        n_test = len(Cache(clean).indices("test"))
-        trained = {j.name for j in todo if is_trained(exp.spec(j))}
-        est = estimate_seconds(todo, exp.budget, n_test, done, args.jobs, trained)
-        print(f"key_claim: {len(done)} runs finished, {len(todo)} to do (preset {args.preset}, {args.seeds} "
-              f"seeds for ropar and {PRIMARY[0]}, {args.other_seeds} for the others, {n_test} test clips, "
-              f"{args.jobs} job(s) on {args.device}); "
-              f"estimate {est / 60:.0f} min" + (f" ({len(trained)} already trained: evaluation only)"
-                                                if trained else ""), flush=True)
-        if args.estimate_only:
-            return 0
-        for view in sorted({j.view for j in stage1 + stage2}):
-            build_view(view, noisy, work)
-        # A RoPAR job needs its P-VAE trained even when the P-VAE's own evaluation is already on record.
-        run_tasks(schedule(stage1, stage2, todo), exp, args.jobs)
-        print("\n".join(assemble(out, exp.data)["reading"]))
+        exp = open_experiment(args.preset, Path(args.caches), args.noisy, Path(args.evaluator), work, out,
+                              args.device, args.threads)
+        kinds = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+        run_experiment(exp, kinds, args.seeds, args.other_seeds, args.jobs, args.estimate_only)
+        if not args.estimate_only:
+            print("\n".join(assemble(out, exp.data)["reading"]))
     except RoparError as exc:
         return cli_error("key_claim", exc)
     return 0

@@ -12,7 +12,7 @@ import numpy as np
 from ropar_core.atomic import write_text
 from ropar_core.errors import RoparError
 from training.evaluation import metrics, statistics
-from training.experiments.arms import ARMS, PVAES, stage_of
+from training.experiments.arms import ARMS, KEY_CLAIM_ARMS, PVAES, stage_of
 
 R1_TARGET = 0.45
 MIN_TEST_CLIPS = 288
@@ -23,6 +23,8 @@ MIN_SEEDS, PRIMARY_SEEDS = 3, 8
 # seeds with ropar, else Eq. 2 alone.
 PRIMARY = ("blind_both", "blind")
 METRICS = ("fid", "r1")
+# Run records: <out>/runs/<cache name>/<run>.json (training.key_claim.records_dir).
+RECORDS = "runs"
 
 
 def arm_block(records: list[dict]) -> dict:
@@ -63,7 +65,7 @@ def compare(arms: dict, a: str, b: str) -> dict | None:
 
 def paired_block(arms: dict) -> dict:
     """report.json's key_claim.paired: "ropar-<arm>" for every other arm with two shared seeds."""
-    return {f"ropar-{arm}": c for arm in ARMS if arm != "ropar" and (c := compare(arms, "ropar", arm))}
+    return {f"ropar-{arm}": c for arm in arms if arm != "ropar" and (c := compare(arms, "ropar", arm))}
 
 
 def verdict(arms: dict) -> tuple[str, dict]:
@@ -84,11 +86,13 @@ def _budget(record: dict) -> str:
 
 
 def load_records(out: Path, data: dict | None) -> tuple[list[dict], dict | None]:
-    """Run records of one noisy cache (`data`, or None: the cache most records are about) and one
-    budget and evaluation (those of most generation runs), so runs measured differently never mix."""
-    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / "key_claim").glob("*.json"))]
+    """Run records of one noisy cache (`data`, or None: the cache with the most runs of the primary blind
+    arm) and one budget and evaluation (those of most generation runs), so runs measured differently
+    never mix."""
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / RECORDS).glob("*/*.json"))]
     if data is None and records:
-        ids = [json.dumps(r["key"]["data"], sort_keys=True) for r in records]
+        ids = [json.dumps(r["key"]["data"], sort_keys=True) for r in records if r["kind"] in PRIMARY]
+        ids = ids or [json.dumps(r["key"]["data"], sort_keys=True) for r in records]
         data = json.loads(max(set(ids), key=ids.count))
     records = [r for r in records if r.get("key", {}).get("data") == data]
     gen = [_budget(r) for r in records if r["kind"] in ARMS]
@@ -105,15 +109,15 @@ def seeds_wanted(arm: str) -> int:
 
 
 def key_claim_block(records: list[dict], data: dict) -> dict:
-    arms = {arm: arm_block([r for r in records if r["kind"] == arm]) for arm in ARMS}
-    recon = {k: arm_block([r for r in records if r["kind"] == k]) for k in PVAES}
+    arms = {arm: arm_block([r for r in records if r["kind"] == arm]) for arm in KEY_CLAIM_ARMS}
+    recon = {k: arm_block([r for r in records if r["kind"] == k]) for k in PVAES if k != "pvae_noshared"}
     word, per = verdict(arms)
     clips = sorted({r["test_clips"] for r in records})
     ropar_r1 = float(np.mean(arms["ropar"]["r1"])) if arms["ropar"].get("r1") else None
-    missing = {a: seeds_wanted(a) - len(arms[a]["seeds"]) for a in ARMS
+    missing = {a: seeds_wanted(a) - len(arms[a]["seeds"]) for a in KEY_CLAIM_ARMS
                if len(arms[a]["seeds"]) < seeds_wanted(a)}
     complete = not missing and bool(clips) and min(clips) >= MIN_TEST_CLIPS
-    gen = [r for r in records if r["kind"] in ARMS] or records
+    gen = [r for r in records if r["kind"] in KEY_CLAIM_ARMS] or records
     key = gen[0]["key"] if gen else {}
     return {"credible_ratio": data.get("credible_token_ratio"),
             "noise_mode": data.get("noise_mode") or "limbs",
@@ -123,7 +127,8 @@ def key_claim_block(records: list[dict], data: dict) -> dict:
             "unmasking_steps": key.get("eval", {}).get("steps"),
             "arms": arms, "reconstruction": recon, "paired": paired_block(arms),
             "verdict": word, "verdict_against": per.get("against"), "per_metric": per,
-            "margins": dict(statistics.MARGINS), "seeds_wanted": {a: seeds_wanted(a) for a in ARMS},
+            "margins": dict(statistics.MARGINS),
+            "seeds_wanted": {a: seeds_wanted(a) for a in KEY_CLAIM_ARMS},
             "seeds_missing": missing, "ropar_r1": ropar_r1, "r1_target": R1_TARGET,
             "r1_target_met": ropar_r1 is not None and ropar_r1 >= R1_TARGET, "complete": complete}
 
@@ -287,7 +292,7 @@ def write_markdown(out: Path, block: dict) -> None:
              "Student-t over "
              "seeds.", "",
              "| arm | seeds | FID ↓ | R@1 ↑ | MultiModality |", "|---|---|---|---|---|"]
-    for arm in ARMS:
+    for arm in KEY_CLAIM_ARMS:
         a = block["arms"][arm]
 
         def cell(m, a=a):
@@ -317,7 +322,7 @@ def assemble(out: Path, data: dict | None) -> dict:
     """report.json's judge + key_claim blocks and key_claim.md from the run records on disk."""
     records, data = load_records(out, data)
     if not records:
-        raise RoparError(f"no finished runs in {out / 'key_claim'}")
+        raise RoparError(f"no finished runs in {out / RECORDS}")
     block = key_claim_block(records, data)
     judge = judge_block(out, block["noise_mode"])
     block["reading"] = reading(block, judge)
