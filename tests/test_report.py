@@ -101,8 +101,15 @@ def test_tiny_report_end_to_end_and_resume(caches, tmp_path, monkeypatch):
     assert data["meta"]["training_seeds"] == [0, 1] and data["meta"]["raw"] is True
     assert data["meta"]["missing"] == [] and data["meta"]["compute_seconds"] > 0
     table1 = [c for c in data["claims"] if c["claim"].startswith("Table 1: on noisy")]
-    assert {c["verdict"] for c in table1} <= {"better", "worse", "tie", "underpowered"} and len(table1) == 2
-    assert len(data["claims"]) >= 12
+    assert [(c["a"], c["b"], c["metric"]) for c in table1] == [("ropar@noisy", "baseline@noisy", "fid"),
+                                                               ("ropar@noisy", "baseline@noisy", "r1")]
+    # every generation claim is the paired comparison of its two rows, as they stand in report.json
+    generation = [c for c in data["claims"] if c["a"] in gen and c["b"] in gen and "P-VAE" not in c["claim"]]
+    assert len(generation) == 8 and len(data["claims"]) >= 12
+    for c in generation:
+        expected = report.compare(gen[c["a"]][c["metric"]], gen[c["b"]][c["metric"]], c["metric"] == "fid",
+                                  c["metric"])
+        assert c["verdict"] == expected, c
     assert all(f"--noisy {c}" in " ".join(data["commands"])
                for c in ("noisy_video_r30", "noisy_video_r50", "noisy_video_r70", "clean"))
     md = (out / "report.md").read_text()

@@ -374,6 +374,21 @@ def open_experiment(preset: str, caches: Path, noisy: str, evaluator: Path, work
                       evaluator_identity(evaluator), device, threads)
 
 
+def same_budget_elsewhere(exp: Experiment) -> list[dict]:
+    """Finished runs of the same budget on other caches and the same device: measured times for the
+    estimate of a cache with nothing on record yet."""
+    want = exp.budget.record()
+    out = []
+    for path in sorted((exp.out / RECORDS).glob("*/*.json")):
+        if path.parent == records_dir(exp.out, exp.data):
+            continue
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        key = {**rec.get("key", {}), "ropar": rec.get("key", {}).get("ropar", want["ropar"])}
+        if {k: key.get(k) for k in want} == want and rec.get("device") == exp.device:
+            out.append(rec)
+    return out
+
+
 def run_experiment(exp: Experiment, kinds: tuple[str, ...], seeds: int, other_seeds: int, jobs: int,
                    estimate_only: bool = False) -> list[dict]:
     """Train and evaluate what is not on record yet (seeds 0..N-1; `kinds` as in `plan`), printing the
@@ -389,7 +404,7 @@ def run_experiment(exp: Experiment, kinds: tuple[str, ...], seeds: int, other_se
 
     n_test = len(Cache(exp.clean).indices("test"))
     trained = {j.name for j in todo if is_trained(exp.spec(j))}
-    est = estimate_seconds(todo, exp.budget, n_test, done, jobs, trained)
+    est = estimate_seconds(todo, exp.budget, n_test, done + same_budget_elsewhere(exp), jobs, trained)
     print(f"key_claim: {exp.data['name']}: {len(done)} runs finished, {len(todo)} to do (preset "
           f"{exp.preset}, {seeds} seeds for ropar and {PRIMARY[0]}, {other_seeds} for the others, {n_test} "
           f"test clips, {jobs} job(s) on {exp.device}); "
