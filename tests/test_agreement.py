@@ -218,6 +218,9 @@ def test_shipped_models_warn_on_held_out_unknown_actions_only(model):
     unknown = ["a woman swims across the pool", "a person types on a keyboard", "a cyclist rides a bicycle",
                "someone brushes their teeth", "a man sweeps the floor with a broom"]
     assert not set(unknown) & set(g.knowledge.unknown_texts)
+    card = (model / "MODEL_CARD.md").read_text()  # the card states the shipped rule and its calibration
+    assert f"margin + 0.1 x agreement < {g.judge.rule['threshold']:+.3f}" in card
+    assert f"{g.judge.calibration['paraphrase_warned']:.1%}".replace("%", " %") in card
     for seed in (0, 1, 2):
         motions = g.generate(known + unknown, seconds=4, seed=seed)
         assert [m.warning is not None for m in motions] == [False] * len(known) + [True] * len(unknown)
