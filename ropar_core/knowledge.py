@@ -6,10 +6,9 @@ trained on.
 embeddings of distinct training captions (per action at most a few dozen, spread over the phrasings by
 farthest-point selection), `action` (K,) int32 indices into the action labels and, in files written since
 the warning was recalibrated, `unknown` (U, D) float16: embeddings of everyday actions none of the
-training data holds (the unknown prompts of assets/prompt_familiarity.json and
-assets/agreement_calibration.json). Its metadata holds the labels (JSON list), the unknown actions'
-texts, `top_k`, the text encoder's name, the threshold and the calibration numbers. Captions and prompts
-are embedded without their leading subject (action_phrase).
+training data holds (the unknown prompts of assets/agreement_calibration.json). Its metadata holds the
+labels (JSON list), the unknown actions' texts, `top_k`, the text encoder's name, the threshold and the
+calibration numbers. Captions and prompts are embedded without their leading subject (action_phrase).
 
     familiarity(action a)  = mean of the prompt's top_k cosine similarities to a's captions
     familiarity            = max over known actions a of familiarity(a)
@@ -17,12 +16,12 @@ are embedded without their leading subject (action_phrase).
 
 Averaging an action's few nearest captions, rather than taking the single nearest caption, lets a
 paraphrase that is moderately close to several of an action's captions count; the margin asks whether
-the prompt is nearer to what the model knows than to what it does not ("a butler bows" is near both bows
-and everyday acts, "someone irons a shirt" much nearer the latter). On the held-out paraphrases both
-separated known from unknown prompts better than the nearest caption alone
-(training/train/build_knowledge.py). A prompt whose margin is below the threshold gets a warning naming
-the closest actions the model knows. A file without `unknown` (older models) has top_k 1 and compares the
-familiarity itself with its threshold.
+the prompt is nearer to what the model knows than to what it does not ("someone grooves at a party" is
+near dance captions and near everyday acts, "someone irons a shirt" much nearer the latter). On the
+held-out paraphrases the margin separated known from unknown prompts clearly better than the nearest
+caption alone, the averaging slightly (training/train/build_knowledge.py, docs/training.md 1d). A
+prompt whose margin is below the threshold gets a warning naming the closest actions the model knows. A
+file without `unknown` (older models) has top_k 1 and compares the familiarity itself with its threshold.
 """
 
 from __future__ import annotations
