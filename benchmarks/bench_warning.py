@@ -5,11 +5,12 @@ actions the model knows, phrased in words its training captions don't use, 3 see
     python benchmarks/bench_warning.py --model DIR --seeds 0,1,2 --out warning.json
     python benchmarks/bench_warning.py --captions data/cache-multi/clean   # + which words the captions use
 
-Per prompt: its familiarity (knowledge.py: nearness to the training captions), its agreement on each seed
-(agreement.py: how well the generated motion shows the prompt, relative to the known actions it looks
-like) and how many seeds warned. A prompt counts as warned when most of its seeds warn. Totals before
-(familiarity alone, the warning without agreement.safetensors) and after (the Generator's warning).
-Target: unknown >= 18/20 warned, known <= 1/20.
+Per prompt: its familiarity margin (knowledge.py: nearness to the training captions' actions minus
+nearness to the stored unknown actions), its agreement on each seed (agreement.py: how well the generated
+motion shows the prompt, relative to the known actions it looks like) and how many seeds warned (the
+Generator's warning: warning.py's rule over both). A prompt counts as warned when most of its seeds warn.
+Totals for familiarity alone (the warning of a model without agreement.safetensors) and for the
+Generator's warning. Target: unknown >= 18/20 warned, known <= 1/20.
 
 These lists measure the warning; they are never used to choose its threshold (that is calibrated on the
 held-out prompts of assets/agreement_calibration.json and the test split, training/build_agreement.py).
@@ -81,6 +82,7 @@ def run(model, seeds: list[int], seconds: float) -> dict:
         fams = gen.familiarity(prompts)
         text_emb = gen.text.encode(prompts).float()
         rows = [{"prompt": p, "familiarity": None if f is None else round(f.score, 3),
+                 "margin": None if f is None else round(f.margin, 3),
                  "familiar": True if f is None else f.known, "agreement": [], "warned": [], "looks_like": []}
                 for p, f in zip(prompts, fams)]
         t0 = time.perf_counter()
@@ -100,16 +102,19 @@ def run(model, seeds: list[int], seconds: float) -> dict:
                      "before": sum(r["warned_before"] for r in rows),
                      "after": sum(r["warned_after"] for r in rows)}
     out["threshold"] = None if gen.judge is None else gen.judge.threshold
+    out["rule"] = None if gen.judge is None else gen.judge.rule
+    out["familiarity_threshold"] = None if gen.knowledge is None else gen.knowledge.threshold
     return out
 
 
 def show(result: dict, seeds: list[int], words: set[str] | None) -> None:
     for name in ("unknown", "known"):
-        print(f"\n{name} actions ({len(seeds)} seeds each; agreement threshold {result['threshold']})")
-        print(f"{'prompt':58s} {'famil.':>6s} {'agreement per seed':>22s} warned looks like")
+        print(f"\n{name} actions ({len(seeds)} seeds each; warning rule {result['rule']}, familiarity "
+              f"threshold {result['familiarity_threshold']}, agreement threshold {result['threshold']})")
+        print(f"{'prompt':58s} {'margin':>6s} {'agreement per seed':>22s} warned looks like")
         for r in result[name]["rows"]:
             agree = " ".join("   -  " if a is None else f"{a:+.3f}" for a in r["agreement"])
-            fam = "   -  " if r["familiarity"] is None else f"{r['familiarity']:.3f}"
+            fam = "   -  " if r["margin"] is None else f"{r['margin']:+.3f}"
             print(f"{r['prompt'][:58]:58s} {fam:>6s} {agree:>22s} {sum(r['warned'])}/{len(seeds)}   "
                   f"{', '.join(sorted(set(x for x in r['looks_like'] if x)))}")
             used = words and [w for w in re.findall(r"[a-z'-]+", r["prompt"].lower())
@@ -117,7 +122,7 @@ def show(result: dict, seeds: list[int], words: set[str] | None) -> None:
             if name == "known" and used:
                 print(f"{'':8s}words the training captions use: {', '.join(used)}")
     u, k = result["unknown"], result["known"]
-    print("\nwarned (majority of seeds)   before (familiarity only)   after (familiarity or agreement)")
+    print("\nwarned (majority of seeds)   familiarity only            the Generator's warning")
     print(f"  unknown actions            {u['before']:2d}/{len(UNKNOWN)}                       "
           f"{u['after']:2d}/{len(UNKNOWN)}   (target >= 18)")
     print(f"  known actions              {k['before']:2d}/{len(KNOWN)}                       "

@@ -16,8 +16,9 @@ warns and names the actions the motion looks like.
 
 `agreement.safetensors` in a model directory holds the judge's weights (`judge.<name>`), its normalisation
 `mean`/`std` (263,), the action vectors `actions` (A, latent) float32; its metadata holds the evaluator
-config, the action labels, the text encoder's name, the temperature, the threshold and the calibration
-numbers (JSON).
+config, the action labels, the text encoder's name, the temperature, the threshold, the calibration
+numbers (JSON) and, in files calibrated since, the `rule` that decides the Generator's warning from this
+score together with the prompt's familiarity (ropar_core/warning.py).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Agreement:
 class AgreementJudge:
     def __init__(self, model: Evaluator, mean: np.ndarray, std: np.ndarray, actions: np.ndarray,
                  labels: list[str], threshold: float, text_encoder: str = "",
-                 calibration: dict | None = None, temperature: float = TEMPERATURE):
+                 calibration: dict | None = None, temperature: float = TEMPERATURE, rule: dict | None = None):
         self.model = model.eval()
         self.mean = np.asarray(mean, np.float32)
         self.std = np.maximum(np.asarray(std, np.float32), STD_FLOOR)
@@ -63,6 +64,7 @@ class AgreementJudge:
         self.text_encoder = text_encoder
         self.calibration = dict(calibration or {})
         self.temperature = float(temperature)
+        self.rule = rule  # {"agreement_weight", "threshold"} of ropar_core/warning.py, or None
 
     # -- file ------------------------------------------------------------------------------------------
     @classmethod
@@ -83,6 +85,7 @@ class AgreementJudge:
             calibration = limits.parse_json(meta.get("calibration", "{}"), what, error=ModelError)
             threshold = float(meta["threshold"])
             temperature = float(meta.get("temperature", TEMPERATURE))
+            rule = limits.parse_json(meta["rule"], what, error=ModelError) if "rule" in meta else None
             mean, std, actions = tensors.pop("mean"), tensors.pop("std"), tensors.pop("actions")
         except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
             raise ModelError(f"corrupt {path}: {exc}") from None
@@ -107,7 +110,7 @@ class AgreementJudge:
             raise ModelError(f"corrupt {path}: {detail}") from None
         calibration = calibration if isinstance(calibration, dict) else {}
         return cls(model, mean.numpy(), std.numpy(), actions.numpy(), labels, threshold,
-                   meta.get("text_encoder", ""), calibration, temperature)
+                   meta.get("text_encoder", ""), calibration, temperature, check_rule(rule, str(path)))
 
     def save(self, model_dir: str | Path) -> Path:
         """Write the judge into the model directory in one atomic step."""
@@ -118,6 +121,8 @@ class AgreementJudge:
                 "threshold": repr(self.threshold), "temperature": repr(self.temperature),
                 "text_encoder": self.text_encoder,
                 "calibration": json.dumps(self.calibration)}
+        if self.rule is not None:
+            meta["rule"] = json.dumps(self.rule)
         checkpoint.save_weights(path, tensors, metadata=meta)
         return path
 
@@ -151,6 +156,21 @@ class AgreementJudge:
         return out
 
 
+def check_rule(rule, where: str) -> dict | None:
+    """The stored warning rule (ropar_core/warning.py) -> {"agreement_weight", "threshold"}, None when
+    absent; ModelError when malformed."""
+    if rule is None:
+        return None
+    try:
+        w, t = float(rule["agreement_weight"]), float(rule["threshold"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"corrupt {where}: the warning rule {str(rule)[:80]} needs agreement_weight and "
+                         "threshold") from None
+    if not (math.isfinite(w) and math.isfinite(t) and 0.0 <= w <= 10.0 and -5.0 <= t <= 5.0):
+        raise ModelError(f"corrupt {where}: the warning rule {str(rule)[:80]} is out of range")
+    return {"agreement_weight": w, "threshold": t}
+
+
 def warning_for(prompt: str, agreement: Agreement) -> str | None:
     """One line for the user when the motion shows something else than the prompt asks for."""
     if agreement.agrees:
@@ -162,6 +182,21 @@ def warning_for(prompt: str, agreement: Agreement) -> str | None:
 def calibration_line(cal: dict) -> str:
     """A judge's calibration numbers (training/train/build_agreement.py) in one line."""
     try:
+        rule = cal["rule"]
+        return (f"warning rule: familiarity margin + {rule['agreement_weight']:g} x agreement below "
+                f"{rule['threshold']:+.3f}, calibrated with {len(cal['seeds'])} seeds on "
+                f"{cal['test_prompts']} test-split captions, {cal['paraphrase_prompts']} known actions in "
+                f"other words and {cal['unknown_prompts']} unknown actions: warns on "
+                f"{cal['test_warned']:.1%} / {cal['paraphrase_warned']:.1%} / {cal['unknown_warned']:.1%} "
+                f"of their motions (familiarity alone {cal['test_warned_familiarity_only']:.1%} / "
+                f"{cal['paraphrase_warned_familiarity_only']:.1%} / "
+                f"{cal['unknown_warned_familiarity_only']:.1%}); prompts warned by most seeds: "
+                f"{cal['test_prompts_warned_majority']:.1%} / "
+                f"{cal['paraphrase_prompts_warned_majority']:.1%} / "
+                f"{cal['unknown_prompts_warned_majority']:.1%}")
+    except (KeyError, TypeError, ValueError):
+        pass
+    try:  # a judge calibrated before the rule (two separate tests)
         return (f"threshold {cal['threshold']:+.3f}, calibrated with {len(cal['seeds'])} seeds on "
                 f"{cal['known_prompts']} known + {cal['unknown_prompts']} unknown held-out prompts: warns on "
                 f"{cal['known_warned']:.1%} of known motions (familiarity alone "

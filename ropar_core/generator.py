@@ -41,13 +41,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ropar_core import agreement, cleanup, editing
+from ropar_core import agreement, cleanup, editing, warning
 from ropar_core import features as feats
 from ropar_core import path as floor_path
 from ropar_core import skeleton as sk
 from ropar_core.device import autocast, resolve_device, set_threads
 from ropar_core.errors import ModelError, RoparError
-from ropar_core.knowledge import Knowledge, action_phrase, warning_for
+from ropar_core.knowledge import Knowledge, action_phrase
 from ropar_core.motion import Motion
 from ropar_core.request import (
     MAX_FRAMES,
@@ -340,8 +340,8 @@ class Generator:
                 bar.update(len(idx))
         if bar is not None:
             bar.close()
-        for m, warning in zip(results, self._warnings(req.prompts, text_emb, results)):
-            m.warning = warning
+        for m, line in zip(results, self._warnings(req.prompts, text_emb, results)):
+            m.warning = line
         return results  # type: ignore[return-value]
 
     def _path_frames(self, prompts, frames, seconds, route, seed, cfg, steps, temperature, batch_size):
@@ -377,19 +377,16 @@ class Generator:
         return frames
 
     def _warnings(self, prompts, text_emb, motions) -> list[str | None]:
-        """Per prompt: a one-line warning when the model knows nothing like the prompt (knowledge.py) or
-        when its motion does not show it (agreement.py); None where neither file is in the model."""
-        out: list[str | None] = [None] * len(prompts)
+        """Per prompt: a one-line warning when the model does not know the prompt's action or its motion
+        does not show it (warning.py: knowledge.py's familiarity and agreement.py's judge, one rule);
+        None where neither file is in the model."""
+        fams = agreements = [None] * len(prompts)
         if self.knowledge is not None:
             fams = self.knowledge.familiarity(self.text.encode([action_phrase(p) for p in prompts]))
-            out = [warning_for(p, f) for p, f in zip(prompts, fams)]
         if self.judge is not None:
-            for i, a in enumerate(self.judge.judge(text_emb, [m.features for m in motions])):
-                if out[i] is None:
-                    out[i] = agreement.warning_for(prompts[i], a)
-                elif not a.agrees:  # both: one line still
-                    out[i] += f"; the motion looks more like: {', '.join(a.looks_like)}"
-        return out
+            agreements = self.judge.judge(text_emb, [m.features for m in motions])
+        rule = None if self.judge is None else self.judge.rule
+        return warning.warnings(prompts, fams, agreements, rule, [len(m.features) for m in motions])
 
     def familiarity(self, prompts) -> list:
         """Prompts -> knowledge.Familiarity each (how close each comes to the training captions), or

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ropar_core import agreement, checkpoint
+from ropar_core import agreement, checkpoint, warning
 from ropar_core.agreement import FILE_NAME, AgreementJudge, calibration_line
 from ropar_core.cli import main as ropar
 from ropar_core.errors import ModelError
@@ -24,6 +24,7 @@ from training.train.train_evaluator import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "assets" / "default"
+OPEN_MODEL = ROOT / "assets" / "open"
 
 
 def tiny_judge(threshold: float = -0.1) -> AgreementJudge:
@@ -120,17 +121,22 @@ def test_generator_warns_on_disagreement_only_when_its_model_has_a_judge(gen):
         gen.judge = None
 
 
-def test_choose_threshold_keeps_known_false_warnings_within_the_limit():
-    known = {"familiar": np.array([True] * 20), "score": np.linspace(-0.1, 0.2, 20)}
-    unknown = {"familiar": np.array([True] * 9 + [False]), "score": np.linspace(-0.5, -0.05, 10)}
-    t, kw, uw = ba.choose_threshold(known, unknown, max_false=0.05)
-    assert kw <= 0.05 and np.mean(known["score"] < t) == kw
-    assert uw == np.mean(~unknown["familiar"] | (unknown["score"] < t))
-    assert -0.1 < t <= -0.05 + 1e-9 and uw >= 0.9  # one known motion warned (1/20), most unknown ones
+def test_choose_threshold_keeps_each_known_group_within_the_limit():
+    test = np.linspace(0.1, 0.5, 20)  # captions in the training style: well above any threshold
+    para = np.linspace(-0.1, 0.2, 20)  # known actions in other words: the group that binds
+    unknown = np.linspace(-0.5, -0.05, 10)
+    t, uw = ba.choose_threshold([test, para], unknown, max_false=0.05)
+    assert np.mean(para < t) == 0.05 and np.mean(test < t) == 0.0  # one paraphrase motion (1/20)
+    assert -0.1 < t <= -0.05 + 1e-9 and uw == np.mean(unknown < t) and uw >= 0.9
+    t, uw = ba.choose_threshold([np.array([-1.0, -0.9])], unknown, max_false=0.05)  # nothing fits:
+    assert uw == 0.0 and t < -1.0  # the lowest candidate, which warns on nothing
     assert ba.majority_rate(np.array([True, False, True, True, False, False]), 2) == 0.5
 
 
 def test_build_agreement_trains_calibrates_and_writes_the_judge(tmp_path, capsys):
+    from training.train.build_knowledge import DEFAULT_PROMPTS, held_out
+    from training.train.build_knowledge import main as build_knowledge
+
     caches = make_synthetic_caches(tmp_path / "caches", per_label=4, names=["clean"])
     model = make_tiny_model_dir(tmp_path / "model")
     prompts = tmp_path / "prompts.json"
@@ -139,23 +145,53 @@ def test_build_agreement_trains_calibrates_and_writes_the_judge(tmp_path, capsys
     argv = ["--model", str(model), "--data", str(tmp_path / "caches"), "--work", str(tmp_path / "work"),
             "--steps", "4", "--preset", "tiny", "--prompts", str(prompts), "--known", "3", "--seeds", "0,1",
             "--seconds", "2.4", "--threads", "1"]
+    assert ba.main(argv) == 2  # the rule needs the familiarity margins: knowledge first
+    assert "run python -m training.build_knowledge first" in capsys.readouterr().err
+    assert build_knowledge(["--model", str(model), "--data", str(caches["clean"])]) == 0
+    capsys.readouterr()
     assert ba.main(argv) == 0
     out = capsys.readouterr().out
     judge = AgreementJudge.load(model)
     cal = judge.calibration
-    assert f"threshold {judge.threshold:+.3f}" in out and cal["threshold"] == judge.threshold
-    assert cal["known_prompts"] == 4 and cal["unknown_prompts"] == 2 and cal["seeds"] == [0, 1]
-    assert 0.0 <= cal["known_warned"] <= 0.05 + 1e-9  # the limit it was chosen under
+    rule = judge.rule
+    assert rule == cal["rule"] and rule["agreement_weight"] == warning.AGREEMENT_WEIGHT
+    assert f"warning rule: margin + 0.1 x agreement < {rule['threshold']:+.3f}" in out
+    extra = held_out(judge.labels, DEFAULT_PROMPTS, prompts)[2]
+    assert cal["test_prompts"] == 3 and cal["paraphrase_prompts"] == 1 and cal["seeds"] == [0, 1]
+    assert cal["unknown_prompts"] == 2 + len(extra)
+    assert cal["test_warned"] <= 0.05 and cal["paraphrase_warned"] <= 0.05  # the limits it was chosen under
     clips = json.loads((caches["clean"] / "meta.json").read_text())["clips"]
     assert set(judge.labels) == {label_of(c["content"]) for c in clips if c["split"] == "train"}
-    assert calibration_line(cal).startswith(f"threshold {judge.threshold:+.3f}")
+    assert calibration_line(cal).startswith(
+        f"warning rule: familiarity margin + 0.1 x agreement below {rule['threshold']:+.3f}")
     assert ropar(["info", "--model", str(model)]) == 0
     info = capsys.readouterr().out
-    assert f"agreement:     motions that match one of {len(judge.labels)} known actions" in info
+    assert "warning rule: familiarity margin + 0.1 x agreement below" in info
+    # --keep-judge: the same weights, calibrated again, without training
+    weights = {k: v.clone() for k, v in judge.model.state_dict().items()}
+    keep = [a for a in argv if a not in ("--steps", "4")] + ["--keep-judge", "--seeds", "0"]
+    assert ba.main(keep) == 0
+    again = AgreementJudge.load(model)
+    assert again.calibration["seeds"] == [0] and all(
+        torch.equal(weights[k], v) for k, v in again.model.state_dict().items())
+    capsys.readouterr()
     # bad input: one line, exit 2, nothing written
     (model / FILE_NAME).unlink()
+    assert ba.main(keep) == 2 and "no agreement.safetensors to keep" in capsys.readouterr().err
     assert ba.main(argv[:2] + ["--data", str(tmp_path / "nowhere")] + argv[4:]) == 2
     assert "build_agreement: error:" in capsys.readouterr().err and not (model / FILE_NAME).exists()
+
+
+def test_a_corrupt_warning_rule_is_one_clear_error(tmp_path):
+    judge = tiny_judge()
+    judge.rule = {"agreement_weight": 0.1, "threshold": 0.02}
+    judge.save(tmp_path)
+    assert AgreementJudge.load(tmp_path).rule == judge.rule
+    for bad in ({"threshold": 0.0}, {"agreement_weight": float("nan"), "threshold": 0.0}, [1, 2]):
+        judge.rule = bad
+        judge.save(tmp_path)
+        with pytest.raises(ModelError, match="corrupt .*warning rule"):
+            AgreementJudge.load(tmp_path)
 
 
 def test_training_uses_the_one_copy_of_the_evaluator():
@@ -166,20 +202,28 @@ def test_training_uses_the_one_copy_of_the_evaluator():
         assert getattr(training_side, name) is getattr(core, name)
 
 
-@pytest.mark.skipif(not (DEFAULT_MODEL / "config.json").is_file(), reason="no model in assets/default")
-def test_shipped_model_warns_when_the_motion_shows_another_action():
-    """The default model answers "climbs up the stairs" (a prompt close enough to its captions to pass the
-    familiarity check) with a motion of another action: the judge catches it; a walk stays unwarned."""
+@pytest.mark.parametrize("model", [DEFAULT_MODEL, OPEN_MODEL], ids=["default", "open"])
+def test_shipped_models_warn_on_held_out_unknown_actions_only(model):
+    """Both shipped models on held-out prompts of their calibration (none of them a benchmark prompt):
+    known actions in words their captions do not use stay unwarned on every seed; everyday actions none of
+    our data holds, and that are not among the unknown actions stored with the model, are warned on every
+    seed, in one line naming what the motion looks like."""
     from ropar_core.generator import Generator
 
-    assert (DEFAULT_MODEL / FILE_NAME).is_file(), (
-        "assets/default has no agreement.safetensors: python -m training.build_agreement --model "
-        "assets/default --data CACHE (the model's training data)")
-    g = Generator.from_pretrained(device="cpu")
-    assert g.judge is not None and "not calibrated" not in calibration_line(g.judge.calibration)
-    prompts = ["a person walks forward", "a man climbs up the stairs"]
-    assert all(f.known for f in g.familiarity(prompts))  # the familiarity check alone lets both through
-    walk, stairs = g.generate(prompts, seconds=4, seed=0)
-    assert walk.warning is None
-    assert stairs.warning and "the motion looks more like: " in stairs.warning
-    assert "climbs up the stairs" in stairs.warning and "\n" not in stairs.warning
+    g = Generator.from_pretrained(model, device="cpu")
+    assert g.judge is not None and g.judge.rule is not None and len(g.knowledge.unknown_texts) >= 50
+    assert "not calibrated" not in calibration_line(g.judge.calibration)
+    known = ["a guy strolls down the sidewalk", "a boxer throws a straight punch",
+             "a child springs up off the ground", "somebody jogs along the beach"]
+    unknown = ["a woman swims across the pool", "a person types on a keyboard", "a cyclist rides a bicycle",
+               "someone brushes their teeth", "a man sweeps the floor with a broom"]
+    assert not set(unknown) & set(g.knowledge.unknown_texts)
+    card = (model / "MODEL_CARD.md").read_text()  # the card states the shipped rule and its calibration
+    assert f"margin + 0.1 x agreement < {g.judge.rule['threshold']:+.3f}" in card
+    assert f"{g.judge.calibration['paraphrase_warned']:.1%}".replace("%", " %") in card
+    for seed in (0, 1, 2):
+        motions = g.generate(known + unknown, seconds=4, seed=seed)
+        assert [m.warning is not None for m in motions] == [False] * len(known) + [True] * len(unknown)
+        for m in motions[len(known):]:
+            assert m.prompt in m.warning and "the motion looks more like: " in m.warning
+            assert "\n" not in m.warning

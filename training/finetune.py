@@ -241,10 +241,7 @@ def extend_knowledge(base: Path, out: Path, clips: list[dict], text) -> None:
     know = Knowledge.load(base)
     if know is not None:
         emb = text.encode([action_phrase(t) for t in captions]).cpu().numpy()
-        labels = know.labels + [action_phrase(t) for t in captions]
-        action = np.concatenate([know.action, len(know.labels) + np.arange(len(captions))])
-        Knowledge(np.concatenate([know.embeddings.numpy(), emb]), action, labels, know.threshold,
-                  know.text_encoder).save(out)
+        know.with_captions(emb, [action_phrase(t) for t in captions]).save(out)
     rows = limits.read_json_file(base / VOCABULARY, "vocabulary") if (base / VOCABULARY).is_file() else []
     for text in captions:
         mine = [c for c in clips if c["text"] == text]

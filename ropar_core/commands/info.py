@@ -86,7 +86,9 @@ def read_knowledge(model_dir: Path) -> dict | None:
             meta = f.metadata() or {}
             captions = f.get_slice("action").get_shape()[0]
         return {"actions": json.loads(meta["labels"]), "captions": captions,
-                "threshold": float(meta.get("threshold", "nan"))}
+                "threshold": float(meta.get("threshold", "nan")),
+                "unknown": len(json.loads(meta.get("unknown_texts", "[]"))),
+                "top_k": int(meta.get("top_k", 1)), "calibration": json.loads(meta.get("calibration", "{}"))}
     except (SafetensorError, OSError, KeyError, ValueError) as exc:
         raise ModelError(f"corrupt {path}: {exc}") from None
 
@@ -206,15 +208,25 @@ def run(args) -> int:
     known = info["knowledge"]
     if known and not info["vocabulary"]:
         lines.append(f"knows:         {len(known['actions'])} actions: {', '.join(known['actions'])}")
-    if known:
+    if known and known["unknown"]:
+        cal = known["calibration"] if isinstance(known["calibration"], dict) else {}
+        needed = {"known_warned", "unknown_warned", "known_prompts", "unknown_prompts"}
+        rates = (f" (on held-out prompts: {cal['known_warned']:.1%} of {cal['known_prompts']} known actions "
+                 f"in other words, {cal['unknown_warned']:.1%} of {cal['unknown_prompts']} unknown actions)"
+                 if needed <= cal.keys() else "")
+        lines.append(f"familiarity:   a prompt is unfamiliar when its similarity to the {known['captions']} "
+                     f"training captions (mean of an action's {known['top_k']} nearest) exceeds its "
+                     f"similarity to {known['unknown']} unknown everyday actions by less than "
+                     f"{known['threshold']:+.3f}"
+                     f"{rates}")
+    elif known:
         lines.append(f"warnings:      prompts less similar than {known['threshold']:.2f} to all of "
                      f"{known['captions']} training captions get an 'unlike the training data' warning")
     judge = info["agreement"]
     if judge:
         from ropar_core.agreement import calibration_line
 
-        lines.append(f"agreement:     motions that match one of {judge['actions']} known actions better than "
-                     f"their prompts get a 'looks more like' warning; "
-                     f"{calibration_line(judge['calibration'])}")
+        lines.append(f"agreement:     how much better a motion matches one of {judge['actions']} known "
+                     f"actions than its prompt ('looks more like'); {calibration_line(judge['calibration'])}")
     print("\n".join(lines))
     return 0

@@ -1,18 +1,22 @@
 """Give a model its own text-motion agreement judge (ropar_core/agreement.py) and calibrate its warning.
 
     python -m training.build_agreement --model assets/default --data data/cache-multi [--steps N]
+    python -m training.build_agreement --model assets/default --data data/cache --keep-judge  # recalibrate
 
 1. Trains the TMR-style evaluator (training/train/train_evaluator.py) on the clean train split of the
-   model's own training data (CACHE/clean, or CACHE itself when it is a clean cache), in --work (resumable).
+   model's own training data (CACHE/clean, or CACHE itself when it is a clean cache), in --work (resumable);
+   --keep-judge skips 1 and 2 and recalibrates the judge already in the model directory.
 2. Action vectors: per action label of that split, the mean of the judge's embeddings of its captions.
-3. Calibration on held-out captions: the model generates motions (--seeds each) for captions of the test
-   split (actions it knows, takes it never saw) and for the held-out prompts of --prompts (paraphrased known
-   actions, and actions none of our data holds; kept apart from benchmarks/bench_warning.py's lists). The
-   Generator warns when the prompt is unfamiliar (knowledge.safetensors) or its agreement is below the
-   threshold; the threshold chosen is the one that warns on the most unknown motions while warning on at
-   most --max-false of the known ones.
-4. Writes agreement.safetensors into the model directory (atomically), the calibration in its metadata,
-   and prints the rates with the misjudged prompts.
+3. Calibration on held-out prompts: the model generates motions (--seeds each) for captions of the test
+   split (actions it knows, takes it never saw), for the known paraphrases of --prompts (actions the model
+   knows, in words its captions do not use) and for its unknown actions (none of our data holds them),
+   plus the unknown prompts of assets/prompt_familiarity.json; all kept apart from
+   benchmarks/bench_warning.py's lists. Each motion gets the warning rule's score (ropar_core/warning.py:
+   the prompt's familiarity margin from knowledge.safetensors, a listed unknown action judged against the
+   other ones, plus AGREEMENT_WEIGHT times its agreement); the threshold chosen warns on the most unknown
+   motions while warning on at most --max-false of the paraphrase motions and of the test-split ones.
+4. Writes agreement.safetensors into the model directory (atomically), the rule and the calibration in its
+   metadata, and prints the rates with the misjudged prompts.
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ropar_core import warning
 from ropar_core.agreement import AgreementJudge, action_vectors, calibration_line
 from ropar_core.errors import RoparError, cli_error
-from ropar_core.knowledge import label_of
+from ropar_core.knowledge import action_phrase, label_of
+from training.train.build_knowledge import DEFAULT_PROMPTS as FAMILIARITY_PROMPTS
+from training.train.build_knowledge import held_out
 
 DEFAULT_PROMPTS = Path(__file__).resolve().parents[2] / "assets" / "agreement_calibration.json"
 DEFAULT_SEEDS = (0, 1, 2)
@@ -97,35 +104,41 @@ def build_judge(ev, cache: Path) -> AgreementJudge:
 
 
 def measure(gen, judge: AgreementJudge, prompts: list[str], seeds, seconds: float) -> dict:
-    """Generate every prompt with every seed -> per motion: familiar (bool), agreement, looks_like."""
+    """Generate every prompt with every seed -> per motion (seed by seed, every prompt): the prompt's
+    familiarity margin (a stored unknown action compared with the other ones only), agreement, looks_like."""
     from tqdm import tqdm
 
-    fams = gen.familiarity(prompts)
+    know = gen.knowledge
+    index = {t: i for i, t in enumerate(know.unknown_texts)}
+    fams = know.familiarity(gen.text.encode([action_phrase(p) for p in prompts]),
+                            skip_unknown=[index.get(p, -1) for p in prompts])
     text_emb = gen.text.encode(prompts).float()
-    rows = {"familiar": [], "score": [], "looks_like": []}
+    rows = {"margin": [], "familiar": [], "score": [], "looks_like": []}
     for seed in tqdm(list(seeds), desc="calibration seeds", unit="seed"):
         motions = gen.generate(prompts, seconds=seconds, seed=[seed] * len(prompts), progress=True)
         for fam, a in zip(fams, judge.judge(text_emb, [m.features for m in motions])):
-            rows["familiar"].append(True if fam is None else bool(fam.known))
+            rows["margin"].append(fam.margin)
+            rows["familiar"].append(fam.known)
             rows["score"].append(a.score)
             rows["looks_like"].append(a.looks_like[0])
     return {k: np.array(v) if k != "looks_like" else v for k, v in rows.items()}
 
 
-def choose_threshold(known: dict, unknown: dict, max_false: float) -> tuple[float, float, float]:
-    """-> (threshold, known warn rate, unknown warn rate): the most unknown motions warned while at most
-    max_false of the known ones are (warned = unfamiliar or agreement below the threshold)."""
-    scores = np.unique(np.concatenate([known["score"], unknown["score"]]))
+def rule_scores(d: dict, weight: float) -> np.ndarray:
+    return d["margin"] + weight * d["score"]
+
+
+def choose_threshold(known: list[np.ndarray], unknown: np.ndarray, max_false: float) -> tuple[float, float]:
+    """Rule scores of groups of known motions and of unknown ones -> (threshold, unknown warn rate): the
+    most unknown motions below it while at most max_false of each known group are (the lowest candidate,
+    which warns on nothing, when no threshold keeps that)."""
+    scores = np.unique(np.concatenate([*known, unknown]))
     cands = np.concatenate([[scores[0] - 1e-3], (scores[:-1] + scores[1:]) / 2, [scores[-1] + 1e-3]])
-    best = (float(cands[0]), 1.0, -1.0)
+    best = (float(cands[0]), float(np.mean(unknown < cands[0])))
     for t in cands:
-        kw = float(np.mean(~known["familiar"] | (known["score"] < t)))
-        uw = float(np.mean(~unknown["familiar"] | (unknown["score"] < t)))
-        if kw <= max_false and (uw > best[2] or (uw == best[2] and kw < best[1])):
-            best = (float(t), kw, uw)
-    if best[2] < 0:  # unfamiliar known prompts alone exceed max_false: warn on agreement as little as can be
-        t = float(cands[0])
-        best = (t, float(np.mean(~known["familiar"])), float(np.mean(~unknown["familiar"])))
+        uw = float(np.mean(unknown < t))
+        if all(np.mean(k < t) <= max_false for k in known) and uw > best[1]:
+            best = (float(t), uw)
     return best
 
 
@@ -136,43 +149,36 @@ def majority_rate(warned: np.ndarray, n_prompts: int) -> float:
     return float(np.mean(per_prompt > 0.5))
 
 
-def model_knows(action: str, labels: list[str]) -> bool:
-    """Whether a held-out paraphrase's action ("wave-both", "getup") is among the model's labels
-    ("wave both hands", "get up"): a model trained on other sources must not be calibrated on actions it
-    never saw, called known."""
-    def squash(text: str) -> str:
-        return "".join(ch for ch in text.lower() if ch.isalnum())
-
-    return any(squash(action) in squash(label) for label in labels)
-
-
 def calibrate(gen, judge: AgreementJudge, cache: Path, prompts_file: Path, known_count: int, seeds,
-              max_false: float, seconds: float) -> dict:
-    held = json.loads(Path(prompts_file).read_text())
-    known = [c for c, _ in known_prompts(cache, known_count)] + [
-        p["text"] for p in held["known"] if model_knows(p["action"], judge.labels)]
-    unknown = list(held["unknown"])
-    k, u = measure(gen, judge, known, seeds, seconds), measure(gen, judge, unknown, seeds, seconds)
-    threshold, kw, uw = choose_threshold(k, u, max_false)
-    warned = {name: ~d["familiar"] | (d["score"] < threshold) for name, d in (("known", k), ("unknown", u))}
-    misjudged = [f"known {s:+.3f} {p!r} (looks like {ll})"  # warned although known
-                 for p, s, w, ll in zip(known * len(seeds), k["score"], warned["known"], k["looks_like"])
-                 if w]
-    misjudged += [f"unknown {s:+.3f} {p!r} (looks like {ll})"  # not warned although unknown
-                  for p, s, w, ll in zip(unknown * len(seeds), u["score"], warned["unknown"], u["looks_like"])
-                  if not w]
-    return {
-        "threshold": threshold, "seeds": list(seeds), "seconds": seconds, "max_false": max_false,
-        "known_prompts": len(known), "unknown_prompts": len(unknown),
-        "known_warned": kw, "unknown_warned": uw,
-        "known_warned_familiarity_only": float(np.mean(~k["familiar"])),
-        "unknown_warned_familiarity_only": float(np.mean(~u["familiar"])),
-        "known_prompts_warned_majority": majority_rate(warned["known"], len(known)),
-        "unknown_prompts_warned_majority": majority_rate(warned["unknown"], len(unknown)),
-        "known_score_median": float(np.median(k["score"])),
-        "unknown_score_median": float(np.median(u["score"])),
-        "misjudged": misjudged,
-    }
+              max_false: float, seconds: float, weight: float = warning.AGREEMENT_WEIGHT) -> dict:
+    if gen.knowledge is None or not len(gen.knowledge.unknown):
+        raise RoparError("the model's knowledge.safetensors lists no unknown actions: run "
+                         "python -m training.build_knowledge first (the rule needs its margins)")
+    test = [c for c, _ in known_prompts(cache, known_count)]
+    para, stored, extra = held_out(gen.knowledge.labels, FAMILIARITY_PROMPTS, prompts_file)
+    groups = {"test": test, "paraphrase": para, "unknown": stored + extra}
+    data = {name: measure(gen, judge, prompts, seeds, seconds) for name, prompts in groups.items()}
+    scores = {name: rule_scores(d, weight) for name, d in data.items()}
+    threshold, _ = choose_threshold([scores["test"], scores["paraphrase"]], scores["unknown"], max_false)
+    # the judge alone (a model without knowledge.safetensors): the same choice on the agreement scores
+    alone, alone_uw = choose_threshold([data["test"]["score"], data["paraphrase"]["score"]],
+                                       data["unknown"]["score"], max_false)
+    report: dict = {"rule": {"agreement_weight": weight, "threshold": threshold}, "seeds": list(seeds),
+                    "seconds": seconds, "max_false": max_false, "threshold": alone,
+                    "unknown_warned_agreement_only": alone_uw}
+    misjudged = []
+    for name, prompts in groups.items():
+        warned = scores[name] < threshold
+        report[f"{name}_prompts"] = len(prompts)
+        report[f"{name}_warned"] = float(np.mean(warned))
+        report[f"{name}_warned_familiarity_only"] = float(np.mean(~data[name]["familiar"]))
+        report[f"{name}_prompts_warned_majority"] = majority_rate(warned, len(prompts))
+        report[f"{name}_score_median"] = float(np.median(scores[name]))
+        wrong = ~warned if name == "unknown" else warned
+        misjudged += [f"{name} {s:+.3f} {p!r} (looks like {ll})" for p, s, w, ll in
+                      zip(prompts * len(seeds), scores[name], wrong, data[name]["looks_like"]) if w]
+    report["misjudged"] = misjudged
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--known", type=int, default=120, help="test-split captions generated for calibration")
     p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="seeds per calibration prompt")
     p.add_argument("--seconds", type=float, default=4.0, help="length of the calibration motions")
-    p.add_argument("--max-false", type=float, default=0.05, help="known motions the warning may flag")
+    p.add_argument("--max-false", type=float, default=0.05,
+                   help="share of the paraphrase (and of the test-split) motions the warning may flag")
+    p.add_argument("--keep-judge", action="store_true",
+                   help="recalibrate the judge already in --model (no training; --data gives the test split)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1: more would only fight over a shared CPU)")
     args = p.parse_args(argv)
@@ -202,20 +211,26 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint.load_config(model)  # a clear error before any training
         cache = clean_cache(args.data)
         gen = Generator.from_pretrained(model, device="cpu", threads=args.threads)
-        work = Path(args.work or Path("runs") / "agreement" / model.resolve().name)
-        ev = train_judge(cache, work, gen.text, args.steps, args.preset, args.threads)
-        judge = build_judge(ev, cache)
+        if args.keep_judge:
+            if gen.judge is None:
+                raise RoparError(f"{model} has no agreement.safetensors to keep: leave out --keep-judge")
+            judge, r_at_1 = gen.judge, gen.judge.calibration.get("retrieval_t2m_R@1_label")
+        else:
+            work = Path(args.work or Path("runs") / "agreement" / model.resolve().name)
+            ev = train_judge(cache, work, gen.text, args.steps, args.preset, args.threads)
+            judge = build_judge(ev, cache)
+            r_at_1 = ev.config.get("retrieval", {}).get("full_r_t2m_label", {}).get("R@1")
         report = calibrate(gen, judge, cache, Path(args.prompts), args.known, seeds, args.max_false,
                            args.seconds)
-        judge.threshold = report["threshold"]
+        judge.threshold, judge.rule = report["threshold"], report["rule"]
         judge.calibration = {k: v for k, v in report.items() if k != "misjudged"}
         judge.calibration["data"] = str(cache)
-        judge.calibration["retrieval_t2m_R@1_label"] = ev.config.get("retrieval", {}).get(
-            "full_r_t2m_label", {}).get("R@1")
+        judge.calibration["retrieval_t2m_R@1_label"] = r_at_1
         path = judge.save(model)
     except (RoparError, OSError, ValueError, KeyError) as exc:
         return cli_error("build_agreement", exc)
-    print(f"{path}: {len(judge.labels)} actions; threshold {judge.threshold:+.3f}")
+    print(f"{path}: {len(judge.labels)} actions; warning rule: margin + {judge.rule['agreement_weight']:g} x "
+          f"agreement < {judge.rule['threshold']:+.3f}")
     print(calibration_line(report))
     for line in report["misjudged"]:
         print("  misjudged:", line)
