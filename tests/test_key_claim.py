@@ -153,7 +153,18 @@ def test_the_reading_says_what_the_numbers_say():
     text = " ".join(kr.reading(block, None))
     assert "beats ropar on FID" in text and "reversed" in text  # fullbody's FID win, said plainly
     assert f"Verdict, ropar vs blind_both: {block['verdict']}" in text
-    assert "R@1 0.460 >= 0.45" in text
+    assert "R@1 0.460 >= 0.45" in text and "discard" not in text  # no discard seeds: nothing said
+    # discard far ahead of ropar on every seed: said as the claim contradicted; behind: as it holds
+    arms.update(_arms([0.05, 0.06, 0.055], [0.015, 0.02, 0.018], [0.46, 0.47, 0.45], [0.6, 0.59, 0.58],
+                      "discard"))
+    block["paired"] = kr.paired_block(arms)
+    text = " ".join(kr.reading(block, None))
+    assert "(discard) beats masking them (ropar) on FID and R@1" in text and "against the paper" in text
+    arms.update(_arms([0.05, 0.06, 0.055], [0.07, 0.081, 0.074], [0.46, 0.47, 0.45], [0.40, 0.42, 0.39],
+                      "discard"))
+    block["paired"] = kr.paired_block(arms)
+    text = " ".join(kr.reading(block, None))
+    assert "ropar beats leaving the noisy stretches out (discard) on FID and R@1" in text
     block["paired"]["ropar-fullbody"]["fid"]["call"] = "tie"
     block["ropar_r1"], block["r1_target_met"] = 0.3, False
     lines = kr.reading(block, None)
