@@ -3,9 +3,10 @@ independent, large collection of human-motion descriptions, to stand beside the 
 hand-written unknown actions in knowledge.safetensors (ropar_core/knowledge.py: the familiarity margin).
 
 The default catalogue is the KIT Motion-Language dataset's captions (Plappert et al. 2016; MIT, as
-redistributed with TMR; ../shared/datasets/kitml-captions.json): 12,164 captions of 5,766 motions, a
-JSON list of {"id": "<motion>_<annotation>", "text", "seconds"}. Many describe actions the model knows
-(walking, waving, kicking ...): those must not become unknown actions, or their paraphrases are warned.
+redistributed with TMR; ../shared/datasets/kitml-captions.json): 12,164 captions of 2,883 motions and
+their mirrors, a JSON list of {"id": "<motion>_<annotation>", "text", "seconds"} (a mirror's id starts
+with "M"). Many describe actions the model knows (walking, waving, kicking ...): those must not become
+unknown actions, or their paraphrases are warned.
 A catalogue motion is one the model knows, and none of its captions enters, when
 
   - one of its captions names one of the model's action labels: every word of the label but the side
@@ -72,6 +73,11 @@ def names_a_label(text: str, words: list[set[str]]) -> bool:
     return any(w <= have for w in words)
 
 
+def motion_id(caption_id: str) -> str:
+    """'00594_2' and its mirror's 'M00594_0' -> '00594': one motion, whose captions all describe it."""
+    return caption_id.rsplit("_", 1)[0].removeprefix("M")
+
+
 def read(path: str | Path) -> dict[str, list[str]]:
     """The catalogue file -> motion id -> its captions' action phrases (lower case, no final full stop)."""
     what = f"unknown-action catalogue {Path(path).name}"
@@ -85,7 +91,7 @@ def read(path: str | Path) -> dict[str, list[str]]:
             raise RoparError(f"{what}: entry {i} is not an object with a string id and text")
         phrase = action_phrase(" ".join(item["text"].lower().split()).rstrip(" ."))
         if phrase and not _NOT_A_DESCRIPTION.search(phrase):
-            motions.setdefault(item["id"].rsplit("_", 1)[0], []).append(phrase)
+            motions.setdefault(motion_id(item["id"]), []).append(phrase)
     return motions
 
 
