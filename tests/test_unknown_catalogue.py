@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ropar_core.errors import RoparError
 from ropar_core.knowledge import Knowledge, action_phrase
 from tests.helpers.tiny_model import make_tiny_model_dir, text_encoder
-from tests.test_knowledge import KNOWN, small_knowledge
 from training.train import unknown_catalogue as uc
 from training.train.build_knowledge import held_out
 from training.train.build_knowledge import main as build_main
@@ -20,6 +20,17 @@ from training.train.build_knowledge import main as build_main
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "assets" / "default"
 KIT = uc.DEFAULT  # the shared KIT-ML captions (../shared/datasets/kitml-captions.json)
+KNOWN = {"walk": ["a person walks forward", "someone strolls ahead slowly", "an old man walks straight on"],
+         "wave right hand": ["a person waves with the right hand", "someone waves hello with the right arm"]}
+
+
+def small_knowledge() -> Knowledge:
+    """A model that knows walking and waving with the right hand, from these captions."""
+    enc = text_encoder()
+    labels = list(KNOWN)
+    emb = [enc.encode([action_phrase(t) for t in KNOWN[k]]).numpy() for k in labels]
+    action = np.concatenate([np.full(len(e), i) for i, e in enumerate(emb)])
+    return Knowledge(np.concatenate(emb), action, labels, 0.5, "all-MiniLM-L6-v2")
 
 
 def kit_motions(*ids: str) -> list[dict]:
