@@ -126,3 +126,24 @@ def test_shipped_default_model_stores_kit_captions_of_actions_it_does_not_know()
     assert not set(catalogue) & (set(bench) | {action_phrase(t.lower()) for t in bench})
     # KIT's walk and wave captions are this model's actions: their phrases are nowhere in the list
     assert not {"walks forward", "waves with the right hand", "is running"} & set(catalogue)
+
+
+def test_shipped_default_model_warns_near_the_kit_actions_and_not_on_known_paraphrases():
+    """With the KIT-ML actions stored: a hand-written unknown action of the calibration file and an action
+    only KIT describes are warned on every seed, the latter naming a KIT caption; known actions in words
+    their captions do not use (the calibration file's) are not."""
+    from ropar_core.generator import Generator
+
+    g = Generator.from_pretrained(DEFAULT_MODEL, device="cpu")
+    stored = held_out(g.knowledge.labels)[1]
+    catalogue = set(g.knowledge.unknown_texts[len(stored):])
+    assert "a woman irons a shirt" in stored
+    [burger] = g.familiarity(["a man eats a burger"])
+    assert burger.unknown_like == "eats a hamburger" and burger.unknown_like in catalogue
+    assert not burger.known
+    known = ["a guy strolls down the sidewalk", "a boxer throws a straight punch"]
+    unknown = ["a woman irons a shirt", "a man eats a burger"]
+    for seed in (0, 1, 2):
+        motions = g.generate(known + unknown, seconds=4, seed=seed)
+        assert [m.warning is not None for m in motions] == [False, False, True, True], seed
+    assert "nearer to actions it never saw, like 'eats a hamburger'" in motions[3].warning
