@@ -18,8 +18,10 @@ A catalogue motion is one the model knows, and none of its captions enters, when
     an unknown one.
 
 Judging the motion, not each caption, drops the oddly worded captions of a known action too ("performing
-a 90 degree curve to the left" beside "walks a quarter circle to the left"). The remaining captions'
-action phrases, each once, are the catalogue's unknown actions.
+a 90 degree curve to the left" beside "walks a quarter circle to the left"). The captions of the other
+motions, their action phrases each once, are the catalogue's unknown actions (a few of them, like "plays
+the violin", also describe a motion judged known by its other caption: written for a motion the model
+does not know, they stay).
 """
 
 from __future__ import annotations
