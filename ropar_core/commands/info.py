@@ -214,9 +214,12 @@ def run(args) -> int:
         rates = (f" (on held-out prompts: {cal['known_warned']:.1%} of {cal['known_prompts']} known actions "
                  f"in other words, {cal['unknown_warned']:.1%} of {cal['unknown_prompts']} unknown actions)"
                  if needed <= cal.keys() else "")
+        catalogue = cal.get("catalogue") if isinstance(cal.get("catalogue"), dict) else {}
+        source = (f" ({catalogue['actions']} of them captions of {catalogue['file']})"
+                  if {"actions", "file"} <= catalogue.keys() else "")
         lines.append(f"familiarity:   a prompt is unfamiliar when its similarity to the {known['captions']} "
                      f"training captions (mean of an action's {known['top_k']} nearest) exceeds its "
-                     f"similarity to {known['unknown']} unknown everyday actions by less than "
+                     f"similarity to {known['unknown']} unknown everyday actions{source} by less than "
                      f"{known['threshold']:+.3f}"
                      f"{rates}")
     elif known:

@@ -7,8 +7,9 @@ Reads the train split's captions and content labels of each cache, embeds the di
 model's text encoder, keeps per action at most --per-action of them (farthest-point selection, so every
 phrasing family stays represented); with --keep-captions it reuses the caption summary already in the
 model directory instead (the caches are not needed). Adds the everyday actions none of our data holds
-(the unknown prompts of assets/agreement_calibration.json) and writes knowledge.safetensors into the
-model directory, atomically.
+(the unknown prompts of assets/agreement_calibration.json) and those of --unknown-catalogue (default: the
+KIT Motion-Language captions, less every motion the model knows: training/train/unknown_catalogue.py;
+`none` leaves it out) and writes knowledge.safetensors into the model directory, atomically.
 
 The threshold (on the margin: familiarity minus nearness to the unknown actions) is chosen on held-out
 prompts: the known ones are the calibration file's paraphrases of actions the model has labels for,
@@ -31,6 +32,7 @@ import numpy as np
 
 from ropar_core.errors import RoparError, cli_error
 from ropar_core.knowledge import TOP_K, Knowledge, action_phrase, farthest_points, label_of
+from training.train import unknown_catalogue
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_PROMPTS = ASSETS / "prompt_familiarity.json"
@@ -94,11 +96,16 @@ def held_out(labels: list[str], prompts_file: str | Path = DEFAULT_PROMPTS,
     return list(dict.fromkeys(known)), stored, extra
 
 
-def with_unknown(knowledge: Knowledge, encoder, unknown: list[str]) -> Knowledge:
-    """The summary with these unknown actions (their action phrases embedded) and top_k TOP_K."""
+def with_unknown(knowledge: Knowledge, encoder, unknown: list[str], catalogue: list[str] | None = None,
+                 catalogue_emb: np.ndarray | None = None) -> Knowledge:
+    """The summary with these unknown actions (their action phrases embedded), then the catalogue's
+    (already embedded action phrases), and top_k TOP_K."""
     emb = encoder.encode([action_phrase(t) for t in unknown]).cpu().numpy()
+    if catalogue:
+        emb = np.concatenate([emb, np.asarray(catalogue_emb, np.float32)])
     return Knowledge(knowledge.embeddings.numpy(), knowledge.action, knowledge.labels, knowledge.threshold,
-                     knowledge.text_encoder or getattr(encoder, "name", ""), emb, unknown, TOP_K)
+                     knowledge.text_encoder or getattr(encoder, "name", ""), emb,
+                     unknown + list(catalogue or []), TOP_K)
 
 
 def margins(knowledge: Knowledge, encoder, prompts: list[str]) -> list:
@@ -145,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompts", default=str(DEFAULT_PROMPTS), help="held-out paraphrases (JSON)")
     p.add_argument("--calibration", default=str(DEFAULT_CALIBRATION),
                    help="more held-out known and unknown prompts (JSON; build_agreement's)")
+    p.add_argument("--unknown-catalogue", default=str(unknown_catalogue.DEFAULT),
+                   help="captions of many actions (KIT-ML's JSON list of {id, text}); those of motions the "
+                        "model does not know are stored as unknown actions ('none': only the calibration "
+                        "file's; default: %(default)s)")
+    p.add_argument("--catalogue-cut", type=float,
+                   help="familiarity from which a catalogue motion counts as known (default: the familiarity "
+                        "all but --max-false of the known paraphrases reach)")
     p.add_argument("--per-action", type=int, default=48, help="captions kept per action label")
     p.add_argument("--max-false", type=float, default=0.05, help="known paraphrases the warning may flag")
     p.add_argument("--threshold", type=float, help="use this threshold instead of calibrating")
@@ -168,15 +182,32 @@ def main(argv: list[str] | None = None) -> int:
         known, stored, extra = held_out(knowledge.labels, args.prompts, args.calibration)
         if not known or not stored:
             raise RoparError(f"no held-out known or unknown prompts for {args.model}'s actions")
-        knowledge = with_unknown(knowledge, encoder, stored)
+        catalogue, catalogue_emb, summary = [], None, None
+        if args.unknown_catalogue.lower() != "none":
+            if not Path(args.unknown_catalogue).is_file():
+                raise RoparError(f"no unknown-action catalogue {args.unknown_catalogue} (give its path, or "
+                                 "--unknown-catalogue none)")
+            cut = args.catalogue_cut
+            if cut is None:
+                cut = unknown_catalogue.paraphrase_cut(knowledge, encoder, known, args.max_false)
+            if not 0.0 < cut <= 1.0:
+                raise RoparError(f"the catalogue cut {cut:.3f} is not a cosine similarity in (0, 1]")
+            catalogue, catalogue_emb, summary = unknown_catalogue.select(
+                args.unknown_catalogue, knowledge, encoder, cut)
+            new = [i for i, t in enumerate(catalogue) if t not in stored]  # each text once in the list
+            catalogue, catalogue_emb = [catalogue[i] for i in new], catalogue_emb[new]
+        knowledge = with_unknown(knowledge, encoder, stored, catalogue, catalogue_emb)
         report = calibrate(knowledge, encoder, known, stored + extra, args.max_false)
         knowledge.threshold = args.threshold if args.threshold is not None else report["threshold"]
         knowledge.calibration = {k: v for k, v in report.items() if k != "misjudged"}
+        if summary is not None:
+            knowledge.calibration["catalogue"] = summary
         path = knowledge.save(args.model)
     except (RoparError, OSError, ValueError, KeyError) as exc:
         return cli_error("build_knowledge", exc)
     print(f"{path}: {len(knowledge.labels)} actions, {len(knowledge.action)} captions, "
-          f"{len(knowledge.unknown_texts)} unknown actions; margin threshold {knowledge.threshold:+.3f} "
+          f"{len(knowledge.unknown_texts)} unknown actions ({len(catalogue)} from the catalogue); "
+          f"margin threshold {knowledge.threshold:+.3f} "
           f"(calibrated {report['threshold']:+.3f}: warns on {report['known_warned']:.1%} of "
           f"{report['known_prompts']} known paraphrases and {report['unknown_warned']:.1%} of "
           f"{report['unknown_prompts']} unknown actions, a stored one judged against the others)")
