@@ -32,6 +32,14 @@ def run_blender(*args, env=None, timeout=120):
                           timeout=timeout, env={**os.environ, **(env or {})}, cwd=ROOT)
 
 
+def run_script_in_user_folders(script, tmp_path, timeout=120) -> str:
+    """Blender runs `script` with its user scripts and config in tmp_path (an installed add-on and its
+    preferences live there, never in the user's own folders); returns stdout + stderr."""
+    env = {"BLENDER_USER_SCRIPTS": str(tmp_path / "scripts"), "BLENDER_USER_CONFIG": str(tmp_path / "config")}
+    out = run_blender("--python", str(script), env=env, timeout=timeout)
+    return out.stdout + out.stderr
+
+
 @pytest.fixture(scope="module")
 def addon_zip(tmp_path_factory):
     return build.build(tmp_path_factory.mktemp("dist"))
@@ -97,9 +105,7 @@ def test_zip_installs_as_an_addon_in_blender_3_and_generates(addon_zip, tmp_path
         "print('ACTION', act.name, len(act.fcurves), len(act.fcurves[0].keyframe_points))\n"
         "addon_utils.disable('ropar')\n"
         "print('AFTER', hasattr(bpy.types.Scene, 'ropar'))\n")
-    env = {"BLENDER_USER_SCRIPTS": str(tmp_path / "scripts"), "BLENDER_USER_CONFIG": str(tmp_path / "config")}
-    out = run_blender("--python", str(script), env=env)
-    text = out.stdout + out.stderr
+    text = run_script_in_user_folders(script, tmp_path)
     assert "OP {'FINISHED'}" in text, text
     assert "ACTION RoPAR a person runs 91 48" in text, text  # 22 quaternions + pelvis location; 2 s at 24 fps
     assert "AFTER False" in text, text
@@ -138,9 +144,7 @@ def test_the_built_zip_generates_on_the_selected_metarig_with_no_set_up(addon_zi
         "addon_utils.enable('ropar', default_set=True)\n"
         "print('DEVICE', bpy.context.preferences.addons['ropar'].preferences.device)\n"
         "addon_utils.disable('ropar', default_set=True)\n")
-    env = {"BLENDER_USER_SCRIPTS": str(tmp_path / "scripts"), "BLENDER_USER_CONFIG": str(tmp_path / "config")}
-    out = run_blender("--python", str(script), env=env, timeout=300)
-    text = out.stdout + out.stderr
+    text = run_script_in_user_folders(script, tmp_path, timeout=300)
     assert "BACKEND SERVER_PROCESS" in text, text
     assert "OP {'FINISHED'}" in text and "ACTION RoPAR a person walks forward 48" in text, text
     assert "OP2 {'FINISHED'}" in text, text
@@ -171,9 +175,7 @@ def test_the_commercial_use_model_is_one_preference_away(addon_zip, tmp_path):
         "addon_utils.enable('ropar', default_set=True)\n"
         "print('MODEL', bpy.context.preferences.addons['ropar'].preferences.model)\n"
         "addon_utils.disable('ropar', default_set=True)\n")
-    env = {"BLENDER_USER_SCRIPTS": str(tmp_path / "scripts"), "BLENDER_USER_CONFIG": str(tmp_path / "config")}
-    out = run_blender("--python", str(script), env=env, timeout=300)
-    text = out.stdout + out.stderr
+    text = run_script_in_user_folders(script, tmp_path, timeout=300)
     assert "OP {'FINISHED'}" in text and "ACTION RoPAR a man goes for a walk" in text, text
     assert "--model open" in text.split("COMMAND", 1)[1].splitlines()[0], text
     assert "HEALTH open" in text and "MODEL open" in text, text

@@ -179,21 +179,24 @@ def verdict_sentence(block: dict) -> str:
     return f"Verdict, ropar vs {against}{note}: {word}: {what.get(word, word)}."
 
 
+def ahead(c: dict, arm: str) -> str:
+    """The metrics on which `arm` wins the paired comparison c, in words ("FID and R@1"; "" for none)."""
+    return " and ".join({"fid": "FID", "r1": "R@1"}[m] for m in METRICS if c[m]["call"] == f"{arm} better")
+
+
 def fullbody_sentence(c: dict) -> str | None:
     """What the full-body baseline against ropar means for the paper (Table 1 says RoPAR beats it)."""
     if c is None:
         return None
-    wins = [m for m in METRICS if c[m]["call"] == "fullbody better"]
-    losses = [m for m in METRICS if c[m]["call"] == "ropar better"]
-    names = {"fid": "FID", "r1": "R@1"}
+    wins, losses = ahead(c, "fullbody"), ahead(c, "ropar")
     if wins:
         return (f"The full-body baseline (no parts, P-VAE and RoPAR blind) beats ropar on "
-                f"{' and '.join(names[m] for m in wins)} beyond the paired interval: on this data and "
+                f"{wins} beyond the paired interval: on this data and "
                 "budget the paper's Table 1 ordering (RoPAR ahead of a full-body model) is reversed, so "
                 "whatever credibility masking gains within the part model, the part model as a whole does "
                 "not beat the simpler one here.")
     if losses:
-        return (f"ropar beats the full-body baseline on {' and '.join(names[m] for m in losses)} beyond the "
+        return (f"ropar beats the full-body baseline on {losses} beyond the "
                 "paired interval, as the paper's Table 1 says.")
     return ("ropar and the full-body baseline are not told apart by the paired test "
             f"({c['fid']['call']} on FID, {c['r1']['call']} on R@1).")
@@ -204,16 +207,14 @@ def discard_sentence(c: dict) -> str | None:
     noisy data useful, i.e. to beat leaving it out."""
     if c is None:
         return None
-    names = {"fid": "FID", "r1": "R@1"}
-    wins = [names[m] for m in METRICS if c[m]["call"] == "discard better"]
-    losses = [names[m] for m in METRICS if c[m]["call"] == "ropar better"]
+    wins, losses = ahead(c, "discard"), ahead(c, "ropar")
     if wins and not losses:
         return (f"Leaving the noisy stretches out (discard) beats masking them (ropar) on "
-                f"{' and '.join(wins)} beyond the paired interval: on this data and budget the noisy data, "
+                f"{wins} beyond the paired interval: on this data and budget the noisy data, "
                 "masked, costs more than it adds, against the paper's claim that credibility masking makes "
                 "it useful.")
     if losses and not wins:
-        return (f"ropar beats leaving the noisy stretches out (discard) on {' and '.join(losses)} beyond the "
+        return (f"ropar beats leaving the noisy stretches out (discard) on {losses} beyond the "
                 "paired interval: the masked noisy data adds to what the clean stretches teach, as the paper "
                 "claims.")
     return (f"ropar and discard are not told apart by the paired test ({c['fid']['call']} on FID, "

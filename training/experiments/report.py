@@ -136,9 +136,7 @@ def build_report(preset: str, out: Path, caches: Path, work: Path, evaluator: Pa
     results["real"] = real_row(main_exp, out)
     results["claims"] = claims(results, ratio_labels)
     results["reading"] = signal_check(results) + reading(results["claims"], results["generation"])
-    if missing:
-        results["reading"].append(f"Incomplete: {len(missing)} rows still lack seeds ({'; '.join(missing)}); "
-                                  "rerun the same command to add them.")
+    results["reading"] += incomplete(missing)
     results["commands"] = commands
     budget = PRESETS[preset]
     results["meta"] = {
@@ -163,6 +161,14 @@ def build_report(preset: str, out: Path, caches: Path, work: Path, evaluator: Pa
     assemble(out, main_exp.data)  # the key claim's block and key_claim.md from the same records
     log(f"wrote {out / 'report.md'} in {(time.time() - t_start) / 60:.1f} min")
     return results
+
+
+def incomplete(missing: list[str] | None) -> list[str]:
+    """The reading's last line while rows still lack seeds (none when every row is complete)."""
+    if not missing:
+        return []
+    return [f"Incomplete: {len(missing)} rows still lack seeds ({'; '.join(missing)}); rerun the same "
+            "command to add them."]
 
 
 def _test_clips(exp: Experiment) -> int:
@@ -197,10 +203,7 @@ def rewrite_text(out: Path) -> dict:
     ratios = {float(r): name for r, name in results["meta"].get("ratio_caches", {}).items()}
     results["claims"] = claims(results, ratios)
     results["reading"] = signal_check(results) + reading(results["claims"], results["generation"])
-    missing = results["meta"].get("missing")
-    if missing:
-        results["reading"].append(f"Incomplete: {len(missing)} rows still lack seeds ({'; '.join(missing)}); "
-                                  "rerun the same command to add them.")
+    results["reading"] += incomplete(results["meta"].get("missing"))
     write_outputs(results, out)
     return results
 
