@@ -157,8 +157,9 @@ def build_report(preset: str, out: Path, caches: Path, work: Path, evaluator: Pa
                         f"{budget.ropar.steps} steps, {budget.eval.steps} unmasking steps at evaluation, "
                         f"judge `{shown(evaluator)}`."),
     }
+    # The key claim's block and key_claim.md first, from the same records: report.md quotes its verdict.
+    assemble(out, main_exp.data)
     write_outputs(results, out)
-    assemble(out, main_exp.data)  # the key claim's block and key_claim.md from the same records
     log(f"wrote {out / 'report.md'} in {(time.time() - t_start) / 60:.1f} min")
     return results
 
